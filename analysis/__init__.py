@@ -1,0 +1,1 @@
+"""traindx analysis: diagnoses runs and sweeps from their files, without torch."""

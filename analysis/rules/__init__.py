@@ -1,0 +1,1 @@
+"""The rule catalog: one small function per finding id."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: compose configs with Hydra's compose API, run the trainer as users do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+def compose(overrides: list[str] | None = None, diag_dir: str | Path = "/tmp/unused"):
+    """A composed config, as the app would see it, with diagnostics.dir set (compose has no HydraConfig)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import trainer.config  # noqa: F401 - registers the schemas
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose("config", overrides=[f"diagnostics.dir={diag_dir}", *(overrides or [])])
+
+
+def run_module(module: str, args: list[str], cwd: Path | str = ROOT, env: dict | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m module args...` in a subprocess, with output captured as text."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DIAGNOSTICS_DIR"}
+    full_env.update(PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def run_trainer(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return run_module("trainer", args, **kw)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """One real 2-epoch default run on digits, shared by the tests that only read its files."""
+    run_dir = tmp_path_factory.mktemp("digits_run")
+    proc = run_trainer([f"hydra.run.dir={run_dir}", "trainer.epochs=2", "scheduler=constant"])
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
+
+
+def train_here(tmp_path: Path, overrides: list[str]) -> tuple[float, list[dict], list[dict]]:
+    """Train in this process (no subprocess start-up); returns best accuracy and the two JSONL files."""
+    from trainer.config import validate
+    from trainer.loop import train
+
+    diag = tmp_path / "diagnostics"
+    best = train(validate(compose(overrides, diag_dir=diag)), tmp_path)
+    return best, read_jsonl(diag / "train_diagnostics.jsonl"), read_jsonl(diag / "val_diagnostics.jsonl")

@@ -1,0 +1,64 @@
+"""Bad input on the command line: one clear message naming the problem, non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import run_trainer
+
+# (overrides, text the message must contain, who reports it)
+CASES = [
+    (["optimizer=sgdd"], "sgdd", "hydra"),
+    (["scheduler=plateau", "scheduler.patiance=3"], "patiance", "hydra"),
+    (["scheduler=plateau", "scheduler.patience=abc"], "scheduler.patience", "hydra"),
+    (["trainer.amp=off"], "trainer.amp", "hydra"),
+    (["+scheduler.patiance=3"], "unknown key scheduler.patiance", "trainer"),
+    (["optimizer.lr=0"], "optimizer.lr must be > 0", "trainer"),
+    (["optimizer.lr=-1"], "optimizer.lr must be > 0", "trainer"),
+    (["regularization.label_smoothing=1.5"], "regularization.label_smoothing must lie in [0, 1)", "trainer"),
+    (["data=imagefolder"], "data.root", "trainer"),
+]
+
+
+@pytest.mark.parametrize("overrides,needle,who", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_config_errors(tmp_path, overrides, needle, who):
+    run_dir = tmp_path / "run"
+    proc = run_trainer([f"hydra.run.dir={run_dir}", *overrides])
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert needle in proc.stderr
+    if who == "trainer":
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line
+        status = json.loads((run_dir / "diagnostics" / "status.json").read_text())
+        assert status["status"] == "failed" and needle in status["error"]
+        assert needle in (run_dir / "train.log").read_text()
+    else:  # Hydra refuses before any run directory exists
+        assert not run_dir.exists()
+
+
+def test_missing_dataset_without_download(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_trainer([f"hydra.run.dir={run_dir}", "data=cifar10", f"data.root={tmp_path / 'none'}"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cifar10 not found" in proc.stderr and "data.download=true" in proc.stderr
+    assert json.loads((run_dir / "diagnostics" / "status.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_requested_without_cuda(tmp_path):
+    proc = run_trainer([f"hydra.run.dir={tmp_path}", "trainer.device=cuda"])
+    assert proc.returncode == 2 and "trainer.device=cuda but CUDA is not available" in proc.stderr
+
+
+def test_bad_value_fails_only_its_own_sweep_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=1", "optimizer.lr=0.05,-1"])
+    assert proc.returncode != 0
+    assert "optimizer.lr must be > 0" in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads((sweep / "0" / "diagnostics" / "status.json").read_text())["status"] == "completed"
+    failed = json.loads((sweep / "1" / "diagnostics" / "status.json").read_text())
+    assert failed["status"] == "failed" and "optimizer.lr" in failed["error"]

@@ -1,0 +1,93 @@
+"""What one Hydra job does: validate, train, and turn failures into one clear line.
+
+Bad input (`UserError`) never shows a traceback. In a single run it prints `error: ...` and exits
+with status 2; in a sweep it fails only its own job (siblings go on) and Hydra reports it compactly.
+`status.json` records the failure when the diagnostics directory is this run's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig
+
+from .config import validate
+from .errors import StopRun, UserError
+from .runfiles import Status
+
+log = logging.getLogger("trainer")
+
+EXIT_BAD_INPUT = 2  # a config, data or file problem named in one line
+EXIT_STOPPED = 3  # a finding listed in trainer.stop_on ended the run
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job that failed on bad input: Hydra prints the message alone, no traceback."""
+
+
+def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
+    diag_dir: Optional[Path] = None
+    try:
+        typed = validate(cfg)
+        diag_dir = Path(typed.diagnostics.dir)
+        from .live import live_rules  # imports torch: only once the config is known to be good
+        from .loop import train
+
+        return train(typed, run_dir, live_rules=live_rules(typed, diag_dir))
+    except UserError as e:
+        _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
+        return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun)
+    except StopRun as e:
+        return _fail(f"error: run stopped by finding {e}", EXIT_STOPPED, multirun)
+    except Exception as e:  # noqa: BLE001 - Preempted carries its own exit path
+        from .loop import Preempted
+
+        if isinstance(e, Preempted):
+            return _preempted(e, multirun)
+        raise
+
+
+def _default_diag_dir(cfg: DictConfig, run_dir: Path) -> Path:
+    try:
+        return Path(cfg.diagnostics.dir)
+    except Exception:  # noqa: BLE001 - the config itself may be what is broken
+        return run_dir / "diagnostics"
+
+
+def _record_failure(diag_dir: Path, message: str) -> None:
+    """status.json says why, unless it belongs to an earlier run in a reused directory."""
+    if (diag_dir / "status.json").exists():
+        return
+    try:
+        Status(diag_dir / "status.json", epochs=0).fail(message)
+    except OSError:
+        pass
+
+
+def _log_to_file(message: str) -> None:
+    """The run log keeps the error too; the terminal gets it once, on stderr."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _fail(message: str, code: int, multirun: bool) -> float:
+    _log_to_file(message)
+    if multirun:
+        raise JobFailed(message)
+    print(message, file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _preempted(e, multirun: bool) -> float:
+    message = f"preempted: {e}"
+    _log_to_file(message)
+    print(message, file=sys.stderr)
+    if callable(e.previous_handler):  # submitit's own handler requeues the job
+        e.previous_handler(e.signum, None)
+    raise SystemExit(128 + int(e.signum))

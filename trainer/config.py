@@ -1,0 +1,415 @@
+"""Structured-config schemas: one dataclass per config-group option, registered with Hydra.
+
+Every default is documented here once, with its unit. The YAML files in `conf/<group>/` pick an
+option and set values; Hydra checks them against these schemas while composing (typos and wrong
+types fail before anything runs). `validate(cfg)` then turns the composed tree into typed objects,
+rejects keys the schema does not know (Hydra lets `+key=value` through) and checks ranges.
+
+This module imports neither torch nor torchvision, so `--help` and config errors stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+# ───────────────────────────── data ─────────────────────────────
+
+
+@dataclass
+class DataConf:
+    name: str = MISSING  # digits | cifar10 | cifar100 | imagefolder | fake
+    root: Optional[str] = None  # dataset directory (cifar10, cifar100, imagefolder)
+    download: bool = False  # fetch cifar10/cifar100 into root when missing
+    batch_size: int = 128  # images per optimizer step
+    num_workers: int = 0  # DataLoader worker processes; 0 loads in the training process
+    val_fraction: Optional[float] = 0.2  # share held out for validation; null: the dataset's test split
+    num_classes: int = MISSING  # set by each dataset's YAML
+    in_channels: int = 3  # image channels fed to the model
+    image_size: int = 32  # side in pixels after loading (imagefolder resizes to it)
+    size: int = 2048  # fake only: number of generated images
+    mean: List[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])  # per-channel, for normalization
+    std: List[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, f"data.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.num_workers >= 0, f"data.num_workers must be >= 0, got {self.num_workers}")
+        _check(self.num_classes >= 2, f"data.num_classes must be >= 2, got {self.num_classes}")
+        _check(self.size >= 2, f"data.size must be >= 2, got {self.size}")
+        if self.val_fraction is not None:
+            _check(0.0 < self.val_fraction < 1.0,
+                   f"data.val_fraction must lie in (0, 1), got {self.val_fraction}")
+        _check(len(self.mean) == self.in_channels and len(self.std) == self.in_channels,
+               f"data.mean and data.std need {self.in_channels} values (data.in_channels)")
+        _check(all(s > 0 for s in self.std), f"data.std must be positive, got {self.std}")
+        if self.name == "imagefolder":
+            _check(bool(self.root), "data=imagefolder needs data.root=<folder with one subfolder per class>")
+            _check(self.val_fraction is not None, "data=imagefolder needs data.val_fraction in (0, 1)")
+
+
+# ───────────────────────────── model ─────────────────────────────
+
+
+@dataclass
+class ModelConf:
+    name: str = MISSING  # small_cnn | resnet18 | resnet34
+    num_classes: int = MISSING  # interpolated from data.num_classes
+    in_channels: int = MISSING  # interpolated from data.in_channels
+    width: int = 64  # channels of the first conv, doubled per stage (64: the standard ResNet)
+
+    def __post_init__(self) -> None:
+        _check(self.width >= 1, f"model.width must be >= 1, got {self.width}")
+
+
+# ───────────────────────────── optimizer ─────────────────────────────
+
+
+@dataclass
+class OptimizerConf:
+    name: str = MISSING
+    lr: float = 0.1  # peak learning rate (onecycle's max_lr)
+
+    def __post_init__(self) -> None:
+        _check(math.isfinite(self.lr) and self.lr > 0, f"optimizer.lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class SGDConf(OptimizerConf):
+    name: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9  # heavy-ball coefficient, in [0, 1)
+    nesterov: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(0.0 <= self.momentum < 1.0, f"optimizer.momentum must lie in [0, 1), got {self.momentum}")
+        _check(not self.nesterov or self.momentum > 0, "optimizer.nesterov=true needs optimizer.momentum > 0")
+
+
+@dataclass
+class AdamConf(OptimizerConf):
+    name: str = "adam"
+    lr: float = 1e-3
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # EMA rates of gradient and its square
+    eps: float = 1e-8  # added to the denominator for stability
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
+               f"optimizer.betas must be two values in [0, 1), got {self.betas}")
+        _check(self.eps > 0, f"optimizer.eps must be > 0, got {self.eps}")
+
+
+@dataclass
+class AdamWConf(AdamConf):
+    name: str = "adamw"
+
+
+# ───────────────────────────── scheduler ─────────────────────────────
+
+
+@dataclass
+class SchedulerConf:
+    name: str = MISSING
+
+
+@dataclass
+class PlateauConf(SchedulerConf):
+    """ReduceLROnPlateau on the validation loss, stepped once per epoch."""
+
+    name: str = "plateau"
+    patience: int = 3  # epochs without improvement before a cut
+    factor: float = 0.1  # multiplies the LR at each cut
+    threshold: float = 1e-4  # relative improvement that counts (threshold_mode='rel')
+    cooldown: int = 0  # epochs after a cut during which no cut happens
+    min_lr: float = 0.0  # the LR never goes below this
+
+    def __post_init__(self) -> None:
+        _check(self.patience >= 0, f"scheduler.patience must be >= 0, got {self.patience}")
+        _check(0.0 < self.factor < 1.0, f"scheduler.factor must lie in (0, 1), got {self.factor}")
+        _check(self.threshold >= 0, f"scheduler.threshold must be >= 0, got {self.threshold}")
+        _check(self.cooldown >= 0, f"scheduler.cooldown must be >= 0, got {self.cooldown}")
+        _check(self.min_lr >= 0, f"scheduler.min_lr must be >= 0, got {self.min_lr}")
+
+
+@dataclass
+class CosineConf(SchedulerConf):
+    """Cosine decay from optimizer.lr to min_lr over the run, per step, after a linear warmup."""
+
+    name: str = "cosine"
+    warmup_epochs: float = 0.0  # linear ramp from 0 to optimizer.lr, in epochs (fractions allowed)
+    min_lr: float = 0.0  # LR at the last step
+
+    def __post_init__(self) -> None:
+        _check(self.warmup_epochs >= 0, f"scheduler.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        _check(self.min_lr >= 0, f"scheduler.min_lr must be >= 0, got {self.min_lr}")
+
+
+@dataclass
+class OneCycleConf(SchedulerConf):
+    """OneCycleLR per step with optimizer.lr as the peak."""
+
+    name: str = "onecycle"
+    pct_start: float = 0.25  # share of steps spent rising to the peak
+    div_factor: float = 25.0  # initial LR = peak / div_factor
+    final_div_factor: float = 1e4  # final LR = initial LR / final_div_factor
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.pct_start < 1.0, f"scheduler.pct_start must lie in (0, 1), got {self.pct_start}")
+        _check(self.div_factor > 0 and self.final_div_factor > 0, "scheduler.div_factor and final_div_factor must be > 0")
+
+
+@dataclass
+class StepConf(SchedulerConf):
+    """StepLR: multiply the LR by gamma every step_size epochs."""
+
+    name: str = "step"
+    step_size: int = 30  # epochs between cuts
+    gamma: float = 0.1  # multiplies the LR at each cut
+
+    def __post_init__(self) -> None:
+        _check(self.step_size >= 1, f"scheduler.step_size must be >= 1, got {self.step_size}")
+        _check(0.0 < self.gamma <= 1.0, f"scheduler.gamma must lie in (0, 1], got {self.gamma}")
+
+
+@dataclass
+class ConstantConf(SchedulerConf):
+    name: str = "constant"
+
+
+# ───────────────────────────── augmentation ─────────────────────────────
+
+
+@dataclass
+class AugmentationConf:
+    """Train-time augmentation; validation only converts and normalizes."""
+
+    name: str = MISSING
+
+
+@dataclass
+class NoAugmentationConf(AugmentationConf):
+    name: str = "none"
+
+
+@dataclass
+class BasicAugmentationConf(AugmentationConf):
+    name: str = "basic"
+    crop_padding: int = 4  # pixels of padding before a random crop back to image_size; 0 turns cropping off
+    horizontal_flip: bool = True  # flip left-right with probability 0.5
+
+    def __post_init__(self) -> None:
+        _check(self.crop_padding >= 0, f"augmentation.crop_padding must be >= 0, got {self.crop_padding}")
+
+
+@dataclass
+class RandAugmentConf(BasicAugmentationConf):
+    name: str = "randaugment"
+    num_ops: int = 2  # transformations applied per image
+    magnitude: int = 9  # strength on RandAugment's 0..30 scale
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.num_ops >= 0, f"augmentation.num_ops must be >= 0, got {self.num_ops}")
+        _check(0 <= self.magnitude <= 30, f"augmentation.magnitude must lie in [0, 30], got {self.magnitude}")
+
+
+@dataclass
+class TrivialAugmentConf(BasicAugmentationConf):
+    name: str = "trivialaugment"
+
+
+# ───────────────────────────── regularization ─────────────────────────────
+
+
+@dataclass
+class RegularizationConf:
+    label_smoothing: float = 0.0  # share of target mass spread over all classes, in [0, 1)
+    weight_decay: float = 5e-4  # L2 coefficient applied by the optimizer (decoupled for adamw)
+    grad_clip: Optional[float] = None  # max global gradient norm; null turns clipping off
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.label_smoothing < 1.0,
+               f"regularization.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
+        _check(self.weight_decay >= 0, f"regularization.weight_decay must be >= 0, got {self.weight_decay}")
+        _check(self.grad_clip is None or self.grad_clip > 0,
+               f"regularization.grad_clip must be > 0 or null, got {self.grad_clip}")
+
+
+# ───────────────────────────── trainer ─────────────────────────────
+
+
+class Device(enum.Enum):
+    auto = "auto"  # cuda if present, else mps, else cpu
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Amp(enum.Enum):
+    none = "none"  # full fp32
+    bf16 = "bf16"  # bfloat16 autocast, no loss scaling needed
+    fp16 = "fp16"  # float16 autocast with a GradScaler
+
+
+@dataclass
+class TrainerConf:
+    epochs: int = 10  # passes over the training set
+    device: Device = Device.auto
+    amp: Amp = Amp.none
+    seed: int = 0  # seeds python, numpy, torch and the data split and order
+    deterministic: bool = False  # deterministic kernels (slower; bit-exact reruns on one machine)
+    compile: bool = False  # torch.compile the model
+    stop_on: List[str] = field(default_factory=lambda: ["nonfinite_loss"])  # finding ids that end the run
+    resume: bool = True  # continue from checkpoints/last.pt when the run directory has one
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"trainer.epochs must be >= 1, got {self.epochs}")
+        _check(self.seed >= 0, f"trainer.seed must be >= 0, got {self.seed}")
+
+
+# ───────────────────────────── diagnostics ─────────────────────────────
+
+
+@dataclass
+class DiagnosticsConf:
+    enabled: bool = True  # false only to measure the overhead of collecting diagnostics
+    dir: str = MISSING  # where the JSONL and JSON files go; $DIAGNOSTICS_DIR overrides the default
+    update_every: int = 1  # steps between weight-update measurements (1: every step)
+
+    def __post_init__(self) -> None:
+        _check(self.update_every >= 1, f"diagnostics.update_every must be >= 1, got {self.update_every}")
+
+
+# ───────────────────────────── fault ─────────────────────────────
+
+
+FAULTS = (
+    "none",
+    "shared_transforms",  # val data goes through the train pipeline (one dataset instance for both)
+    "clip_before_unscale",  # under fp16 AMP, clip the still-scaled gradients (the seed's AMP bug)
+    "shuffled_labels",  # training labels permuted: nothing is learnable
+    "unnormalized_input",  # Normalize left out of both pipelines
+    "train_val_overlap",  # validation indices drawn from the training indices
+    "dead_relu",  # biases before ReLUs set strongly negative: most units never fire
+)
+
+
+@dataclass
+class FaultConf:
+    """A bug reproduced on purpose, to check that the diagnostics catch it."""
+
+    name: str = "none"
+
+    def __post_init__(self) -> None:
+        _check(self.name in FAULTS, f"fault={self.name} is unknown; options: {', '.join(FAULTS)}")
+
+
+# ───────────────────────────── registry and validation ─────────────────────────────
+
+# group -> option name -> schema; the option name is also the YAML file name in conf/<group>/.
+SCHEMAS: dict[str, dict[str, type]] = {
+    "data": {n: DataConf for n in ("digits", "cifar10", "cifar100", "imagefolder", "fake")},
+    "model": {n: ModelConf for n in ("small_cnn", "resnet18", "resnet34")},
+    "optimizer": {"sgd": SGDConf, "adam": AdamConf, "adamw": AdamWConf},
+    "scheduler": {"plateau": PlateauConf, "cosine": CosineConf, "onecycle": OneCycleConf,
+                  "step": StepConf, "constant": ConstantConf},
+    "augmentation": {"none": NoAugmentationConf, "basic": BasicAugmentationConf,
+                     "randaugment": RandAugmentConf, "trivialaugment": TrivialAugmentConf},
+    "regularization": {"default": RegularizationConf},
+    "trainer": {"default": TrainerConf},
+    "diagnostics": {"default": DiagnosticsConf},
+    "fault": {n: FaultConf for n in FAULTS},
+}
+
+
+def register_schemas() -> None:
+    """Store every schema under `schema/<group>/<option>` for the YAML defaults lists to extend."""
+    cs = ConfigStore.instance()
+    for group, options in SCHEMAS.items():
+        for option, schema in options.items():
+            cs.store(group=f"schema/{group}", name=option, node=schema)
+
+
+register_schemas()
+
+
+@dataclass
+class TrainConfig:
+    """The validated, typed form of the whole composed config."""
+
+    data: DataConf
+    model: ModelConf
+    optimizer: OptimizerConf
+    scheduler: SchedulerConf
+    augmentation: AugmentationConf
+    regularization: RegularizationConf
+    trainer: TrainerConf
+    diagnostics: DiagnosticsConf
+    fault: FaultConf
+
+
+def _schema_for(group: str, node: Any) -> type:
+    options = SCHEMAS[group]
+    if len(set(options.values())) == 1:
+        return next(iter(options.values()))
+    name = node.get("name")
+    if name not in options:
+        raise ConfigError(f"{group}.name={name!r} is unknown; options: {', '.join(options)}")
+    return options[name]
+
+
+def _unknown_keys(node: dict, schema: type, prefix: str) -> list[str]:
+    known = {f.name for f in dataclasses.fields(schema)}
+    return [f"{prefix}.{k}" for k in node.keys() if k not in known]
+
+
+def validate(cfg: DictConfig) -> TrainConfig:
+    """Typed config from a composed one, or ConfigError naming the first bad key."""
+    extra = [k for k in cfg.keys() if k not in SCHEMAS and k != "hydra"]
+    if extra:
+        raise ConfigError(f"unknown top-level key {extra[0]!r}; groups: {', '.join(SCHEMAS)}")
+    try:  # interpolations (model.num_classes: ${data.num_classes}) need the whole tree
+        tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        raise ConfigError(_omegaconf_message(e)) from None
+    typed: dict[str, Any] = {}
+    for group in SCHEMAS:
+        node = tree.get(group)
+        if not isinstance(node, dict):
+            raise ConfigError(f"config group {group!r} is missing")
+        schema = _schema_for(group, node)
+        unknown = _unknown_keys(node, schema, group)
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]} (not in {schema.__name__}; check the spelling)")
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+            typed[group] = OmegaConf.to_object(merged)
+        except ConfigError:
+            raise
+        except OmegaConfBaseException as e:
+            raise ConfigError(_omegaconf_message(e, group + ".")) from None
+        except ValueError as e:  # raised by a schema's __post_init__ range check
+            raise ConfigError(str(e)) from None
+    return TrainConfig(**typed)
+
+
+def _omegaconf_message(e: OmegaConfBaseException, prefix: str = "") -> str:
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    key = getattr(e, "full_key", None)
+    return f"{prefix}{key}: {first}" if key else f"{prefix.rstrip('.') or 'config'}: {first}"

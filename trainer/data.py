@@ -1,0 +1,344 @@
+"""Datasets, transform pipelines and loaders.
+
+`build_data(cfg.data, cfg.augmentation, seed, fault)` returns the two loaders and the facts that
+`run_info.json` records (sizes, class counts, both pipelines as text, index overlap, label range),
+which the data checks and the analysis turn into findings.
+
+Every dataset ends up as uint8 images plus integer labels, then goes through torchvision's v2
+transforms. Train and val always get their own dataset instance and their own pipeline: that is
+the seed's transform-separation fix, and `fault=shared_transforms` undoes it on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .config import AugmentationConf, DataConf
+from .errors import DataError
+
+
+# ───────────────────────────── sources: uint8 images and labels ─────────────────────────────
+
+
+@dataclass
+class Source:
+    """Images of one origin (N, C, H, W uint8) and their labels (N, int64)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_digits(image_size: int) -> Source:
+    """scikit-learn's 8x8 digits (values 0..16), upsampled bilinearly to image_size, as RGB."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]  # (N, 1, 8, 8) in [0, 1]
+    x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    images = (x.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    return Source(images, torch.from_numpy(bunch.target.astype(np.int64)))
+
+
+def load_cifar(name: str, root: str, train: bool, download: bool) -> Source:
+    """CIFAR-10/100 through torchvision's classes, which own the download and integrity checks."""
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    try:
+        ds = cls(root=root, train=train, download=download)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted..."
+        hint = "" if download else " (set data.download=true to fetch it)"
+        raise DataError(f"{name} not found or corrupted in data.root={root}{hint}: {e}") from None
+    except OSError as e:
+        raise DataError(f"{name}: cannot read data.root={root}: {e}") from None
+    images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+    return Source(images, torch.as_tensor(ds.targets, dtype=torch.int64))
+
+
+def load_fake(size: int, num_classes: int, image_size: int, in_channels: int, seed: int) -> Source:
+    """torchvision FakeData, materialized once so speed tests time the model, not PIL."""
+    from torchvision import datasets
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    ds = datasets.FakeData(size=size, image_size=(in_channels, image_size, image_size),
+                           num_classes=num_classes, random_offset=seed)
+    images, labels = zip(*((pil_to_tensor(img), int(y)) for img, y in ds))
+    return Source(torch.stack(images), torch.tensor(labels, dtype=torch.int64))
+
+
+class SourceDataset(Dataset):
+    """A view of a Source through a list of indices and one transform pipeline."""
+
+    def __init__(self, source: Source, indices: Sequence[int], transform: Callable,
+                 labels: Optional[torch.Tensor] = None):
+        self.source = source
+        self.indices = torch.as_tensor(indices, dtype=torch.int64)
+        self.transform = transform
+        self.labels = source.labels[self.indices] if labels is None else labels
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.transform(self.source.images[self.indices[i]]), self.labels[i]
+
+
+class FolderDataset(Dataset):
+    """A view of an ImageFolder through a list of indices (the folder owns its transform)."""
+
+    def __init__(self, folder: Any, indices: Sequence[int], labels: Optional[torch.Tensor] = None):
+        self.folder = folder
+        self.indices = torch.as_tensor(indices, dtype=torch.int64)
+        all_labels = torch.as_tensor(folder.targets, dtype=torch.int64)
+        self.labels = all_labels[self.indices] if labels is None else labels
+        self.transform = folder.transform
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        image, _ = self.folder[int(self.indices[i])]
+        return image, self.labels[i]
+
+
+# ───────────────────────────── transforms ─────────────────────────────
+
+
+def build_transforms(aug: AugmentationConf, data: DataConf, train: bool, normalize: bool = True,
+                     from_pil: bool = False):
+    """The v2 pipeline for one split; validation never augments."""
+    from torchvision.transforms import v2
+
+    steps: list = []
+    if from_pil:
+        steps += [v2.ToImage(), v2.Resize((data.image_size, data.image_size), antialias=True)]
+    if train and aug.name != "none":
+        if aug.crop_padding > 0:
+            steps.append(v2.RandomCrop(data.image_size, padding=aug.crop_padding))
+        if aug.horizontal_flip:
+            steps.append(v2.RandomHorizontalFlip())
+        if aug.name == "randaugment":
+            steps.append(v2.RandAugment(num_ops=aug.num_ops, magnitude=aug.magnitude))
+        elif aug.name == "trivialaugment":
+            steps.append(v2.TrivialAugmentWide())
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    if normalize:
+        steps.append(v2.Normalize(mean=list(data.mean), std=list(data.std)))
+    return v2.Compose(steps)
+
+
+def is_deterministic(pipeline) -> bool:
+    """True when no step of a v2 Compose draws random numbers."""
+    from torchvision.transforms import v2
+
+    random_types = (v2.RandomCrop, v2.RandomHorizontalFlip, v2.RandAugment, v2.TrivialAugmentWide,
+                    v2.AutoAugment, v2.AugMix, v2.RandomResizedCrop)
+    return not any(isinstance(t, random_types) for t in getattr(pipeline, "transforms", [pipeline]))
+
+
+# ───────────────────────────── split, order, loaders ─────────────────────────────
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded disjoint (train, val) index arrays, each sorted."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * val_fraction)))
+    if n_val >= n:
+        raise DataError(f"data.val_fraction={val_fraction} leaves no training images out of {n}")
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+class EpochShuffle(Sampler[int]):
+    """A fresh permutation per epoch, seeded by (seed, epoch): resuming at an epoch gives its batches."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Select the epoch's permutation; skip its first `skip` indices (resuming mid-epoch)."""
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g)[self.skip:].tolist())
+
+    def __len__(self) -> int:
+        return self.n - self.skip
+
+
+def make_loader(ds: Dataset, batch_size: int, num_workers: int, train: bool, seed: int,
+                pin_memory: bool, sampler: Optional[Sampler] = None) -> DataLoader:
+    if train and sampler is None:
+        sampler = EpochShuffle(len(ds), seed)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=num_workers,
+        # A last batch of one image breaks BatchNorm in train mode; dropping a partial batch does not.
+        drop_last=train and len(ds) > batch_size,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+        # Worker seeds come from this generator; reseeded per epoch through the sampler's epoch.
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+# ───────────────────────────── the builder ─────────────────────────────
+
+
+@dataclass
+class Data:
+    train: Dataset
+    val: Dataset
+    facts: dict  # recorded in run_info.json
+
+
+def build_datasets(data: DataConf, aug: AugmentationConf, seed: int, fault: str = "none") -> Data:
+    """Train and val datasets for data.name, with the configured (or deliberately broken) pipelines."""
+    normalize = fault != "unnormalized_input"
+    train_tf = build_transforms(aug, data, train=True, normalize=normalize, from_pil=data.name == "imagefolder")
+    val_tf = build_transforms(aug, data, train=False, normalize=normalize, from_pil=data.name == "imagefolder")
+    if fault == "shared_transforms":
+        val_tf = train_tf
+
+    overlap_sources = True  # train and val indices point into the same images
+    if data.name == "imagefolder":
+        train_ds, val_ds = _imagefolder(data, train_tf, val_tf, seed, fault)
+    else:
+        if data.name == "digits":
+            train_src = val_src = load_digits(data.image_size)
+        elif data.name == "fake":
+            train_src = val_src = load_fake(data.size, data.num_classes, data.image_size, data.in_channels, seed)
+        elif data.name in ("cifar10", "cifar100"):
+            root = data.root or f"data/{data.name}"
+            train_src = load_cifar(data.name, root, train=True, download=data.download)
+            if data.val_fraction is None:
+                val_src = load_cifar(data.name, root, train=False, download=data.download)
+                overlap_sources = False
+            else:
+                val_src = train_src
+        else:
+            raise DataError(f"data={data.name} is unknown")
+        if overlap_sources:
+            train_idx, val_idx = split_indices(len(train_src), data.val_fraction or 0.2, seed)
+        else:
+            train_idx, val_idx = np.arange(len(train_src)), np.arange(len(val_src))
+        if fault == "train_val_overlap":
+            val_idx = np.random.default_rng(seed + 1).choice(train_idx, size=len(val_idx), replace=False)
+        labels = _shuffled(train_src.labels[train_idx], seed) if fault == "shuffled_labels" else None
+        if fault == "shared_transforms":
+            # One dataset instance serves both splits: the bug the seed fixed.
+            train_ds = SourceDataset(train_src, train_idx, train_tf, labels)
+            val_ds = SourceDataset(val_src, val_idx, train_ds.transform)
+        else:
+            train_ds = SourceDataset(train_src, train_idx, train_tf, labels)
+            val_ds = SourceDataset(val_src, val_idx, val_tf)
+
+    facts = describe(train_ds, val_ds, data, overlap_sources)
+    _check_labels(facts, data.num_classes)
+    return Data(train_ds, val_ds, facts)
+
+
+def _shuffled(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed + 7)
+    return labels[torch.randperm(len(labels), generator=g)]
+
+
+def _imagefolder(data: DataConf, train_tf, val_tf, seed: int, fault: str):
+    from torchvision import datasets
+
+    root = Path(data.root)
+    if not root.is_dir():
+        raise DataError(f"data.root={data.root} is not a directory")
+    try:
+        train_folder = datasets.ImageFolder(str(root), transform=train_tf)
+        # A second instance for validation: its transform can never be the train one by accident.
+        val_folder = train_folder if fault == "shared_transforms" else datasets.ImageFolder(str(root), transform=val_tf)
+    except (FileNotFoundError, OSError) as e:
+        raise DataError(f"data.root={data.root}: {e}") from None
+    if len(train_folder.classes) != data.num_classes:
+        raise DataError(f"data.root={data.root} has {len(train_folder.classes)} class folders "
+                        f"but data.num_classes={data.num_classes}")
+    train_idx, val_idx = split_indices(len(train_folder), data.val_fraction, seed)
+    if fault == "train_val_overlap":
+        val_idx = np.random.default_rng(seed + 1).choice(train_idx, size=len(val_idx), replace=False)
+    labels = None
+    if fault == "shuffled_labels":
+        labels = _shuffled(torch.as_tensor(train_folder.targets)[train_idx], seed)
+    return FolderDataset(train_folder, train_idx, labels), FolderDataset(val_folder, val_idx)
+
+
+def describe(train_ds, val_ds, data: DataConf, same_source: bool) -> dict:
+    """What run_info.json records about the data, for the data checks and the analysis."""
+    c = data.num_classes
+    train_labels = train_ds.labels.numpy()
+    val_labels = val_ds.labels.numpy()
+    overlap = int(np.intersect1d(train_ds.indices.numpy(), val_ds.indices.numpy()).size) if same_source else 0
+    lo = int(min(train_labels.min(), val_labels.min()))
+    hi = int(max(train_labels.max(), val_labels.max()))
+    return {
+        "dataset": data.name,
+        "num_classes": c,
+        "train_size": len(train_ds),
+        "val_size": len(val_ds),
+        "class_counts": np.bincount(train_labels[(train_labels >= 0) & (train_labels < c)], minlength=c).tolist(),
+        "val_class_counts": np.bincount(val_labels[(val_labels >= 0) & (val_labels < c)], minlength=c).tolist(),
+        "label_range": [lo, hi],
+        "train_val_overlap": overlap,
+        "train_transform": repr(train_ds.transform),
+        "val_transform": repr(val_ds.transform),
+        "transforms_shared": train_ds.transform is val_ds.transform,
+        "val_transform_deterministic": is_deterministic(val_ds.transform),
+        "train_transform_random": not is_deterministic(train_ds.transform),
+    }
+
+
+def _check_labels(facts: dict, num_classes: int) -> None:
+    lo, hi = facts["label_range"]
+    if lo < 0 or hi >= num_classes:
+        raise DataError(f"labels span [{lo}, {hi}] but data.num_classes={num_classes}: "
+                        f"every label must lie in [0, {num_classes})")
+
+
+def batch_stats(ds: Dataset, n: int, seed: int) -> dict:
+    """Per-channel mean and std of n transformed images, without disturbing the global RNG."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        x = torch.stack([ds[i][0] for i in range(min(n, len(ds)))]).float()
+    return {
+        "input_mean": x.mean(dim=(0, 2, 3)).tolist(),
+        "input_std": x.std(dim=(0, 2, 3)).tolist(),
+        "input_min": float(x.min()),
+        "input_max": float(x.max()),
+    }
+
+
+def set_epoch(loader: DataLoader, epoch: int, seed: int, skip: int = 0) -> None:
+    """Fix this epoch's order and worker seeds from (seed, epoch) alone, so a resumed run repeats them."""
+    if isinstance(loader.sampler, EpochShuffle):
+        loader.sampler.set_epoch(epoch, skip)
+    elif hasattr(loader.sampler, "set_epoch"):  # DistributedSampler
+        loader.sampler.set_epoch(epoch)
+    loader.generator.manual_seed(seed * 1_000_003 + epoch)
+
+
+def build_loaders(d: Data, data: DataConf, seed: int, pin_memory: bool,
+                  train_sampler: Optional[Sampler] = None, val_sampler: Optional[Sampler] = None):
+    workers = data.num_workers
+    if workers > (os.cpu_count() or 1) * 4:
+        raise DataError(f"data.num_workers={workers} is far more than this machine's {os.cpu_count()} cores")
+    train = make_loader(d.train, data.batch_size, workers, True, seed, pin_memory, train_sampler)
+    val = make_loader(d.val, data.batch_size, workers, False, seed, pin_memory, val_sampler)
+    return train, val

@@ -1,0 +1,269 @@
+"""Per-epoch training diagnostics, collected on the device with no host sync inside a step.
+
+Each step adds to device tensors: sums and counts in one small accumulator, per-step gradient and
+update norms written by index into preallocated buffers, per-layer gradient norms summed in place.
+`end_epoch()` moves everything to the host in one transfer and returns the JSONL record. Norms come
+from torch's foreach kernels (one launch for all parameters), never a Python loop of `.item()`s.
+
+The record's field names are a public interface (the analysis and users' jq lines read them):
+add fields, never rename one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+# Slots of the per-epoch accumulator.
+LOSS_SUM, FINITE_SAMPLES, CORRECT, SAMPLES, NONFINITE_LOSS, NONFINITE_GRAD, CLIPPED, UPDATES, UPDATE_SUM, \
+    RATIO_SUM = range(10)
+N_SLOTS = 10
+
+
+def finite_or_none(x: float) -> Optional[float]:
+    """JSON has no NaN or Infinity: non-finite values are written as null (and counted elsewhere)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class ActivationProbe:
+    """Share of dead ReLU channels on one batch: hooks attached for a single forward pass.
+
+    A channel is dead on the batch when it is positive for fewer than 1 % of its outputs
+    (SageMaker Debugger's DeadRelu `threshold_inactivity`).
+    """
+
+    INACTIVE = 0.01
+
+    def __init__(self, model: nn.Module):
+        self.relus = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
+        self.handles: list = []
+        self.stats: dict[str, torch.Tensor] = {}
+
+    def attach(self) -> None:
+        for name, module in self.relus:
+            self.handles.append(module.register_forward_hook(self._hook(name)))
+
+    def detach(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+    def _hook(self, name: str):
+        def hook(_module, _inputs, out):
+            with torch.no_grad():
+                dims = [d for d in range(out.dim()) if d != 1] if out.dim() > 1 else [0]
+                active = (out > 0).float().mean(dim=dims)  # per channel
+                self.stats[name] = torch.stack([(active < self.INACTIVE).float().mean(), 1 - active.mean()])
+        return hook
+
+    def read(self) -> dict:
+        """{layer: dead share}, plus the overall zero share; one transfer."""
+        if not self.stats:
+            return {}
+        names = list(self.stats)
+        values = torch.stack([self.stats[n] for n in names]).cpu().numpy()
+        self.stats.clear()
+        dead = {n: round(float(v[0]), 4) for n, v in zip(names, values)}
+        return {
+            "dead_relu_fraction": float(values[:, 0].max()),
+            "relu_zero_fraction": float(values[:, 1].mean()),
+            "dead_relu_layers": dead,
+        }
+
+
+class Collector:
+    """Accumulates one epoch of training diagnostics on the device.
+
+    The loop calls, per step: `on_loss`, then (after backward and AMP unscaling) `grad_norm`, then
+    `before_update` / `after_update` around the optimizer step. With `enabled=False` only loss and
+    accuracy are kept (what any loop computes), to measure the overhead of the rest.
+    """
+
+    def __init__(self, model: nn.Module, steps_per_epoch: int, device: torch.device,
+                 grad_clip: Optional[float], update_every: int = 1, enabled: bool = True,
+                 probe_activations: bool = True):
+        self.enabled = enabled
+        self.device = device
+        self.steps = max(1, steps_per_epoch)
+        self.grad_clip = grad_clip
+        self.update_every = update_every
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        # "Layers" are weight tensors of convs and linears (ndim > 1): where vanishing gradients show.
+        self.layer_index = [i for i, p in enumerate(self.params) if p.dim() > 1]
+        self.layer_names = [self.names[i].removesuffix(".weight") for i in self.layer_index]
+        self._layer_index_t = torch.tensor(self.layer_index, device=device, dtype=torch.long)
+        self.probe = ActivationProbe(model) if enabled and probe_activations else None
+        self._prev: Optional[list[torch.Tensor]] = None
+        self.start_epoch()
+
+    # ── per epoch ──
+    def start_epoch(self) -> None:
+        self.step = 0
+        self.acc = torch.zeros(N_SLOTS, device=self.device, dtype=torch.float64 if self.device.type != "mps" else torch.float32)
+        if self.enabled:
+            self.grad_norms = torch.full((self.steps,), float("nan"), device=self.device)
+            self.step_losses = torch.full((self.steps,), float("nan"), device=self.device)
+            self.layer_sums = torch.zeros(len(self.layer_index), device=self.device)
+
+    def is_probe_step(self, step: int) -> bool:
+        """The epoch's last step samples activations (state closest to the epoch's end)."""
+        return self.probe is not None and step == self.steps - 1
+
+    # ── per step ──
+    def on_loss(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        loss = loss.detach().float()
+        finite = torch.isfinite(loss)
+        safe = torch.where(finite, loss, torch.zeros_like(loss))
+        n = targets.shape[0]
+        correct = (logits.detach().argmax(dim=1) == targets).sum()
+        acc = self.acc
+        acc[LOSS_SUM] += safe * n
+        acc[FINITE_SAMPLES] += finite * n
+        acc[CORRECT] += correct
+        acc[SAMPLES] += n
+        acc[NONFINITE_LOSS] += ~finite
+        if self.enabled and self.step < self.steps:
+            self.step_losses[self.step] = loss
+
+    def grad_norm(self) -> Optional[torch.Tensor]:
+        """Global gradient norm (a device scalar), recorded before any clipping; None when disabled."""
+        if not self.enabled:
+            return None
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        per_param = torch.stack(torch._foreach_norm(grads)).float()
+        total = torch.linalg.vector_norm(per_param)
+        if self.step < self.steps:
+            self.grad_norms[self.step] = total
+        self.layer_sums += per_param.index_select(0, self._layer_index_t)
+        self.acc[NONFINITE_GRAD] += ~torch.isfinite(total)
+        if self.grad_clip is not None:
+            self.acc[CLIPPED] += total > self.grad_clip
+        return total
+
+    def before_update(self) -> None:
+        if self.enabled and self.step % self.update_every == 0:
+            with torch.no_grad():
+                if self._prev is None:
+                    self._prev = [p.detach().clone() for p in self.params]
+                else:
+                    torch._foreach_copy_(self._prev, [p.detach() for p in self.params])
+
+    def after_update(self) -> None:
+        if self.enabled and self.step % self.update_every == 0:
+            with torch.no_grad():
+                weights = [p.detach() for p in self.params]
+                deltas = torch._foreach_sub(weights, self._prev)
+                update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
+                weight = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(weights)))
+                acc = self.acc
+                acc[UPDATES] += 1
+                acc[UPDATE_SUM] += update
+                acc[RATIO_SUM] += update / weight.clamp_min(1e-12)
+        self.step += 1
+
+    # ── mid-epoch checkpoints (a preempted run resumes inside the epoch) ──
+    def state_dict(self) -> dict:
+        state = {"step": self.step, "acc": self.acc.cpu()}
+        if self.enabled:
+            state.update(grad_norms=self.grad_norms.cpu(), step_losses=self.step_losses.cpu(),
+                         layer_sums=self.layer_sums.cpu())
+        return state
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.step = int(state["step"])
+        self.acc = state["acc"].to(device)
+        if self.enabled and "grad_norms" in state:
+            self.grad_norms = state["grad_norms"].to(device)
+            self.step_losses = state["step_losses"].to(device)
+            self.layer_sums = state["layer_sums"].to(device)
+
+    def running_loss(self) -> float:
+        """Mean loss so far this epoch (a host sync: call it rarely, for the progress display)."""
+        acc = self.acc[[LOSS_SUM, SAMPLES]].tolist()
+        return acc[0] / max(acc[1], 1)
+
+    # ── end of epoch: one transfer ──
+    def end_epoch(self) -> dict:
+        parts = [self.acc.float()]
+        if self.enabled:
+            parts += [self.grad_norms.float(), self.step_losses.float(), self.layer_sums.float()]
+        host = torch.cat(parts).cpu().numpy().astype(np.float64)
+        acc = host[:N_SLOTS]
+        samples = acc[SAMPLES]
+        finite_samples = acc[FINITE_SAMPLES]
+        record = {
+            # mean over the steps whose loss was finite; the others are counted in nonfinite_steps
+            "loss": finite_or_none(acc[LOSS_SUM] / finite_samples) if finite_samples > 0 else None,
+            "accuracy": float(acc[CORRECT] / max(samples, 1)),
+            "num_batches": int(self.step),
+            "num_samples": int(samples),
+            "nonfinite_steps": int(acc[NONFINITE_LOSS]),
+        }
+        if not self.enabled:
+            return record
+        s = self.steps
+        norms = host[N_SLOTS:N_SLOTS + s][: self.step]
+        losses = host[N_SLOTS + s:N_SLOTS + 2 * s][: self.step]
+        layer = host[N_SLOTS + 2 * s:]
+        finite_norms = norms[np.isfinite(norms)]
+        finite_losses = losses[np.isfinite(losses)]
+        steps = max(self.step, 1)
+        layer_means = layer / steps
+        record.update({
+            "mean_grad_norm": finite_or_none(finite_norms.mean()) if finite_norms.size else None,
+            "min_grad_norm": finite_or_none(finite_norms.min()) if finite_norms.size else None,
+            "max_grad_norm": finite_or_none(finite_norms.max()) if finite_norms.size else None,
+            "grad_norm_std": finite_or_none(finite_norms.std()) if finite_norms.size else None,
+            "nonfinite_grad_steps": int(acc[NONFINITE_GRAD]),
+            "clipped_fraction": float(acc[CLIPPED] / steps) if self.grad_clip is not None else 0.0,
+            "weight_update": finite_or_none(acc[UPDATE_SUM] / max(acc[UPDATES], 1)),
+            "weight_update_ratio": finite_or_none(acc[RATIO_SUM] / max(acc[UPDATES], 1)),
+            "loss_step_std": finite_or_none(finite_losses.std()) if finite_losses.size else None,
+            "grad_norm_first_layer": finite_or_none(layer_means[0]) if layer_means.size else None,
+            "grad_norm_last_layer": finite_or_none(layer_means[-1]) if layer_means.size else None,
+            "layer_grad_norms": {n: finite_or_none(v) for n, v in zip(self.layer_names, layer_means)},
+        })
+        if self.probe is not None:
+            record.update(self.probe.read())
+        return record
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device: torch.device, criterion: nn.Module, autocast, num_classes: int,
+             channels_last: bool = False) -> dict:
+    """Validation loss (training criterion), plain NLL, top-1 and top-5 accuracy; one host read."""
+    model.eval()
+    acc = torch.zeros(5, device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
+    k = min(5, num_classes)
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            logits = model(x)
+        logits = logits.float()
+        n = y.shape[0]
+        acc[0] += criterion(logits, y) * n
+        acc[1] += nn.functional.cross_entropy(logits, y) * n
+        acc[2] += (logits.argmax(dim=1) == y).sum()
+        acc[3] += (logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()
+        acc[4] += n
+    loss_sum, nll_sum, correct, top5, n = acc.tolist()
+    n = max(n, 1)
+    record = {
+        "loss": finite_or_none(loss_sum / n),
+        "nll": finite_or_none(nll_sum / n),
+        "accuracy": correct / n,
+        "num_samples": int(n),
+    }
+    if num_classes > 5:
+        record["top5_accuracy"] = top5 / n
+    return record

@@ -1,0 +1,430 @@
+"""The training loop: train(cfg, run_dir) -> best validation accuracy.
+
+Reads top to bottom: set-up, resume, then per epoch the training steps, validation, the
+diagnostics records, live findings and checkpoints. Diagnostics never sync the host inside a step;
+the only host reads are at the end of each epoch (and a rare progress-bar refresh on a terminal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import logging
+import math
+import os
+import platform
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import checkpoint
+from .config import TrainConfig
+from .data import batch_stats, build_datasets, build_loaders, set_epoch
+from .diagnostics import Collector, evaluate
+from .errors import ConfigError, RunDirError, StopRun
+from .models import build_model, kill_relus
+from .optim import build_optimizer, build_scheduler, current_lr
+from .runfiles import JsonlWriter, Status, truncate_jsonl, write_json
+
+log = logging.getLogger("trainer")
+
+TRAIN_JSONL, VAL_JSONL = "train_diagnostics.jsonl", "val_diagnostics.jsonl"
+RUN_INFO, STATUS = "run_info.json", "status.json"
+# Fields that measure wall time: they differ between two otherwise identical runs.
+TIMING_FIELDS = ("epoch_time_s", "samples_per_s", "val_time_s")
+
+
+# ───────────────────────────── set-up helpers ─────────────────────────────
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device=cuda but CUDA is not available on this machine (use trainer.device=auto or cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("trainer.device=mps but MPS is not available on this machine (use trainer.device=auto or cpu)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def make_autocast(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
+    if amp == "none":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def plain(value):
+    """Config dataclasses -> JSON-ready dicts (enums by value)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def library_versions() -> dict:
+    import hydra
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__, "hydra": hydra.__version__}
+
+
+class Progress:
+    """A tqdm bar with live loss on a terminal; nothing per step otherwise (the epoch line is logged)."""
+
+    REFRESH_S = 0.5  # seconds between loss refreshes (each one is a host sync)
+
+    def __init__(self, total: int, epoch: int, epochs: int, running_loss: Callable[[], float]):
+        self.bar = None
+        self.running_loss = running_loss
+        self.last = 0.0
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True)
+
+    def update(self) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        now = time.monotonic()
+        if now - self.last > self.REFRESH_S:
+            self.last = now
+            self.bar.set_postfix(loss=f"{self.running_loss():.4f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class StopSignal:
+    """SIGTERM / SIGUSR2 (SLURM and submitit before preemption) ask the loop to stop after the current step."""
+
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR2", None)) if s is not None)
+
+    def __init__(self):
+        self.received: Optional[int] = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignal":
+        if threading_is_main():
+            for s in self.SIGNALS:
+                self.previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, _frame) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    def preempted(self) -> "Preempted":
+        return Preempted(self.received, self.previous.get(self.received))
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class Preempted(Exception):
+    """The run stopped on a signal after writing a checkpoint; rerunning the command resumes it."""
+
+    def __init__(self, signum: int, previous_handler: object = None):
+        super().__init__(f"stopped by signal {signal.Signals(signum).name}; checkpoint written, rerun to resume")
+        self.signum = signum
+        self.previous_handler = previous_handler  # submitit's handler requeues the job
+
+
+# ───────────────────────────── the run ─────────────────────────────
+
+
+def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
+    """Refuse a diagnostics directory that already holds another run's files."""
+    info = diag_dir / RUN_INFO
+    if not info.exists():
+        return
+    import json
+
+    try:
+        owner = json.loads(info.read_text()).get("run_dir")
+    except (OSError, ValueError, AttributeError):
+        raise RunDirError(f"{info} is unreadable; choose another diagnostics.dir or remove it") from None
+    if owner and Path(owner).resolve() != run_dir.resolve():
+        raise RunDirError(f"diagnostics.dir={diag_dir} holds the diagnostics of another run ({owner}); "
+                          f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
+
+
+def train(cfg: TrainConfig, run_dir: Path, live_rules: Optional[Callable] = None) -> float:
+    """Train as configured, writing diagnostics; returns the best validation accuracy."""
+    run_dir = Path(run_dir)
+    diag_dir = Path(cfg.diagnostics.dir)
+    ckpt_dir = run_dir / "checkpoints"
+    config = plain(cfg)
+    t = cfg.trainer
+
+    # ── set-up: nothing is written before every input has been checked ──
+    device = pick_device(t.device.value)
+    amp = t.amp.value
+    if amp == "fp16" and device.type == "mps":
+        raise ConfigError("trainer.amp=fp16 is not supported on mps; use trainer.amp=none")
+    check_diagnostics_dir(diag_dir, run_dir)
+    resume_from = checkpoint.find_resumable(ckpt_dir) if t.resume else None
+    saved = None
+    if resume_from is not None:
+        saved = checkpoint.load(resume_from)
+        checkpoint.check_identity(saved, config, resume_from)
+        changed = checkpoint.changed_keys(saved.get("config") or {}, config)
+        if changed:
+            log.warning("resuming with a changed config (%s); per-step schedules continue from the saved step",
+                        ", ".join(changed))
+
+    seed_everything(t.seed, t.deterministic)
+    data = build_datasets(cfg.data, cfg.augmentation, t.seed, cfg.fault.name)
+    pin = device.type == "cuda"
+    train_loader, val_loader = build_loaders(data, cfg.data, t.seed, pin)
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        raise ConfigError(f"data.batch_size={cfg.data.batch_size} leaves no training batch")
+
+    model = build_model(cfg.model)
+    if cfg.fault.name == "dead_relu":
+        kill_relus(model)
+    channels_last = device.type == "cuda"
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    optimizer = build_optimizer(cfg.optimizer, cfg.regularization.weight_decay, model.parameters())
+    schedule = build_scheduler(cfg.scheduler, optimizer, t.epochs, steps_per_epoch)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.regularization.label_smoothing)
+    autocast = make_autocast(device, amp)
+    scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+    forward = torch.compile(model) if t.compile else model
+    grad_clip = cfg.regularization.grad_clip
+    collector = Collector(model, steps_per_epoch, device, grad_clip, cfg.diagnostics.update_every,
+                          enabled=cfg.diagnostics.enabled,
+                          probe_activations=not t.compile)  # hooks would force recompiles
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    start_epoch, start_step = 1, 0
+    best_acc, best_epoch = -1.0, None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["scheduler"])
+        if scaler is not None and saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
+        best_acc = saved["best_val_accuracy"]
+        best_epoch = saved["best_epoch"]
+        start_epoch, start_step = saved["epoch"] + 1, saved.get("step", 0)
+        checkpoint.set_rng_state(saved["rng"])
+        if saved.get("collector") is not None:
+            collector.load_state_dict(saved["collector"], device)
+    # Drop diagnostics of epochs the checkpoint does not cover (a crash after the lines were written).
+    for name in (TRAIN_JSONL, VAL_JSONL):
+        truncate_jsonl(diag_dir / name, start_epoch - 1)
+
+    status = Status(diag_dir / STATUS, t.epochs)
+    status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
+    run_info = {
+        "run_id": (saved or {}).get("run_id") or uuid.uuid4().hex,
+        "run_dir": str(run_dir.resolve()),
+        **data.facts,
+        **batch_stats(data.train, 256, t.seed),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "amp": amp,
+        "steps_per_epoch": steps_per_epoch,
+        "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
+        "versions": library_versions(),
+        "config": config,
+    }
+    write_json(diag_dir / RUN_INFO, run_info)
+    if saved is not None:
+        log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
+                 f", step {start_step}" if start_step else "")
+    log.info("%s: %d train / %d val images, %d classes; %s on %s, %d parameters",
+             cfg.data.name, len(data.train), len(data.val), cfg.data.num_classes, cfg.model.name, device,
+             run_info["num_parameters"])
+
+    train_log, val_log = JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)
+
+    def save_checkpoint(epoch: int, step: int, path_name: str = checkpoint.LAST) -> None:
+        checkpoint.save(ckpt_dir / path_name, {
+            "epoch": epoch, "step": step, "run_id": run_info["run_id"],
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "best_val_accuracy": best_acc, "best_epoch": best_epoch,
+            "rng": checkpoint.rng_state(),
+            "collector": collector.state_dict() if step else None,
+            "config": config,
+        })
+
+    try:
+        with StopSignal() as stop:
+            for epoch in range(start_epoch, t.epochs + 1):
+                # ── train one epoch ──
+                first_step = start_step if epoch == start_epoch else 0
+                set_epoch(train_loader, epoch, t.seed, skip=first_step * cfg.data.batch_size)
+                if first_step == 0:
+                    collector.start_epoch()
+                model.train()
+                lr = current_lr(optimizer)
+                progress = Progress(steps_per_epoch - first_step, epoch, t.epochs, collector.running_loss)
+                t0 = time.perf_counter()
+                for step, (x, y) in enumerate(train_loader, start=first_step):
+                    x = x.to(device, non_blocking=True)
+                    y = y.to(device, non_blocking=True)
+                    if channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    probe = collector.is_probe_step(step)
+                    if probe:
+                        collector.probe.attach()
+                    with autocast():
+                        logits = forward(x)
+                        loss = criterion(logits.float(), y)
+                    if probe:
+                        collector.probe.detach()
+                    collector.on_loss(loss, logits, y)
+
+                    optimizer.zero_grad(set_to_none=True)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        if cfg.fault.name == "clip_before_unscale" and grad_clip is not None:
+                            # The seed's AMP bug on purpose: clipping the scaled gradients.
+                            norm = collector.grad_norm()
+                            _clip(params, grad_clip, norm)
+                            scaler.unscale_(optimizer)
+                        else:
+                            scaler.unscale_(optimizer)  # unscale before clipping: the seed's critical fix
+                            norm = collector.grad_norm()  # recorded unscaled, before clipping
+                            if grad_clip is not None:
+                                _clip(params, grad_clip, norm)
+                    else:
+                        loss.backward()
+                        norm = collector.grad_norm()
+                        if grad_clip is not None:
+                            _clip(params, grad_clip, norm)
+
+                    collector.before_update()
+                    if scaler is not None:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    collector.after_update()
+                    schedule.after_step()
+                    progress.update()
+                    if stop.received and step < steps_per_epoch - 1:
+                        progress.close()
+                        save_checkpoint(epoch - 1, step + 1)
+                        raise stop.preempted()
+                progress.close()
+                train_record = collector.end_epoch()  # the epoch's one host sync
+                train_time = time.perf_counter() - t0
+
+                # ── validate ──
+                t1 = time.perf_counter()
+                val_record = evaluate(forward, val_loader, device, criterion, autocast, cfg.data.num_classes,
+                                      channels_last)
+                val_time = time.perf_counter() - t1
+                lr_end = current_lr(optimizer)
+                schedule.after_epoch(val_record["loss"] if val_record["loss"] is not None else math.inf)
+
+                # ── record ──
+                train_record = {"epoch": epoch, **train_record,
+                                "learning_rate": lr,  # in effect when the epoch began
+                                "learning_rate_end": lr_end,  # after its last step (per-step schedules move it)
+                                "epoch_time_s": round(train_time, 4),
+                                "samples_per_s": round(train_record["num_samples"] / max(train_time, 1e-9), 2)}
+                if scaler is not None:
+                    train_record["amp_scale"] = float(scaler.get_scale())
+                val_record = {"epoch": epoch, **val_record, "val_time_s": round(val_time, 4)}
+                train_log.write(train_record)
+                val_log.write(val_record)
+                train_log.sync()
+                val_log.sync()
+
+                improved = val_record["accuracy"] > best_acc
+                if improved:
+                    best_acc, best_epoch = val_record["accuracy"], epoch
+                log.info(epoch_summary(epoch, t.epochs, train_record, val_record))
+
+                # ── live findings ──
+                stop_finding = live_rules(epoch) if live_rules is not None else None
+
+                # ── checkpoints and status ──
+                if improved:
+                    save_checkpoint(epoch, 0, checkpoint.BEST)
+                save_checkpoint(epoch, 0)
+                status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
+                if stop_finding is not None:
+                    raise stop_finding
+                if stop.received:
+                    raise stop.preempted()
+        status.update(status="completed")
+        log.info("done: best validation accuracy %.4f at epoch %s", best_acc, best_epoch)
+        return float(best_acc)
+    except Preempted as e:
+        status.update(status="preempted", error=str(e))
+        log.warning("preempted: %s", e)
+        raise
+    except StopRun as e:
+        status.fail(str(e), finding=e.finding_id)
+        log.error("stopped: %s", e)
+        raise
+    except Exception as e:
+        status.fail(f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        train_log.close()
+        val_log.close()
+
+
+def _clip(params: list[torch.Tensor], max_norm: float, total_norm: Optional[torch.Tensor]) -> None:
+    """Scale gradients so their global norm is at most max_norm, reusing the norm already measured."""
+    if total_norm is None:
+        torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+    else:
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, total_norm, foreach=True)
+
+
+def epoch_summary(epoch: int, epochs: int, tr: dict, va: dict) -> str:
+    def f(x, spec=".4f"):
+        return "nan" if x is None else format(x, spec)
+
+    top5 = f"  top5 {va['top5_accuracy']:.4f}" if "top5_accuracy" in va else ""
+    grad = f"  grad {f(tr.get('mean_grad_norm'), '.3g')}" if "mean_grad_norm" in tr else ""
+    return (f"epoch {epoch}/{epochs}  train loss {f(tr['loss'])} acc {tr['accuracy']:.4f}  "
+            f"| val loss {f(va['loss'])} acc {va['accuracy']:.4f}{top5}  | lr {tr['learning_rate']:.3g}{grad}  "
+            f"| {tr['epoch_time_s']:.1f}s {tr['samples_per_s']:.0f} img/s")
