@@ -34,10 +34,9 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
     try:
         typed = validate(cfg)
         diag_dir = Path(typed.diagnostics.dir)
-        from .live import live_rules  # imports torch: only once the config is known to be good
-        from .loop import train
+        from .loop import train  # imports torch: only once the config is known to be good
 
-        return train(typed, run_dir, live_rules=live_rules(typed, diag_dir))
+        return train(typed, run_dir)
     except UserError as e:
         _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
         return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun)

@@ -406,6 +406,11 @@ def validate(cfg: DictConfig) -> TrainConfig:
             raise ConfigError(_omegaconf_message(e, group + ".")) from None
         except ValueError as e:  # raised by a schema's __post_init__ range check
             raise ConfigError(str(e)) from None
+    from analysis.rules import CATALOG  # numpy only; no torch
+
+    unknown = [i for i in typed["trainer"].stop_on if i not in CATALOG]
+    if unknown:
+        raise ConfigError(f"trainer.stop_on names unknown finding id {unknown[0]!r}; known: {', '.join(CATALOG)}")
     return TrainConfig(**typed)
 
 

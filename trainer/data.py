@@ -246,9 +246,7 @@ def build_datasets(data: DataConf, aug: AugmentationConf, seed: int, fault: str 
             train_ds = SourceDataset(train_src, train_idx, train_tf, labels)
             val_ds = SourceDataset(val_src, val_idx, val_tf)
 
-    facts = describe(train_ds, val_ds, data, overlap_sources)
-    _check_labels(facts, data.num_classes)
-    return Data(train_ds, val_ds, facts)
+    return Data(train_ds, val_ds, describe(train_ds, val_ds, data, overlap_sources))
 
 
 def _shuffled(labels: torch.Tensor, seed: int) -> torch.Tensor:
@@ -305,7 +303,8 @@ def describe(train_ds, val_ds, data: DataConf, same_source: bool) -> dict:
     }
 
 
-def _check_labels(facts: dict, num_classes: int) -> None:
+def check_labels(facts: dict, num_classes: int) -> None:
+    """Labels outside [0, C) would crash the loss mid-epoch: refuse them up front, naming the range."""
     lo, hi = facts["label_range"]
     if lo < 0 or hi >= num_classes:
         raise DataError(f"labels span [{lo}, {hi}] but data.num_classes={num_classes}: "

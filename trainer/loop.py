@@ -27,12 +27,13 @@ from torch import nn
 
 from . import checkpoint
 from .config import TrainConfig
-from .data import batch_stats, build_datasets, build_loaders, set_epoch
+from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .diagnostics import Collector, evaluate
 from .errors import ConfigError, RunDirError, StopRun
+from .live import LiveFindings
 from .models import build_model, kill_relus
 from .optim import build_optimizer, build_scheduler, current_lr
-from .runfiles import JsonlWriter, Status, truncate_jsonl, write_json
+from .runfiles import JsonlWriter, Status, read_records, truncate_jsonl, write_json
 
 log = logging.getLogger("trainer")
 
@@ -187,7 +188,7 @@ def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
                           f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
 
 
-def train(cfg: TrainConfig, run_dir: Path, live_rules: Optional[Callable] = None) -> float:
+def train(cfg: TrainConfig, run_dir: Path) -> float:
     """Train as configured, writing diagnostics; returns the best validation accuracy."""
     run_dir = Path(run_dir)
     diag_dir = Path(cfg.diagnostics.dir)
@@ -277,6 +278,8 @@ def train(cfg: TrainConfig, run_dir: Path, live_rules: Optional[Callable] = None
              cfg.data.name, len(data.train), len(data.val), cfg.data.num_classes, cfg.model.name, device,
              run_info["num_parameters"])
 
+    live = LiveFindings(config, run_info, t.stop_on, read_records(diag_dir / TRAIN_JSONL),
+                        read_records(diag_dir / VAL_JSONL))
     train_log, val_log = JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)
 
     def save_checkpoint(epoch: int, step: int, path_name: str = checkpoint.LAST) -> None:
@@ -291,6 +294,7 @@ def train(cfg: TrainConfig, run_dir: Path, live_rules: Optional[Callable] = None
         })
 
     try:
+        check_labels(data.facts, cfg.data.num_classes)  # after run_info.json, so the analysis sees the labels
         with StopSignal() as stop:
             for epoch in range(start_epoch, t.epochs + 1):
                 # ── train one epoch ──
@@ -381,15 +385,16 @@ def train(cfg: TrainConfig, run_dir: Path, live_rules: Optional[Callable] = None
                 log.info(epoch_summary(epoch, t.epochs, train_record, val_record))
 
                 # ── live findings ──
-                stop_finding = live_rules(epoch) if live_rules is not None else None
+                stop_finding = live.epoch_end(epoch, train_record, val_record)
 
                 # ── checkpoints and status ──
+                if stop_finding is not None:  # keep the last good checkpoint: this epoch's state is suspect
+                    status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
+                    raise stop_finding
                 if improved:
                     save_checkpoint(epoch, 0, checkpoint.BEST)
                 save_checkpoint(epoch, 0)
                 status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
-                if stop_finding is not None:
-                    raise stop_finding
                 if stop.received:
                     raise stop.preempted()
         status.update(status="completed")

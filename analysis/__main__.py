@@ -1,0 +1,61 @@
+"""`python -m analysis PATH...`: diagnose a run, compare the runs of a sweep, or compare sweeps.
+
+    python -m analysis outputs/2026-11-25/12-00-00               # one run
+    python -m analysis --file .../diagnostics/train_diagnostics.jsonl
+    python -m analysis RUN --format json | jq '.findings[].id'
+    python -m analysis RUN --out report/                          # report.md, report.json, report.html, PNGs
+    python -m analysis --rules                                    # the rule catalog
+
+Exit status: 0 when a report was made (reading warnings included), 2 when the input cannot be read
+as a run at all, 1 with --fail-on when a finding of that severity or worse fired.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .records import RunError
+
+FORMATS = ("text", "markdown", "json", "html", "csv")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="*", type=Path, help="run directories, sweep directories or JSONL files")
+    ap.add_argument("--file", type=Path, action="append", default=[], help="a diagnostics JSONL file (the seed's form)")
+    ap.add_argument("--format", choices=FORMATS, default="text", help="what to print (default: text)")
+    ap.add_argument("--out", type=Path, help="also write the report files into this directory")
+    ap.add_argument("--fail-on", choices=("info", "warning", "critical"),
+                    help="exit 1 when a finding of this severity or worse fired")
+    ap.add_argument("--rules", action="store_true", help="print the rule catalog (Markdown) and exit")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.rules:
+        from .catalog_doc import catalog_markdown
+
+        print(catalog_markdown(), end="")
+        return 0
+    paths = [*args.paths, *args.file]
+    if not paths:
+        print("error: give a run directory, a sweep directory or --file JSONL", file=sys.stderr)
+        return 2
+    try:
+        from .dispatch import report_paths
+
+        return report_paths(paths, args.format, args.out, args.fail_on)
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Renderers: report data (plain dicts) -> text, Markdown, HTML, JSON, CSV. None of them computes anything."""

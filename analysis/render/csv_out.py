@@ -1,0 +1,29 @@
+"""CSV tables: one row per epoch for a run (train and val side by side)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from ..records import Run
+
+TRAIN_COLS = ["loss", "accuracy", "learning_rate", "mean_grad_norm", "min_grad_norm", "max_grad_norm",
+              "weight_update", "weight_update_ratio", "clipped_fraction", "nonfinite_steps", "epoch_time_s"]
+VAL_COLS = ["loss", "accuracy", "top5_accuracy"]
+
+
+def run_epochs(run: Run) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["epoch"] + [f"train_{c}" for c in TRAIN_COLS] + [f"val_{c}" for c in VAL_COLS])
+    val_rows = {int(e): i for i, e in enumerate(run.val.epochs)}
+    for i, e in enumerate(run.train.epochs):
+        row = [int(e)] + [_cell(run.train[c][i]) for c in TRAIN_COLS]
+        j = val_rows.get(int(e))
+        row += [_cell(run.val[c][j]) if j is not None else "" for c in VAL_COLS]
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def _cell(x) -> str:
+    return "" if x != x else repr(float(x))  # NaN -> empty cell

@@ -1,0 +1,90 @@
+"""Self-contained HTML reports with inline SVG plots. Every user string goes through html.escape."""
+
+from __future__ import annotations
+
+from html import escape
+
+from ..records import Run
+from .svg import line_chart
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;font-size:.88em;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+code{background:#f3f3f3;padding:1px 4px;border-radius:3px;font-size:.92em}
+.critical{color:#b00020;font-weight:600}.warning{color:#b26a00;font-weight:600}.info{color:#555}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{background:#fff}
+.chart .title{font-size:13px;font-weight:600}.chart .tick,.chart .legend{font-size:10px;fill:#444}
+.chart .grid{stroke:#eee}.chart .plot{fill:none;stroke:#ccc}.chart .empty{fill:#f7f7f7;stroke:#e5e5e5}
+.chart .cell{font-size:11px;fill:#222}.chart .cell-dark{font-size:11px;fill:#fff}
+.muted{color:#777;font-size:.9em}ul.recs{margin:2px 0 8px 0}
+"""
+
+
+def page(title: str, body: list[str]) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def code(text: object) -> str:
+    return f"<code>{escape(str(text))}</code>"
+
+
+def findings_html(findings: list[dict]) -> list[str]:
+    if not findings:
+        return ["<p>No findings: nothing crossed a threshold.</p>"]
+    out = ["<ul>"]
+    for f in findings:
+        out.append(f'<li><span class="{escape(f["severity"])}">{escape(f["severity"])}</span> {code(f["id"])}: '
+                   f'{escape(f["message"])}<ul class="recs">')
+        for r in f.get("recommendations", []):
+            ov = " ".join(code(o) for o in r.get("overrides", []))
+            out.append(f"<li>{escape(r['text'])}{': ' + ov if ov else ''}</li>")
+        out.append("</ul></li>")
+    out.append("</ul>")
+    return out
+
+
+def run_charts(run: Run) -> list[str]:
+    tr, va = run.train, run.val
+    charts = [
+        line_chart([("train", tr.epochs, tr["loss"]), ("val", va.epochs, va["loss"])], "loss"),
+        line_chart([("train", tr.epochs, tr["accuracy"]), ("val", va.epochs, va["accuracy"])], "accuracy"),
+        line_chart([("learning rate", tr.epochs, tr["learning_rate"])], "learning rate",
+                   ylog=bool((tr["learning_rate"] > 0).all()) if len(tr) else False),
+        line_chart([(n, tr.epochs, tr[n]) for n in ("mean_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer")
+                    if tr.has(n)], "gradient norms", ylog=True),
+    ]
+    return ['<div class="charts">'] + charts + ["</div>"]
+
+
+def render_run(report: dict, run: Run) -> str:
+    meta, s = report["run"], report["summary"]
+    body = [f"<h1>Run {escape(meta['name'])}</h1>", f'<p class="muted">{escape(str(meta["path"]))} &middot; '
+            f"status {escape(meta['status'])} &middot; {s['epochs']} epochs</p>"]
+    if meta.get("overrides"):
+        body.append("<p>Overrides: " + " ".join(code(o) for o in meta["overrides"]) + "</p>")
+    if meta.get("error"):
+        body.append(f'<p class="critical">Error: {escape(str(meta["error"]))}</p>')
+    rows = [("best val accuracy", s.get("best_val_accuracy")), ("best epoch", s.get("best_epoch")),
+            ("final val accuracy", s.get("final_val_accuracy")), ("final train loss", s.get("final_train_loss")),
+            ("LR cuts", s.get("lr_cuts"))]
+    body.append("<table>" + "".join(f"<tr><th>{escape(k)}</th><td class=\"num\">{_cell(v)}</td></tr>" for k, v in rows)
+                + "</table>")
+    body += run_charts(run)
+    body.append("<h2>Diagnosis &amp; Recommendations</h2>")
+    body += findings_html(report["findings"])
+    for section in report["sections"]:
+        body.append(f"<h2>{escape(section['title'])}</h2><ul>"
+                    + "".join(f"<li>{escape(line)}</li>" for line in section["lines"]) + "</ul>")
+    if report.get("warnings"):
+        body.append("<h2>Reading warnings</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report["warnings"])
+                    + "</ul>")
+    return page(f"traindx: {meta['name']}", body)
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "n/a" if v is None else escape(str(v))

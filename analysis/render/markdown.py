@@ -1,0 +1,59 @@
+"""The Markdown report of one run."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+SUMMARY_ROWS = [("best_val_accuracy", "best val accuracy"), ("best_epoch", "best epoch"),
+                ("final_val_accuracy", "final val accuracy"), ("final_train_loss", "final train loss"),
+                ("final_val_loss", "final val loss"), ("lr_cuts", "LR cuts")]
+
+
+def md_escape(text: object) -> str:
+    """Keep user text from turning into Markdown or HTML structure."""
+    s = str(text)
+    for ch in "\\`*_[]<>|":
+        s = s.replace(ch, "\\" + ch)
+    return s
+
+
+def code(text: str) -> str:
+    return "`" + str(text).replace("`", "'") + "`"
+
+
+def fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "n/a" if v is None else md_escape(v)
+
+
+def finding_md(f: dict) -> list[str]:
+    lines = [f"- **{f['severity']}** {code(f['id'])}: {md_escape(f['message'])}"]
+    for r in f.get("recommendations", []):
+        ov = " ".join(code(o) for o in r.get("overrides", []))
+        lines.append(f"  - {md_escape(r['text'])}" + (f": {ov}" if ov else ""))
+    return lines
+
+
+def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
+    run, s = report["run"], report["summary"]
+    out = [f"# Run {md_escape(run['name'])}", "", f"Path: {code(run['path'])}  ", f"Status: {run['status']}  "]
+    if run.get("choices"):
+        out.append("Config: " + ", ".join(code(f"{k}={v}") for k, v in run["choices"].items()) + "  ")
+    if run.get("overrides"):
+        out.append("Overrides: " + " ".join(code(o) for o in run["overrides"]) + "  ")
+    if run.get("error"):
+        out.append(f"Error: {md_escape(run['error'])}  ")
+    out += ["", "| metric | value |", "|---|---|"] + [f"| {label} | {fmt(s.get(k))} |" for k, label in SUMMARY_ROWS]
+    for section in report["sections"]:
+        out += ["", f"## {section['title']}", ""] + [f"- {md_escape(line)}" for line in section["lines"]]
+    out += ["", "## Diagnosis & Recommendations", ""]
+    if not report["findings"]:
+        out.append("No findings: nothing in this run crossed a threshold.")
+    for f in report["findings"]:
+        out += finding_md(f)
+    for p in plots or []:
+        out += ["", f"![{p}]({p})"]
+    if report.get("warnings"):
+        out += ["", "## Reading warnings", ""] + [f"- {md_escape(w)}" for w in report["warnings"]]
+    return "\n".join(out) + "\n"

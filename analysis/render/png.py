@@ -1,0 +1,47 @@
+"""PNG plots of one run's curves (matplotlib, imported only when a PNG is asked for)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..records import Run
+
+
+def run_curves(run: Run, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tr, va = run.train, run.val
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
+    ax = axes[0, 0]
+    ax.plot(tr.epochs, tr["loss"], label="train")
+    ax.plot(va.epochs, va["loss"], label="val")
+    ax.set_title("loss")
+    ax.legend()
+    ax = axes[0, 1]
+    ax.plot(tr.epochs, tr["accuracy"], label="train")
+    ax.plot(va.epochs, va["accuracy"], label="val")
+    ax.set_title("accuracy")
+    ax.legend()
+    ax = axes[1, 0]
+    ax.plot(tr.epochs, tr["learning_rate"])
+    ax.set_title("learning rate")
+    if np.nanmin(tr["learning_rate"]) > 0:
+        ax.set_yscale("log")
+    ax = axes[1, 1]
+    for name in ("mean_grad_norm", "max_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer"):
+        if tr.has(name):
+            ax.plot(tr.epochs, tr[name], label=name)
+    ax.set_title("gradient norms")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    for a in axes.flat:
+        a.set_xlabel("epoch")
+    fig.suptitle(run.name)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,143 @@
+"""Small inline SVG charts for the HTML reports: no plotting library, every label escaped."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Optional, Sequence
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if math.isfinite(lo) else []
+    step = 10 ** math.floor(math.log10((hi - lo) / n))
+    for m in (1, 2, 5, 10):
+        if (hi - lo) / (step * m) <= n:
+            step *= m
+            break
+    start = math.ceil(lo / step) * step
+    ticks, v = [], start
+    while v <= hi + step * 1e-9 and len(ticks) < 20:
+        ticks.append(round(v, 12))
+        v += step
+    return ticks
+
+
+def _label(v: float, log: bool) -> str:
+    value = 10**v if log else v
+    return f"{value:.3g}"
+
+
+def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], title: str, *, ylog: bool = False,
+               xlabel: str = "epoch", width: int = 460, height: int = 260, max_legend: int = 12) -> str:
+    """series: (label, xs, ys); non-finite points break the line. Returns an <svg> element."""
+    left, right, top, bottom = 56, 12, 26, 34
+    pts: list[tuple[str, list[tuple[float, float]]]] = []
+    for label, xs, ys in series:
+        line = []
+        for x, y in zip(xs, ys):
+            if x is None or y is None:
+                continue
+            x, y = float(x), float(y)
+            if ylog:
+                y = math.log10(y) if y > 0 else math.nan
+            line.append((x, y))
+        pts.append((label, line))
+    finite = [(x, y) for _, line in pts for x, y in line if math.isfinite(x) and math.isfinite(y)]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart" role="img" '
+           f'aria-label="{escape(title)}">', f'<text x="{width / 2}" y="16" text-anchor="middle" class="title">'
+           f"{escape(title)}</text>"]
+    if not finite:
+        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg>')
+        return "".join(out)
+    x0, x1 = min(p[0] for p in finite), max(p[0] for p in finite)
+    y0, y1 = min(p[1] for p in finite), max(p[1] for p in finite)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pad = (y1 - y0) * 0.05
+    y0, y1 = y0 - pad, y1 + pad
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * ph
+
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="plot"/>')
+    for t in _nice_ticks(y0, y1):
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
+                   f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" class="tick">{escape(_label(t, ylog))}</text>')
+    for t in _nice_ticks(x0, x1):
+        out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 14}" text-anchor="middle" class="tick">{t:g}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" class="tick">{escape(xlabel)}</text>')
+    for i, (label, line) in enumerate(pts):
+        color = PALETTE[i % len(PALETTE)]
+        segments, current = [], []
+        for x, y in line:
+            if math.isfinite(y):
+                current.append(f"{sx(x):.1f},{sy(y):.1f}")
+            elif current:
+                segments.append(current)
+                current = []
+        if current:
+            segments.append(current)
+        for seg in segments:
+            if len(seg) == 1:
+                cx, cy = seg[0].split(",")
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{color}"/>')
+            else:
+                out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(seg)}">'
+                           f"<title>{escape(str(label))}</title></polyline>")
+    for i, (label, _) in enumerate(pts[:max_legend]):
+        y = top + 12 + 13 * i
+        out.append(f'<rect x="{left + 8}" y="{y - 8}" width="10" height="3" fill="{PALETTE[i % len(PALETTE)]}"/>'
+                   f'<text x="{left + 22}" y="{y - 3}" class="legend">{escape(str(label))}</text>')
+    if len(pts) > max_legend:
+        out.append(f'<text x="{left + 8}" y="{top + 12 + 13 * max_legend}" class="legend">'
+                   f"... {len(pts) - max_legend} more</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def heatmap(row_key: str, rows: Sequence[str], col_key: str, cols: Sequence[str],
+            values: Sequence[Sequence[Optional[float]]], title: str, counts: Optional[Sequence[Sequence[int]]] = None,
+            cell: int = 64) -> str:
+    """A grid of mean values (row x column), darker = higher; empty cells for missing combinations."""
+    left, top = 120, 44
+    width, height = left + cell * len(cols) + 12, top + cell * len(rows) + 30
+    flat = [v for r in values for v in r if v is not None and math.isfinite(v)]
+    lo, hi = (min(flat), max(flat)) if flat else (0.0, 1.0)
+    span = hi - lo or 1.0
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart" role="img" '
+           f'aria-label="{escape(title)}">',
+           f'<text x="{width / 2}" y="16" text-anchor="middle" class="title">{escape(title)}</text>',
+           f'<text x="{left + cell * len(cols) / 2}" y="34" text-anchor="middle" class="tick">{escape(col_key)}</text>',
+           f'<text x="8" y="{top - 6}" class="tick">{escape(row_key)}</text>']
+    for j, c in enumerate(cols):
+        out.append(f'<text x="{left + cell * j + cell / 2}" y="{top - 6}" text-anchor="middle" class="tick">{escape(str(c))}</text>')
+    for i, r in enumerate(rows):
+        y = top + cell * i
+        out.append(f'<text x="{left - 6}" y="{y + cell / 2 + 4}" text-anchor="end" class="tick">{escape(str(r))}</text>')
+        for j, _ in enumerate(cols):
+            v = values[i][j]
+            x = left + cell * j
+            if v is None or not math.isfinite(v):
+                out.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" class="empty"/>')
+                continue
+            t = (v - lo) / span
+            shade = int(235 - 170 * t)
+            fill = f"rgb({shade},{shade + 10 if shade < 245 else 255},255)"
+            text_class = "cell-dark" if t > 0.6 else "cell"
+            n = f" n={counts[i][j]}" if counts is not None else ""
+            out.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{fill}">'
+                       f"<title>{escape(f'{row_key}={r}, {col_key}={cols[j]}: {v:.4f}{n}')}</title></rect>"
+                       f'<text x="{x + cell / 2 - 1}" y="{y + cell / 2 + 4}" text-anchor="middle" class="{text_class}">'
+                       f"{v:.3f}</text>")
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,140 @@
+"""Rules on the data pipeline, from the facts the trainer records in run_info.json."""
+
+from __future__ import annotations
+
+import math
+
+from ..findings import Finding, Recommendation
+from ..overrides import fmt
+from ..records import Run
+from . import rule
+
+CHECK_DATA = Recommendation("inspect the pipelines and a batch grid: python -m trainer.check_data <same overrides>")
+
+IMBALANCE_RATIO = 10.0  # SageMaker Debugger ClassImbalance: count(largest) / count(smallest) > 10
+INPUT_MEAN_MAX = 0.2  # SageMaker Debugger CheckInputImages: |mean input pixel| > 0.2
+INPUT_STD_BAND = (0.5, 2.0)  # ours: normalized inputs have a per-channel std near 1
+
+
+@rule("transforms_not_separated", section="Data", title="validation goes through the training pipeline",
+      source="seed (transform-separation fix); UMLAUT's preprocessing-mismatch check",
+      thresholds={"val pipeline": "must draw no random numbers", "instances": "one per split"})
+def transforms_not_separated(run: Run):
+    info = run.info or {}
+    shared = info.get("transforms_shared") is True
+    val_random = info.get("val_transform_deterministic") is False
+    if not (shared or val_random):
+        return None
+    what = "validation is augmented at random" if val_random else "train and val share one pipeline object"
+    return Finding(
+        "transforms_not_separated", "critical" if val_random else "warning",
+        f"{what}: validation metrics are measured on augmented images",
+        evidence={"transforms_shared": shared, "val_transform_deterministic": not val_random,
+                  "train_transform": info.get("train_transform"), "val_transform": info.get("val_transform")},
+        recommendations=[
+            Recommendation("give each split its own dataset instance with its own transform (the seed's fix; "
+                           "data=imagefolder does this)", ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []),
+            CHECK_DATA,
+        ])
+
+
+@rule("train_val_overlap", section="Data", title="validation images also in the training set",
+      source="UMLAUT OverconfidentValAccuracy (leakage); run_info.json index sets",
+      thresholds={"overlap": "> 0 shared indices"})
+def train_val_overlap(run: Run):
+    overlap = (run.info or {}).get("train_val_overlap")
+    if not isinstance(overlap, int) or overlap <= 0:
+        return None
+    val_size = (run.info or {}).get("val_size") or 0
+    share = overlap / val_size if val_size else None
+    return Finding(
+        "train_val_overlap", "critical",
+        f"{overlap} validation images are also training images"
+        + (f" ({share:.0%} of validation)" if share is not None else "") + ": validation accuracy is inflated",
+        evidence={"overlap": overlap, "val_size": val_size, "share_of_val": share},
+        recommendations=[Recommendation("split train and val from disjoint index sets (seeded split, as "
+                                        "trainer/data.py's split_indices does)",
+                                        ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []),
+                         CHECK_DATA])
+
+
+@rule("label_out_of_range", section="Data", title="labels outside [0, C)",
+      source="DeepDiagnosis 'out of range' (label vs output range); run_info.json label_range",
+      thresholds={"labels": "must lie in [0, data.num_classes)"})
+def label_out_of_range(run: Run):
+    lr = (run.info or {}).get("label_range")
+    c = run.num_classes
+    if not (isinstance(lr, list) and len(lr) == 2 and all(isinstance(v, int) for v in lr) and c):
+        return None
+    lo, hi = lr
+    if lo >= 0 and hi < c:
+        return None
+    recs = []
+    if hi >= c:
+        recs.append(Recommendation(f"the data holds at least {hi + 1} classes: set data.num_classes to match",
+                                   [f"data.num_classes={hi + 1}"]))
+    return Finding("label_out_of_range", "critical",
+                   f"labels span [{lo}, {hi}] but the model has {c} outputs (data.num_classes={c})",
+                   evidence={"label_range": lr, "num_classes": c}, recommendations=recs + [CHECK_DATA])
+
+
+@rule("class_imbalance", section="Data", title="largest class over 10x the smallest",
+      source="SageMaker Debugger ClassImbalance", thresholds={"max/min class count": IMBALANCE_RATIO})
+def class_imbalance(run: Run):
+    counts = (run.info or {}).get("class_counts")
+    if not (isinstance(counts, list) and len(counts) >= 2 and all(isinstance(v, int) for v in counts)):
+        return None
+    lo, hi = min(counts), max(counts)
+    if hi == 0 or (lo > 0 and hi / lo <= IMBALANCE_RATIO):
+        return None
+    ratio = math.inf if lo == 0 else hi / lo
+    missing = [i for i, v in enumerate(counts) if v == 0]
+    msg = (f"classes {missing[:10]} have no training images" if missing
+           else f"the largest class has {ratio:.1f}x the images of the smallest")
+    return Finding("class_imbalance", "warning", msg,
+                   evidence={"max_count": hi, "min_count": lo, "ratio": None if missing else round(ratio, 2),
+                             "threshold": IMBALANCE_RATIO, "empty_classes": missing},
+                   recommendations=[Recommendation("rebalance the training set (class-weighted loss or sampling), "
+                                                   "and report per-class accuracy")])
+
+
+@rule("input_not_normalized", section="Data", title="model inputs far from zero mean, unit variance",
+      source="SageMaker Debugger CheckInputImages (mean); std band: ours",
+      thresholds={"|channel mean|": f"> {INPUT_MEAN_MAX}", "channel std": f"outside {list(INPUT_STD_BAND)}"})
+def input_not_normalized(run: Run):
+    info = run.info or {}
+    mean, std = info.get("input_mean"), info.get("input_std")
+    if not (isinstance(mean, list) and isinstance(std, list) and mean and len(mean) == len(std)):
+        return None
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in mean + std):
+        return None
+    bad_mean = [i for i, m in enumerate(mean) if abs(m) > INPUT_MEAN_MAX]
+    bad_std = [i for i, s in enumerate(std) if not INPUT_STD_BAND[0] <= s <= INPUT_STD_BAND[1]]
+    if not bad_mean and not bad_std:
+        return None
+    recs = []
+    has_normalize = "Normalize" in str(info.get("train_transform", "Normalize"))
+    cfg_mean, cfg_std = run.cfg("data.mean"), run.cfg("data.std")
+    if not has_normalize:
+        recs.append(Recommendation("the pipelines have no Normalize step: add it (data.mean and data.std hold the "
+                                   "per-channel statistics)",
+                                   ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []))
+    elif isinstance(cfg_mean, list) and isinstance(cfg_std, list) and len(cfg_mean) == len(mean) == len(cfg_std):
+        # Measured after Normalize(cfg_mean, cfg_std): the raw statistics follow by undoing it.
+        raw_mean = [round(m0 + m * s0, 4) for m0, m, s0 in zip(cfg_mean, mean, cfg_std)]
+        raw_std = [round(s0 * s, 4) for s0, s in zip(cfg_std, std)]
+        recs.append(Recommendation("set the normalization to the measured statistics of this data",
+                                   [f"data.mean=[{','.join(fmt(v) for v in raw_mean)}]",
+                                    f"data.std=[{','.join(fmt(v) for v in raw_std)}]"]))
+    recs.append(CHECK_DATA)
+    return Finding("input_not_normalized", "warning",
+                   f"inputs are not normalized: channel mean {_fmt_list(mean)}, std {_fmt_list(std)} "
+                   f"(expected about 0 and 1)",
+                   evidence={"input_mean": mean, "input_std": std, "input_min": info.get("input_min"),
+                             "input_max": info.get("input_max"), "mean_threshold": INPUT_MEAN_MAX,
+                             "std_band": list(INPUT_STD_BAND)},
+                   recommendations=recs)
+
+
+def _fmt_list(values: list) -> str:
+    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"

@@ -1,0 +1,227 @@
+"""Rules on gradients, updates and activations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..findings import Finding, Recommendation
+from ..overrides import lower_lr, override, raise_lr
+from ..records import Run
+from . import rule
+
+VANISH_GLOBAL = 1e-2  # seed: 'gradient norms < 0.01' ...
+VANISH_UPDATE = 1e-6  # ... 'weight changes < 1e-6'
+VANISH_LAYER = 1e-7  # SageMaker Debugger / DeepDiagnosis VanishingGradient: < 1e-7
+VANISH_RATIO = 1e-3  # AUTOTRAINER gra_rate: first-layer / last-layer gradient norm < 1e-3
+EXPLODE_RATIO = 70.0  # AUTOTRAINER gra_rate > 70
+EXPLODE_GROWTH = 10.0  # ours: epoch mean norm 10x its earlier minimum
+EXPLODE_SPIKE = 100.0  # ours: a step's norm 100x the run's median epoch mean
+STILL_RATIO = 1e-8  # SageMaker Debugger WeightUpdateRatio: update / weight < 1e-8
+CLIP_SATURATED = 0.9  # ours: clipped on >= 90% of steps ...
+CLIP_EPOCH_SHARE = 0.8  # ... in >= 80% of epochs
+AMP_NORM_OVER_SCALE = 1e-3  # ours: pre-clip norm / loss scale above this means scaled gradients
+AMP_MIN_SCALE = 1024.0
+DEAD_SHARE = 0.5  # SageMaker Debugger DeadRelu: > 50% of a layer's units active < 1% of the time
+
+
+def _epochs_after_first(run: Run) -> np.ndarray:
+    """A mask that skips epoch 1 (initialization transients) when there are later epochs."""
+    e = run.train.epochs
+    return e > e[0] if len(e) > 1 else np.ones(len(e), dtype=bool)
+
+
+def _layer_means(run: Run) -> dict[str, float]:
+    """Each layer's gradient norm averaged over the epochs after the first."""
+    sums: dict[str, list[float]] = {}
+    for r, keep in zip(run.train.records, _epochs_after_first(run)):
+        layers = r.get("layer_grad_norms")
+        if not keep or not isinstance(layers, dict):
+            continue
+        for name, v in layers.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                sums.setdefault(str(name), []).append(float(v))
+    return {k: float(np.mean(v)) for k, v in sums.items()}
+
+
+@rule("vanishing_gradients", section="Gradients", title="gradients too small to move the weights",
+      source="seed (norms < 0.01 with weight changes < 1e-6); SageMaker Debugger (< 1e-7 per tensor); "
+             "AUTOTRAINER (first/last layer < 1e-3)",
+      thresholds={"global norm": f"< {VANISH_GLOBAL} with weight update < {VANISH_UPDATE}",
+                  "any layer": f"< {VANISH_LAYER}", "first/last layer": f"< {VANISH_RATIO}"})
+def vanishing_gradients(run: Run):
+    tr = run.train
+    if not tr.has("mean_grad_norm"):
+        return None
+    keep = _epochs_after_first(run)
+    g, u = tr["mean_grad_norm"][keep], tr["weight_update"][keep]
+    seed_rule = bool(np.any((g < VANISH_GLOBAL) & (u < VANISH_UPDATE)))
+    layers = _layer_means(run)
+    dead_layers = sorted(k for k, v in layers.items() if v < VANISH_LAYER)
+    names = list(layers)
+    ratio = None
+    if len(names) >= 2 and layers[names[-1]] > 0:
+        ratio = layers[names[0]] / layers[names[-1]]
+    ratio_rule = ratio is not None and ratio < VANISH_RATIO
+    if not (seed_rule or dead_layers or ratio_rule):
+        return None
+    parts = []
+    if seed_rule:
+        parts.append(f"global norm {np.nanmin(g):.2g} with weight updates {np.nanmin(u):.2g}")
+    if dead_layers:
+        parts.append(f"{len(dead_layers)} layer(s) get no gradient ({', '.join(dead_layers[:4])})")
+    if ratio_rule:
+        parts.append(f"first/last layer norm ratio {ratio:.2g}")
+    return Finding(
+        "vanishing_gradients", "critical" if dead_layers or seed_rule else "warning",
+        "vanishing gradients: " + "; ".join(parts),
+        evidence={"min_mean_grad_norm": float(np.nanmin(g)) if len(g) else None,
+                  "min_weight_update": float(np.nanmin(u)) if len(u) else None,
+                  "layers_without_gradient": dead_layers, "first_last_ratio": ratio,
+                  "smallest_layers": dict(sorted(layers.items(), key=lambda kv: kv[1])[:5])},
+        recommendations=[
+            Recommendation("raise the learning rate", raise_lr(run, 3)),
+            Recommendation("check initialization and activations (dead ReLUs stop gradients: see dead_relu)", []),
+        ], epoch=int(tr.epochs[-1]))
+
+
+@rule("exploding_gradients", section="Gradients", title="gradient norms growing or spiking",
+      source="AUTOTRAINER (first/last layer > 70); growth and spike factors ours (wandb-primary kurtosis idea)",
+      thresholds={"first/last layer": f"> {EXPLODE_RATIO}", "growth": f">= {EXPLODE_GROWTH}x earlier minimum",
+                  "spike": f"max step norm >= {EXPLODE_SPIKE}x median epoch mean"})
+def exploding_gradients(run: Run):
+    tr = run.train
+    g, gmax = tr["mean_grad_norm"], tr["max_grad_norm"]
+    ok = np.isfinite(g)
+    if ok.sum() < 2:
+        return None
+    g_ok, e_ok = g[ok], tr.epochs[ok]
+    running_min = np.minimum.accumulate(g_ok)
+    growth = g_ok / np.maximum(running_min, 1e-30)
+    grew = np.where(growth >= EXPLODE_GROWTH)[0]
+    median = float(np.median(g_ok))
+    spikes = np.where(np.isfinite(gmax) & (gmax >= EXPLODE_SPIKE * median))[0] if median > 0 else np.array([], int)
+    layers = _layer_means(run)
+    names = list(layers)
+    ratio = layers[names[0]] / layers[names[-1]] if len(names) >= 2 and layers[names[-1]] > 0 else None
+    ratio_rule = ratio is not None and ratio > EXPLODE_RATIO
+    if not (len(grew) or len(spikes) or ratio_rule):
+        return None
+    parts, first = [], None
+    if len(grew):
+        i = int(grew[0])
+        first = int(e_ok[i])
+        parts.append(f"mean norm grew {growth[i]:.0f}x to {g_ok[i]:.3g} by epoch {first}")
+    if len(spikes):
+        j = int(spikes[0])
+        parts.append(f"a step norm of {gmax[j]:.3g} at epoch {int(tr.epochs[j])} ({gmax[j] / median:.0f}x the median)")
+        first = first if first is not None else int(tr.epochs[j])
+    if ratio_rule:
+        parts.append(f"first/last layer norm ratio {ratio:.3g}")
+    recs = [Recommendation("lower the learning rate", lower_lr(run, 3))]
+    clip = run.cfg("regularization.grad_clip")
+    if clip is None and run.config is not None:
+        recs.append(Recommendation("clip the global gradient norm near its typical size",
+                                   [override("regularization.grad_clip", float(f"{2 * median:.2g}"))]))
+    return Finding("exploding_gradients", "warning", "exploding gradients: " + "; ".join(parts),
+                   evidence={"median_mean_grad_norm": median, "growth_max": float(growth.max()),
+                             "spike_epochs": [int(tr.epochs[j]) for j in spikes][:10], "first_last_ratio": ratio},
+                   recommendations=recs, epoch=first)
+
+
+@rule("weights_not_updating", section="Weight Updates", title="update/weight ratio near zero",
+      source="SageMaker Debugger WeightUpdateRatio (< 1e-8); seed 'weight changes confirm learning'",
+      thresholds={"weight_update_ratio": f"< {STILL_RATIO}"})
+def weights_not_updating(run: Run):
+    ratio = run.train["weight_update_ratio"]
+    ok = np.isfinite(ratio)
+    if not ok.any():
+        return None
+    still = ok & (ratio < STILL_RATIO)
+    if not still.any():
+        return None
+    epochs = [int(e) for e in run.train.epochs[still]]
+    return Finding("weights_not_updating", "critical",
+                   f"the weights barely move: update/weight ratio {float(np.nanmin(ratio)):.2g} "
+                   f"(< {STILL_RATIO:g}) in {len(epochs)} epoch(s)",
+                   evidence={"epochs": epochs[:20], "min_ratio": float(np.nanmin(ratio)), "threshold": STILL_RATIO},
+                   recommendations=[Recommendation("raise the learning rate", raise_lr(run, 10)),
+                                    Recommendation("check that optimizer.step() runs and gradients reach the "
+                                                   "parameters (clipping, AMP scaling)", [])],
+                   epoch=epochs[0])
+
+
+@rule("clipping_saturated", section="Gradients", title="gradient clipping active on nearly every step",
+      source="ours (what clipped gradients look like; the seed's grad clip 1.0)",
+      thresholds={"clipped_fraction": f">= {CLIP_SATURATED}", "epochs": f">= {CLIP_EPOCH_SHARE:.0%} of them"})
+def clipping_saturated(run: Run):
+    frac = run.train["clipped_fraction"]
+    clip = run.cfg("regularization.grad_clip")
+    ok = np.isfinite(frac)
+    if ok.sum() < 1 or (clip is None and run.config is not None):
+        return None
+    saturated = ok & (frac >= CLIP_SATURATED)
+    if saturated.sum() < max(1, math.ceil(CLIP_EPOCH_SHARE * ok.sum())):
+        return None
+    median_norm = float(np.nanmedian(run.train["mean_grad_norm"])) if run.train.has("mean_grad_norm") else None
+    recs = []
+    if median_norm is not None and run.config is not None:
+        recs.append(Recommendation("raise the clip threshold to the typical norm, so it only cuts spikes",
+                                   [override("regularization.grad_clip", float(f"{2 * median_norm:.2g}"))]))
+        recs.append(Recommendation("or turn clipping off", ["regularization.grad_clip=null"]))
+    return Finding("clipping_saturated", "warning",
+                   f"clipping scaled the gradients on {float(np.nanmean(frac[ok])):.0%} of steps "
+                   f"(threshold {clip}, median pre-clip norm {median_norm:.3g}): the effective LR is lowered"
+                   if median_norm is not None else
+                   f"clipping scaled the gradients on {float(np.nanmean(frac[ok])):.0%} of steps",
+                   evidence={"clipped_fraction_mean": float(np.nanmean(frac[ok])), "grad_clip": clip,
+                             "median_pre_clip_norm": median_norm, "epochs_saturated": int(saturated.sum())},
+                   recommendations=recs, epoch=int(run.train.epochs[np.argmax(saturated)]))
+
+
+@rule("amp_scaled_gradients", section="Gradients", title="gradients read or clipped before unscaling (fp16 AMP)",
+      source="seed (AMP clip-before-unscale fix); Lightning #9330, wandb #4369 (scaled norms)",
+      thresholds={"pre-clip norm / loss scale": f"> {AMP_NORM_OVER_SCALE}", "loss scale": f">= {AMP_MIN_SCALE:g}"})
+def amp_scaled_gradients(run: Run):
+    g, s = run.train["mean_grad_norm"], run.train["amp_scale"]
+    ok = np.isfinite(g) & np.isfinite(s) & (s >= AMP_MIN_SCALE)
+    if not ok.any():
+        return None
+    ratio = float(np.median(g[ok] / s[ok]))
+    if ratio <= AMP_NORM_OVER_SCALE:
+        return None
+    return Finding("amp_scaled_gradients", "critical",
+                   f"gradient norms track the loss scale (norm/scale = {ratio:.2g}): gradients were measured and "
+                   f"clipped before scaler.unscale_, so clipping cut them by about the scale ({np.median(s[ok]):.0f}x)",
+                   evidence={"median_norm_over_scale": ratio, "median_amp_scale": float(np.median(s[ok])),
+                             "threshold": AMP_NORM_OVER_SCALE},
+                   recommendations=[Recommendation("call scaler.unscale_(optimizer) before clip_grad_norm_ "
+                                                   "(the seed's critical fix)",
+                                                   ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []),
+                                    Recommendation("or use bf16, which needs no loss scaling", ["trainer.amp=bf16"])],
+                   epoch=int(run.train.epochs[np.argmax(ok)]))
+
+
+@rule("dead_relu", section="Activations", title="most ReLU units of a layer never fire",
+      source="SageMaker Debugger DeadRelu (unit active < 1% of the time; > 50% of a layer)",
+      thresholds={"unit inactive": "< 1% positive outputs on the sampled batch", "layer": f"> {DEAD_SHARE:.0%} of units"})
+def dead_relu(run: Run):
+    frac = run.train["dead_relu_fraction"]
+    ok = np.isfinite(frac)
+    if not ok.any():
+        return None
+    last = np.where(ok)[0][-1]
+    if frac[last] <= DEAD_SHARE:
+        return None
+    layers = run.train.records[last].get("dead_relu_layers") or {}
+    worst = {k: v for k, v in layers.items() if isinstance(v, (int, float)) and v > DEAD_SHARE}
+    return Finding("dead_relu", "warning",
+                   f"dead ReLUs: up to {frac[last]:.0%} of a layer's units never fire (epoch {int(run.train.epochs[last])})",
+                   evidence={"dead_relu_fraction": float(frac[last]), "layers_over_threshold": worst,
+                             "threshold": DEAD_SHARE},
+                   recommendations=[Recommendation("lower the learning rate (large updates kill ReLUs)", lower_lr(run, 3)),
+                                    Recommendation("check initialization and input normalization", [])],
+                   epoch=int(run.train.epochs[last]))
+
+

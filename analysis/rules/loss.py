@@ -1,0 +1,173 @@
+"""Rules on the loss and accuracy curves: non-finite, diverging, oscillating, at chance, plateaued early."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..facts import chance_accuracy, chance_loss, finite, loss_floor, val_size
+from ..findings import Finding, Recommendation
+from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, uses)
+from ..records import Run
+from ..schedule import is_piecewise
+from ..stats import binomial_se, first_flat_window, oscillations, trend, window_size
+from . import rule
+
+DIVERGE_FACTOR = 1.5  # ours: the last loss above 1.5x the best, with a significantly rising trend
+OSC_AMPLITUDE = 0.03  # AUTOTRAINER 'unstable': swings of val accuracy >= 0.03 ...
+OSC_SHARE = 0.2  # ... at least 0.2 x epochs of them
+CHANCE_MIN_EPOCHS = 3  # judge "at chance" only after this many epochs
+CHANCE_LOSS_SHARE = 0.9  # and with the loss at >= 90% of ln C
+PLATEAU_EARLY_SHARE = 0.5  # a plateau starting in the first half of the run is early
+PLATEAU_GAP_SHARE = 0.25  # ... while over 25% of the initial distance to the loss floor remains
+
+
+def _clip_rec(run: Run) -> list[Recommendation]:
+    if run.cfg("regularization.grad_clip") is None and run.config is not None:
+        return [Recommendation("clip the global gradient norm", [override("regularization.grad_clip", 1.0)])]
+    return []
+
+
+@rule("nonfinite_loss", section="Loss", title="NaN or Inf in the loss or gradients",
+      source="SageMaker Debugger ExplodingTensor; Lightning check_finite; fairseq overflow policy",
+      thresholds={"nonfinite_steps": "> 0", "loss": "null (non-finite) in any epoch"})
+def nonfinite_loss(run: Run):
+    tr = run.train
+    steps = tr["nonfinite_steps"]
+    scaler = tr.has("amp_scale")
+    grad_steps = tr["nonfinite_grad_steps"] if not scaler else np.zeros(len(tr))  # fp16 overflow skips are normal
+    null_loss = np.array([r.get("loss", 0.0) is None or (isinstance(r.get("loss"), float) and not math.isfinite(r["loss"]))
+                          for r in tr.records], dtype=bool)
+    bad = (np.nan_to_num(steps) > 0) | (np.nan_to_num(grad_steps) > 0) | null_loss
+    if not bad.any():
+        return None
+    first = int(tr.epochs[np.argmax(bad)])
+    total = int(np.nansum(steps))
+    recs = [Recommendation("lower the learning rate", lower_lr(run, 10))] + _clip_rec(run)
+    if run.cfg("trainer.amp") == "fp16":
+        recs.append(Recommendation("bf16 has fp32's range: no overflow", ["trainer.amp=bf16"]))
+    return Finding("nonfinite_loss", "critical",
+                   f"non-finite loss or gradients from epoch {first} ({total} steps with a non-finite loss)",
+                   evidence={"first_epoch": first, "nonfinite_steps": total,
+                             "epochs": [int(e) for e in tr.epochs[bad]][:20]},
+                   recommendations=recs, epoch=first)
+
+
+@rule("loss_diverging", section="Loss", title="training loss rising well above its best",
+      source="ours (noise-aware slope); wandb-primary 'divergence' (mean delta over the last window)",
+      thresholds={"trend": "rising (Student t, 95%) over the last max(4, 20%) epochs", "last/best": f"> {DIVERGE_FACTOR}"})
+def loss_diverging(run: Run):
+    loss = run.train["loss"]
+    ok = np.isfinite(loss)
+    if ok.sum() < 4:
+        return None
+    y, e = loss[ok], run.train.epochs[ok]
+    w = window_size(len(y))
+    tr = trend(y[-w:], e[-w:])
+    best = float(y.min())
+    if not (tr.rising() and y[-1] > DIVERGE_FACTOR * best and y[-1] > y[0] * 0.9):
+        return None
+    return Finding("loss_diverging", "critical",
+                   f"training loss rising: {y[-1]:.4g} at epoch {int(e[-1])} against a best of {best:.4g} "
+                   f"(epoch {int(e[np.argmin(y)])}); slope {tr.slope:+.3g}/epoch, t={tr.t:.1f}",
+                   evidence={"trend": tr.as_dict(), "best_loss": best, "best_epoch": int(e[np.argmin(y)]),
+                             "last_loss": float(y[-1]), "factor": DIVERGE_FACTOR},
+                   recommendations=[Recommendation("lower the learning rate", lower_lr(run, 3))] + _clip_rec(run),
+                   epoch=int(e[-1]))
+
+
+@rule("loss_oscillating", section="Loss", title="validation accuracy swinging up and down",
+      source="AUTOTRAINER 'unstable' (amplitude 0.03, count >= 0.2 x epochs)",
+      thresholds={"swing": OSC_AMPLITUDE, "swings": f">= max(3, {OSC_SHARE} x epochs)"})
+def loss_oscillating(run: Run):
+    acc = finite(run.val["accuracy"])
+    if len(acc) < 5:
+        return None
+    n = oscillations(acc, OSC_AMPLITUDE)
+    needed = max(3, int(math.ceil(OSC_SHARE * len(acc))))
+    if n < needed:
+        return None
+    recs = [Recommendation("lower the learning rate", lower_lr(run, 2))]
+    bs = run.cfg("data.batch_size")
+    if isinstance(bs, int):
+        recs.append(Recommendation("a larger batch averages out gradient noise", [override("data.batch_size", bs * 2)]))
+    if not uses(run, "scheduler", "cosine") and run.config is not None:
+        recs.append(Recommendation("decay the LR smoothly", ["scheduler=cosine"]))
+    return Finding("loss_oscillating", "warning",
+                   f"validation accuracy reversed direction {n} times by >= {OSC_AMPLITUDE:.0%} over {len(acc)} epochs",
+                   evidence={"reversals": n, "needed": needed, "amplitude": OSC_AMPLITUDE,
+                             "accuracy_std": float(np.std(acc))},
+                   recommendations=recs, epoch=int(run.val.epochs[-1]))
+
+
+@rule("accuracy_at_chance", section="Accuracy", title="accuracy near 1/C and loss near ln C",
+      source="seed ('loss around ln(100) for CIFAR-100'); chance from the run's C (ours)",
+      thresholds={"best val accuracy": "<= 1/C + max(2 SE, 0.02)", "loss": f">= {CHANCE_LOSS_SHARE} ln C",
+                  "after": f"{CHANCE_MIN_EPOCHS} epochs"})
+def accuracy_at_chance(run: Run):
+    p0, l0 = chance_accuracy(run), chance_loss(run)
+    acc = run.val["accuracy"]
+    if p0 is None or len(finite(acc)) < CHANCE_MIN_EPOCHS:
+        return None
+    band = p0 + max(2 * binomial_se(p0, val_size(run)), 0.02)
+    best = float(np.nanmax(acc))
+    loss = finite(run.val["loss"]) if run.val.has("loss") else finite(run.train["loss"])
+    last_loss = float(loss[-1]) if len(loss) else math.nan
+    if best > band or not (last_loss >= CHANCE_LOSS_SHARE * l0):
+        return None
+    return Finding(
+        "accuracy_at_chance", "critical",
+        f"stuck at chance: best val accuracy {best:.3f} (chance 1/{run.num_classes} = {p0:.3f}), "
+        f"loss {last_loss:.3f} (ln {run.num_classes} = {l0:.3f})",
+        evidence={"best_val_accuracy": best, "chance_accuracy": p0, "band": band, "last_loss": last_loss,
+                  "chance_loss": l0, "epochs": len(finite(acc))},
+        recommendations=[
+            Recommendation("check that labels match images and that train/val transforms are right "
+                           "(python -m trainer.check_data <same overrides>)", []),
+            Recommendation("check the loop: model.train(), optimizer.zero_grad(), optimizer.step(), "
+                           "no softmax before CrossEntropyLoss", []),
+            Recommendation("try a lower learning rate", lower_lr(run, 10)),
+        ], epoch=int(run.val.epochs[-1]))
+
+
+@rule("loss_plateau_early", section="Loss", title="training loss stopped falling early, far above its floor",
+      source="seed ('loss improves for 3-6 epochs then stops'); noise-aware window (ours); floor from label smoothing",
+      thresholds={"flat window": "slope not significantly < 0 and fall < 1% of the gap to the floor",
+                  "early": f"starts in the first {PLATEAU_EARLY_SHARE:.0%} of the run",
+                  "far": f"> {PLATEAU_GAP_SHARE:.0%} of the initial gap to the floor remains"})
+def loss_plateau_early(run: Run):
+    loss = run.train["loss"]
+    ok = np.isfinite(loss)
+    if ok.sum() < 6:
+        return None
+    y, e = loss[ok], run.train.epochs[ok]
+    planned = run.planned_epochs or int(e[-1])
+    floor = loss_floor(run)
+    width = window_size(planned, share=0.1, minimum=3)
+    start = first_flat_window(y, width, floor=floor)
+    if start is None:
+        return None
+    plateau_epoch = int(e[start])
+    level = float(np.mean(y[start:start + width]))
+    gap0 = float(y[0]) - floor
+    if plateau_epoch > PLATEAU_EARLY_SHARE * planned or gap0 <= 0 or (level - floor) < PLATEAU_GAP_SHARE * gap0:
+        return None
+    recs = []
+    for text, ov in (("less label smoothing", lower_label_smoothing(run)),
+                     ("less weight decay", lower_weight_decay(run)),
+                     ("weaker augmentation", lower_augmentation(run))):
+        if ov:
+            recs.append(Recommendation(text, ov))
+    if is_piecewise(run):
+        recs.append(Recommendation("a schedule without early cuts", ["scheduler=cosine"]))
+    recs.append(Recommendation("check the data pipeline (transforms separated, labels right)", []))
+    return Finding(
+        "loss_plateau_early", "warning",
+        f"training loss flat from epoch {plateau_epoch} at {level:.4g}, far above its floor {floor:.3g} "
+        f"(started at {float(y[0]):.4g})",
+        evidence={"plateau_start_epoch": plateau_epoch, "window": width, "level": level, "floor": floor,
+                  "initial_loss": float(y[0]), "trend": trend(y[start:start + width]).as_dict()},
+        recommendations=recs, epoch=plateau_epoch + width - 1)
+
+

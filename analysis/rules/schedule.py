@@ -1,0 +1,77 @@
+"""Rules on the learning-rate schedule: early cuts, cuts made on noise, a learning rate out of range."""
+
+from __future__ import annotations
+
+from ..findings import Finding, Recommendation
+from ..overrides import override, raise_patience, uses
+from ..records import Run
+from ..schedule import CUT_RATIO, early_limit, find_cuts
+from . import rule
+
+# UMLAUT LRHigh/LRLow bounds for Adam; the SGD band is ours (CIFAR recipes use 0.01-0.4).
+LR_BANDS = {"adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2), "sgd": (1e-4, 1.0)}
+
+
+def _switch_schedule(run: Run) -> Recommendation:
+    return Recommendation("use a schedule without early cuts (cosine decay over the whole run)", ["scheduler=cosine"])
+
+
+@rule("lr_reduced_early", section="Learning Rate", title="the LR was cut within the first quarter of the run",
+      source="seed ('LR drops within first 5-10 epochs')",
+      thresholds={"first cut": "at epoch <= min(10, 25% of trainer.epochs)", "cut": f"LR < {CUT_RATIO} x previous epoch's"})
+def lr_reduced_early(run: Run):
+    cuts = find_cuts(run)
+    limit = early_limit(run)
+    if not cuts or cuts[0].epoch > limit:
+        return None
+    first = cuts[0]
+    recs = [Recommendation("give ReduceLROnPlateau more patience", raise_patience(run))] if uses(run, "scheduler", "plateau") else []
+    recs += [_switch_schedule(run),
+             Recommendation("or start from a higher LR, so the cuts come later and matter", [])]
+    stalled = first.verdict == "stalled"
+    return Finding(
+        "lr_reduced_early", "warning",
+        f"LR cut at epoch {first.epoch} ({first.lr_before:.3g} -> {first.lr_after:.3g}), within the first "
+        f"{limit} epochs; {len(cuts)} cut(s) in all"
+        + ("" if first.verdict == "unknown" else f"; the val loss was {first.verdict} before it"),
+        evidence={"cuts": [c.as_dict() for c in cuts], "early_limit_epoch": limit,
+                  "scheduler": run.cfg("scheduler.name"), "patience": run.cfg("scheduler.patience"),
+                  "val_loss_stalled_before_first_cut": stalled},
+        recommendations=recs, epoch=first.epoch)
+
+
+@rule("lr_cut_premature", section="Learning Rate", title="a cut came while the val loss was still falling",
+      source="ours: scheduler-event attribution (val-loss slope vs its own noise, Student t at 95%)",
+      thresholds={"still falling": "slope significantly < 0 (Student t, 95%) and predicted fall over the window > val-loss noise"})
+def lr_cut_premature(run: Run):
+    premature = [c for c in find_cuts(run) if c.verdict == "still improving"]
+    if not premature:
+        return None
+    c = premature[0]
+    recs = [Recommendation("wait longer before cutting: the val loss was still improving beyond its noise",
+                           raise_patience(run))]
+    if uses(run, "scheduler", "plateau"):
+        recs.append(_switch_schedule(run))
+    return Finding(
+        "lr_cut_premature", "warning",
+        f"the LR cut at epoch {c.epoch} came while the val loss was still falling "
+        f"({c.val_slope:+.3g}/epoch, t={c.val_slope_t:.1f}, noise {c.val_noise:.2g})",
+        evidence={"premature_cuts": [p.as_dict() for p in premature]}, recommendations=recs, epoch=c.epoch)
+
+
+@rule("lr_out_of_range", section="Learning Rate", title="initial LR outside the usual band for the optimizer",
+      source="UMLAUT LRHigh/LRLow (Adam band); SGD band ours",
+      thresholds={k: list(v) for k, v in LR_BANDS.items()})
+def lr_out_of_range(run: Run):
+    name, lr = run.cfg("optimizer.name"), run.cfg("optimizer.lr")
+    if name not in LR_BANDS or not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        return None
+    lo, hi = LR_BANDS[name]
+    if lo <= lr <= hi:
+        return None
+    target = hi / 2 if lr > hi else lo * 10
+    return Finding("lr_out_of_range", "info",
+                   f"optimizer.lr={lr:g} is {'above' if lr > hi else 'below'} the usual band [{lo:g}, {hi:g}] for {name}",
+                   evidence={"optimizer": name, "lr": lr, "band": [lo, hi]},
+                   recommendations=[Recommendation("try an LR inside the band", [override("optimizer.lr", target)])])
+

@@ -1,0 +1,220 @@
+"""One run -> the report as plain data: run, summary, the seed's sections, findings.
+
+Built once here; every format (text, Markdown, HTML, JSON) renders this dict and computes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from .facts import chance_accuracy, chance_loss, finite, loss_floor
+from .findings import Finding
+from .records import Run
+from .rules import diagnose
+from .schedule import find_cuts, is_piecewise
+from .stats import trend, window_size
+
+GROUPS = ("data", "model", "optimizer", "scheduler", "augmentation", "fault")
+
+
+def _f(x: Any, spec: str = ".4g") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return format(x, spec)
+
+
+def _num(x: Any) -> Optional[float]:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _at(columns, name: str, index: int) -> Optional[float]:
+    col = columns[name]
+    return _num(col[index]) if len(col) else None
+
+
+def summary(run: Run) -> dict:
+    """The numbers a sweep table needs per run."""
+    va, tr = run.val, run.train
+    acc = va["accuracy"]
+    best_i = int(np.nanargmax(acc)) if np.isfinite(acc).any() else None
+    vloss = va["loss"]
+    lr = tr["learning_rate"]
+    return {
+        "status": run.state,
+        "epochs": run.last_epoch,
+        "planned_epochs": run.planned_epochs,
+        "best_val_accuracy": _num(acc[best_i]) if best_i is not None else None,
+        "best_epoch": int(va.epochs[best_i]) if best_i is not None else None,
+        "final_val_accuracy": _at(va, "accuracy", -1),
+        "best_val_top5": _num(np.nanmax(va["top5_accuracy"])) if va.has("top5_accuracy") else None,
+        "final_val_loss": _at(va, "loss", -1),
+        "best_val_loss": _num(np.nanmin(vloss)) if np.isfinite(vloss).any() else None,
+        "final_train_loss": _at(tr, "loss", -1),
+        "final_train_accuracy": _at(tr, "accuracy", -1),
+        "initial_lr": _at(tr, "learning_rate", 0),
+        "final_lr": _at(tr, "learning_rate", -1),
+        "lr_cuts": len(find_cuts(run)) if len(lr) else 0,
+    }
+
+
+def lr_section(run: Run) -> dict:
+    tr = run.train
+    lr = tr["learning_rate"]
+    lines, cuts = [], find_cuts(run)
+    if not np.isfinite(lr).any():
+        return {"title": "Learning Rate Analysis", "lines": ["no learning_rate recorded"], "data": {}}
+    name = run.cfg("scheduler.name")
+    sched = f" (scheduler {name}" + (f", patience {run.cfg('scheduler.patience')}" if name == "plateau" else "") + ")" \
+        if name else ""
+    lines.append(f"initial LR {_f(lr[0])}, final LR {_f(lr[-1])}{sched}")
+    if is_piecewise(run):
+        if not cuts:
+            lines.append("the LR was never cut")
+        for c in cuts:
+            line = f"cut at epoch {c.epoch}: {_f(c.lr_before)} -> {_f(c.lr_after)} (x{c.lr_after / c.lr_before:.3g})"
+            if c.verdict != "unknown":
+                line += (f"; val loss before it {c.verdict} (slope {_f(c.val_slope, '+.3g')}/epoch, "
+                         f"t={_f(c.val_slope_t, '.1f')}, noise {_f(c.val_noise, '.2g')})")
+            if c.bought_loss is not None:
+                line += (f"; it bought val loss {_f(c.bought_loss, '+.3g')}, "
+                         f"val accuracy {_f(c.bought_accuracy, '+.3g')}")
+            lines.append(line)
+    else:
+        lines.append("the LR follows a smooth schedule (no discrete cuts)")
+    return {"title": "Learning Rate Analysis", "lines": lines,
+            "data": {"initial": _num(lr[0]), "final": _num(lr[-1]), "cuts": [c.as_dict() for c in cuts]}}
+
+
+def loss_section(run: Run) -> dict:
+    tr, va = run.train, run.val
+    loss = tr["loss"]
+    ok = np.isfinite(loss)
+    floor = loss_floor(run)
+    lines, data = [], {"floor": floor, "chance_loss": chance_loss(run)}
+    if ok.any():
+        y, e = loss[ok], tr.epochs[ok]
+        best = int(np.argmin(y))
+        lines.append(f"train loss: initial {_f(y[0])}, final {_f(y[-1])}, best {_f(y[best])} at epoch {int(e[best])}")
+        w = window_size(len(y))
+        t = trend(y[-w:], e[-w:])
+        state = "still falling" if t.falling() else ("rising" if t.rising() else "flat (no significant trend)")
+        lines.append(f"last {t.n} epochs: slope {_f(t.slope, '+.3g')} +/- {_f(t.se, '.2g')} per epoch: {state}")
+        data.update(initial=float(y[0]), final=float(y[-1]), best=float(y[best]), best_epoch=int(e[best]),
+                    trend=t.as_dict())
+    vl = va["loss"]
+    if np.isfinite(vl).any():
+        best = int(np.nanargmin(vl))
+        lines.append(f"val loss: final {_f(vl[-1])}, best {_f(vl[best])} at epoch {int(va.epochs[best])}")
+    floor_note = f"loss floor {floor:.4g}" + (f" (label smoothing {run.cfg('regularization.label_smoothing')})"
+                                               if floor > 0 else "")
+    if chance_loss(run) is not None:
+        floor_note += f"; chance level ln {run.num_classes} = {chance_loss(run):.4g}"
+    lines.append(floor_note)
+    nonfinite = int(np.nansum(tr["nonfinite_steps"])) if tr.has("nonfinite_steps") else 0
+    if nonfinite:
+        lines.append(f"{nonfinite} training steps had a non-finite loss")
+    return {"title": "Loss Analysis", "lines": lines, "data": data}
+
+
+def accuracy_section(run: Run) -> dict:
+    tr, va = run.train, run.val
+    lines = []
+    ta, vacc = finite(tr["accuracy"]), va["accuracy"]
+    if len(ta):
+        lines.append(f"train accuracy: initial {_f(ta[0], '.4f')}, final {_f(ta[-1], '.4f')}")
+    if np.isfinite(vacc).any():
+        best = int(np.nanargmax(vacc))
+        lines.append(f"val accuracy: initial {_f(vacc[0], '.4f')}, final {_f(vacc[-1], '.4f')}, "
+                     f"best {_f(vacc[best], '.4f')} at epoch {int(va.epochs[best])}")
+        if va.has("top5_accuracy"):
+            lines.append(f"val top-5 accuracy: best {_f(np.nanmax(va['top5_accuracy']), '.4f')}")
+        if len(ta):
+            lines.append(f"train - val accuracy gap at the end: {_f(ta[-1] - vacc[-1], '+.4f')}")
+    p0 = chance_accuracy(run)
+    if p0 is not None:
+        lines.append(f"chance level 1/{run.num_classes} = {p0:.4f}")
+    return {"title": "Accuracy Analysis", "lines": lines, "data": {"chance_accuracy": p0}}
+
+
+def gradient_section(run: Run) -> dict:
+    tr = run.train
+    if not tr.has("mean_grad_norm"):
+        return {"title": "Gradient Norm Analysis", "lines": ["no gradient norms recorded"], "data": {}}
+    g = tr["mean_grad_norm"]
+    lines = [f"mean global norm (before clipping, after AMP unscaling): first epoch {_f(g[0], '.3g')}, "
+             f"last {_f(g[-1], '.3g')}; range over steps {_f(np.nanmin(tr['min_grad_norm']), '.3g')} .. "
+             f"{_f(np.nanmax(tr['max_grad_norm']), '.3g')}"]
+    first, last = tr["grad_norm_first_layer"], tr["grad_norm_last_layer"]
+    if np.isfinite(first).any() and np.isfinite(last).any():
+        lines.append(f"first layer {_f(first[-1], '.3g')}, last layer {_f(last[-1], '.3g')} (last epoch)")
+    clip = run.cfg("regularization.grad_clip")
+    if tr.has("clipped_fraction") and (clip is not None or np.nanmax(tr["clipped_fraction"]) > 0):
+        lines.append(f"clipped at {clip}: {_f(np.nanmean(tr['clipped_fraction']), '.0%')} of steps on average")
+    if tr.has("amp_scale"):
+        lines.append(f"AMP loss scale: last {_f(tr['amp_scale'][-1], '.0f')}")
+    return {"title": "Gradient Norm Analysis", "lines": lines,
+            "data": {"first": _num(g[0]), "last": _num(g[-1])}}
+
+
+def update_section(run: Run) -> dict:
+    tr = run.train
+    if not tr.has("weight_update_ratio"):
+        return {"title": "Weight Update Analysis", "lines": ["no weight updates recorded"], "data": {}}
+    r = tr["weight_update_ratio"]
+    lines = [f"update/weight norm ratio per step: first epoch {_f(r[0], '.3g')}, last {_f(r[-1], '.3g')}",
+             "learning is happening (weights move every step)" if np.nanmin(r) > 1e-6
+             else f"updates nearly stop (min ratio {_f(np.nanmin(r), '.2g')})"]
+    if tr.has("dead_relu_fraction"):
+        lines.append(f"dead ReLU units (worst layer, sampled batch): {_f(tr['dead_relu_fraction'][-1], '.0%')}")
+    return {"title": "Weight Update Analysis", "lines": lines, "data": {"first": _num(r[0]), "last": _num(r[-1])}}
+
+
+def data_section(run: Run) -> Optional[dict]:
+    info = run.info
+    if not info:
+        return None
+    lines = [f"{info.get('dataset')}: {info.get('train_size')} train / {info.get('val_size')} val images, "
+             f"{info.get('num_classes')} classes"]
+    mean, std = info.get("input_mean"), info.get("input_std")
+    if isinstance(mean, list) and isinstance(std, list):
+        lines.append(f"input batch: channel mean {[round(m, 3) for m in mean if isinstance(m, (int, float))]}, "
+                     f"std {[round(s, 3) for s in std if isinstance(s, (int, float))]}")
+    lines.append(f"train pipeline: {_oneline(info.get('train_transform'))}")
+    lines.append(f"val pipeline: {_oneline(info.get('val_transform'))}")
+    return {"title": "Data", "lines": lines, "data": {}}
+
+
+def _oneline(text: Any) -> str:
+    return " ".join(str(text).split()) if text is not None else "n/a"
+
+
+def run_meta(run: Run) -> dict:
+    return {
+        "name": run.name,
+        "path": str(run.path) if run.path is not None else None,
+        "status": run.state,
+        "error": (run.status or {}).get("error"),
+        "choices": {g: run.cfg(f"{g}.name") for g in GROUPS if run.cfg(f"{g}.name") is not None},
+        "overrides": run.overrides,
+        "device": (run.info or {}).get("device"),
+    }
+
+
+def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
+    """The whole report for one run, as plain data."""
+    findings = diagnose(run) if findings is None else findings
+    sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
+                            update_section(run), data_section(run)) if s is not None]
+    return {
+        "run": run_meta(run),
+        "summary": summary(run),
+        "sections": sections,
+        "findings": [f.to_dict() for f in findings],
+        "warnings": list(run.warnings),
+    }

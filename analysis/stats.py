@@ -1,0 +1,149 @@
+"""Noise-aware statistics over per-epoch series: trends with their uncertainty, not bare patience counts.
+
+A curve "still improves" when its least-squares slope over a window is significantly below zero
+(95 %, Student's t); it is "flat" when it is not, and the change over the window is small against
+the curve's own epoch-to-epoch noise. Noise is estimated from second differences, which cancel a
+locally linear trend, with a median so one spike does not dominate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Two-sided 95 % critical values of Student's t by degrees of freedom: short windows need a larger
+# |t| before a slope counts as real (4 points, 2 dof: 4.30, not 2).
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 12: 2.18,
+        15: 2.13, 20: 2.09, 30: 2.04, 60: 2.00}
+
+
+def t_critical(dof: int) -> float:
+    """The 95 % two-sided critical |t| for dof degrees of freedom (the next table entry down, conservative)."""
+    if dof < 1:
+        return math.inf
+    for d in sorted(_T95, reverse=True):
+        if dof >= d:
+            return _T95[d]
+    return _T95[1]
+
+
+@dataclass(frozen=True)
+class Trend:
+    slope: float  # change per epoch
+    se: float  # standard error of the slope
+    n: int  # epochs in the window
+    level: float  # mean value over the window
+
+    @property
+    def t(self) -> float:
+        if self.se > 0:
+            return self.slope / self.se
+        return 0.0 if self.slope == 0 else math.copysign(math.inf, self.slope)
+
+    def falling(self) -> bool:
+        """The slope is significantly negative (95 %, Student's t with n - 2 degrees of freedom)."""
+        return self.n >= 3 and self.t < -t_critical(self.n - 2)
+
+    def rising(self) -> bool:
+        return self.n >= 3 and self.t > t_critical(self.n - 2)
+
+    def as_dict(self) -> dict:
+        return {"slope_per_epoch": _r(self.slope), "slope_se": _r(self.se), "t": _r(self.t), "epochs": self.n,
+                "mean": _r(self.level)}
+
+
+def _r(x: float, digits: int = 4) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def trend(y: np.ndarray, x: np.ndarray | None = None) -> Trend:
+    """Least-squares slope of y over x (default 0..n-1) and its standard error; NaNs dropped."""
+    y = np.asarray(y, dtype=np.float64)
+    x = np.arange(len(y), dtype=np.float64) if x is None else np.asarray(x, dtype=np.float64)
+    keep = np.isfinite(y) & np.isfinite(x)
+    x, y = x[keep], y[keep]
+    n = len(y)
+    if n < 2:
+        return Trend(0.0, math.inf, n, float(y.mean()) if n else math.nan)
+    xc = x - x.mean()
+    sxx = float((xc * xc).sum())
+    if sxx == 0:
+        return Trend(0.0, math.inf, n, float(y.mean()))
+    slope = float((xc * (y - y.mean())).sum() / sxx)
+    if n < 3:
+        return Trend(slope, math.inf, n, float(y.mean()))
+    resid = y - (y.mean() + slope * xc)
+    se = math.sqrt(float((resid * resid).sum()) / (n - 2) / sxx)
+    return Trend(slope, se, n, float(y.mean()))
+
+
+def noise(y: np.ndarray) -> float:
+    """Epoch-to-epoch noise (a standard deviation) of a series, robust to trend and to single spikes."""
+    y = np.asarray(y, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if len(y) < 3:
+        return 0.0
+    d2 = np.diff(y, n=2)
+    # For white noise of std s, second differences have std s * sqrt(6); MAD / 0.6745 estimates a std.
+    return float(np.median(np.abs(d2 - np.median(d2))) / 0.6745 / math.sqrt(6))
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of an accuracy p measured on n samples."""
+    if n <= 0 or not math.isfinite(p):
+        return math.inf
+    p = min(max(p, 0.0), 1.0)
+    return math.sqrt(max(p * (1 - p), 1.0 / n) / n)
+
+
+def window_size(epochs: int, share: float = 0.2, minimum: int = 4) -> int:
+    """A trend window: a share of the run, at least `minimum` epochs."""
+    return max(minimum, int(round(epochs * share)))
+
+
+def first_flat_window(y: np.ndarray, width: int, floor: float = -math.inf, rel_tol: float = 0.01) -> int | None:
+    """Index where the first window of `width` points starts that no longer falls significantly.
+
+    A window counts as flat when its slope is not significantly negative (95 %) and the fall it predicts over
+    the window is under rel_tol of the distance to `floor` (so a slow but real descent is not a plateau),
+    and the curve is not already within noise of its floor (a loss at its floor cannot improve).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    sigma = noise(y)
+    for start in range(0, len(y) - width + 1):
+        w = y[start:start + width]
+        if not np.isfinite(w).all():
+            continue
+        level = float(w.mean())
+        gap = level - floor if math.isfinite(floor) else abs(level)
+        if gap <= max(2 * sigma, 1e-3 * max(abs(level), 1e-12)):
+            return None  # at the floor: converged, not a plateau
+        tr = trend(w)
+        predicted_fall = -tr.slope * (width - 1)
+        if not tr.falling() and predicted_fall < rel_tol * gap:
+            return start
+    return None
+
+
+def oscillations(y: np.ndarray, amplitude: float) -> int:
+    """Direction changes between swings of at least `amplitude` (AUTOTRAINER's max/min pairs)."""
+    y = np.asarray(y, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if len(y) < 3:
+        return 0
+    count, direction, anchor = 0, 0, y[0]
+    for v in y[1:]:
+        delta = v - anchor
+        if direction >= 0 and delta <= -amplitude:
+            count += direction > 0
+            direction, anchor = -1, v
+        elif direction <= 0 and delta >= amplitude:
+            count += direction < 0
+            direction, anchor = 1, v
+        elif (direction > 0 and v > anchor) or (direction < 0 and v < anchor):
+            anchor = v
+    return count

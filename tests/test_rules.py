@@ -1,0 +1,277 @@
+"""Each rule on hand-made records: it fires on the pattern it names, and stays quiet on a healthy one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis.facts import loss_floor
+from analysis.records import run_from_records
+from analysis.rules import CATALOG, diagnose
+from analysis.stats import first_flat_window, noise, oscillations, trend
+
+
+def curves(n=30, start=2.3, end=0.2, noise_sd=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return end + (start - end) * np.exp(-t / (n / 5)) + rng.normal(0, noise_sd, n)
+
+
+def make(n=30, *, train=None, val=None, config=None, info=None, status=None, **cols):
+    """A run of n epochs; healthy by default, any column replaceable by keyword (train_x= / val_x=)."""
+    loss = curves(n)
+    acc = np.clip(1 - loss / 2.5, 0, 1)
+    base_train = {"loss": loss, "accuracy": acc, "learning_rate": np.full(n, 0.05), "mean_grad_norm": np.full(n, 1.0),
+                  "min_grad_norm": np.full(n, 0.5), "max_grad_norm": np.full(n, 2.0), "weight_update": np.full(n, 0.05),
+                  "weight_update_ratio": np.full(n, 1e-3), "clipped_fraction": np.zeros(n), "nonfinite_steps": np.zeros(n),
+                  "dead_relu_fraction": np.zeros(n)}
+    base_val = {"loss": curves(n, seed=1) + 0.05, "accuracy": np.clip(acc - 0.02, 0, 1), "num_samples": np.full(n, 10000)}
+    for k, v in cols.items():
+        split, _, field = k.partition("_")
+        (base_train if split == "train" else base_val)[field] = np.asarray(v, dtype=object)
+    def records(cols_):
+        out = []
+        for i in range(n):
+            r = {"epoch": i + 1}
+            for k, v in cols_.items():
+                x = v[i]
+                r[k] = None if x is None or (isinstance(x, float) and math.isnan(x)) else (x.item() if hasattr(x, "item") else x)
+            out.append(r)
+        return out
+    cfg = {"data": {"num_classes": 10, "batch_size": 128}, "trainer": {"epochs": n},
+           "scheduler": {"name": "cosine"}, "optimizer": {"name": "sgd", "lr": 0.05},
+           "regularization": {"label_smoothing": 0.0, "weight_decay": 5e-4, "grad_clip": None},
+           "augmentation": {"name": "none"}, **(config or {})}
+    return run_from_records(train or records(base_train), val or records(base_val), config=cfg,
+                            info=info, status=status)
+
+
+def ids(run):
+    return {f.id for f in diagnose(run)}
+
+
+def finding(run, id_):
+    return next(f for f in diagnose(run) if f.id == id_)
+
+
+def test_healthy_run_has_no_warning():
+    found = diagnose(make())
+    assert not [f.id for f in found if f.severity != "info"]
+
+
+def test_every_rule_is_documented_with_source_and_thresholds():
+    for r in CATALOG.values():
+        assert r.source and r.title and r.section and r.thresholds, r.id
+
+
+# ── stats ──
+
+def test_trend_separates_slope_from_noise():
+    rng = np.random.default_rng(0)
+    assert trend(10 - 0.5 * np.arange(10) + rng.normal(0, 0.1, 10)).falling()
+    flat = trend(5 + rng.normal(0, 0.1, 10))
+    assert not flat.falling() and not flat.rising()
+    assert noise(np.linspace(0, 10, 200) + rng.normal(0, 0.2, 200)) == pytest.approx(0.2, rel=0.2)
+
+
+def test_flat_window_ignores_a_loss_at_its_floor():
+    y = np.concatenate([np.linspace(2.3, 0.5, 5), np.full(15, 0.5)])
+    assert first_flat_window(y, 4, floor=0.0) == 4  # flat far above 0
+    assert first_flat_window(y, 4, floor=0.5) is None  # at the floor: converged, not a plateau
+
+
+def test_oscillation_count():
+    assert oscillations(np.array([0.5, 0.6, 0.5, 0.6, 0.5, 0.6]), 0.03) == 4
+    assert oscillations(np.linspace(0.1, 0.9, 10), 0.03) == 0
+
+
+def test_label_smoothing_floor():
+    run = make(config={"regularization": {"label_smoothing": 0.1}})
+    on, off = 0.9 + 0.01, 0.01
+    assert loss_floor(run) == pytest.approx(-(on * math.log(on)) - 9 * off * math.log(off))
+    assert loss_floor(make()) == 0.0
+
+
+# ── schedule ──
+
+def plateau_run(cut_epoch, n=40, val_loss=None, patience=3):
+    lr = np.where(np.arange(1, n + 1) < cut_epoch, 0.1, 0.01)
+    kw = {"val_loss": val_loss} if val_loss is not None else {}
+    return make(n, config={"scheduler": {"name": "plateau", "patience": patience}}, train_learning_rate=lr, **kw)
+
+
+def test_lr_reduced_early_recommends_more_patience():
+    f = finding(plateau_run(4), "lr_reduced_early")
+    assert f.evidence["cuts"][0]["epoch"] == 4 and f.evidence["early_limit_epoch"] == 10
+    overrides = [o for r in f.recommendations for o in r.overrides]
+    assert "scheduler.patience=6" in overrides and "scheduler=cosine" in overrides
+    assert "lr_reduced_early" not in ids(plateau_run(20))
+
+
+def test_cut_while_val_loss_still_falls_is_premature():
+    rng = np.random.default_rng(0)
+    falling = 2.0 - 0.05 * np.arange(40) + rng.normal(0, 0.005, 40)
+    f = finding(plateau_run(12, val_loss=falling), "lr_cut_premature")
+    assert f.evidence["premature_cuts"][0]["verdict"] == "still improving"
+    stalled = np.concatenate([np.linspace(2.0, 1.0, 8), 1.0 + rng.normal(0, 0.01, 32)])
+    assert "lr_cut_premature" not in ids(plateau_run(14, val_loss=stalled))
+
+
+def test_smooth_schedules_have_no_cuts():
+    lr = 0.05 * 0.5 * (1 + np.cos(np.pi * np.arange(30) / 30))
+    assert "lr_reduced_early" not in ids(make(train_learning_rate=lr))
+
+
+# ── loss and accuracy ──
+
+def test_loss_plateau_early_is_config_aware():
+    n = 40
+    stuck = np.concatenate([np.linspace(4.6, 3.0, 5), 3.0 + np.random.default_rng(0).normal(0, 0.005, n - 5)])
+    cfg = {"data": {"num_classes": 100}, "regularization": {"label_smoothing": 0.1, "weight_decay": 5e-4},
+           "augmentation": {"name": "randaugment", "magnitude": 11}, "scheduler": {"name": "plateau", "patience": 3}}
+    f = finding(make(n, config=cfg, train_loss=stuck), "loss_plateau_early")
+    assert f.evidence["plateau_start_epoch"] <= 8
+    overrides = {o for r in f.recommendations for o in r.overrides}
+    assert {"regularization.label_smoothing=0.05", "regularization.weight_decay=0.0001",
+            "augmentation.magnitude=9", "scheduler=cosine"} <= overrides
+    # The same flat curve at the label-smoothing floor is convergence, not a plateau.
+    floor = loss_floor(make(config={"data": {"num_classes": 10}, "regularization": {"label_smoothing": 0.1}}))
+    at_floor = np.concatenate([np.linspace(2.3, floor, 5), np.full(n - 5, floor)])
+    assert "loss_plateau_early" not in ids(make(n, config={"regularization": {"label_smoothing": 0.1}},
+                                                train_loss=at_floor))
+
+
+def test_nonfinite_loss_names_the_first_epoch():
+    loss = list(curves(10))
+    loss[3] = None
+    steps = [0, 0, 0, 5, 12, 12, 12, 12, 12, 12]
+    f = finding(make(10, train_loss=loss, train_nonfinite_steps=steps), "nonfinite_loss")
+    assert f.severity == "critical" and f.epoch == 4 and f.evidence["nonfinite_steps"] == sum(steps)
+
+
+def test_loss_diverging():
+    loss = np.concatenate([np.linspace(2.0, 0.5, 10), np.linspace(0.6, 2.5, 10)])
+    assert "loss_diverging" in ids(make(20, train_loss=loss))
+    assert "loss_diverging" not in ids(make(20))
+
+
+def test_loss_oscillating():
+    acc = np.tile([0.5, 0.6], 10)
+    assert "loss_oscillating" in ids(make(20, val_accuracy=acc))
+
+
+def test_accuracy_at_chance_uses_the_runs_classes():
+    n = 10
+    run = make(n, val_accuracy=np.full(n, 0.101), val_loss=np.full(n, 2.30))
+    f = finding(run, "accuracy_at_chance")
+    assert f.evidence["chance_accuracy"] == 0.1 and f.evidence["chance_loss"] == pytest.approx(math.log(10))
+    assert "accuracy_at_chance" not in ids(make(n, val_accuracy=np.full(n, 0.3), val_loss=np.full(n, 2.0)))
+    # with 100 classes, 0.1 accuracy is ten times chance
+    assert "accuracy_at_chance" not in ids(make(n, config={"data": {"num_classes": 100}},
+                                                val_accuracy=np.full(n, 0.101), val_loss=np.full(n, 4.0)))
+
+
+# ── gradients and updates ──
+
+def test_vanishing_gradients():
+    n = 10
+    f = finding(make(n, train_mean_grad_norm=np.full(n, 1e-4), train_weight_update=np.full(n, 1e-8)),
+                "vanishing_gradients")
+    assert f.evidence["min_mean_grad_norm"] == pytest.approx(1e-4)
+
+
+def test_exploding_gradients_and_clip_recommendation():
+    n = 10
+    f = finding(make(n, train_mean_grad_norm=np.geomspace(1, 100, n)), "exploding_gradients")
+    assert any(o.startswith("regularization.grad_clip=") for r in f.recommendations for o in r.overrides)
+
+
+def test_weights_not_updating():
+    assert "weights_not_updating" in ids(make(8, train_weight_update_ratio=np.full(8, 1e-10)))
+
+
+def test_clipping_saturated_recommends_a_threshold_from_the_norms():
+    n = 6
+    f = finding(make(n, config={"regularization": {"grad_clip": 0.01}}, train_clipped_fraction=np.ones(n),
+                     train_mean_grad_norm=np.full(n, 1.5)), "clipping_saturated")
+    assert "regularization.grad_clip=3.0" in f.recommendations[0].overrides
+
+
+def test_amp_scaled_gradients():
+    n = 4
+    bug = make(n, train_mean_grad_norm=np.full(n, 3e4), train_amp_scale=np.full(n, 65536.0))
+    ok = make(n, train_mean_grad_norm=np.full(n, 1.0), train_amp_scale=np.full(n, 65536.0))
+    assert "amp_scaled_gradients" in ids(bug) and "amp_scaled_gradients" not in ids(ok)
+
+
+def test_dead_relu():
+    n = 4
+    run = make(n, train_dead_relu_fraction=np.full(n, 0.8))
+    run.train.records[-1]["dead_relu_layers"] = {"stage1.relu": 0.8, "stage2.relu": 0.1}
+    f = finding(run, "dead_relu")
+    assert f.evidence["layers_over_threshold"] == {"stage1.relu": 0.8}
+
+
+# ── generalization ──
+
+def test_overfitting():
+    n = 30
+    val_nll = np.concatenate([np.linspace(2.0, 0.8, 10), np.linspace(0.8, 1.6, 20)])
+    run = make(n, val_nll=val_nll, train_accuracy=np.full(n, 0.99), val_accuracy=np.full(n, 0.8))
+    assert "overfitting" in ids(run)
+
+
+def test_overtraining_says_how_many_epochs_were_spent_after_the_best():
+    n = 50
+    acc = np.concatenate([np.linspace(0.3, 0.8, 10), np.full(40, 0.75)])
+    f = finding(make(n, val_accuracy=acc), "overtraining")
+    assert f.severity == "warning" and f.evidence["best_epoch"] == 10 and f.evidence["epochs_after_best"] == 40
+    assert "trainer.epochs=12" in f.recommendations[0].overrides
+    # within noise of the best (small validation set): info, not warning
+    noisy = make(n, val_accuracy=acc, val_num_samples=np.full(n, 100))
+    assert finding(noisy, "overtraining").severity == "info"
+
+
+def test_over_regularization():
+    n = 20
+    cfg = {"regularization": {"label_smoothing": 0.2, "weight_decay": 1e-3}, "augmentation": {"name": "trivialaugment"}}
+    stuck = np.linspace(2.3, 1.8, n)
+    run = make(n, config=cfg, train_loss=stuck, train_accuracy=np.full(n, 0.4), val_accuracy=np.full(n, 0.45))
+    f = finding(run, "over_regularization")
+    assert len(f.evidence["strong"]) == 3
+    assert "over_regularization" not in ids(make(n, train_loss=stuck, train_accuracy=np.full(n, 0.4),
+                                                 val_accuracy=np.full(n, 0.45)))
+
+
+def test_val_above_train_without_augmentation_is_a_warning():
+    n = 10
+    run = make(n, train_accuracy=np.full(n, 0.7), val_accuracy=np.full(n, 0.8))
+    assert finding(run, "val_above_train").severity == "warning"
+
+
+def test_run_failed_carries_the_error():
+    f = finding(make(5, status={"status": "failed", "error": "boom", "epoch": 5}), "run_failed")
+    assert f.evidence["error"] == "boom"
+
+
+# ── data ──
+
+@pytest.mark.parametrize("info,expected", [
+    ({"transforms_shared": True, "val_transform_deterministic": False}, "transforms_not_separated"),
+    ({"train_val_overlap": 12, "val_size": 100}, "train_val_overlap"),
+    ({"label_range": [0, 99], "num_classes": 10}, "label_out_of_range"),
+    ({"class_counts": [100, 5, 100]}, "class_imbalance"),
+    ({"input_mean": [0.45, 0.45, 0.45], "input_std": [0.25, 0.25, 0.25]}, "input_not_normalized"),
+])
+def test_data_rules(info, expected):
+    assert expected in ids(make(3, info=info))
+
+
+def test_input_not_normalized_recommends_the_measured_statistics():
+    run = make(3, config={"data": {"num_classes": 10, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}},
+               info={"input_mean": [0.8, 0.8, 0.8], "input_std": [0.4, 0.4, 0.4],
+                     "train_transform": "Compose(Normalize(...))"})
+    f = finding(run, "input_not_normalized")
+    assert f.recommendations[0].overrides == ["data.mean=[0.7,0.7,0.7]", "data.std=[0.1,0.1,0.1]"]
