@@ -53,6 +53,24 @@ def digits_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="session")
+def sweep_2x2(tmp_path_factory) -> Path:
+    """A real 2x2 multirun (scheduler.patience x regularization.label_smoothing, 2 epochs on digits)."""
+    sweep = tmp_path_factory.mktemp("sweeps") / "sweep_2x2"
+    proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=2", "scheduler=plateau",
+                        "scheduler.patience=1,3", "regularization.label_smoothing=0,0.1"])
+    assert proc.returncode == 0, proc.stderr
+    return sweep
+
+
+@pytest.fixture(scope="session")
+def sweep_with_failure(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A multirun whose second job fails on a bad value (optimizer.lr=-1)."""
+    sweep = tmp_path_factory.mktemp("sweeps") / "sweep_fail"
+    proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=1", "optimizer.lr=0.05,-1"])
+    return sweep, proc
+
+
 def train_here(tmp_path: Path, overrides: list[str]) -> tuple[float, list[dict], list[dict]]:
     """Train in this process (no subprocess start-up); returns best accuracy and the two JSONL files."""
     from trainer.config import validate

@@ -54,9 +54,8 @@ def test_cuda_requested_without_cuda(tmp_path):
     assert proc.returncode == 2 and "trainer.device=cuda but CUDA is not available" in proc.stderr
 
 
-def test_bad_value_fails_only_its_own_sweep_job(tmp_path):
-    sweep = tmp_path / "sweep"
-    proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=1", "optimizer.lr=0.05,-1"])
+def test_bad_value_fails_only_its_own_sweep_job(sweep_with_failure):
+    sweep, proc = sweep_with_failure
     assert proc.returncode != 0
     assert "optimizer.lr must be > 0" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads((sweep / "0" / "diagnostics" / "status.json").read_text())["status"] == "completed"

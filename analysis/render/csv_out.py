@@ -27,3 +27,24 @@ def run_epochs(run: Run) -> str:
 
 def _cell(x) -> str:
     return "" if x != x else repr(float(x))  # NaN -> empty cell
+
+
+def sweep_runs(report: dict) -> str:
+    """runs.csv: one row per job, its overrides as columns."""
+    keys = sorted({k for r in report["runs"] for k in r["overrides"]})
+    cols = ["best_val_accuracy", "final_val_accuracy", "best_epoch", "epochs", "final_train_loss", "lr_cuts"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["job", "status", *keys, *cols, "findings", "error"])
+    for r in report["runs"]:
+        w.writerow([r["job"], r["status"], *[_value(r["overrides"].get(k)) for k in keys],
+                    *[_value(r[c]) for c in cols], " ".join(r["findings"]), r["error"] or ""])
+    return buf.getvalue()
+
+
+def _value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return _cell(v)
+    return str(v)

@@ -33,8 +33,12 @@ def _label(v: float, log: bool) -> str:
 
 def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], title: str, *, ylog: bool = False,
                xlabel: str = "epoch", width: int = 460, height: int = 260, max_legend: int = 12) -> str:
-    """series: (label, xs, ys); non-finite points break the line. Returns an <svg> element."""
-    left, right, top, bottom = 56, 12, 26, 34
+    """series: (label, xs, ys); non-finite points break the line. The legend goes below the plot.
+    Returns an <svg> element."""
+    shown = min(len(series), max_legend) + (1 if len(series) > max_legend else 0)
+    legend_h = 13 * shown + 6 if len(series) > 1 else 0
+    left, right, top, bottom = 56, 12, 26, 34 + legend_h
+    height += legend_h
     pts: list[tuple[str, list[tuple[float, float]]]] = []
     for label, xs, ys in series:
         line = []
@@ -73,9 +77,12 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], t
     for t in _nice_ticks(y0, y1):
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
                    f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" class="tick">{escape(_label(t, ylog))}</text>')
+    integer_x = all(float(x).is_integer() for x, _ in finite)
     for t in _nice_ticks(x0, x1):
+        if integer_x and not float(t).is_integer():
+            continue
         out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 14}" text-anchor="middle" class="tick">{t:g}</text>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" class="tick">{escape(xlabel)}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{top + ph + 28}" text-anchor="middle" class="tick">{escape(xlabel)}</text>')
     for i, (label, line) in enumerate(pts):
         color = PALETTE[i % len(PALETTE)]
         segments, current = [], []
@@ -94,13 +101,14 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], t
             else:
                 out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(seg)}">'
                            f"<title>{escape(str(label))}</title></polyline>")
-    for i, (label, _) in enumerate(pts[:max_legend]):
-        y = top + 12 + 13 * i
-        out.append(f'<rect x="{left + 8}" y="{y - 8}" width="10" height="3" fill="{PALETTE[i % len(PALETTE)]}"/>'
-                   f'<text x="{left + 22}" y="{y - 3}" class="legend">{escape(str(label))}</text>')
-    if len(pts) > max_legend:
-        out.append(f'<text x="{left + 8}" y="{top + 12 + 13 * max_legend}" class="legend">'
-                   f"... {len(pts) - max_legend} more</text>")
+    if len(pts) > 1:
+        for i, (label, _) in enumerate(pts[:max_legend]):
+            y = top + ph + 44 + 13 * i
+            out.append(f'<rect x="{left}" y="{y - 6}" width="12" height="3" fill="{PALETTE[i % len(PALETTE)]}"/>'
+                       f'<text x="{left + 16}" y="{y - 2}" class="legend">{escape(str(label))}</text>')
+        if len(pts) > max_legend:
+            out.append(f'<text x="{left}" y="{top + ph + 42 + 13 * max_legend}" class="legend">'
+                       f"... and {len(pts) - max_legend} more</text>")
     out.append("</svg>")
     return "".join(out)
 
@@ -109,7 +117,7 @@ def heatmap(row_key: str, rows: Sequence[str], col_key: str, cols: Sequence[str]
             values: Sequence[Sequence[Optional[float]]], title: str, counts: Optional[Sequence[Sequence[int]]] = None,
             cell: int = 64) -> str:
     """A grid of mean values (row x column), darker = higher; empty cells for missing combinations."""
-    left, top = 120, 44
+    left, top = 120, 56
     width, height = left + cell * len(cols) + 12, top + cell * len(rows) + 30
     flat = [v for r in values for v in r if v is not None and math.isfinite(v)]
     lo, hi = (min(flat), max(flat)) if flat else (0.0, 1.0)
@@ -117,7 +125,7 @@ def heatmap(row_key: str, rows: Sequence[str], col_key: str, cols: Sequence[str]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart" role="img" '
            f'aria-label="{escape(title)}">',
            f'<text x="{width / 2}" y="16" text-anchor="middle" class="title">{escape(title)}</text>',
-           f'<text x="{left + cell * len(cols) / 2}" y="34" text-anchor="middle" class="tick">{escape(col_key)}</text>',
+           f'<text x="{left + cell * len(cols) / 2}" y="32" text-anchor="middle" class="tick">{escape(col_key)}</text>',
            f'<text x="8" y="{top - 6}" class="tick">{escape(row_key)}</text>']
     for j, c in enumerate(cols):
         out.append(f'<text x="{left + cell * j + cell / 2}" y="{top - 6}" text-anchor="middle" class="tick">{escape(str(c))}</text>')

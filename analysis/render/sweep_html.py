@@ -1,0 +1,73 @@
+"""The sweep report as one self-contained HTML file with inline SVG plots; all user text escaped."""
+
+from __future__ import annotations
+
+from html import escape
+
+from ..overrides import fmt
+from ..sweep import Sweep
+from .html import code, page
+from .svg import heatmap, line_chart
+from .sweep_text import _ms, provenance_lines, run_table_rows
+
+MAX_CURVES = 60  # beyond this, curves are thinned to the best and worst runs
+
+
+def _curves(sweep: Sweep, report: dict) -> list[str]:
+    runs = {j.name: j.run for j in sweep.jobs if j.run is not None}
+    ranked = sorted((r for r in report["runs"] if r["job"] in runs),
+                    key=lambda r: -(r["best_val_accuracy"] if r["best_val_accuracy"] is not None else -1))
+    if len(ranked) > MAX_CURVES:
+        ranked = ranked[: MAX_CURVES // 2] + ranked[-MAX_CURVES // 2:]
+
+    axes = list(report["sweep"]["axes"])
+
+    def label(r: dict) -> str:
+        return f"{r['job']}: " + " ".join(f"{k}={fmt(r['overrides'].get(k))}" for k in axes)
+
+    acc = [(label(r), runs[r["job"]].val.epochs, runs[r["job"]].val["accuracy"]) for r in ranked]
+    lr = [(label(r), runs[r["job"]].train.epochs, runs[r["job"]].train["learning_rate"]) for r in ranked]
+    positive = all((runs[r["job"]].train["learning_rate"] > 0).all() for r in ranked if len(runs[r["job"]].train))
+    return [line_chart(acc, "validation accuracy", width=560, height=340),
+            line_chart(lr, "learning rate", ylog=positive, width=560, height=340)]
+
+
+def render_sweep_html(report: dict, sweep: Sweep) -> str:
+    s = report["sweep"]
+    body = [f"<h1>Sweep {escape(s['name'])}</h1>", f'<p class="muted">{escape(s["path"])}</p>', "<ul>"]
+    body += [f"<li>{escape(line)}</li>" for line in provenance_lines(s)] + ["</ul>"]
+    best = report["best"]
+    if best:
+        body.append(f"<p><b>Best:</b> {' '.join(code(o) for o in best['overrides_cli']) or '(defaults)'}: "
+                    f"{escape(_ms(best))}</p>")
+        body += [f'<p class="warning">{escape(n)}</p>' for n in best["edge_notes"]]
+    body.append('<div class="charts">' + "".join(_curves(sweep, report)))
+    g = report["grid"]
+    if g:
+        body.append(heatmap(g["rows"], [fmt(v) for v in g["row_values"]], g["cols"], [fmt(v) for v in g["col_values"]],
+                            g["mean"], "mean best validation accuracy", counts=g["n"]))
+    body.append("</div>")
+    headers, rows = run_table_rows(report)
+    body.append("<h2>Runs</h2><table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+    body.append("<h2>Effect of each axis</h2>")
+    for axis in report["axes"]:
+        body.append(f"<h3>{escape(axis['key'])}</h3><table><tr><th>value</th><th>best val accuracy: mean ± std (n)</th>"
+                    "<th>runs</th></tr>" + "".join(
+                        f"<tr><td>{escape(fmt(lv['value']))}</td><td>{escape(_ms(lv))}</td>"
+                        f"<td>{escape(', '.join(lv['runs'][:30]))}</td></tr>" for lv in axis["levels"]) + "</table>")
+    body.append("<h2>Recommendations across the sweep</h2>")
+    if not report["recommendations"]:
+        body.append("<p>No warning or critical finding recommended a change.</p>")
+    else:
+        body.append("<ul>")
+        for r in report["recommendations"]:
+            body.append(f"<li>{code(r['finding'])} ({r['count']} runs: {escape(', '.join(r['runs'][:30]))}): "
+                        f"{escape(r['text'])}" + (": " + " ".join(code(o) for o in r["overrides"]) if r["overrides"] else "")
+                        + "<ul>" + "".join(f"<li>{code(sup['override'])}: <b>{escape(sup['verdict'])}</b>: "
+                                           f"{escape(sup['note'])}</li>" for sup in r["support"]) + "</ul></li>")
+        body.append("</ul>")
+    if report["warnings"]:
+        body.append("<h2>Reading warnings</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report["warnings"][:200])
+                    + "</ul>")
+    return page(f"traindx sweep {s['name']}", body)

@@ -1,0 +1,117 @@
+"""Sweep reports as terminal text and as Markdown."""
+
+from __future__ import annotations
+
+from ..overrides import fmt
+from .markdown import code, md_escape
+
+
+def _num(v, spec=".4f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _ms(level: dict) -> str:
+    if not level["n"]:
+        return "n/a"
+    return f"{level['mean']:.4f} ± {level['std']:.4f} (n={level['n']})"
+
+
+def provenance_lines(s: dict) -> list[str]:
+    j = s["jobs"]
+    lines = [f"command: {s['command'] or 'n/a (no multirun.yaml)'}"]
+    if s["axes"]:
+        lines.append("axes: " + "; ".join(f"{k} = {', '.join(fmt(v) for v in vs)}" for k, vs in s["axes"].items()))
+    lines.append(f"jobs: {j['expected'] if j['expected'] is not None else '?'} expected, {j['completed']} completed, "
+                 f"{j['failed'] + j['no diagnostics'] + j['unreadable']} failed, {j['running']} running, "
+                 f"{j['preempted']} preempted, {j['missing']} missing")
+    for f in s["failures"]:
+        lines.append(f"job {f['job']} {f['status']}: {f['error']}")
+    if s["missing_jobs"]:
+        lines.append(f"missing jobs: {', '.join(str(m) for m in s['missing_jobs'][:20])}")
+    return lines
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    return [line, "  ".join("-" * w for w in widths)] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+
+
+def run_table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
+    keys = list(report["sweep"]["axes"])
+    headers = ["job", *keys, "status", "best acc", "final acc", "best ep", "train loss", "cuts", "findings"]
+    rows = []
+    for r in report["runs"]:
+        rows.append([r["job"], *[fmt(r["overrides"].get(k)) for k in keys], r["status"], _num(r["best_val_accuracy"]),
+                     _num(r["final_val_accuracy"]), str(r["best_epoch"] if r["best_epoch"] is not None else "n/a"),
+                     _num(r["final_train_loss"], ".4g"), str(r["lr_cuts"] if r["lr_cuts"] is not None else "n/a"),
+                     ",".join(r["warnings_or_worse"]) or "-"])
+    return headers, rows
+
+
+def render_sweep_text(report: dict, html_path: str | None = None) -> str:
+    s = report["sweep"]
+    out = [f"Sweep {s['path']}"] + [f"  {line}" for line in provenance_lines(s)] + [""]
+    out += _table(*run_table_rows(report))
+    for axis in report["axes"]:
+        out += ["", f"effect of {axis['key']} on best val accuracy:"]
+        out += [f"  {fmt(level['value'])}: {_ms(level)}" for level in axis["levels"]]
+    best = report["best"]
+    if best:
+        out += ["", f"best: {' '.join(best['overrides_cli']) or '(defaults)'}: {_ms(best)}"]
+        out += [f"  note: {n}" for n in best["edge_notes"]]
+    if report["recommendations"]:
+        out += ["", "recommendations across the sweep:"]
+        for r in report["recommendations"]:
+            out.append(f"  [{r['finding']}] {r['text']} ({r['count']} runs: {', '.join(r['runs'][:12])})"
+                       + (f"  ->  {' '.join(r['overrides'])}" if r["overrides"] else ""))
+            for sup in r["support"]:
+                out.append(f"      {sup['override']}: {sup['verdict']}: {sup['note']}")
+    if html_path:
+        out += ["", f"HTML report: {html_path}"]
+    return "\n".join(out) + "\n"
+
+
+def render_sweep_markdown(report: dict) -> str:
+    s = report["sweep"]
+    out = [f"# Sweep {md_escape(s['name'])}", "", f"Path: {code(s['path'])}", ""]
+    out += [f"- {md_escape(line)}" for line in provenance_lines(s)]
+    headers, rows = run_table_rows(report)
+    out += ["", "## Runs", "", "| " + " | ".join(md_escape(h) for h in headers) + " |",
+            "|" + "---|" * len(headers)] + ["| " + " | ".join(md_escape(c) for c in r) + " |" for r in rows]
+    out += ["", "## Effect of each axis (best validation accuracy)", ""]
+    for axis in report["axes"]:
+        out += [f"**{md_escape(axis['key'])}**", "", "| value | mean ± std (n) | min | max |", "|---|---|---|---|"]
+        out += [f"| {md_escape(fmt(lv['value']))} | {_ms(lv)} | {_num(lv['min'])} | {_num(lv['max'])} |"
+                for lv in axis["levels"]] + [""]
+    g = report["grid"]
+    if g:
+        out += [f"## Grid: {md_escape(g['rows'])} x {md_escape(g['cols'])}", "",
+                "| " + md_escape(g["rows"]) + " \\\\ " + md_escape(g["cols"]) + " | "
+                + " | ".join(md_escape(fmt(c)) for c in g["col_values"]) + " |",
+                "|" + "---|" * (len(g["col_values"]) + 1)]
+        for rv, mrow, nrow in zip(g["row_values"], g["mean"], g["n"]):
+            out.append(f"| {md_escape(fmt(rv))} | " + " | ".join(
+                f"{m:.4f} (n={n})" if m is not None else "n/a" for m, n in zip(mrow, nrow)) + " |")
+        if g["averaged_over"]:
+            out.append(f"\nAveraged over {', '.join(md_escape(k) for k in g['averaged_over'])}.")
+        out.append("")
+    best = report["best"]
+    if best:
+        out += ["## Best configuration", "", f"{' '.join(code(o) for o in best['overrides_cli']) or '(defaults)'}: "
+                f"{_ms(best)}"] + [f"- {md_escape(n)}" for n in best["edge_notes"]] + [""]
+    out += ["## Recommendations across the sweep", ""]
+    if not report["recommendations"]:
+        out.append("No warning or critical finding recommended a change.")
+    for r in report["recommendations"]:
+        ov = " ".join(code(o) for o in r["overrides"])
+        out.append(f"- **{md_escape(r['finding'])}** ({r['count']} runs: {md_escape(', '.join(r['runs'][:20]))}): "
+                   f"{md_escape(r['text'])}" + (f": {ov}" if ov else ""))
+        for sup in r["support"]:
+            out.append(f"  - {code(sup['override'])}: **{sup['verdict']}**: {md_escape(sup['note'])}")
+    if report["findings_by_id"]:
+        out += ["", "## Findings by id", "", "| id | runs |", "|---|---|"]
+        out += [f"| {code(k)} | {len(v)}: {md_escape(', '.join(v[:30]))} |" for k, v in report["findings_by_id"].items()]
+    if report["warnings"]:
+        out += ["", "## Reading warnings", ""] + [f"- {md_escape(w)}" for w in report["warnings"][:200]]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,234 @@
+"""One sweep -> the comparison report as plain data.
+
+Provenance (command, axes, jobs expected / completed / failed / running / missing), a run table,
+the effect of each axis (mean and spread of best validation accuracy, with n), a two-axis grid,
+the recommendations that recur across runs with whether the sweep's own data supports them, and
+the best configuration (with a note when it sits at the edge of a swept range).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any, Optional
+
+from .overrides import fmt
+from .records import Run
+from .rules import diagnose
+from .run_report import summary
+from .sweep import SEED_KEY, Sweep, split_override, parse_value
+
+METRIC = "best_val_accuracy"  # what the sweep compares runs by
+# Hard bounds of swept keys: a best value sitting on one is no reason to extend the range past it.
+BOUNDS = {"regularization.label_smoothing": (0, 1), "regularization.weight_decay": (0, None),
+          "scheduler.patience": (0, None), "scheduler.cooldown": (0, None), "optimizer.momentum": (0, 1),
+          "scheduler.min_lr": (0, None), "augmentation.magnitude": (0, 30), "augmentation.crop_padding": (0, None),
+          "diagnostics.update_every": (1, None), "data.num_workers": (0, None)}
+
+
+def _stats(values: list[float]) -> dict:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+    return {"n": len(values), "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values), "max": max(values)}
+
+
+def _run_row(job, findings: list) -> dict:
+    s = summary(job.run) if job.run is not None else {}
+    return {
+        "job": job.name,
+        "path": str(job.path),
+        "status": job.state,
+        "error": job.error,
+        "overrides": job.overrides,
+        "best_val_accuracy": s.get("best_val_accuracy"),
+        "final_val_accuracy": s.get("final_val_accuracy"),
+        "best_epoch": s.get("best_epoch"),
+        "epochs": s.get("epochs"),
+        "final_train_loss": s.get("final_train_loss"),
+        "lr_cuts": s.get("lr_cuts"),
+        "findings": [f.id for f in findings],
+        "warnings_or_worse": [f.id for f in findings if f.severity != "info"],
+    }
+
+
+def axis_effects(rows: list[dict], axes: dict[str, list[Any]]) -> list[dict]:
+    """For each swept key and value: best validation accuracy over the runs at that value."""
+    effects = []
+    for key, values in axes.items():
+        levels = []
+        for v in values:
+            at = [r for r in rows if r["overrides"].get(key) == v]
+            levels.append({"value": v, **_stats([r[METRIC] for r in at]), "runs": [r["job"] for r in at]})
+        effects.append({"key": key, "levels": levels})
+    return effects
+
+
+def grid(rows: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
+    """Mean best val accuracy over the first two axes (other axes and seeds averaged)."""
+    keys = [k for k in axes if k != SEED_KEY]
+    if len(keys) < 2:
+        return None
+    rk, ck = keys[0], keys[1]
+    mean, n = [], []
+    for rv in axes[rk]:
+        mrow, nrow = [], []
+        for cv in axes[ck]:
+            st = _stats([r[METRIC] for r in rows if r["overrides"].get(rk) == rv and r["overrides"].get(ck) == cv])
+            mrow.append(st["mean"])
+            nrow.append(st["n"])
+        mean.append(mrow)
+        n.append(nrow)
+    return {"rows": rk, "cols": ck, "row_values": axes[rk], "col_values": axes[ck], "mean": mean, "n": n,
+            "averaged_over": [k for k in axes if k not in (rk, ck)]}
+
+
+def replicate_groups(rows: list[dict]) -> list[dict]:
+    """Configurations (overrides without the seed) with their runs: seeds are replicates."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = tuple(sorted((k, repr(v)) for k, v in r["overrides"].items() if k != SEED_KEY))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for members in groups.values():
+        overrides = {k: v for k, v in members[0]["overrides"].items() if k != SEED_KEY}
+        out.append({"overrides": overrides, **_stats([m[METRIC] for m in members]),
+                    "runs": [m["job"] for m in members]})
+    return out
+
+
+def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]]) -> dict:
+    """Does the sweep's own data back moving `key` toward the recommended value?
+
+    For a numeric key: runs whose value lies beyond the recommending runs' value, in the direction
+    of the recommendation, against the recommending runs themselves. For a categorical one
+    (scheduler=cosine): runs at that value against runs elsewhere.
+    """
+    key, raw = split_override(override)
+    target = parse_value(raw)
+    if key not in axes:
+        return {"verdict": "not tested", "note": f"{key} was not swept"}
+    done = [r for r in rows if r[METRIC] is not None]
+    numeric = isinstance(target, (int, float)) and not isinstance(target, bool)
+    if numeric:
+        current = [r["overrides"].get(key) for r in source_rows if isinstance(r["overrides"].get(key), (int, float))]
+        if not current:
+            return {"verdict": "not tested", "note": f"the recommending runs have no numeric {key}"}
+        base = statistics.median(current)
+        up = target > base
+        better = [r for r in done if isinstance(r["overrides"].get(key), (int, float))
+                  and (r["overrides"][key] > base if up else r["overrides"][key] < base)]
+        same = [r for r in done if r["overrides"].get(key) == base]
+        toward = f"{key} {'>' if up else '<'} {fmt(base)}"
+        against = f"{key} = {fmt(base)}"
+    else:
+        better = [r for r in done if r["overrides"].get(key) == target]
+        same = [r for r in done if key in r["overrides"] and r["overrides"].get(key) != target]
+        toward, against = f"{key} = {fmt(target)}", f"{key} != {fmt(target)}"
+    a, b = _stats([r[METRIC] for r in better]), _stats([r[METRIC] for r in same])
+    if not a["n"] or not b["n"]:
+        return {"verdict": "not tested", "note": f"the sweep has no runs with {toward}"}
+    delta = a["mean"] - b["mean"]
+    # Welch-style standard error of the difference; with n=1 on a side, only the sign is known.
+    se = math.sqrt((a["std"] ** 2 / a["n"] if a["n"] > 1 else 0) + (b["std"] ** 2 / b["n"] if b["n"] > 1 else 0))
+    if delta > 2 * se and delta > 0:
+        verdict = "supported"
+    elif delta < -2 * se and delta < 0:
+        verdict = "contradicted"
+    else:
+        verdict = "inconclusive"
+    return {"verdict": verdict, "toward": toward, "against": against, "delta": delta, "se": se,
+            "toward_mean": a["mean"], "toward_n": a["n"], "against_mean": b["mean"], "against_n": b["n"],
+            "note": f"{toward}: {a['mean']:.4f} (n={a['n']}) vs {against}: {b['mean']:.4f} (n={b['n']}), "
+                    f"{delta:+.4f}" + (f" +/- {se:.4f}" if se else "")}
+
+
+def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: dict[str, list[Any]]) -> list[dict]:
+    """Each distinct recommendation once, with the runs it came from and the sweep's evidence for it."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        for f in findings_by_job.get(r["job"], []):
+            if f.severity == "info":
+                continue
+            for rec in f.recommendations:
+                keys = tuple(split_override(o)[0] for o in rec.overrides)
+                gkey = (f.id, rec.text, keys)
+                g = groups.setdefault(gkey, {"finding": f.id, "text": rec.text, "runs": [], "values": {}})
+                g["runs"].append(r["job"])
+                for o in rec.overrides:
+                    k, v = split_override(o)
+                    vals = g["values"].setdefault(k, [])
+                    if v not in vals:
+                        vals.append(v)
+    out = []
+    by_job = {r["job"]: r for r in rows}
+    for g in groups.values():
+        source = [by_job[j] for j in g["runs"]]
+        overrides = [f"{k}={','.join(v)}" for k, v in g["values"].items()]
+        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes)}
+                   for k, v in g["values"].items()]
+        out.append({"finding": g["finding"], "text": g["text"], "runs": g["runs"], "count": len(g["runs"]),
+                    "overrides": overrides, "support": support})
+    out.sort(key=lambda g: -g["count"])
+    return out
+
+
+def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
+    ranked = [g for g in groups if g["mean"] is not None]
+    if not ranked:
+        return None
+    best = max(ranked, key=lambda g: g["mean"])
+    edges = []
+    for key, values in axes.items():
+        numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        v = best["overrides"].get(key)
+        if key == SEED_KEY or len(numeric) < 2 or v not in numeric:
+            continue
+        lo, hi = BOUNDS.get(key, (None, None))
+        if v == max(numeric) and v != hi:
+            edges.append(f"{key}={fmt(v)} is the largest value swept: extend the range above it")
+        elif v == min(numeric) and v != lo:
+            edges.append(f"{key}={fmt(v)} is the smallest value swept: extend the range below it")
+    return {**best, "overrides_cli": [f"{k}={fmt(v)}" for k, v in best["overrides"].items()], "edge_notes": edges}
+
+
+def build(sweep: Sweep) -> dict:
+    findings_by_job: dict[str, list] = {}
+    rows = []
+    for job in sweep.jobs:
+        findings = diagnose(job.run) if job.run is not None else []
+        findings_by_job[job.name] = findings
+        rows.append(_run_row(job, findings))
+    counts = {state: sum(1 for r in rows if r["status"] == state)
+              for state in ("completed", "failed", "running", "preempted", "no diagnostics", "unreadable")}
+    missing = sweep.missing()
+    failures = [{"job": r["job"], "status": r["status"], "error": r["error"]} for r in rows
+                if r["status"] in ("failed", "no diagnostics", "unreadable")]
+    by_id: dict[str, list[str]] = {}
+    for r in rows:
+        for fid in r["findings"]:
+            by_id.setdefault(fid, []).append(r["job"])
+    groups = replicate_groups(rows)
+    warnings = list(sweep.warnings)
+    for job in sweep.jobs:
+        if job.run is not None:
+            warnings += [f"job {job.name}: {w}" for w in job.run.warnings]
+    return {
+        "sweep": {"path": str(sweep.path), "name": sweep.name, "command": sweep.command,
+                  "axes": sweep.axes, "fixed": sweep.fixed,
+                  "jobs": {"expected": sweep.expected, "found": len(rows), **counts, "missing": len(missing)},
+                  "missing_jobs": missing, "failures": failures},
+        "runs": rows,
+        "axes": axis_effects(rows, sweep.axes),
+        "grid": grid(rows, sweep.axes),
+        "configurations": groups,
+        "findings_by_id": by_id,
+        "recommendations": recommendations(rows, findings_by_job, sweep.axes),
+        "best": best_config(groups, sweep.axes),
+        "warnings": warnings,
+    }
+
+
+def job_runs(sweep: Sweep) -> list[Run]:
+    return [j.run for j in sweep.jobs if j.run is not None]

@@ -1,0 +1,154 @@
+"""Sweep reports from real multiruns: provenance, run table, axes, recommendations, files, safety."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, read_jsonl, run_module
+
+
+def analyze(*args, cwd=ROOT):
+    return run_module("analysis", [str(a) for a in args], cwd=cwd, timeout=120)
+
+
+def test_2x2_report_rows_match_the_runs_own_jsonl(sweep_2x2):
+    proc = analyze(sweep_2x2, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    s = report["sweep"]
+    assert s["axes"] == {"scheduler.patience": [1, 3], "regularization.label_smoothing": [0, 0.1]}
+    assert s["jobs"]["expected"] == 4 and s["jobs"]["completed"] == 4 and s["jobs"]["missing"] == 0
+    assert "scheduler.patience=1,3" in s["command"]
+    rows = {r["job"]: r for r in report["runs"]}
+    assert len(rows) == 4
+    for num, (patience, smoothing) in enumerate([(1, 0), (1, 0.1), (3, 0), (3, 0.1)]):
+        r = rows[str(num)]
+        assert r["overrides"]["scheduler.patience"] == patience
+        assert r["overrides"]["regularization.label_smoothing"] == smoothing
+        val = read_jsonl(sweep_2x2 / str(num) / "diagnostics" / "val_diagnostics.jsonl")
+        train = read_jsonl(sweep_2x2 / str(num) / "diagnostics" / "train_diagnostics.jsonl")
+        assert r["best_val_accuracy"] == max(v["accuracy"] for v in val)
+        assert r["final_val_accuracy"] == val[-1]["accuracy"] and r["final_train_loss"] == train[-1]["loss"]
+    # per-axis effect: the mean over the runs at each value, with n
+    patience = next(a for a in report["axes"] if a["key"] == "scheduler.patience")
+    at1 = [rows["0"]["best_val_accuracy"], rows["1"]["best_val_accuracy"]]
+    assert patience["levels"][0]["n"] == 2 and patience["levels"][0]["mean"] == pytest.approx(sum(at1) / 2)
+    g = report["grid"]
+    assert g["rows"] == "scheduler.patience" and g["mean"][1][1] == pytest.approx(rows["3"]["best_val_accuracy"])
+    best = max(report["runs"], key=lambda r: r["best_val_accuracy"])
+    assert report["best"]["mean"] == best["best_val_accuracy"]
+
+
+def test_callback_wrote_the_report_files(sweep_2x2):
+    out = sweep_2x2 / "analysis"
+    for name in ("report.md", "report.html", "summary.json", "runs.csv"):
+        assert (out / name).stat().st_size > 200, name
+    rows = list(csv.DictReader(io.StringIO((out / "runs.csv").read_text())))
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3"]
+    assert rows[3]["scheduler.patience"] == "3" and rows[3]["regularization.label_smoothing"] == "0.1"
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["runs"]) == 4
+
+
+def test_failed_job_is_named_and_the_report_still_comes_out(sweep_with_failure, tmp_path):
+    sweep, _ = sweep_with_failure
+    assert not (sweep / "analysis").exists()  # Hydra skipped on_multirun_end: a job failed
+    proc = analyze(sweep, "--out", tmp_path / "rep")
+    assert proc.returncode == 0, proc.stderr
+    assert "job 1 failed: optimizer.lr must be > 0, got -1.0" in proc.stdout
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["sweep"]["jobs"]["failed"] == 1 and summary["sweep"]["jobs"]["completed"] == 1
+    assert summary["best"]["overrides"] == {"trainer.epochs": 1, "optimizer.lr": 0.05}
+
+
+def test_missing_running_and_truncated_jobs(sweep_2x2, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(sweep_2x2, sweep, ignore=shutil.ignore_patterns("checkpoints", "analysis"))
+    shutil.rmtree(sweep / "2")  # never started
+    status = sweep / "1" / "diagnostics" / "status.json"
+    status.write_text(status.read_text().replace('"completed"', '"running"'))
+    train = sweep / "3" / "diagnostics" / "train_diagnostics.jsonl"
+    train.write_text(train.read_text()[:-40])  # cut mid-line
+    proc = analyze(sweep, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    jobs = json.loads(proc.stdout)["sweep"]["jobs"]
+    assert (jobs["missing"], jobs["running"], jobs["completed"]) == (1, 1, 2)
+    assert json.loads(proc.stdout)["sweep"]["missing_jobs"] == [2]
+    assert "last line is cut off" in proc.stderr
+
+
+def test_recommendations_carry_their_runs_and_the_sweeps_support(sweep_2x2):
+    from analysis import sweep_report
+    from analysis.sweep import load_sweep
+
+    report = sweep_report.build(load_sweep(sweep_2x2))
+    for rec in report["recommendations"]:
+        assert rec["runs"] and rec["count"] == len(rec["runs"])
+        for sup in rec["support"]:
+            assert sup["verdict"] in ("supported", "contradicted", "inconclusive", "not tested")
+
+
+def test_support_compares_runs_in_the_recommended_direction():
+    from analysis.sweep_report import _support
+
+    rows = [{"job": str(i), "overrides": {"scheduler.patience": p}, "best_val_accuracy": a}
+            for i, (p, a) in enumerate([(3, 0.60), (3, 0.62), (6, 0.70), (6, 0.71), (10, 0.72)])]
+    sup = _support("scheduler.patience=6", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})
+    assert sup["verdict"] == "supported" and sup["toward_n"] == 3 and sup["against_n"] == 2
+    assert sup["delta"] == pytest.approx((0.70 + 0.71 + 0.72) / 3 - 0.61)
+    assert _support("optimizer.lr=0.01", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})["verdict"] == "not tested"
+
+
+def test_two_sweeps_compared_name_their_different_axes(sweep_2x2, sweep_with_failure, tmp_path):
+    sweep_b, _ = sweep_with_failure
+    proc = analyze(sweep_2x2, sweep_b, "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "comparison.json").read_text())
+    c = data["comparisons"][0]
+    assert c["different_axes"] and c["axes_only_in_other"] == ["optimizer.lr"]
+    assert c["best_delta"] == pytest.approx(data["sweeps"][1]["best"]["mean"] - data["sweeps"][0]["best"]["mean"])
+    assert (tmp_path / "comparison.md").exists() and (tmp_path / "comparison.html").exists()
+
+
+def test_html_escapes_override_values(sweep_2x2, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(sweep_2x2, sweep, ignore=shutil.ignore_patterns("checkpoints", "analysis"))
+    evil = "<script>alert(1)</script>"
+    (sweep / "0" / ".hydra" / "overrides.yaml").write_text(f"- scheduler.patience={evil}\n")
+    mr = sweep / "multirun.yaml"
+    mr.write_text(mr.read_text().replace("scheduler.patience=1,3", f"scheduler.patience=1,3,'{evil}'"))
+    proc = analyze(sweep, "--out", tmp_path / "rep")
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize("setup,needle", [
+    (lambda d: None, "not a run directory"),
+    (lambda d: (d / "notes.txt").write_text("x"), "not a run directory"),
+])
+def test_empty_or_foreign_directory_is_one_clear_line(tmp_path, setup, needle):
+    setup(tmp_path)
+    proc = analyze(tmp_path)
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_html_renders_in_headless_chromium(sweep_2x2, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian's chromium package is not installed")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (sweep_2x2 / "analysis" / "report.html").as_uri()
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=90).stdout
+    assert dom.count("<tr>") >= 5 and dom.count("<svg") >= 3 and "<polyline" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url],
+                   capture_output=True, timeout=90)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
