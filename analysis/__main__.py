@@ -13,7 +13,6 @@ as a run at all, 1 with --fail-on when a finding of that severity or worse fired
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -9,5 +9,5 @@ def catalog_markdown() -> str:
     rows = ["| id | section | detects | thresholds | source |", "|---|---|---|---|---|"]
     for r in CATALOG.values():
         th = "; ".join(f"{k}: {v}" for k, v in r.thresholds.items())
-        rows.append(f"| `{r.id}` | {r.section} | {r.title} | {th.replace('|', '/')} | {r.source} |")
+        rows.append(f"| `{r.id}` | {r.section} | {r.title} | {th.replace('|', chr(92) + '|')} | {r.source} |")
     return "\n".join(rows) + "\n"

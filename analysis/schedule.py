@@ -49,7 +49,13 @@ def is_piecewise(run: Run) -> bool:
 
 
 def find_cuts(run: Run) -> list[Cut]:
-    """Every LR cut of a piecewise schedule, each judged against the val loss around it."""
+    """Every LR cut of a piecewise schedule, each judged against the val loss around it (computed once)."""
+    if "cuts" not in run.memo:
+        run.memo["cuts"] = _find_cuts(run)
+    return run.memo["cuts"]
+
+
+def _find_cuts(run: Run) -> list[Cut]:
     if not is_piecewise(run):
         return []
     epochs = run.train.epochs

@@ -105,26 +105,49 @@ def window_size(epochs: int, share: float = 0.2, minimum: int = 4) -> int:
     return max(minimum, int(round(epochs * share)))
 
 
+def rolling_trends(y: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slope, its standard error and the mean of every window of `width` points (x = 0, 1, ...),
+    computed together by convolution; windows holding a NaN get NaN."""
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y) - width + 1
+    if width < 3 or n < 1:
+        empty = np.full(max(n, 0), np.nan)
+        return empty, empty, empty
+    ok = np.isfinite(y)
+    y0 = np.where(ok, y, 0.0)
+    xc = np.arange(width) - (width - 1) / 2
+    sxx = float((xc * xc).sum())
+    slope = np.convolve(y0, xc[::-1], "valid") / sxx
+    total = np.convolve(y0, np.ones(width), "valid")
+    total_sq = np.convolve(y0 * y0, np.ones(width), "valid")
+    mean = total / width
+    resid = np.maximum(total_sq - width * mean * mean - slope * slope * sxx, 0.0)
+    se = np.sqrt(resid / (width - 2) / sxx)
+    bad = np.convolve(~ok, np.ones(width), "valid") > 0
+    slope[bad] = se[bad] = mean[bad] = np.nan
+    return slope, se, mean
+
+
 def first_flat_window(y: np.ndarray, width: int, floor: float = -math.inf, rel_tol: float = 0.01) -> int | None:
     """Index where the first window of `width` points starts that no longer falls significantly.
 
-    A window counts as flat when its slope is not significantly negative (95 %) and the fall it predicts over
-    the window is under rel_tol of the distance to `floor` (so a slow but real descent is not a plateau),
-    and the curve is not already within noise of its floor (a loss at its floor cannot improve).
+    A window counts as flat when its slope is not significantly negative (95 %) and the fall it predicts
+    over the window is under rel_tol of the distance to `floor` (so a slow but real descent is not a
+    plateau), and the curve is not already within noise of its floor (a loss at its floor cannot improve).
     """
-    y = np.asarray(y, dtype=np.float64)
+    slope, se, mean = rolling_trends(y, width)
     sigma = noise(y)
-    for start in range(0, len(y) - width + 1):
-        w = y[start:start + width]
-        if not np.isfinite(w).all():
+    t_crit = t_critical(width - 2)
+    for start in range(len(slope)):
+        if not np.isfinite(mean[start]):
             continue
-        level = float(w.mean())
+        level = float(mean[start])
         gap = level - floor if math.isfinite(floor) else abs(level)
         if gap <= max(2 * sigma, 1e-3 * max(abs(level), 1e-12)):
             return None  # at the floor: converged, not a plateau
-        tr = trend(w)
-        predicted_fall = -tr.slope * (width - 1)
-        if not tr.falling() and predicted_fall < rel_tol * gap:
+        falling = se[start] > 0 and slope[start] / se[start] < -t_crit or (se[start] == 0 and slope[start] < 0)
+        predicted_fall = -slope[start] * (width - 1)
+        if not falling and predicted_fall < rel_tol * gap:
             return start
     return None
 

@@ -98,12 +98,18 @@ def sort_values(values: list[Any]) -> list[Any]:
 
 @dataclass
 class Job:
+    """One job of a sweep, analysed: its table row, findings and curves (the full Run is not kept, so
+    jobs can be analysed in worker processes and thousands fit in memory)."""
+
     num: Optional[int]  # job.num (directory name), None for directories not named by a number
     path: Path
-    run: Optional[Run]  # None when the directory could not be read as a run
     overrides: dict[str, Any] = field(default_factory=dict)  # key -> parsed value, from overrides.yaml
-    state: str = "unknown"  # completed, failed, running, preempted, no diagnostics
+    state: str = "unknown"  # completed, failed, running, preempted, no diagnostics, unreadable
     error: Optional[str] = None
+    summary: dict = field(default_factory=dict)  # run_report.summary()
+    findings: list = field(default_factory=list)  # Finding objects
+    curves: dict = field(default_factory=dict)  # epochs and values for the HTML plots
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -114,11 +120,12 @@ class Job:
 class Sweep:
     path: Path
     command: Optional[str]  # the task overrides of the -m command
-    axes: dict[str, list[Any]]  # swept key -> its values in order
+    axes: dict[str, list[Any]]  # swept key -> its values in order (derived from the jobs when empty)
     fixed: dict[str, Any]  # non-swept task overrides of the command
-    jobs: list[Job]
+    job_dirs: list[Path]
     expected: Optional[int]  # jobs the axes imply (None when unknown, e.g. an Optuna sweep)
     warnings: list[str] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)  # filled by analyze_jobs
 
     @property
     def name(self) -> str:
@@ -127,8 +134,55 @@ class Sweep:
     def missing(self) -> list[int]:
         if self.expected is None:
             return []
-        present = {j.num for j in self.jobs if j.num is not None}
+        present = {int(d.name) for d in self.job_dirs if d.name.isdigit()}
         return [n for n in range(self.expected) if n not in present]
+
+
+def analyze_job(path: Path) -> Job:
+    """Load one job directory and analyse it; never raises on a broken directory."""
+    from .rules import diagnose
+    from .run_report import summary
+
+    num = int(path.name) if path.name.isdigit() else None
+    try:
+        run = load_run(path)
+    except RunError as e:
+        return Job(num, path, state="unreadable", error=str(e))
+    coords = {}
+    for o in run.overrides:
+        k, v = split_override(o)
+        coords[k] = parse_value(v)
+    curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
+              "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
+    findings = diagnose(run)
+    return Job(num, path, coords, _job_state(run), _job_error(run, path), summary(run), findings, curves,
+               list(run.warnings))
+
+
+POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
+
+
+def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
+    """Analyse every job, in worker processes for large sweeps (one per core), in order."""
+    import os
+
+    dirs = sweep.job_dirs
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if len(dirs) >= POOL_MIN_JOBS and workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            sweep.jobs = list(pool.map(analyze_job, dirs, chunksize=max(1, len(dirs) // (workers * 8))))
+    else:
+        sweep.jobs = [analyze_job(d) for d in dirs]
+    if not sweep.axes and sweep.jobs:  # no multirun.yaml (or an Optuna sweep): axes from the jobs
+        keys: dict[str, list[Any]] = {}
+        for j in sweep.jobs:
+            for k, v in j.overrides.items():
+                if v not in keys.setdefault(k, []):
+                    keys[k].append(v)
+        sweep.axes = {k: sort_values(v) for k, v in keys.items() if len(v) > 1}
+        sweep.fixed = {**sweep.fixed, **{k: v[0] for k, v in keys.items() if len(v) == 1}}
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -200,35 +254,14 @@ def load_sweep(path: Path | str) -> Sweep:
     elif isinstance(get(multirun, "hydra.sweeper.n_trials"), int):  # Optuna: one job per trial
         expected = get(multirun, "hydra.sweeper.n_trials")
 
-    jobs = []
-    for d in _job_dirs(path):
-        if not is_run_dir(d):
-            continue
-        try:
-            run = load_run(d)
-        except RunError as e:
-            jobs.append(Job(int(d.name) if d.name.isdigit() else None, d, None, state="unreadable", error=str(e)))
-            continue
-        coords = {}
-        for o in run.overrides:
-            k, v = split_override(o)
-            coords[k] = parse_value(v)
-        jobs.append(Job(int(d.name) if d.name.isdigit() else None, d, run, coords, _job_state(run), _job_error(run, d)))
-    if not axes and jobs:  # no multirun.yaml (or an ad-hoc folder of runs): axes from the jobs' overrides
-        keys: dict[str, list[Any]] = {}
-        for j in jobs:
-            for k, v in j.overrides.items():
-                if v not in keys.setdefault(k, []):
-                    keys[k].append(v)
-        axes = {k: v for k, v in keys.items() if len(v) > 1}
-        fixed = {k: v[0] for k, v in keys.items() if len(v) == 1}
-        if not (path / "multirun.yaml").exists():
-            warnings.append(f"{path}: no multirun.yaml; axes taken from the jobs' overrides")
+    job_dirs = [d for d in _job_dirs(path) if is_run_dir(d)]
+    if not task and not (path / "multirun.yaml").exists():
+        warnings.append(f"{path}: no multirun.yaml; axes taken from the jobs' overrides")
     axes = {k: sort_values(v) for k, v in axes.items()}
-    if not jobs and multirun is None:
+    if not job_dirs and multirun is None:
         raise RunError(f"{path}: not a sweep directory (no multirun.yaml and no job directories)")
     command = ("python -m trainer -m " + " ".join(task)) if task else None
-    return Sweep(path, command, axes, fixed, jobs, expected, warnings)
+    return Sweep(path, command, axes, fixed, job_dirs, expected, warnings)
 
 
 def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
@@ -246,11 +279,7 @@ def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
 
 def sweep_from_runs(paths: list[Path]) -> Sweep:
     """Runs given one by one, compared as one sweep: the axes are the config keys whose values differ."""
-    jobs, flat = [], []
-    for p in paths:
-        run = load_run(p)
-        jobs.append(Job(None, Path(p), run, {}, _job_state(run), _job_error(run, Path(p))))
-        flat.append(_flatten(run.config))
+    flat = [_flatten(load_run(p).config) for p in paths]
     keys = sorted({k for f in flat for k in f} - {"diagnostics.dir"})
     axes: dict[str, list[Any]] = {}
     for k in keys:
@@ -260,12 +289,12 @@ def sweep_from_runs(paths: list[Path]) -> Sweep:
                 values.append(f.get(k))
         if len(values) > 1:
             axes[k] = sort_values(values)
-    for job, f in zip(jobs, flat):
-        job.overrides = {k: f.get(k) for k in axes}
-    for i, job in enumerate(jobs):  # distinct names even when two runs share a directory name
-        if sum(j.path.name == job.path.name for j in jobs) > 1:
-            job.path = Path(job.path)
+    sweep = Sweep(Path.cwd(), None, axes, {}, [Path(p) for p in paths], None)
+    analyze_jobs(sweep, workers=1)
+    for job, f in zip(sweep.jobs, flat):
         job.num = None
-    names = [j.path.name for j in jobs]
-    warnings = [] if len(set(names)) == len(names) else ["several runs share a directory name; see their paths"]
-    return Sweep(Path.cwd(), None, axes, {}, jobs, None, warnings)
+        job.overrides = {k: f.get(k) for k in axes}
+    names = [j.name for j in sweep.jobs]
+    if len(set(names)) != len(names):
+        sweep.warnings.append("several runs share a directory name; see their paths")
+    return sweep

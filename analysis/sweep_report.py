@@ -13,10 +13,7 @@ import statistics
 from typing import Any, Optional
 
 from .overrides import fmt
-from .records import Run
-from .rules import diagnose
-from .run_report import summary
-from .sweep import SEED_KEY, Sweep, split_override, parse_value
+from .sweep import SEED_KEY, Sweep, analyze_jobs, parse_value, split_override
 
 METRIC = "best_val_accuracy"  # what the sweep compares runs by
 # Hard bounds of swept keys: a best value sitting on one is no reason to extend the range past it.
@@ -34,8 +31,8 @@ def _stats(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values), "max": max(values)}
 
 
-def _run_row(job, findings: list) -> dict:
-    s = summary(job.run) if job.run is not None else {}
+def _run_row(job) -> dict:
+    s, findings = job.summary, job.findings
     return {
         "job": job.name,
         "path": str(job.path),
@@ -194,12 +191,10 @@ def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict
 
 
 def build(sweep: Sweep) -> dict:
-    findings_by_job: dict[str, list] = {}
-    rows = []
-    for job in sweep.jobs:
-        findings = diagnose(job.run) if job.run is not None else []
-        findings_by_job[job.name] = findings
-        rows.append(_run_row(job, findings))
+    if not sweep.jobs:
+        analyze_jobs(sweep)
+    findings_by_job = {job.name: job.findings for job in sweep.jobs}
+    rows = [_run_row(job) for job in sweep.jobs]
     counts = {state: sum(1 for r in rows if r["status"] == state)
               for state in ("completed", "failed", "running", "preempted", "no diagnostics", "unreadable")}
     missing = sweep.missing()
@@ -212,8 +207,7 @@ def build(sweep: Sweep) -> dict:
     groups = replicate_groups(rows)
     warnings = list(sweep.warnings)
     for job in sweep.jobs:
-        if job.run is not None:
-            warnings += [f"job {job.name}: {w}" for w in job.run.warnings]
+        warnings += [f"job {job.name}: {w}" for w in job.warnings]
     return {
         "sweep": {"path": str(sweep.path), "name": sweep.name, "command": sweep.command,
                   "axes": sweep.axes, "fixed": sweep.fixed,
@@ -229,6 +223,3 @@ def build(sweep: Sweep) -> dict:
         "warnings": warnings,
     }
 
-
-def job_runs(sweep: Sweep) -> list[Run]:
-    return [j.run for j in sweep.jobs if j.run is not None]

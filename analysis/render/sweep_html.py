@@ -14,20 +14,19 @@ MAX_CURVES = 60  # beyond this, curves are thinned to the best and worst runs
 
 
 def _curves(sweep: Sweep, report: dict) -> list[str]:
-    runs = {j.name: j.run for j in sweep.jobs if j.run is not None}
-    ranked = sorted((r for r in report["runs"] if r["job"] in runs),
+    curves = {j.name: j.curves for j in sweep.jobs if j.curves}
+    ranked = sorted((r for r in report["runs"] if r["job"] in curves),
                     key=lambda r: -(r["best_val_accuracy"] if r["best_val_accuracy"] is not None else -1))
     if len(ranked) > MAX_CURVES:
         ranked = ranked[: MAX_CURVES // 2] + ranked[-MAX_CURVES // 2:]
-
     axes = list(report["sweep"]["axes"])
 
     def label(r: dict) -> str:
         return f"{r['job']}: " + " ".join(f"{k}={fmt(r['overrides'].get(k))}" for k in axes)
 
-    acc = [(label(r), runs[r["job"]].val.epochs, runs[r["job"]].val["accuracy"]) for r in ranked]
-    lr = [(label(r), runs[r["job"]].train.epochs, runs[r["job"]].train["learning_rate"]) for r in ranked]
-    positive = all((runs[r["job"]].train["learning_rate"] > 0).all() for r in ranked if len(runs[r["job"]].train))
+    acc = [(label(r), curves[r["job"]]["val_epochs"], curves[r["job"]]["val_accuracy"]) for r in ranked]
+    lr = [(label(r), curves[r["job"]]["train_epochs"], curves[r["job"]]["learning_rate"]) for r in ranked]
+    positive = all(v is not None and v > 0 for r in ranked for v in curves[r["job"]]["learning_rate"])
     return [line_chart(acc, "validation accuracy", width=560, height=340),
             line_chart(lr, "learning rate", ylog=positive, width=560, height=340)]
 

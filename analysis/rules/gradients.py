@@ -33,16 +33,21 @@ def _epochs_after_first(run: Run) -> np.ndarray:
 
 
 def _layer_means(run: Run) -> dict[str, float]:
-    """Each layer's gradient norm averaged over the epochs after the first."""
-    sums: dict[str, list[float]] = {}
-    for r, keep in zip(run.train.records, _epochs_after_first(run)):
-        layers = r.get("layer_grad_norms")
-        if not keep or not isinstance(layers, dict):
-            continue
-        for name, v in layers.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                sums.setdefault(str(name), []).append(float(v))
-    return {k: float(np.mean(v)) for k, v in sums.items()}
+    """Each layer's gradient norm averaged over the epochs after the first (computed once per run)."""
+    if "layer_means" not in run.memo:
+        run.memo["layer_means"] = _compute_layer_means(run)
+    return run.memo["layer_means"]
+
+
+def _compute_layer_means(run: Run) -> dict[str, float]:
+    names, table = run.train.nested("layer_grad_norms")
+    if not names:
+        return {}
+    rows = table[_epochs_after_first(run)]
+    rows = np.where(np.isfinite(rows), rows, np.nan)
+    with np.errstate(all="ignore"):
+        means = np.nanmean(rows, axis=0) if len(rows) else np.full(len(names), np.nan)
+    return {n: float(m) for n, m in zip(names, means) if np.isfinite(m)}
 
 
 @rule("vanishing_gradients", section="Gradients", title="gradients too small to move the weights",

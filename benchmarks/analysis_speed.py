@@ -1,0 +1,127 @@
+"""Wall time of `python -m analysis` on synthetic runs and sweeps, as a user runs it (a fresh process).
+
+    python benchmarks/analysis_speed.py [--repeats 3] [--sweep-sizes 250 500 1000] [--epochs 100]
+
+1. One run of 200 epochs (target: <= 0.5 s on 2 cores).
+2. Sweeps of N runs x 100 epochs each, report files written (target: <= 5 s for 1,000 runs, growing
+   linearly with N: the per-run time is printed for each N side by side).
+Records have the fields and size of a ResNet-18 run (21 layer gradient norms, 17 ReLU layers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, machine, spread
+
+LAYERS = ["stem.conv"] + [f"stages.{i}.conv{j}" for i in range(8) for j in (1, 2)] + \
+    [f"stages.{i}.shortcut.0" for i in (2, 4, 6)] + ["fc"]
+RELUS = ["stem.relu"] + [f"stages.{i}.relu{j}" for i in range(8) for j in (1, 2)]
+
+
+def write_run(d: Path, epochs: int, seed: int, overrides: list[str]) -> None:
+    rng = np.random.default_rng(seed)
+    (d / "diagnostics").mkdir(parents=True)
+    (d / ".hydra").mkdir()
+    t = np.arange(1, epochs + 1)
+    loss = 0.3 + 4.3 * np.exp(-t / (epochs / 4)) + rng.normal(0, 0.02, epochs)
+    acc = np.clip(0.75 - 0.7 * np.exp(-t / (epochs / 5)) + rng.normal(0, 0.01, epochs), 0, 1)
+    lr = np.where(t < epochs // 2, 0.1, 0.01)
+    with open(d / "diagnostics" / "train_diagnostics.jsonl", "w") as f:
+        for i in range(epochs):
+            layers = {n: float(rng.uniform(0.05, 1.0)) for n in LAYERS}
+            f.write(json.dumps({
+                "epoch": i + 1, "loss": loss[i], "accuracy": acc[i] + 0.05, "num_batches": 97, "num_samples": 49664,
+                "nonfinite_steps": 0, "mean_grad_norm": 1.2, "min_grad_norm": 0.4, "max_grad_norm": 3.1,
+                "grad_norm_std": 0.3, "nonfinite_grad_steps": 0, "clipped_fraction": 0.1, "weight_update": 0.05,
+                "weight_update_ratio": 1e-3, "loss_step_std": 0.1, "grad_norm_first_layer": layers["stem.conv"],
+                "grad_norm_last_layer": layers["fc"], "layer_grad_norms": layers, "dead_relu_fraction": 0.01,
+                "relu_zero_fraction": 0.5, "dead_relu_layers": {n: 0.0 for n in RELUS},
+                "learning_rate": lr[i], "learning_rate_end": lr[i], "epoch_time_s": 9.5, "samples_per_s": 5200.0,
+            }) + "\n")
+    with open(d / "diagnostics" / "val_diagnostics.jsonl", "w") as f:
+        for i in range(epochs):
+            f.write(json.dumps({"epoch": i + 1, "loss": loss[i] + 0.2, "nll": loss[i] + 0.1, "accuracy": acc[i],
+                                "num_samples": 10000, "top5_accuracy": min(1.0, acc[i] + 0.2),
+                                "val_time_s": 1.1}) + "\n")
+    config = {"data": {"name": "cifar100", "num_classes": 100, "batch_size": 512}, "trainer": {"epochs": epochs},
+              "optimizer": {"name": "sgd", "lr": 0.1}, "scheduler": {"name": "plateau", "patience": 3},
+              "regularization": {"label_smoothing": 0.1, "weight_decay": 5e-4, "grad_clip": 1.0},
+              "augmentation": {"name": "randaugment", "magnitude": 11}}
+    info = {"dataset": "cifar100", "num_classes": 100, "train_size": 50000, "val_size": 10000,
+            "class_counts": [500] * 100, "label_range": [0, 99], "train_val_overlap": 0, "transforms_shared": False,
+            "val_transform_deterministic": True, "input_mean": [0.0, 0.0, 0.0], "input_std": [1.0, 1.0, 1.0],
+            "config": config}
+    (d / "diagnostics" / "run_info.json").write_text(json.dumps(info))
+    (d / "diagnostics" / "status.json").write_text(json.dumps({"status": "completed", "epoch": epochs,
+                                                               "epochs": epochs}))
+    (d / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+
+
+def write_sweep(d: Path, runs: int, epochs: int) -> None:
+    patience = [3, 5, 10, 20]
+    smoothing = [0.0, 0.05, 0.1, 0.2]
+    seeds = math.ceil(runs / 16)
+    task = [f"scheduler.patience={','.join(map(str, patience))}",
+            f"regularization.label_smoothing={','.join(map(str, smoothing))}",
+            f"trainer.seed={','.join(map(str, range(seeds)))}"]
+    d.mkdir(parents=True)
+    (d / "multirun.yaml").write_text("hydra:\n  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper."
+                                     "BasicSweeper\n  overrides:\n    task:\n" + "".join(f"    - {t}\n" for t in task))
+    n = 0
+    for p in patience:
+        for s in smoothing:
+            for seed in range(seeds):
+                if n >= runs:
+                    return
+                write_run(d / str(n), epochs, n, [f"scheduler.patience={p}", f"regularization.label_smoothing={s}",
+                                                   f"trainer.seed={seed}"])
+                n += 1
+
+
+def timed(args: list[str], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sweep-sizes", type=int, nargs="*", default=[250, 500, 1000])
+    ap.add_argument("--epochs", type=int, default=100)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_run(tmp / "run200", 200, 0, [])
+        t = timed([str(tmp / "run200"), "--format", "json"], args.repeats)
+        print(f"one run, 200 epochs: {spread(t)} s   (target <= 0.5)", flush=True)
+        per_run = {}
+        for n in args.sweep_sizes:
+            write_sweep(tmp / f"sweep{n}", n, args.epochs)
+            t = timed([str(tmp / f"sweep{n}"), "--out", str(tmp / f"out{n}")], args.repeats)
+            per_run[n] = [x / n for x in t]
+            print(f"sweep of {n} runs x {args.epochs} epochs: {spread(t)} s, per run {1000 * min(t) / n:.2f} ms",
+                  flush=True)
+        sizes = sorted(per_run)
+        if len(sizes) > 1:
+            base = min(per_run[sizes[0]])
+            print("per-run time relative to the smallest sweep (1.0 = linear): "
+                  + ", ".join(f"{n}: {min(per_run[n]) / base:.2f}" for n in sizes))
+    print(f"machine: {machine()}")
+
+
+if __name__ == "__main__":
+    main()
