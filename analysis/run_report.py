@@ -209,8 +209,9 @@ def run_meta(run: Run) -> dict:
 def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     """The whole report for one run, as plain data."""
     findings = diagnose(run) if findings is None else findings
-    sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
-                            update_section(run), data_section(run)) if s is not None]
+    with np.errstate(all="ignore"):
+        sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
+                                update_section(run), data_section(run)) if s is not None]
     return {
         "run": run_meta(run),
         "summary": summary(run),

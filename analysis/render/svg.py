@@ -10,6 +10,21 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf"]
 
 
+LIMIT = 1e150  # beyond this a value is not drawn (and spans stay finite)
+
+
+def _plottable(v: float) -> bool:
+    return math.isfinite(v) and abs(v) < LIMIT
+
+
+def _span(lo: float, hi: float) -> tuple[float, float]:
+    """A drawable, non-empty range around [lo, hi] (a constant series gets a band around it)."""
+    if hi - lo <= 1e-9 * max(abs(lo), abs(hi), 1.0):
+        half = max(abs(lo) * 0.1, 0.5)
+        return lo - half, hi + half
+    return lo, hi
+
+
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
@@ -50,19 +65,15 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], t
                 y = math.log10(y) if y > 0 else math.nan
             line.append((x, y))
         pts.append((label, line))
-    finite = [(x, y) for _, line in pts for x, y in line if math.isfinite(x) and math.isfinite(y)]
+    finite = [(x, y) for _, line in pts for x, y in line if _plottable(x) and _plottable(y)]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart" role="img" '
            f'aria-label="{escape(title)}">', f'<text x="{width / 2}" y="16" text-anchor="middle" class="title">'
            f"{escape(title)}</text>"]
     if not finite:
         out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg>')
         return "".join(out)
-    x0, x1 = min(p[0] for p in finite), max(p[0] for p in finite)
-    y0, y1 = min(p[1] for p in finite), max(p[1] for p in finite)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    x0, x1 = _span(min(p[0] for p in finite), max(p[0] for p in finite))
+    y0, y1 = _span(min(p[1] for p in finite), max(p[1] for p in finite))
     pad = (y1 - y0) * 0.05
     y0, y1 = y0 - pad, y1 + pad
     pw, ph = width - left - right, height - top - bottom
@@ -87,7 +98,7 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], t
         color = PALETTE[i % len(PALETTE)]
         segments, current = [], []
         for x, y in line:
-            if math.isfinite(y):
+            if _plottable(x) and _plottable(y):
                 current.append(f"{sx(x):.1f},{sy(y):.1f}")
             elif current:
                 segments.append(current)

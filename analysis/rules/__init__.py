@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
+
 from ..findings import Finding, severity_rank
 from ..records import Run
 
@@ -47,7 +49,8 @@ def diagnose(run: Run, ids: Optional[list[str]] = None) -> list[Finding]:
         if ids is not None and rule_.id not in ids:
             continue
         try:
-            found = rule_.fn(run)
+            with np.errstate(all="ignore"):  # overflow on absurd values yields inf, which rules handle
+                found = rule_.fn(run)
         except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, AttributeError) as e:
             run.warnings.append(f"rule {rule_.id} skipped: {type(e).__name__}: {e}")
             continue
