@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from conftest import ROOT, read_jsonl, train_here
+from trainer.data import EpochShuffle, ShardSampler
 from trainer.errors import ConfigError
 from trainer.ranks import NON_ZERO_RANK_OVERRIDES, Ranks, hydra_args_for_rank
 
@@ -88,6 +89,27 @@ def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     assert ddp["learning_rate"] == one["learning_rate"] and ddp["learning_rate_end"] == one["learning_rate_end"]
 
 
+@pytest.mark.slow
+def test_a_ddp_run_resumed_at_an_epoch_repeats_the_uninterrupted_run(tmp_path):
+    """Under DDP a run stops at epoch ends only; resuming there gives the uninterrupted records exactly
+    (augmentation on, so every rank's draws must be reproduced, not only the order)."""
+    from trainer.loop import TIMING_FIELDS
+
+    args = ["trainer.device=cpu", "augmentation=basic", "scheduler=constant"]
+    for run_dir, epochs in ((tmp_path / "resumed", 1), (tmp_path / "resumed", 2), (tmp_path / "straight", 2)):
+        proc = torchrun([f"hydra.run.dir={run_dir}", f"trainer.epochs={epochs}", *args], tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def records(run_dir, name):
+        return [{k: v for k, v in r.items() if k not in TIMING_FIELDS}
+                for r in read_jsonl(run_dir / "diagnostics" / f"{name}_diagnostics.jsonl")]
+
+    for name in ("train", "val"):
+        resumed, straight = records(tmp_path / "resumed", name), records(tmp_path / "straight", name)
+        assert [r["epoch"] for r in resumed] == [1, 2]
+        assert resumed == straight
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_bad_input_under_torchrun_is_one_line_from_rank_0(tmp_path):
     proc = torchrun([f"hydra.run.dir={tmp_path / 'run'}", "trainer.device=cuda", "trainer.epochs=1"], tmp_path)
@@ -127,6 +149,50 @@ def test_ranks_from_the_environment_and_what_hydra_may_write():
     argv = ["hydra.run.dir=/x", "trainer.epochs=2", "hydra/job_logging=stdout"]
     assert hydra_args_for_rank(argv, Ranks(0, 2)) == argv  # rank 0: Hydra as usual
     assert hydra_args_for_rank(argv, Ranks(1, 2)) == ["trainer.epochs=2", *NON_ZERO_RANK_OVERRIDES]
+
+
+def test_a_submitit_task_of_a_multi_task_job_finds_its_rank(monkeypatch):
+    pytest.importorskip("submitit")
+    # A private copy of the environment: the export writes into it, and nothing leaks to later tests.
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
+                                                            "MASTER_PORT", "LOCAL_WORLD_SIZE")}
+    env.update(SUBMITIT_EXECUTOR="slurm", SLURM_JOB_ID="4242", SLURM_NTASKS="4", SLURM_JOB_NUM_NODES="2",
+               SLURM_NODEID="1", SLURM_JOB_NODELIST="gpu[07-08]", SLURM_PROCID="3", SLURM_LOCALID="1")
+    monkeypatch.setattr(os, "environ", env)
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    assert Ranks.from_env() == Ranks(rank=3, world_size=4, local_rank=1)
+    assert env["MASTER_ADDR"] == "gpu07" and int(env["MASTER_PORT"]) > 0 and env["WORLD_SIZE"] == "4"
+    assert env.get("CUDA_VISIBLE_DEVICES") == visible  # left as SLURM set it: LOCAL_RANK picks the device
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        del env[key]
+    env["SLURM_NTASKS"] = "1"
+    assert Ranks.from_env() == Ranks()  # a one-task job is a single process
+    assert "WORLD_SIZE" not in env
+
+
+def test_rank_shares_rebuild_the_one_process_batches_and_resume_across_world_sizes():
+    n, batch, half = 103, 8, 4
+    one = EpochShuffle(n, seed=3)
+    one.set_epoch(2)
+    order = list(one)
+    ranks = [EpochShuffle(n, 3, rank, 2) for rank in (0, 1)]
+    for r in ranks:
+        r.set_epoch(2)
+    shares = [list(r) for r in ranks]
+    assert len(shares[0]) == len(shares[1]) == len(ranks[0]) == 51  # equal shares: equal step counts
+    batches = [order[t * batch:(t + 1) * batch] for t in range(n // batch)]
+    for t, whole in enumerate(batches):
+        assert sorted(shares[0][t * half:(t + 1) * half] + shares[1][t * half:(t + 1) * half]) == sorted(whole)
+    # A one-process run stopped after 5 steps resumes on 2 ranks with exactly its remaining batches.
+    for r in ranks:
+        r.set_epoch(2, skip=5 * half)
+    rest = [list(r) for r in ranks]
+    for t, whole in enumerate(batches[5:]):
+        assert sorted(rest[0][t * half:(t + 1) * half] + rest[1][t * half:(t + 1) * half]) == sorted(whole)
+    ranks[0].set_epoch(3)
+    assert list(ranks[0]) != shares[0]  # a new permutation per epoch
+    val = [list(ShardSampler(n, rank, 2)) for rank in (0, 1)]
+    assert sorted(val[0] + val[1]) == list(range(n))  # every validation index once, no padding
 
 
 # ───────────────────────────── the collectives, in two spawned processes ─────────────────────────────

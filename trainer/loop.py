@@ -281,10 +281,6 @@ def train(cfg: TrainConfig, run_dir: Path, live_rules: Optional[Callable] = None
         checkpoint.set_rng_state(saved["rng"])
         if saved.get("collector") is not None:
             collector.load_state_dict(saved["collector"], device, counts=main)  # DDP: rank 0 carries the sums
-    if ranks.rank:
-        # DDP: every rank starts from the same seed (and rank 0's saved RNG state on resume); draws for
-        # main-process augmentation must differ per rank, deterministically.
-        torch.manual_seed(t.seed * 1_000_003 + (ranks.rank << 40) + start_epoch * 100_003 + start_step)
     # Drop diagnostics of epochs the checkpoint does not cover (a crash after the lines were written).
     for name in (TRAIN_JSONL, VAL_JSONL):
         if main:
@@ -338,6 +334,10 @@ def train(cfg: TrainConfig, run_dir: Path, live_rules: Optional[Callable] = None
                 # ── train one epoch ──
                 first_step = start_step if epoch == start_epoch else 0
                 set_epoch(train_loader, epoch, t.seed, skip=first_step * train_loader.batch_size)  # per rank
+                if ranks.rank:
+                    # DDP: rank r's augmentation draws (transforms run in this process) come from (seed,
+                    # epoch, rank): not rank 0's, and repeated on resume (rank 0's RNG is the checkpoint's).
+                    torch.manual_seed(t.seed * 1_000_003 + epoch + (ranks.rank << 40))
                 if first_step == 0:
                     collector.start_epoch()
                 model.train()

@@ -78,10 +78,13 @@ def _export_submitit_layout() -> None:
         from submitit.helpers import TorchDistributedEnvironment
     except ImportError:
         return
-    if submitit.JobEnvironment().num_tasks <= 1:
-        return
-    # One process per task; CUDA_VISIBLE_DEVICES stays as SLURM set it and LOCAL_RANK picks the GPU.
-    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    try:
+        if submitit.JobEnvironment().num_tasks <= 1:
+            return
+        # One process per task; CUDA_VISIBLE_DEVICES stays as SLURM set it and LOCAL_RANK picks the GPU.
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    except (RuntimeError, KeyError, ValueError) as e:  # an environment submitit cannot read
+        raise ConfigError(f"SUBMITIT_EXECUTOR is set but submitit's job environment is unreadable: {e}") from None
 
 
 def hydra_args_for_rank(argv: list[str], ranks: Ranks) -> list[str]:
