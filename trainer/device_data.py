@@ -76,7 +76,7 @@ class DeviceLoader:
 
     Train: the epoch's (seed, epoch) order, this rank's share, full batches only (as the DataLoader
     path's drop_last), crop and flip per sample. Validation: this rank's share in order, every image
-    once, no augmentation (unless `augment` says otherwise: fault=shared_transforms).
+    once, not augmented (except under fault=shared_transforms, which gives it crop and flip on purpose).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, train: bool, seed: int,

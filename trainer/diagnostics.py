@@ -133,6 +133,7 @@ class Collector:
     # ── per epoch ──
     def start_epoch(self) -> None:
         self.step = 0
+        self._running = None  # the progress display shows no loss until this epoch's first copy lands
         self.acc = torch.zeros(N_SLOTS, device=self.device, dtype=torch.float64 if self.device.type != "mps" else torch.float32)
         if self.enabled:
             self.grad_norms = torch.full((self.steps,), float("nan"), device=self.device)
