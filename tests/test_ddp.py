@@ -41,15 +41,6 @@ def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: float = 240) -
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture
-def one_thread():
-    """The reference run gets one intra-op thread, as each torchrun rank does (OMP_NUM_THREADS=1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     cwd = tmp_path / "cwd"
     cwd.mkdir()

@@ -16,18 +16,9 @@ import torch
 from conftest import compose, train_here
 from trainer.config import validate
 from trainer.data import build_datasets, build_loaders, set_epoch
-from trainer.device_data import (DeviceLoader, batch_crop, batch_flip, build_device_loaders, crop_offsets,
+from trainer.device_data import (batch_crop, batch_flip, build_device_loaders, crop_offsets,
                                  flip_mask, use_device_loader)
 from trainer.errors import ConfigError
-
-
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine, OpenMP's spinning threads slow small steps 10x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def images(n=16, c=3, h=8, w=8, seed=0):
@@ -91,7 +82,7 @@ def digits(overrides=()):
     return cfg, build_datasets(cfg.data, cfg.augmentation, seed=0)
 
 
-def test_device_loader_keeps_the_dataloader_order_normalization_and_rank_split():
+def test_device_loader_keeps_the_dataloader_order_normalization_and_rank_split(one_thread):
     cfg, d = digits()
     cpu = torch.device("cpu")
     train, val = build_device_loaders(d, cfg.data, cfg.augmentation, 0, cpu, 64)
@@ -119,7 +110,7 @@ def test_device_loader_keeps_the_dataloader_order_normalization_and_rank_split()
     assert sum(len(y) for s in shares for _, y in s) == len(d.val) == 359  # odd: no padded duplicate
 
 
-def test_augmented_epoch_is_fixed_by_seed_and_epoch_and_resumes_exactly_mid_epoch():
+def test_augmented_epoch_is_fixed_by_seed_and_epoch_and_resumes_exactly_mid_epoch(one_thread):
     cfg, d = digits(["augmentation=basic"])
     train, _ = build_device_loaders(d, cfg.data, cfg.augmentation, 0, torch.device("cpu"), 64)
     train.set_epoch(3)
