@@ -6,6 +6,7 @@ Built once here; every format (text, Markdown, HTML, JSON) renders this dict and
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -40,6 +41,12 @@ def _at(columns, name: str, index: int) -> Optional[float]:
 
 def summary(run: Run) -> dict:
     """The numbers a sweep table needs per run."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _summary(run)
+
+
+def _summary(run: Run) -> dict:
     va, tr = run.val, run.train
     acc = va["accuracy"]
     best_i = int(np.nanargmax(acc)) if np.isfinite(acc).any() else None
@@ -209,7 +216,8 @@ def run_meta(run: Run) -> dict:
 def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     """The whole report for one run, as plain data."""
     findings = diagnose(run) if findings is None else findings
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
                                 update_section(run), data_section(run)) if s is not None]
     return {

@@ -71,6 +71,18 @@ def sweep_with_failure(tmp_path_factory) -> tuple[Path, subprocess.CompletedProc
     return sweep, proc
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for in-process training (each torchrun rank gets OMP_NUM_THREADS=1 too):
+    on a busy 2-core machine OpenMP's spinning threads make small CPU steps about 10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def train_here(tmp_path: Path, overrides: list[str]) -> tuple[float, list[dict], list[dict]]:
     """Train in this process (no subprocess start-up); returns best accuracy and the two JSONL files."""
     from trainer.config import validate

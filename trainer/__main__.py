@@ -1,8 +1,10 @@
 """`python -m trainer`: the Hydra entry point, a thin adapter over `trainer.app.run`.
 
-Nothing here imports torch, so `--help` and config errors answer at once.
+Nothing here imports torch, so `--help` and config errors answer at once. Under torchrun every
+process runs this; `ranks.hydra_args_for_rank` keeps Hydra from creating anything for ranks > 0.
 """
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -31,5 +33,29 @@ def main(cfg: DictConfig) -> float:
     return run(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The console entry: adapt the command line to this process's rank, then run Hydra."""
+    from .errors import ConfigError
+    from .ranks import Ranks, hydra_args_for_rank, is_multirun
+
+    try:
+        ranks = Ranks.from_env()
+    except ConfigError as e:  # a malformed RANK / WORLD_SIZE environment
+        _refuse(str(e), print_it=True)
+    if ranks.distributed and is_multirun(sys.argv[1:]):
+        # Every rank would run the whole sweep and create sweep directories of its own.
+        _refuse("torchrun runs one training job; sweep with a launcher instead "
+                "(hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node=N), or call torchrun "
+                "once per job with its own hydra.run.dir", print_it=ranks.is_main)
+    sys.argv[1:] = hydra_args_for_rank(sys.argv[1:], ranks)
     main()
+
+
+def _refuse(message: str, print_it: bool) -> None:
+    if print_it:  # the same message from every rank would say it N times
+        print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    entry()

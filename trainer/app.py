@@ -3,12 +3,17 @@
 Bad input (`UserError`) never shows a traceback. In a single run it prints `error: ...` and exits
 with status 2; in a sweep it fails only its own job (siblings go on) and Hydra reports it compactly.
 `status.json` records the failure when the diagnostics directory is this run's own.
+
+Under torchrun only rank 0 reports: bad input is the same for every rank, so another rank says
+nothing unless rank 0 has not stopped it within `PEER_GRACE_S` (an error of its own, e.g. a missing
+dataset on its node), and then names its rank.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -17,12 +22,14 @@ from omegaconf import DictConfig
 
 from .config import validate
 from .errors import StopRun, UserError
+from .ranks import Ranks
 from .runfiles import Status
 
 log = logging.getLogger("trainer")
 
 EXIT_BAD_INPUT = 2  # a config, data or file problem named in one line
 EXIT_STOPPED = 3  # a finding listed in trainer.stop_on ended the run
+PEER_GRACE_S = 5.0  # a rank > 0 waits this long for the launcher to stop it before reporting an error
 
 
 class JobFailed(CompactHydraException):
@@ -31,22 +38,31 @@ class JobFailed(CompactHydraException):
 
 def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
     diag_dir: Optional[Path] = None
+    ranks = Ranks()
     try:
+        ranks = Ranks.from_env()
+        if not ranks.is_main:
+            logging.getLogger("trainer").setLevel(logging.CRITICAL + 1)  # rank 0 logs for the run
         typed = validate(cfg)
         diag_dir = Path(typed.diagnostics.dir)
+        from . import distributed
         from .loop import train  # imports torch: only once the config is known to be good
 
-        return train(typed, run_dir)
+        try:
+            return train(typed, run_dir, ranks=ranks)
+        finally:
+            distributed.close()
     except UserError as e:
-        _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
-        return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun)
+        if ranks.is_main:
+            _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
+        return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
     except StopRun as e:
-        return _fail(f"error: run stopped by finding {e}", EXIT_STOPPED, multirun)
+        return _fail(f"error: run stopped by finding {e}", EXIT_STOPPED, multirun, ranks)
     except Exception as e:  # noqa: BLE001 - Preempted carries its own exit path
         from .loop import Preempted
 
         if isinstance(e, Preempted):
-            return _preempted(e, multirun)
+            return _preempted(e, multirun, ranks)
         raise
 
 
@@ -75,7 +91,11 @@ def _log_to_file(message: str) -> None:
             handler.handle(record)
 
 
-def _fail(message: str, code: int, multirun: bool) -> float:
+def _fail(message: str, code: int, multirun: bool, ranks: Ranks = Ranks()) -> float:
+    if not ranks.is_main:
+        # Rank 0 meets the same bad input and says it once; torchrun then stops this process.
+        time.sleep(PEER_GRACE_S)
+        message = f"{message} (rank {ranks.rank})"
     _log_to_file(message)
     if multirun:
         raise JobFailed(message)
@@ -83,10 +103,11 @@ def _fail(message: str, code: int, multirun: bool) -> float:
     raise SystemExit(code)
 
 
-def _preempted(e, multirun: bool) -> float:
+def _preempted(e, multirun: bool, ranks: Ranks = Ranks()) -> float:
     message = f"preempted: {e}"
-    _log_to_file(message)
-    print(message, file=sys.stderr)
+    if ranks.is_main:
+        _log_to_file(message)
+        print(message, file=sys.stderr)
     if callable(e.previous_handler):  # submitit's own handler requeues the job
         e.previous_handler(e.signum, None)
     raise SystemExit(128 + int(e.signum))

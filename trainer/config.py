@@ -36,7 +36,7 @@ class DataConf:
     name: str = MISSING  # digits | cifar10 | cifar100 | imagefolder | fake
     root: Optional[str] = None  # dataset directory (cifar10, cifar100, imagefolder)
     download: bool = False  # fetch cifar10/cifar100 into root when missing
-    batch_size: int = 128  # images per optimizer step
+    batch_size: int = 128  # images per optimizer step (the global batch: under DDP each rank takes an equal share)
     num_workers: int = 0  # DataLoader worker processes; 0 loads in the training process
     val_fraction: Optional[float] = 0.2  # share held out for validation; null: the dataset's test split
     num_classes: int = MISSING  # set by each dataset's YAML
@@ -45,8 +45,14 @@ class DataConf:
     size: int = 2048  # fake only: number of generated images
     mean: List[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])  # per-channel, for normalization
     std: List[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
+    # auto: on CUDA, tensor datasets (digits, cifar, fake) with augmentation none or basic are held on
+    # the GPU and augmented there in batches; everything else uses a DataLoader. dataloader: always a
+    # DataLoader. device: always on the training device (an error when impossible).
+    loader: str = "auto"
 
     def __post_init__(self) -> None:
+        _check(self.loader in ("auto", "dataloader", "device"),
+               f"data.loader must be auto, dataloader or device, got {self.loader!r}")
         _check(self.batch_size >= 1, f"data.batch_size must be >= 1, got {self.batch_size}")
         _check(self.num_workers >= 0, f"data.num_workers must be >= 0, got {self.num_workers}")
         _check(self.num_classes >= 2, f"data.num_classes must be >= 2, got {self.num_classes}")
@@ -71,9 +77,13 @@ class ModelConf:
     num_classes: int = MISSING  # interpolated from data.num_classes
     in_channels: int = MISSING  # interpolated from data.in_channels
     width: int = 64  # channels of the first conv, doubled per stage (64: the standard ResNet)
+    # batch: BatchNorm (statistics per batch, per rank under DDP). group: GroupNorm, which normalizes each
+    # sample alone, so a DDP run computes what one process computes with the same global batch.
+    norm: str = "batch"
 
     def __post_init__(self) -> None:
         _check(self.width >= 1, f"model.width must be >= 1, got {self.width}")
+        _check(self.norm in ("batch", "group"), f"model.norm must be batch or group, got {self.norm!r}")
 
 
 # ───────────────────────────── optimizer ─────────────────────────────

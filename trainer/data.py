@@ -158,28 +158,67 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-class EpochShuffle(Sampler[int]):
-    """A fresh permutation per epoch, seeded by (seed, epoch): resuming at an epoch gives its batches."""
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The epoch's permutation of range(n), from (seed, epoch) alone: a resumed run repeats it."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
 
-    def __init__(self, n: int, seed: int):
+
+def rank_share(order: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """Rank r's part of an epoch order under DDP: every world_size-th index from position r, after
+    cutting the order to a multiple of world_size (equal shares, so equal step counts).
+
+    With a per-rank batch of B / world_size, the ranks' batches at step t together hold exactly the
+    indices of batch t of one process with batch B, and skipping t local batches on every rank skips
+    t global ones: a resume is exact even when the number of processes changed.
+    """
+    if world_size == 1:
+        return order
+    return order[: len(order) - len(order) % world_size][rank::world_size]
+
+
+class EpochShuffle(Sampler[int]):
+    """A fresh permutation per epoch, seeded by (seed, epoch): resuming at an epoch gives its batches.
+
+    Under DDP it is the DistributedSampler too: the same permutation on every rank, split by
+    `rank_share`, without padding duplicates.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1):
         self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """Select the epoch's permutation; skip its first `skip` indices (resuming mid-epoch)."""
+        """Select the epoch's permutation; skip its first `skip` indices of this rank (resuming mid-epoch)."""
         self.epoch, self.skip = epoch, skip
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g)[self.skip:].tolist())
+        order = rank_share(epoch_order(self.n, self.seed, self.epoch), self.rank, self.world_size)
+        return iter(order[self.skip:].tolist())
 
     def __len__(self) -> int:
-        return self.n - self.skip
+        return self.n // self.world_size - self.skip
+
+
+class ShardSampler(Sampler[int]):
+    """Validation under DDP: rank r takes indices r, r + world_size, ... in order, with no padding,
+    so the ranks' summed counts are exactly the one-process counts (shares differ by at most one)."""
+
+    def __init__(self, n: int, rank: int, world_size: int):
+        self.indices = range(rank, n, world_size)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def make_loader(ds: Dataset, batch_size: int, num_workers: int, train: bool, seed: int,
                 pin_memory: bool, sampler: Optional[Sampler] = None) -> DataLoader:
     if train and sampler is None:
         sampler = EpochShuffle(len(ds), seed)
+    n = len(sampler) if sampler is not None else len(ds)  # this rank's share under DDP
     return DataLoader(
         ds,
         batch_size=batch_size,
@@ -187,7 +226,7 @@ def make_loader(ds: Dataset, batch_size: int, num_workers: int, train: bool, see
         shuffle=False,
         num_workers=num_workers,
         # A last batch of one image breaks BatchNorm in train mode; dropping a partial batch does not.
-        drop_last=train and len(ds) > batch_size,
+        drop_last=train and n > batch_size,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
         # Worker seeds come from this generator; reseeded per epoch through the sampler's epoch.
@@ -324,20 +363,31 @@ def batch_stats(ds: Dataset, n: int, seed: int) -> dict:
     }
 
 
-def set_epoch(loader: DataLoader, epoch: int, seed: int, skip: int = 0) -> None:
+def set_epoch(loader, epoch: int, seed: int, skip: int = 0) -> None:
     """Fix this epoch's order and worker seeds from (seed, epoch) alone, so a resumed run repeats them."""
+    if not isinstance(loader, DataLoader):  # the device loader (device_data.py) draws its own
+        loader.set_epoch(epoch, skip)
+        return
+    rank = 0
     if isinstance(loader.sampler, EpochShuffle):
         loader.sampler.set_epoch(epoch, skip)
+        rank = loader.sampler.rank
     elif hasattr(loader.sampler, "set_epoch"):  # DistributedSampler
         loader.sampler.set_epoch(epoch)
-    loader.generator.manual_seed(seed * 1_000_003 + epoch)
+    # Worker seeds differ per rank: under DDP the ranks augment different images, with different draws.
+    loader.generator.manual_seed(seed * 1_000_003 + epoch + (rank << 40))
 
 
-def build_loaders(d: Data, data: DataConf, seed: int, pin_memory: bool,
-                  train_sampler: Optional[Sampler] = None, val_sampler: Optional[Sampler] = None):
+def build_loaders(d: Data, data: DataConf, seed: int, pin_memory: bool, batch_size: Optional[int] = None,
+                  rank: int = 0, world_size: int = 1):
+    """The DataLoader path: (train, val) loaders over this rank's shares, batch_size images per rank
+    (default data.batch_size, the global batch of a single process)."""
     workers = data.num_workers
     if workers > (os.cpu_count() or 1) * 4:
         raise DataError(f"data.num_workers={workers} is far more than this machine's {os.cpu_count()} cores")
-    train = make_loader(d.train, data.batch_size, workers, True, seed, pin_memory, train_sampler)
-    val = make_loader(d.val, data.batch_size, workers, False, seed, pin_memory, val_sampler)
+    batch_size = batch_size or data.batch_size
+    train_sampler = EpochShuffle(len(d.train), seed, rank, world_size)
+    val_sampler = ShardSampler(len(d.val), rank, world_size) if world_size > 1 else None
+    train = make_loader(d.train, batch_size, workers, True, seed, pin_memory, train_sampler)
+    val = make_loader(d.val, batch_size, workers, False, seed, pin_memory, val_sampler)
     return train, val

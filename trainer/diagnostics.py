@@ -5,6 +5,12 @@ update norms written by index into preallocated buffers, per-layer gradient norm
 `end_epoch()` moves everything to the host in one transfer and returns the JSONL record. Norms come
 from torch's foreach kernels (one launch for all parameters), never a Python loop of `.item()`s.
 
+Under DDP (`distributed.py`) each rank collects on its own share of every batch; `end_epoch()` and
+`evaluate()` reduce across ranks just before their host read: one SUM all-reduce of what adds up
+(loss and accuracy sums, counts, per-step losses, ReLU activity per channel) and one MAX all-reduce
+of (x, -x) for the gradient norms, which DDP makes identical on every rank (their spread is recorded
+as a check). The record then means what it means in one process with the same global batch.
+
 The record's field names are a public interface (the analysis and users' jq lines read them):
 add fields, never rename one.
 """
@@ -18,10 +24,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
+
 # Slots of the per-epoch accumulator.
 LOSS_SUM, FINITE_SAMPLES, CORRECT, SAMPLES, NONFINITE_LOSS, NONFINITE_GRAD, CLIPPED, UPDATES, UPDATE_SUM, \
     RATIO_SUM = range(10)
 N_SLOTS = 10
+# Slots [0, PER_RANK) count each rank's own samples: summed across DDP ranks. The others follow the
+# gradients and weights, which DDP keeps identical on every rank: read locally.
+PER_RANK = NONFINITE_LOSS + 1
 
 
 def finite_or_none(x: float) -> Optional[float]:
@@ -42,7 +53,8 @@ class ActivationProbe:
     def __init__(self, model: nn.Module):
         self.relus = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
         self.handles: list = []
-        self.stats: dict[str, torch.Tensor] = {}
+        self.stats: dict[str, torch.Tensor] = {}  # layer -> per-channel share of positive outputs
+        self.layout: list[tuple[str, int]] = []
 
     def attach(self) -> None:
         for name, module in self.relus:
@@ -57,22 +69,33 @@ class ActivationProbe:
         def hook(_module, _inputs, out):
             with torch.no_grad():
                 dims = [d for d in range(out.dim()) if d != 1] if out.dim() > 1 else [0]
-                active = (out > 0).float().mean(dim=dims)  # per channel
-                self.stats[name] = torch.stack([(active < self.INACTIVE).float().mean(), 1 - active.mean()])
+                self.stats[name] = (out > 0).float().mean(dim=dims).reshape(-1)  # per channel
         return hook
 
-    def read(self) -> dict:
-        """{layer: dead share}, plus the overall zero share; one transfer."""
-        if not self.stats:
-            return {}
-        names = list(self.stats)
-        values = torch.stack([self.stats[n] for n in names]).cpu().numpy()
+    def activity(self) -> torch.Tensor:
+        """Every probed layer's per-channel active share, concatenated (empty before the probe step).
+
+        Kept per channel, not as a dead share, so DDP ranks can average it exactly before thresholding.
+        """
+        self.layout = [(n, t.numel()) for n, t in self.stats.items()]
+        flat = torch.cat(list(self.stats.values())) if self.stats else torch.zeros(0)
         self.stats.clear()
-        dead = {n: round(float(v[0]), 4) for n, v in zip(names, values)}
+        return flat
+
+    def summarize(self, activity: np.ndarray) -> dict:
+        """{layer: dead share}, plus the overall zero share, from `activity()`'s values."""
+        if not self.layout:
+            return {}
+        dead, zero, start = {}, [], 0
+        for name, size in self.layout:
+            active = activity[start:start + size]
+            start += size
+            dead[name] = float((active < self.INACTIVE).mean())
+            zero.append(1 - float(active.mean()))
         return {
-            "dead_relu_fraction": float(values[:, 0].max()),
-            "relu_zero_fraction": float(values[:, 1].mean()),
-            "dead_relu_layers": dead,
+            "dead_relu_fraction": max(dead.values()),
+            "relu_zero_fraction": float(np.mean(zero)),
+            "dead_relu_layers": {n: round(v, 4) for n, v in dead.items()},
         }
 
 
@@ -101,11 +124,16 @@ class Collector:
         self._layer_index_t = torch.tensor(self.layer_index, device=device, dtype=torch.long)
         self.probe = ActivationProbe(model) if enabled and probe_activations else None
         self._prev: Optional[list[torch.Tensor]] = None
+        # running_loss(): an asynchronous copy of the loss sums for the progress display (CUDA).
+        self._poll_host: Optional[torch.Tensor] = None
+        self._poll_event = None
+        self._running: Optional[float] = None
         self.start_epoch()
 
     # ── per epoch ──
     def start_epoch(self) -> None:
         self.step = 0
+        self._running = None  # the progress display shows no loss until this epoch's first copy lands
         self.acc = torch.zeros(N_SLOTS, device=self.device, dtype=torch.float64 if self.device.type != "mps" else torch.float32)
         if self.enabled:
             self.grad_norms = torch.full((self.steps,), float("nan"), device=self.device)
@@ -176,25 +204,63 @@ class Collector:
                          layer_sums=self.layer_sums.cpu())
         return state
 
-    def load_state_dict(self, state: dict, device: torch.device) -> None:
+    def load_state_dict(self, state: dict, device: torch.device, counts: bool = True) -> None:
+        """counts=False (DDP ranks other than 0): the per-rank sums start at zero; rank 0 carries the
+        saved ones, so their all-reduce counts them once."""
         self.step = int(state["step"])
         self.acc = state["acc"].to(device)
+        if not counts:
+            self.acc[:PER_RANK] = 0
         if self.enabled and "grad_norms" in state:
             self.grad_norms = state["grad_norms"].to(device)
             self.step_losses = state["step_losses"].to(device)
             self.layer_sums = state["layer_sums"].to(device)
 
-    def running_loss(self) -> float:
-        """Mean loss so far this epoch (a host sync: call it rarely, for the progress display)."""
-        acc = self.acc[[LOSS_SUM, SAMPLES]].tolist()
-        return acc[0] / max(acc[1], 1)
+    def running_loss(self) -> Optional[float]:
+        """Mean loss so far this epoch, for the progress display; never waits for the device.
 
-    # ── end of epoch: one transfer ──
+        On CUDA it starts a copy into pinned memory and returns the value of the previous copy once
+        that has landed (None until then): the display lags a refresh, the step loop never syncs.
+        """
+        if self.device.type != "cuda":
+            loss_sum, samples = self.acc[LOSS_SUM].item(), self.acc[SAMPLES].item()
+            return loss_sum / max(samples, 1)
+        if self._poll_event is not None and self._poll_event.query():
+            loss_sum, samples = self._poll_host[LOSS_SUM].item(), self._poll_host[SAMPLES].item()  # host memory
+            self._running = loss_sum / max(samples, 1)
+            self._poll_event = None
+        if self._poll_event is None:
+            if self._poll_host is None:
+                self._poll_host = torch.empty(PER_RANK, dtype=self.acc.dtype, pin_memory=True)
+            self._poll_host.copy_(self.acc[:PER_RANK], non_blocking=True)
+            self._poll_event = torch.cuda.Event()
+            self._poll_event.record()
+        return self._running
+
+    # ── end of epoch: one reduction across DDP ranks, one transfer ──
     def end_epoch(self) -> dict:
-        parts = [self.acc.float()]
+        acc, dtype = self.acc, self.acc.dtype
+        s = self.steps
+        activity = self.probe.activity().to(self.device, dtype) if self.probe is not None else acc[:0]
+        step_losses = self.step_losses.to(dtype) if self.enabled else acc[:0]
+        spread = acc[:0]
+        if distributed.active():
+            # Each rank saw its own equal share of every batch: sums add up, per-step losses and
+            # per-channel activity average over the ranks.
+            world = torch.distributed.get_world_size()
+            summed = distributed.all_reduce_sum_(torch.cat([acc[:PER_RANK], step_losses, activity]))
+            acc = torch.cat([summed[:PER_RANK], acc[PER_RANK:]])
+            step_losses = summed[PER_RANK:PER_RANK + step_losses.numel()] / world
+            activity = summed[PER_RANK + step_losses.numel():] / world
+            if self.enabled:
+                # DDP averages the gradients, so every rank measured the same norms: max - min is 0
+                # unless the ranks' models diverged (fairseq checks the same).
+                hi, lo = distributed.max_and_min(torch.nansum(self.grad_norms.to(dtype)).reshape(1) / max(self.step, 1))
+                spread = hi - lo
+        parts = [acc]
         if self.enabled:
-            parts += [self.grad_norms.float(), self.step_losses.float(), self.layer_sums.float()]
-        host = torch.cat(parts).cpu().numpy().astype(np.float64)
+            parts += [self.grad_norms.to(dtype), step_losses, self.layer_sums.to(dtype)]
+        host = torch.cat(parts + [activity, spread]).cpu().numpy().astype(np.float64)
         acc = host[:N_SLOTS]
         samples = acc[SAMPLES]
         finite_samples = acc[FINITE_SAMPLES]
@@ -208,10 +274,11 @@ class Collector:
         }
         if not self.enabled:
             return record
-        s = self.steps
         norms = host[N_SLOTS:N_SLOTS + s][: self.step]
         losses = host[N_SLOTS + s:N_SLOTS + 2 * s][: self.step]
-        layer = host[N_SLOTS + 2 * s:]
+        layer_end = N_SLOTS + 2 * s + len(self.layer_index)
+        layer = host[N_SLOTS + 2 * s:layer_end]
+        activity_host = host[layer_end:layer_end + activity.numel()]
         finite_norms = norms[np.isfinite(norms)]
         finite_losses = losses[np.isfinite(losses)]
         steps = max(self.step, 1)
@@ -230,8 +297,10 @@ class Collector:
             "grad_norm_last_layer": finite_or_none(layer_means[-1]) if layer_means.size else None,
             "layer_grad_norms": {n: finite_or_none(v) for n, v in zip(self.layer_names, layer_means)},
         })
+        if spread.numel():
+            record["grad_norm_rank_spread"] = finite_or_none(host[-1])
         if self.probe is not None:
-            record.update(self.probe.read())
+            record.update(self.probe.summarize(activity_host))
         return record
 
 
@@ -256,6 +325,8 @@ def evaluate(model: nn.Module, loader, device: torch.device, criterion: nn.Modul
         acc[2] += (logits.argmax(dim=1) == y).sum()
         acc[3] += (logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()
         acc[4] += n
+    # DDP: each rank validated its own share of the images (each image once, no padding).
+    distributed.all_reduce_sum_(acc)
     loss_sum, nll_sum, correct, top5, n = acc.tolist()
     n = max(n, 1)
     record = {

@@ -2,7 +2,10 @@
 
 Reads top to bottom: set-up, resume, then per epoch the training steps, validation, the
 diagnostics records, live findings and checkpoints. Diagnostics never sync the host inside a step;
-the only host reads are at the end of each epoch (and a rare progress-bar refresh on a terminal).
+the only host reads are at the end of each epoch (the progress bar on a terminal reads an
+asynchronous copy). Under torchrun the same function runs on every rank (see distributed.py): DDP
+wraps the model, each rank trains on its share of every batch, the epoch's diagnostics are reduced
+across ranks, and only rank 0 writes files and logs.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import TrainConfig
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
+from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .errors import ConfigError, RunDirError, StopRun
 from .live import LiveFindings
 from .models import build_model, kill_relus
 from .optim import build_optimizer, build_scheduler, current_lr
-from .runfiles import JsonlWriter, Status, read_records, truncate_jsonl, write_json
+from .ranks import Ranks
+from .runfiles import NOWHERE, JsonlWriter, Status, read_records, truncate_jsonl, write_json
 
 log = logging.getLogger("trainer")
 
@@ -103,13 +108,14 @@ def library_versions() -> dict:
 class Progress:
     """A tqdm bar with live loss on a terminal; nothing per step otherwise (the epoch line is logged)."""
 
-    REFRESH_S = 0.5  # seconds between loss refreshes (each one is a host sync)
+    REFRESH_S = 0.5  # seconds between loss refreshes (each reads an asynchronous copy: no host sync)
 
-    def __init__(self, total: int, epoch: int, epochs: int, running_loss: Callable[[], float]):
+    def __init__(self, total: int, epoch: int, epochs: int, running_loss: Callable[[], Optional[float]],
+                 show: bool = True):
         self.bar = None
         self.running_loss = running_loss
         self.last = 0.0
-        if sys.stderr.isatty():
+        if show and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True)
@@ -121,7 +127,9 @@ class Progress:
         now = time.monotonic()
         if now - self.last > self.REFRESH_S:
             self.last = now
-            self.bar.set_postfix(loss=f"{self.running_loss():.4f}")
+            loss = self.running_loss()
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.4f}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -188,8 +196,14 @@ def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
                           f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
 
 
-def train(cfg: TrainConfig, run_dir: Path) -> float:
-    """Train as configured, writing diagnostics; returns the best validation accuracy."""
+def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> float:
+    """Train as configured, writing diagnostics; returns the best validation accuracy.
+
+    ranks: this process's place in a torchrun/submitit run (default: a single process). The caller
+    joins nothing; `distributed.start` below does, and `distributed.close()` ends it.
+    """
+    ranks = ranks or Ranks()
+    main = ranks.is_main  # the only rank that writes files and logs
     run_dir = Path(run_dir)
     diag_dir = Path(cfg.diagnostics.dir)
     ckpt_dir = run_dir / "checkpoints"
@@ -201,7 +215,13 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
     amp = t.amp.value
     if amp == "fp16" and device.type == "mps":
         raise ConfigError("trainer.amp=fp16 is not supported on mps; use trainer.amp=none")
-    check_diagnostics_dir(diag_dir, run_dir)
+    batch_size = ranks.share_of_batch(cfg.data.batch_size)  # per rank; data.batch_size is the global batch
+    # DDP: join the process group; every rank takes rank 0's directories (Hydra's ${now:} differs per rank).
+    device = distributed.start(ranks, device)
+    run_dir, diag_dir = (Path(p) for p in distributed.share((str(run_dir), str(diag_dir))))
+    ckpt_dir = run_dir / "checkpoints"
+    if main:
+        check_diagnostics_dir(diag_dir, run_dir)
     resume_from = checkpoint.find_resumable(ckpt_dir) if t.resume else None
     saved = None
     if resume_from is not None:
@@ -214,8 +234,15 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
 
     seed_everything(t.seed, t.deterministic)
     data = build_datasets(cfg.data, cfg.augmentation, t.seed, cfg.fault.name)
-    pin = device.type == "cuda"
-    train_loader, val_loader = build_loaders(data, cfg.data, t.seed, pin)
+    channels_last = device.type == "cuda"
+    # The GPU fast path holds tensor datasets on the device and augments there (device_data.py).
+    on_device = use_device_loader(cfg.data, cfg.augmentation, data, device)
+    if on_device:
+        train_loader, val_loader = build_device_loaders(data, cfg.data, cfg.augmentation, t.seed, device, batch_size,
+                                                        ranks.rank, ranks.world_size, cfg.fault.name, channels_last)
+    else:
+        train_loader, val_loader = build_loaders(data, cfg.data, t.seed, device.type == "cuda", batch_size,
+                                                 ranks.rank, ranks.world_size)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ConfigError(f"data.batch_size={cfg.data.batch_size} leaves no training batch")
@@ -223,14 +250,17 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
     model = build_model(cfg.model)
     if cfg.fault.name == "dead_relu":
         kill_relus(model)
-    channels_last = device.type == "cuda"
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    optimizer = build_optimizer(cfg.optimizer, cfg.regularization.weight_decay, model.parameters())
+    ddp_model = distributed.wrap(model, device)  # the model itself in a single process
+    optimizer = build_optimizer(cfg.optimizer, cfg.regularization.weight_decay, model.parameters(),
+                                fused=device.type == "cuda")
     schedule = build_scheduler(cfg.scheduler, optimizer, t.epochs, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.regularization.label_smoothing)
     autocast = make_autocast(device, amp)
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
-    forward = torch.compile(model) if t.compile else model
+    forward = torch.compile(ddp_model) if t.compile else ddp_model
+    # Validation: each rank runs its own share through the bare module; DDP's forward is for training.
+    eval_forward = forward if ddp_model is model else (torch.compile(model) if t.compile else model)
     grad_clip = cfg.regularization.grad_clip
     collector = Collector(model, steps_per_epoch, device, grad_clip, cfg.diagnostics.update_every,
                           enabled=cfg.diagnostics.enabled,
@@ -250,27 +280,31 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
         start_epoch, start_step = saved["epoch"] + 1, saved.get("step", 0)
         checkpoint.set_rng_state(saved["rng"])
         if saved.get("collector") is not None:
-            collector.load_state_dict(saved["collector"], device)
+            collector.load_state_dict(saved["collector"], device, counts=main)  # DDP: rank 0 carries the sums
     # Drop diagnostics of epochs the checkpoint does not cover (a crash after the lines were written).
     for name in (TRAIN_JSONL, VAL_JSONL):
-        truncate_jsonl(diag_dir / name, start_epoch - 1)
+        if main:
+            truncate_jsonl(diag_dir / name, start_epoch - 1)
 
-    status = Status(diag_dir / STATUS, t.epochs)
+    status = Status(diag_dir / STATUS, t.epochs) if main else NOWHERE  # only rank 0 writes
     status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
     run_info = {
         "run_id": (saved or {}).get("run_id") or uuid.uuid4().hex,
         "run_dir": str(run_dir.resolve()),
         **data.facts,
-        **batch_stats(data.train, 256, t.seed),
+        **(batch_stats(data.train, 256, t.seed) if main else {}),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "amp": amp,
         "steps_per_epoch": steps_per_epoch,
+        "loader": "device" if on_device else "dataloader",
+        "world_size": ranks.world_size,  # DDP processes; each takes data.batch_size / world_size per step
         "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
         "versions": library_versions(),
         "config": config,
     }
-    write_json(diag_dir / RUN_INFO, run_info)
+    if main:
+        write_json(diag_dir / RUN_INFO, run_info)
     if saved is not None:
         log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
                  f", step {start_step}" if start_step else "")
@@ -278,11 +312,15 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
              cfg.data.name, len(data.train), len(data.val), cfg.data.num_classes, cfg.model.name, device,
              run_info["num_parameters"])
 
-    live = LiveFindings(config, run_info, t.stop_on, read_records(diag_dir / TRAIN_JSONL),
-                        read_records(diag_dir / VAL_JSONL))
-    train_log, val_log = JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)
+    # Live findings run on rank 0 only; under DDP its decision to stop is shared below.
+    live = (LiveFindings(config, run_info, t.stop_on, read_records(diag_dir / TRAIN_JSONL),
+                         read_records(diag_dir / VAL_JSONL)) if main else None)
+    train_log, val_log = ((JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)) if main
+                          else (NOWHERE, NOWHERE))
 
     def save_checkpoint(epoch: int, step: int, path_name: str = checkpoint.LAST) -> None:
+        if not main:
+            return
         checkpoint.save(ckpt_dir / path_name, {
             "epoch": epoch, "step": step, "run_id": run_info["run_id"],
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
@@ -299,12 +337,16 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
             for epoch in range(start_epoch, t.epochs + 1):
                 # ── train one epoch ──
                 first_step = start_step if epoch == start_epoch else 0
-                set_epoch(train_loader, epoch, t.seed, skip=first_step * cfg.data.batch_size)
+                set_epoch(train_loader, epoch, t.seed, skip=first_step * train_loader.batch_size)  # per rank
+                if ranks.rank:
+                    # DDP: rank r's augmentation draws (transforms run in this process) come from (seed,
+                    # epoch, rank): not rank 0's, and repeated on resume (rank 0's RNG is the checkpoint's).
+                    torch.manual_seed(t.seed * 1_000_003 + epoch + (ranks.rank << 40))
                 if first_step == 0:
                     collector.start_epoch()
                 model.train()
                 lr = current_lr(optimizer)
-                progress = Progress(steps_per_epoch - first_step, epoch, t.epochs, collector.running_loss)
+                progress = Progress(steps_per_epoch - first_step, epoch, t.epochs, collector.running_loss, show=main)
                 t0 = time.perf_counter()
                 for step, (x, y) in enumerate(train_loader, start=first_step):
                     x = x.to(device, non_blocking=True)
@@ -349,7 +391,9 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
                     collector.after_update()
                     schedule.after_step()
                     progress.update()
-                    if stop.received and step < steps_per_epoch - 1:
+                    # Mid-epoch stop in a single process only: DDP ranks would have to agree on it every
+                    # step (a collective); they stop together at the epoch's end instead (below).
+                    if stop.received and step < steps_per_epoch - 1 and not ranks.distributed:
                         progress.close()
                         save_checkpoint(epoch - 1, step + 1)
                         raise stop.preempted()
@@ -359,7 +403,8 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
 
                 # ── validate ──
                 t1 = time.perf_counter()
-                val_record = evaluate(forward, val_loader, device, criterion, autocast, cfg.data.num_classes,
+                distributed.average_buffers_(model)  # DDP: one set of BatchNorm statistics for every rank
+                val_record = evaluate(eval_forward, val_loader, device, criterion, autocast, cfg.data.num_classes,
                                       channels_last)
                 val_time = time.perf_counter() - t1
                 lr_end = current_lr(optimizer)
@@ -385,7 +430,14 @@ def train(cfg: TrainConfig, run_dir: Path) -> float:
                 log.info(epoch_summary(epoch, t.epochs, train_record, val_record))
 
                 # ── live findings ──
-                stop_finding = live.epoch_end(epoch, train_record, val_record)
+                stop_finding = live.epoch_end(epoch, train_record, val_record) if live is not None else None
+                if ranks.distributed:
+                    # Every rank leaves at the same epoch: rank 0's finding or any rank's signal decides.
+                    stop_all, signal_all = distributed.agree(stop_finding is not None, stop.received is not None)
+                    if stop_all and stop_finding is None:
+                        stop_finding = StopRun("stopped_on_rank_0", "rank 0 stopped the run on a live finding")
+                    if signal_all and stop.received is None:
+                        stop.received = signal.SIGTERM
 
                 # ── checkpoints and status ──
                 if stop_finding is not None:  # keep the last good checkpoint: this epoch's state is suspect

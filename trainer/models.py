@@ -6,6 +6,7 @@ reference cites (ResNet-18: 11.2M parameters).
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import torch
@@ -14,37 +15,44 @@ from torch import nn
 from .config import ModelConf
 
 
-def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """model.norm: BatchNorm, or GroupNorm with up to 32 groups (the GroupNorm paper's default)."""
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(32, channels), channels)
+    return nn.BatchNorm2d(channels)
+
+
+def conv_bn_relu(c_in: int, c_out: int, norm: str = "batch") -> nn.Sequential:
     return nn.Sequential(OrderedDict(conv=nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-                                     bn=nn.BatchNorm2d(c_out), relu=nn.ReLU(inplace=True)))
+                                     bn=make_norm(norm, c_out), relu=nn.ReLU(inplace=True)))
 
 
 class SmallCNN(nn.Sequential):
     """Three conv-BN-ReLU stages (w, 2w, 4w channels), max-pool between them, global average pool."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 16):
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16, norm: str = "batch"):
         w = width
         super().__init__(OrderedDict(
-            stage1=conv_bn_relu(in_channels, w), pool1=nn.MaxPool2d(2),
-            stage2=conv_bn_relu(w, 2 * w), pool2=nn.MaxPool2d(2),
-            stage3=conv_bn_relu(2 * w, 4 * w),
+            stage1=conv_bn_relu(in_channels, w, norm), pool1=nn.MaxPool2d(2),
+            stage2=conv_bn_relu(w, 2 * w, norm), pool2=nn.MaxPool2d(2),
+            stage3=conv_bn_relu(2 * w, 4 * w, norm),
             pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),
             fc=nn.Linear(4 * w, num_classes),
         ))
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int):
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: str = "batch"):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
+        self.bn1 = make_norm(norm, c_out)
         self.relu1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
+        self.bn2 = make_norm(norm, c_out)
         self.relu2 = nn.ReLU(inplace=True)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), make_norm(norm, c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu1(self.bn1(self.conv1(x)))
@@ -53,14 +61,14 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, blocks: list[int], in_channels: int, num_classes: int, width: int = 64):
+    def __init__(self, blocks: list[int], in_channels: int, num_classes: int, width: int = 64, norm: str = "batch"):
         super().__init__()
-        self.stem = conv_bn_relu(in_channels, width)
+        self.stem = conv_bn_relu(in_channels, width, norm)
         stages, c = [], width
         for i, n in enumerate(blocks):
             c_out = width * 2**i
             for j in range(n):
-                stages.append(BasicBlock(c, c_out, stride=2 if (i > 0 and j == 0) else 1))
+                stages.append(BasicBlock(c, c_out, stride=2 if (i > 0 and j == 0) else 1, norm=norm))
                 c = c_out
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -75,15 +83,15 @@ RESNET_BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 
 def build_model(cfg: ModelConf) -> nn.Module:
     if cfg.name == "small_cnn":
-        return SmallCNN(cfg.in_channels, cfg.num_classes, cfg.width)
+        return SmallCNN(cfg.in_channels, cfg.num_classes, cfg.width, cfg.norm)
     if cfg.name in RESNET_BLOCKS:
-        return ResNet(RESNET_BLOCKS[cfg.name], cfg.in_channels, cfg.num_classes, cfg.width)
+        return ResNet(RESNET_BLOCKS[cfg.name], cfg.in_channels, cfg.num_classes, cfg.width, cfg.norm)
     raise ValueError(f"model={cfg.name} is unknown")
 
 
 def kill_relus(model: nn.Module, bias: float = -10.0) -> None:
-    """fault=dead_relu: push every BatchNorm shift far below zero, so the ReLUs after them never fire."""
+    """fault=dead_relu: push every normalization shift far below zero, so the ReLUs after them never fire."""
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 m.bias.fill_(bias)

@@ -16,15 +16,21 @@ import torch
 from .config import OptimizerConf, SchedulerConf
 
 
-def build_optimizer(cfg: OptimizerConf, weight_decay: float, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def build_optimizer(cfg: OptimizerConf, weight_decay: float, params: Iterable[torch.nn.Parameter],
+                    fused: bool = False) -> torch.optim.Optimizer:
+    """fused=True (CUDA): one kernel for the whole update, and GradScaler hands it the inf check on
+    the device instead of reading it on the host every step (`_maybe_opt_step`'s `.item()`)."""
     params = list(params)
+    kind = {"fused": True} if fused else {}
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=weight_decay)
+                               weight_decay=weight_decay, **kind)
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=weight_decay,
+                                **kind)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=weight_decay,
+                                 **kind)
     raise ValueError(f"optimizer={cfg.name} is unknown")
 
 

@@ -165,3 +165,13 @@ class Status:
 
     def fail(self, error: str, finding: Optional[str] = None) -> None:
         self.update(status="failed", error=error, finding=finding)
+
+
+class _Nowhere:
+    """Stands in for a writer (Status, JsonlWriter) on DDP ranks other than 0: every call does nothing."""
+
+    def __getattr__(self, _name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
+NOWHERE = _Nowhere()

@@ -7,6 +7,7 @@ shared/reference/diagnostic-rules.md). `python -m analysis --rules` prints the c
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -49,7 +50,9 @@ def diagnose(run: Run, ids: Optional[list[str]] = None) -> list[Finding]:
         if ids is not None and rule_.id not in ids:
             continue
         try:
-            with np.errstate(all="ignore"):  # overflow on absurd values yields inf, which rules handle
+            # Overflow on absurd values yields inf, an all-NaN column a NaN mean: rules handle both.
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 found = rule_.fn(run)
         except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, AttributeError) as e:
             run.warnings.append(f"rule {rule_.id} skipped: {type(e).__name__}: {e}")
