@@ -27,10 +27,20 @@ def compose(overrides: list[str], diag_dir: Path):
 
 
 def typed_config(overrides: list[str]):
-    """The validated config the trainer would run with (diagnostics.dir is a placeholder)."""
-    from trainer.config import validate
+    """The validated config the trainer would run with (diagnostics.dir is a placeholder).
 
-    return validate(compose(overrides, Path(tempfile.gettempdir()) / "unused"))
+    A bad override ends the script with one line naming it, as the trainer's command line does.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from trainer.config import validate
+    from trainer.errors import UserError
+
+    try:
+        return validate(compose(overrides, Path(tempfile.gettempdir()) / "unused"))
+    except (UserError, HydraException, OmegaConfBaseException) as e:
+        raise SystemExit(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 class EpochClock:

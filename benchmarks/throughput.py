@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from common import machine, set_threads, train_run
+from common import machine, set_threads, train_run, typed_config
 
 MODELS = ("small_cnn", "resnet18")
 # (images generated, batch size) per device and model: one warm-up and a few measured epochs in about a minute.
@@ -41,22 +41,26 @@ def main() -> None:
     if "cuda" in args.devices and "cuda" not in devices:
         print("no CUDA device here: CPU only")
 
-    rows = []
+    cases = []
     for device in devices:
         for model in args.models:
             size, batch = SIZES[device][model]
             overrides = [f"model={model}", "data=fake", f"data.size={size}", f"data.batch_size={batch}",
                          f"trainer.device={device}", f"trainer.epochs={args.epochs}", "scheduler=constant",
                          *args.overrides]
-            run = train_run(overrides)
-            rates = [r["samples_per_s"] for r in run["records"]][1:]
-            rows.append((model, device, batch, rates))
-            print(f"{model} on {device}: " + ", ".join(f"{x:.0f}" for x in rates) + " img/s", flush=True)
+            typed_config(overrides)  # every bad override fails here, before the first run
+            cases.append((device, model, batch, overrides))
+    rows = []
+    for device, model, batch, overrides in cases:
+        run = train_run(overrides)
+        rates = [r["samples_per_s"] for r in run["records"]][1:]
+        rows.append((model, device, batch, rates))
+        print(f"{model} on {device}: " + ", ".join(f"{x:.0f}" for x in rates) + " img/s", flush=True)
 
     print(f"\nmachine: {machine()}")
     print(f"threads: {threads} (CPU); extra overrides: {' '.join(args.overrides) or 'none'}")
-    print(f"| model | device | batch | img/s (median) | mean ± sd (n epochs) |")
-    print(f"|---|---|---|---|---|")
+    print("| model | device | batch | img/s (median) | mean ± sd (n epochs) |")
+    print("|---|---|---|---|---|")
     for model, device, batch, rates in rows:
         sd = statistics.stdev(rates) if len(rates) > 1 else 0.0
         print(f"| {model} | {device} | {batch} | {statistics.median(rates):.0f} | "
