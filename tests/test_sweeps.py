@@ -53,7 +53,7 @@ def test_joblib_runs_two_jobs_at_once_with_dataloader_workers(tmp_path):
     proc = run_trainer(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
                         "trainer.epochs=1", "data.num_workers=0,1"])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()) == ["0", "1"]
     for num, workers in ((0, 0), (1, 1)):
         job = sweep / str(num)
         assert f"data.num_workers={workers}" in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
