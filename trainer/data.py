@@ -214,6 +214,23 @@ class ShardSampler(Sampler[int]):
         return len(self.indices)
 
 
+def worker_context(num_workers: int) -> Optional[str]:
+    """The start method for DataLoader workers: None (torch's default) except inside a loky worker.
+
+    `hydra/launcher=joblib` runs each job in a loky worker process, where loky has made its own
+    context the multiprocessing default; DataLoader workers started through it crash ("'Process'
+    object has no attribute 'env'": facebookresearch/hydra#964, joblib/joblib#1104). There we
+    name the start method a plain process would use: fork on Linux (the dataset need not be
+    picklable and nothing is re-imported), spawn where fork is unsafe or missing (macOS, Windows).
+    """
+    import multiprocessing
+    import sys
+
+    if num_workers == 0 or multiprocessing.get_start_method(allow_none=True) != "loky":
+        return None
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 def make_loader(ds: Dataset, batch_size: int, num_workers: int, train: bool, seed: int,
                 pin_memory: bool, sampler: Optional[Sampler] = None) -> DataLoader:
     if train and sampler is None:
@@ -225,6 +242,7 @@ def make_loader(ds: Dataset, batch_size: int, num_workers: int, train: bool, see
         sampler=sampler,
         shuffle=False,
         num_workers=num_workers,
+        multiprocessing_context=worker_context(num_workers),  # joblib sweeps: see worker_context
         # A last batch of one image breaks BatchNorm in train mode; dropping a partial batch does not.
         drop_last=train and n > batch_size,
         pin_memory=pin_memory,

@@ -69,7 +69,11 @@ class ActivationProbe:
         def hook(_module, _inputs, out):
             with torch.no_grad():
                 dims = [d for d in range(out.dim()) if d != 1] if out.dim() > 1 else [0]
-                self.stats[name] = (out > 0).float().mean(dim=dims).reshape(-1)  # per channel
+                # Share of positive outputs per channel. A ReLU's output is >= 0, so sign() is 1 where
+                # it is positive and 0 elsewhere: one pass, ~6x cheaper on CPU than (out > 0).float()
+                # (benchmarks/diagnostics_overhead.py). A NaN output makes its channel count as inactive.
+                # Kept per channel, not thresholded, so DDP ranks can average it exactly.
+                self.stats[name] = torch.sign(out).mean(dim=dims, dtype=torch.float32).nan_to_num_(0.0).reshape(-1)
         return hook
 
     def activity(self) -> torch.Tensor:
@@ -128,6 +132,7 @@ class Collector:
         self._poll_host: Optional[torch.Tensor] = None
         self._poll_event = None
         self._running: Optional[float] = None
+        self._one = torch.ones((), device=device)  # counts one measured update in after_update
         self.start_epoch()
 
     # ── per epoch ──
@@ -160,40 +165,40 @@ class Collector:
         if self.enabled and self.step < self.steps:
             self.step_losses[self.step] = loss
 
+    # On CPU and for small models the cost of these per-step calls is the number of torch calls, not
+    # the arithmetic (each dispatch costs microseconds): they use few calls, and what can wait for
+    # the epoch's end (non-finite and clipped counts, from grad_norms) waits.
+
     def grad_norm(self) -> Optional[torch.Tensor]:
         """Global gradient norm (a device scalar), recorded before any clipping; None when disabled."""
         if not self.enabled:
             return None
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        per_param = torch.stack(torch._foreach_norm(grads)).float()
+        per_param = torch.stack(torch._foreach_norm(grads))
         total = torch.linalg.vector_norm(per_param)
         if self.step < self.steps:
             self.grad_norms[self.step] = total
         self.layer_sums += per_param.index_select(0, self._layer_index_t)
-        self.acc[NONFINITE_GRAD] += ~torch.isfinite(total)
-        if self.grad_clip is not None:
-            self.acc[CLIPPED] += total > self.grad_clip
         return total
 
     def before_update(self) -> None:
         if self.enabled and self.step % self.update_every == 0:
-            with torch.no_grad():
+            with torch.no_grad():  # no_grad: the parameters can be read directly, no detach() per tensor
                 if self._prev is None:
                     self._prev = [p.detach().clone() for p in self.params]
                 else:
-                    torch._foreach_copy_(self._prev, [p.detach() for p in self.params])
+                    torch._foreach_copy_(self._prev, self.params)
 
     def after_update(self) -> None:
         if self.enabled and self.step % self.update_every == 0:
             with torch.no_grad():
-                weights = [p.detach() for p in self.params]
-                deltas = torch._foreach_sub(weights, self._prev)
-                update = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(deltas)))
-                weight = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(weights)))
-                acc = self.acc
-                acc[UPDATES] += 1
-                acc[UPDATE_SUM] += update
-                acc[RATIO_SUM] += update / weight.clamp_min(1e-12)
+                # _prev becomes (before - after), the update negated (only its norm is used), in place:
+                # no new tensors per step. One foreach call takes the norms of the update and of the
+                # weights together; the three sums go into the accumulator in one add.
+                torch._foreach_sub_(self._prev, self.params)
+                norms = torch.stack(torch._foreach_norm(self._prev + self.params))
+                update, weight = torch.linalg.vector_norm(norms.view(2, -1), dim=1).unbind()
+                self.acc[UPDATES:RATIO_SUM + 1] += torch.stack((self._one, update, update / weight.clamp_min(1e-12)))
         self.step += 1
 
     # ── mid-epoch checkpoints (a preempted run resumes inside the epoch) ──
@@ -239,6 +244,11 @@ class Collector:
 
     # ── end of epoch: one reduction across DDP ranks, one transfer ──
     def end_epoch(self) -> dict:
+        if self.enabled:  # the step counts that grad_norm leaves to the epoch's end
+            norms = self.grad_norms[: min(self.step, self.steps)]
+            self.acc[NONFINITE_GRAD] += (~torch.isfinite(norms)).sum()
+            if self.grad_clip is not None:
+                self.acc[CLIPPED] += (norms > self.grad_clip).sum()
         acc, dtype = self.acc, self.acc.dtype
         s = self.steps
         activity = self.probe.activity().to(self.device, dtype) if self.probe is not None else acc[:0]

@@ -1,0 +1,63 @@
+"""The benchmark scripts run end to end on a tiny budget and print what docs/benchmarks.md quotes.
+
+They patch trainer classes (Collector, ActivationProbe, JsonlWriter) to time them, so a rename in
+the trainer breaks them: these runs catch that. Slow (about half a minute): `pytest -m slow`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def bench(script: str, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "DIAGNOSTICS_DIR"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+RATIO = r"ratio median (\d+\.\d+), geometric mean (\d+\.\d+), 95% CI \[(\d+\.\d+), (\d+\.\d+)\]"
+
+
+def test_diagnostics_overhead_prints_paired_ratios_and_the_per_step_breakdown():
+    out = bench("diagnostics_overhead.py", "--runs", "1", "--pairs", "2")
+    for clock in ("wall", "cpu"):
+        m = re.search(rf"{clock} .*{RATIO}", out)
+        assert m, out
+        lo, hi = float(m.group(3)), float(m.group(4))
+        assert 0.5 < lo <= hi < 2.0
+    for call in ("grad_norm", "before_update", "after_update", "probe.hooks", "jsonl.write"):
+        assert re.search(rf"^\s+{re.escape(call)}\s+\d", out, re.M), call
+    # diagnostics-off epochs really skip the gradient norms: their time is (near) zero there
+    on, off = map(float, re.search(r"grad_norm\s+(\d+\.\d+)\s+(\d+\.\d+)", out).groups())
+    assert off < on
+    assert "estimated ratio" in out and "machine:" in out
+
+
+def test_bare_loop_prints_trainer_over_bare():
+    out = bench("bare_loop.py", "--runs", "1", "--epochs", "3")
+    assert re.search(r"cpu\s+trainer \d+\.\d+ s, bare \d+\.\d+ s; trainer/bare median", out), out
+    assert "between epochs" in out
+
+
+def test_throughput_prints_a_table_row_per_model():
+    out = bench("throughput.py", "--epochs", "2", "--models", "small_cnn", "--devices", "cpu")
+    row = re.search(r"^\| small_cnn \| cpu \| 128 \| (\d+) \|", out, re.M)
+    assert row and int(row.group(1)) > 0, out
+
+
+def test_bad_arguments_fail_with_one_line():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bare_loop.py"), "--epochs", "1"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines() == [
+        "error: --epochs must be >= 2 (the first is warm-up) and --runs >= 1"]
