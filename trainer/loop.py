@@ -328,6 +328,9 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             "best_val_accuracy": best_acc, "best_epoch": best_epoch,
             "rng": checkpoint.rng_state(),
             "collector": collector.state_dict() if step else None,
+            # A mid-epoch checkpoint keeps the LR the epoch began with: per-step schedules have moved
+            # it since, and the epoch's record reports the one in effect when it began.
+            "epoch_lr": lr if step else None,
             "config": config,
         })
 
@@ -346,6 +349,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                     collector.start_epoch()
                 model.train()
                 lr = current_lr(optimizer)
+                if first_step and saved is not None and saved.get("epoch_lr") is not None:
+                    lr = saved["epoch_lr"]  # resumed mid-epoch: the LR when this epoch began
                 progress = Progress(steps_per_epoch - first_step, epoch, t.epochs, collector.running_loss, show=main)
                 t0 = time.perf_counter()
                 for step, (x, y) in enumerate(train_loader, start=first_step):
@@ -447,7 +452,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                     save_checkpoint(epoch, 0, checkpoint.BEST)
                 save_checkpoint(epoch, 0)
                 status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
-                if stop.received:
+                if stop.received and epoch < t.epochs:  # after the last epoch the run is complete
                     raise stop.preempted()
         status.update(status="completed")
         log.info("done: best validation accuracy %.4f at epoch %s", best_acc, best_epoch)
