@@ -21,6 +21,13 @@ class RunDirError(UserError):
     """The run or diagnostics directory holds something that is not this run's."""
 
 
+class RunFileError(RunDirError, OSError):
+    """A run file that cannot be read or written: a directory in its place, no permission, a full disk.
+
+    Also an OSError, so code that tolerates a failed write (recording a failure on the way out) still does.
+    """
+
+
 class CheckpointError(UserError):
     """A checkpoint that is corrupt, foreign or holds more than tensors and plain values."""
 

@@ -38,7 +38,7 @@ from .live import LiveFindings
 from .models import build_model, kill_relus
 from .optim import build_optimizer, build_scheduler, current_lr
 from .ranks import Ranks
-from .runfiles import NOWHERE, JsonlWriter, Status, read_records, truncate_jsonl, write_json
+from .runfiles import NOWHERE, JsonlWriter, Status, read_records, remove_stale_temporaries, truncate_jsonl, write_json
 
 log = logging.getLogger("trainer")
 
@@ -285,6 +285,10 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     for name in (TRAIN_JSONL, VAL_JSONL):
         if main:
             truncate_jsonl(diag_dir / name, start_epoch - 1)
+    # Temporary files of atomic writes that a killed run left behind (a checkpoint's can be large).
+    if main:  # rank 0 owns the run directory
+        for directory in (ckpt_dir, diag_dir):
+            remove_stale_temporaries(directory)
 
     status = Status(diag_dir / STATUS, t.epochs) if main else NOWHERE  # only rank 0 writes
     status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)

@@ -5,16 +5,28 @@
 - JSONL lines are written whole in one `write()` call and flushed; the file is fsynced at each
   epoch's end. A writer that finds a last line without a newline (a torn write) cuts it off before
   appending, so a fragment never glues onto the next record.
+- A file that cannot be read or written (a directory in its place, no permission, a full disk)
+  raises RunFileError naming it: one clear line for the user, not a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+from .errors import RunFileError
+
+log = logging.getLogger("trainer")
+
+
+def _file_error(verb: str, path: Path, e: OSError) -> RunFileError:
+    return RunFileError(f"cannot {verb} {path}: {e.strerror or e}")
 
 
 def fsync_dir(directory: Path) -> None:
@@ -30,24 +42,57 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+# The process umask, read once at import (reading it means setting it, which is not thread-safe).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<random>.tmp next to the target
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Call write(file) on a temporary file next to path, then move it into place atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        raise _file_error("write", path, e) from None
     try:
         with os.fdopen(fd, mode) as f:
+            # mkstemp creates the file 0600; give it the mode a plain open() would, so status.json and
+            # checkpoints are as readable as the JSONL files beside them (teammates, analysis jobs).
+            with contextlib.suppress(OSError):  # some network filesystems refuse chmod
+                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, RunFileError):
+            raise _file_error("write", path, e) from None
         raise
     fsync_dir(path.parent)
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete the temporary files of atomic writes that a killed process left in directory.
+
+    Only one process writes a run's files, so at start-up any such file is a leftover: never read,
+    but a checkpoint's can be as large as the model. Returns what was removed.
+    """
+    removed = []
+    for tmp in Path(directory).glob(f".*{TEMP_SUFFIX}"):
+        if tmp.is_file():
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -64,17 +109,27 @@ class JsonlWriter:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_tail(self.path)
-        self.f = open(self.path, "a", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.f = open(self.path, "a", encoding="utf-8")
+        except OSError as e:
+            raise _file_error("append to", self.path, e) from None
 
     def write(self, record: dict) -> None:
-        self.f.write(json.dumps(record, allow_nan=False, separators=(", ", ": ")) + "\n")
-        self.f.flush()
+        line = json.dumps(record, allow_nan=False, separators=(", ", ": ")) + "\n"
+        try:
+            self.f.write(line)
+            self.f.flush()
+        except OSError as e:
+            raise _file_error("append to", self.path, e) from None
 
     def sync(self) -> None:
-        self.f.flush()
-        os.fsync(self.f.fileno())
+        try:
+            self.f.flush()
+            os.fsync(self.f.fileno())
+        except OSError as e:
+            raise _file_error("append to", self.path, e) from None
 
     def close(self) -> None:
         if not self.f.closed:
@@ -107,9 +162,12 @@ def repair_tail(path: Path) -> bool:
             f.truncate(keep)
             f.flush()
             os.fsync(f.fileno())
+            log.warning("%s: cut off an unterminated last line of %d bytes (a torn write)", path, size - keep)
             return True
     except FileNotFoundError:
         return False
+    except OSError as e:
+        raise _file_error("read", Path(path), e) from None
 
 
 def truncate_jsonl(path: Path, last_epoch: int) -> int:
@@ -119,15 +177,25 @@ def truncate_jsonl(path: Path, last_epoch: int) -> int:
         return 0
     repair_tail(path)
     kept: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                epoch = json.loads(line).get("epoch")
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(epoch, int) and epoch <= last_epoch:
-                kept.append(line if line.endswith("\n") else line + "\n")
-    atomic_write(path, lambda f: f.write("".join(kept)), mode="w")
+    unreadable = 0
+    try:
+        # errors="replace": a corrupt byte spoils its own line only (dropped below), not the whole file
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+    except OSError as e:
+        raise _file_error("read", path, e) from None
+    for line in lines:
+        try:
+            epoch = json.loads(line).get("epoch")
+        except (json.JSONDecodeError, AttributeError):
+            unreadable += bool(line.strip())
+            continue
+        if isinstance(epoch, int) and epoch <= last_epoch:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if unreadable:
+        log.warning("%s: dropped %d unreadable line(s) while resuming", path, unreadable)
+    if len(kept) < len(lines):  # rewrite only when something goes: a resume that cuts nothing writes nothing
+        atomic_write(path, lambda f: f.write("".join(kept)), mode="w")
     return len(kept)
 
 
