@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -71,11 +72,21 @@ def load(path: Path, map_location: Any = "cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise CheckpointError(f"{path}: refused, it holds more than tensors and plain values ({first})") from None
+        # torch's message is a paragraph; the one fact that matters is the global it refused to load
+        # ("Unsupported global: GLOBAL argparse.Namespace", "unsupported GLOBAL posix.system whose module
+        # ..."): every pickled object or function names one. Without one the bytes are no pickle at all.
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if unsafe:
+            raise CheckpointError(f"{path}: refused, it holds a pickled {unsafe.group(1)}; checkpoints load with "
+                                  f"weights_only=True, which allows only tensors and plain values") from None
+        raise CheckpointError(f"{path}: corrupt or not a checkpoint (torch.load cannot parse it)") from None
+    except (IsADirectoryError, PermissionError, FileNotFoundError) as e:  # the file system refused
+        raise CheckpointError(f"{path}: cannot read the checkpoint: {e.strerror or e}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as e:
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: "
-                              f"{str(e).strip().splitlines()[0] if str(e).strip() else 'unreadable'})") from None
+        # torch reports a zip cut short as RuntimeError or as OSError EINVAL, depending on where the cut
+        # falls. First sentence only: torch appends advice about how checkpoints get corrupted.
+        detail = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else "empty file"
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {detail})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a traindx checkpoint (no '{FORMAT}' marker)")
     return state
