@@ -21,7 +21,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from .config import validate
-from .errors import StopRun, UserError
+from .errors import RunDirError, StopRun, UserError
 from .ranks import Ranks
 from .runfiles import Status
 
@@ -53,7 +53,8 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
         finally:
             distributed.close()
     except UserError as e:
-        if ranks.is_main:
+        # A RunDirError: that directory is not this run's (or cannot be written), so nothing is recorded in it.
+        if ranks.is_main and not isinstance(e, RunDirError):
             _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
         return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
     except StopRun as e:
