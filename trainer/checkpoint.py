@@ -119,3 +119,15 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 def find_resumable(directory: Path) -> Optional[Path]:
     path = Path(directory) / LAST
     return path if path.exists() else None
+
+
+def discard(directory: Path) -> None:
+    """Delete last.pt and best.pt of an earlier run in this directory (trainer.resume=false starts over)."""
+    for name in (LAST, BEST):
+        path = Path(directory) / name
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise CheckpointError(f"{path}: cannot remove the earlier run's checkpoint: {e.strerror or e}") from None

@@ -281,6 +281,11 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         checkpoint.set_rng_state(saved["rng"])
         if saved.get("collector") is not None:
             collector.load_state_dict(saved["collector"], device, counts=main)  # DDP: rank 0 carries the sums
+    if main and not t.resume:
+        # Starting over: the earlier run's checkpoints go first, its diagnostics lines next (below). In
+        # the other order a crash in between would leave its last.pt for the next launch to resume on
+        # top of emptied JSONL files.
+        checkpoint.discard(ckpt_dir)
     # Drop diagnostics of epochs the checkpoint does not cover (a crash after the lines were written).
     for name in (TRAIN_JSONL, VAL_JSONL):
         if main:
