@@ -31,7 +31,7 @@ def run_module(module: str, args: list[str], cwd: Path | str = ROOT, env: dict |
                timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m module args...` in a subprocess, with output captured as text."""
     full_env = {k: v for k, v in os.environ.items() if k != "DIAGNOSTICS_DIR"}
-    full_env.update(PYTHONPATH=str(ROOT), **(env or {}))
+    full_env.update({"PYTHONPATH": str(ROOT), **(env or {})})  # env may extend PYTHONPATH
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -91,3 +91,15 @@ def train_here(tmp_path: Path, overrides: list[str]) -> tuple[float, list[dict],
     diag = tmp_path / "diagnostics"
     best = train(validate(compose(overrides, diag_dir=diag)), tmp_path)
     return best, read_jsonl(diag / "train_diagnostics.jsonl"), read_jsonl(diag / "val_diagnostics.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished deterministic run of a tiny model (reliability_helpers.TINY_ARGS), never written to again:
+    the uninterrupted reference of the resume tests and the existing run of the bad-input catalog (copied)."""
+    from reliability_helpers import TINY_ARGS, TINY_ENV
+
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    proc = run_trainer([f"hydra.run.dir={run_dir}", *TINY_ARGS], env=TINY_ENV)
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
