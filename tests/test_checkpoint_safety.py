@@ -1,0 +1,105 @@
+"""Checkpoints load with weights_only=True only, refuse anything else in one line, and restore the random
+state exactly; nothing in the code base reads run files with an unsafe loader."""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from trainer import checkpoint
+from trainer.errors import CheckpointError
+
+
+class _Payload:
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):  # what a malicious checkpoint does: run a command while being unpickled
+        return (os.system, (self.command,))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+    buffer = io.BytesIO()
+    torch.save({"format": checkpoint.FORMAT, "model": {}, "x": _Payload(f"touch {marker}")}, buffer)
+    (tmp_path / "last.pt").write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.load(tmp_path / "last.pt")
+    assert "refused, it holds a pickled posix.system" in str(e.value) and "\n" not in str(e.value)
+    assert not marker.exists()
+
+
+def test_a_checkpoint_holding_an_unlisted_class_is_refused(tmp_path):
+    import argparse
+
+    torch.save({"format": checkpoint.FORMAT, "args": argparse.Namespace(lr=0.1)}, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="refused, it holds a pickled argparse.Namespace"):
+        checkpoint.load(tmp_path / "last.pt")
+
+
+def test_random_state_round_trips_through_a_saved_checkpoint(tmp_path):
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    np.random.normal()  # a cached gaussian is part of numpy's state
+    checkpoint.save(tmp_path / "last.pt", {"rng": checkpoint.rng_state()})
+    expected = (random.random(), np.random.normal(), torch.rand(3))
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)
+    checkpoint.set_rng_state(checkpoint.load(tmp_path / "last.pt")["rng"])
+    got = (random.random(), np.random.normal(), torch.rand(3))
+    assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
+
+
+# ───────────────────────────── no unsafe loaders anywhere ─────────────────────────────
+
+UNSAFE_CALLS = {("yaml", "unsafe_load"), ("yaml", "full_load"), ("yaml", "load_all"), ("pickle", "load"),
+                ("pickle", "loads"), ("marshal", "loads"), ("dill", "load"), ("dill", "loads")}
+
+
+def unsafe_calls(source: str) -> list[str]:
+    """Calls that could execute what a file holds: pickle, unsafe YAML, torch.load without weights_only=True."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ("eval", "exec"):
+            found.append(f"{func.id}() at line {node.lineno}")
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            continue
+        owner, name = func.value.id, func.attr
+        keywords = {k.arg: k.value for k in node.keywords}
+        if (owner, name) in UNSAFE_CALLS:
+            found.append(f"{owner}.{name} at line {node.lineno}")
+        elif (owner, name) == ("yaml", "load"):
+            loader = keywords.get("Loader")
+            if not (isinstance(loader, ast.Attribute) and loader.attr in ("SafeLoader", "CSafeLoader")):
+                found.append(f"yaml.load without SafeLoader at line {node.lineno}")
+        elif (owner, name) == ("torch", "load"):
+            weights_only = keywords.get("weights_only")
+            if not (isinstance(weights_only, ast.Constant) and weights_only.value is True):
+                found.append(f"torch.load without weights_only=True at line {node.lineno}")
+    return found
+
+
+def test_the_scanner_finds_what_it_looks_for():
+    bad = "import yaml, torch, pickle\nyaml.load(s)\ntorch.load(p)\npickle.loads(b)\neval(x)\n"
+    assert len(unsafe_calls(bad)) == 4
+    good = "yaml.safe_load(s)\nyaml.load(s, Loader=yaml.SafeLoader)\ntorch.load(p, weights_only=True)\nmodel.eval()\n"
+    assert unsafe_calls(good) == []
+
+
+@pytest.mark.parametrize("package", ["trainer", "analysis"])
+def test_no_unsafe_loader_in_the_code(package):
+    problems = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        found = unsafe_calls(path.read_text())
+        if found:
+            problems[str(path.relative_to(ROOT))] = found
+    assert problems == {}
