@@ -1,0 +1,234 @@
+"""Bad input, catalogued: config and files alike, each with the one line it must print, its exit code,
+and proof that nothing in the existing run directory it was aimed at changed.
+
+Every row runs against a fresh copy of a finished run (the `tiny_run` fixture), as a user who reruns a
+command in an old run directory would. The directory is hashed before and after, file by file.
+Exceptions, both Hydra's documented behaviour on every launch into an existing directory
+(facebookresearch/hydra#2103), and both only for rows launched as a real subprocess that got past
+Hydra's own checks: `.hydra/{config,hydra,overrides}.yaml` are rewritten, and `train.log` is appended to
+(its old content must stay a prefix). Rows that Hydra itself refuses change nothing at all.
+
+Most rows call `trainer.app.run` in this process (what `python -m trainer` calls after Hydra composed the
+config: same messages, same exit codes, no 1.5 s start-up each); rows marked "cli" run the real command
+where the command line itself is the point: Hydra's own errors, an environment variable, the security case.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+import torch
+
+from conftest import compose, run_trainer
+from reliability_helpers import (HYDRA_APPENDS, HYDRA_REWRITES, TINY_ARGS, TINY_ENV, copy_run, digest,
+                                 snapshot)
+from trainer import checkpoint
+
+LAST = "checkpoints/last.pt"
+
+
+@dataclass
+class Case:
+    id: str
+    args: list[str]  # overrides after TINY_ARGS; "{run}" and "{tmp}" are filled in
+    message: str  # must appear in the one line on stderr ("{run}", "{tmp}" filled in)
+    code: int = 2  # 2: the trainer refused the input; 1: Hydra refused the command line
+    via: str = "inproc"  # or "cli"
+    prepare: Optional[Callable[[Path, Path], None]] = None  # (run copy, tmp_path): damage a file first
+    env: dict = field(default_factory=dict)
+    run_dir: str = "{run}"  # where the command runs (a fresh directory for the DIAGNOSTICS_DIR row)
+    skip: Optional[str] = None  # reason, when this machine cannot show the case
+
+
+def _write(rel: str, data: bytes) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, _tmp: Path) -> None:
+        (run / rel).write_bytes(data)
+    return prepare
+
+
+def _truncate_checkpoint(percent: int) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, _tmp: Path) -> None:  # a copy cut short: the zip's central directory is lost
+        data = (run / LAST).read_bytes()
+        (run / LAST).write_bytes(data[: len(data) * percent // 100])
+    return prepare
+
+
+def _directory_instead_of(rel: str) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, _tmp: Path) -> None:
+        (run / rel).unlink()
+        (run / rel).mkdir()
+        (run / rel / "x").write_text("not a file")
+    return prepare
+
+
+def _unreadable_checkpoint(run: Path, _tmp: Path) -> None:
+    (run / LAST).chmod(0)
+
+
+def _foreign_torch_file(run: Path, _tmp: Path) -> None:
+    torch.save({"weight": torch.zeros(3)}, run / LAST)  # a valid torch file, but no traindx marker
+
+
+class _RunsACommand:
+    """Unpickling this calls os.system: weights_only loading must refuse before anything runs."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def _pickled_object(run: Path, tmp: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save({"format": checkpoint.FORMAT, "model": {}, "payload": _RunsACommand(f"touch {tmp / 'pwned'}")}, buffer)
+    (run / LAST).write_bytes(buffer.getvalue())
+
+
+def _empty_class_folders(_run: Path, tmp: Path) -> None:
+    for name in ("a", "b"):
+        (tmp / "folder" / name).mkdir(parents=True)
+
+
+ROOT_NOTE = ("running as root: chmod 000 does not stop root from reading; the rows with a directory in place "
+             "of a file cover unreadable files")
+
+CASES = [
+    # ── Hydra refuses the command line before any job runs: exit 1, nothing written ──
+    Case("unknown option", ["optimizer=sgdd"], "Could not find 'optimizer/sgdd'", 1, "cli"),
+    Case("unknown key", ["scheduler.warmup_epoch=1"], "Key 'warmup_epoch' not in 'CosineConf'", 1, "cli"),
+    Case("float for an int", ["trainer.epochs=1.5"], "Value '1.5' of type 'float' could not be converted to Integer",
+         1, "cli"),
+    Case("value outside an enum", ["trainer.amp=off"], "Invalid value 'off', expected one of [none, bf16, fp16]", 1,
+         "cli"),
+    # ── the trainer's schema and range checks: exit 2, before torch is imported ──
+    Case("unknown key added with +", ["+scheduler.warmup_epoch=1"], "unknown key scheduler.warmup_epoch"),
+    Case("unknown top-level key", ["+foo=1"], "unknown top-level key 'foo'"),
+    Case("zero learning rate", ["optimizer.lr=0"], "optimizer.lr must be > 0, got 0.0"),
+    Case("NaN learning rate", ["optimizer.lr=nan"], "optimizer.lr must be > 0, got nan"),
+    Case("nesterov without momentum", ["optimizer=sgd", "optimizer.nesterov=true", "optimizer.momentum=0"],
+         "optimizer.nesterov=true needs optimizer.momentum > 0", via="cli"),
+    Case("momentum of 1", ["optimizer.momentum=1.0"], "optimizer.momentum must lie in [0, 1), got 1.0"),
+    Case("one Adam beta", ["optimizer=adam", "optimizer.betas=[0.9]"], "optimizer.betas must be two values in [0, 1)"),
+    Case("label smoothing above 1", ["regularization.label_smoothing=1.5"],
+         "regularization.label_smoothing must lie in [0, 1), got 1.5"),
+    Case("zero gradient clip", ["regularization.grad_clip=0"], "regularization.grad_clip must be > 0 or null"),
+    Case("zero epochs", ["trainer.epochs=0"], "trainer.epochs must be >= 1, got 0"),
+    Case("negative seed", ["trainer.seed=-1"], "trainer.seed must be >= 0, got -1"),
+    Case("zero batch size", ["data.batch_size=0"], "data.batch_size must be >= 1, got 0"),
+    Case("no images left to train on", ["data.val_fraction=1.0"], "data.val_fraction must lie in (0, 1), got 1.0"),
+    Case("mean for one channel of three", ["data.mean=[0.5]"], "data.mean and data.std need 3 values"),
+    Case("onecycle peak after the end", ["scheduler=onecycle", "scheduler.pct_start=1.5"],
+         "scheduler.pct_start must lie in (0, 1), got 1.5"),
+    Case("diagnostics never measured", ["diagnostics.update_every=0"], "diagnostics.update_every must be >= 1, got 0"),
+    Case("imagefolder without a root", ["data=imagefolder"], "data=imagefolder needs data.root"),
+    # ── options this machine cannot serve ──
+    Case("cuda without CUDA", ["trainer.device=cuda"], "trainer.device=cuda but CUDA is not available",
+         skip="this machine has CUDA" if torch.cuda.is_available() else None),
+    Case("mps without MPS", ["trainer.device=mps"], "trainer.device=mps but MPS is not available",
+         skip="this machine has MPS" if torch.backends.mps.is_available() else None),
+    Case("far more workers than cores", ["data.num_workers=1000"], "data.num_workers=1000 is far more than"),
+    # ── data that is not there (trainer.resume=false: starting over must not touch the old run either) ──
+    Case("missing dataset", ["data=cifar10", "data.root={tmp}/nowhere", "trainer.resume=false"],
+         "cifar10 not found or corrupted in data.root={tmp}/nowhere (set data.download=true to fetch it)"),
+    Case("missing data root", ["data=imagefolder", "data.root={tmp}/nowhere", "trainer.resume=false"],
+         "data.root={tmp}/nowhere is not a directory"),
+    Case("data root is a file", ["data=imagefolder", "data.root={run}/train.log", "trainer.resume=false"],
+         "data.root={run}/train.log is not a directory"),
+    Case("class folders without images", ["data=imagefolder", "data.root={tmp}/folder", "trainer.resume=false"],
+         "data.root={tmp}/folder: Found no valid file for the classes a, b", prepare=_empty_class_folders),
+    # ── checkpoints that cannot be resumed from ──
+    Case("corrupt checkpoint", [], "{run}/checkpoints/last.pt: corrupt or not a checkpoint",
+         prepare=_write(LAST, b"\x00garbage\xff" * 100)),
+    # torch fails differently depending on where the cut falls: RuntimeError early, OSError EINVAL later
+    Case("checkpoint cut at 10%", [], "{run}/checkpoints/last.pt: corrupt or truncated checkpoint (RuntimeError",
+         prepare=_truncate_checkpoint(10)),
+    Case("checkpoint cut at 60%", [], "{run}/checkpoints/last.pt: corrupt or truncated checkpoint (OSError",
+         prepare=_truncate_checkpoint(60)),
+    Case("empty checkpoint", [], "{run}/checkpoints/last.pt: corrupt or truncated checkpoint (EOFError",
+         prepare=_write(LAST, b"")),
+    Case("checkpoint of another model", ["model.width=8"],
+         "{run}/checkpoints/last.pt belongs to another run (model.width=4, this run has 8)"),
+    Case("torch file that is no traindx checkpoint", [], "{run}/checkpoints/last.pt: not a traindx checkpoint",
+         prepare=_foreign_torch_file),
+    Case("checkpoint holding a pickled object", [],
+         "{run}/checkpoints/last.pt: refused, it holds a pickled posix.system; checkpoints load with weights_only=True",
+         via="cli", prepare=_pickled_object),
+    Case("directory in place of the checkpoint", [], "{run}/checkpoints/last.pt: cannot read the checkpoint: Is a directory",
+         prepare=_directory_instead_of(LAST)),
+    Case("unreadable checkpoint", [], "{run}/checkpoints/last.pt: cannot read the checkpoint: Permission denied",
+         prepare=_unreadable_checkpoint, skip=ROOT_NOTE if os.geteuid() == 0 else None),
+    # ── run directories that are not this run's, or not usable ──
+    Case("diagnostics of another run", [], "diagnostics.dir={run}/diagnostics holds the diagnostics of another run",
+         via="cli", env={"DIAGNOSTICS_DIR": "{run}/diagnostics"}, run_dir="{tmp}/new"),
+    Case("diagnostics of another run that has no status.json yet", [],
+         "diagnostics.dir={run}/diagnostics holds the diagnostics of another run",
+         env={"DIAGNOSTICS_DIR": "{run}/diagnostics"}, run_dir="{tmp}/new",
+         prepare=lambda run, _tmp: (run / "diagnostics" / "status.json").unlink()),  # no failed status written there
+    Case("corrupt run_info.json", [], "{run}/diagnostics/run_info.json is unreadable",
+         prepare=_write("diagnostics/run_info.json", b'{"run_dir": ')),
+    Case("directory in place of a JSONL file", [], "cannot read {run}/diagnostics/train_diagnostics.jsonl: Is a directory",
+         prepare=_directory_instead_of("diagnostics/train_diagnostics.jsonl")),
+    Case("directory in place of status.json", [], "cannot write {run}/diagnostics/status.json: Is a directory",
+         prepare=_directory_instead_of("diagnostics/status.json")),
+]
+
+
+def invoke(case: Case, run_dir: Path, fill: Callable[[str], str], capsys) -> tuple[int, str]:
+    args = [fill(a) for a in case.args]
+    env = {k: fill(v) for k, v in case.env.items()}
+    if case.via == "cli":
+        proc = run_trainer([f"hydra.run.dir={run_dir}", *TINY_ARGS, *args], env={**TINY_ENV, **env})
+        return proc.returncode, proc.stderr
+    from trainer import app
+
+    # Deterministic mode is process-wide: leave the test process as it was.
+    cfg = compose([*TINY_ARGS, "trainer.deterministic=false", *args],
+                  diag_dir=env.get("DIAGNOSTICS_DIR", run_dir / "diagnostics"))
+    with pytest.raises(SystemExit) as exit_:
+        app.run(cfg, run_dir)
+    return exit_.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(case, tiny_run, tmp_path, capsys):
+    if case.skip:
+        pytest.skip(case.skip)
+    run = copy_run(tiny_run, tmp_path / "run")
+
+    def fill(text: str) -> str:
+        return text.replace("{run}", str(run)).replace("{tmp}", str(tmp_path))
+
+    if case.prepare:
+        case.prepare(run, tmp_path)
+    before = snapshot(run)
+
+    code, stderr = invoke(case, Path(fill(case.run_dir)), fill, capsys)
+
+    assert "Traceback" not in stderr
+    assert code == case.code, stderr
+    lines = stderr.strip().splitlines()
+    if case.code == 2:  # the trainer's own report: exactly one line
+        assert lines == [f"error: {lines[0].removeprefix('error: ')}"] and fill(case.message) in lines[0], stderr
+    else:  # Hydra's report: the problem on the first lines, its advice after
+        assert fill(case.message) in stderr and len(lines) <= 12, stderr
+
+    after = snapshot(run)
+    launched_here = case.via == "cli" and case.code == 2 and case.run_dir == "{run}"
+    if launched_here:  # Hydra's own writes into a reused directory (see the module docstring)
+        for name in HYDRA_REWRITES:
+            before.pop(name, None), after.pop(name, None)
+        for name in HYDRA_APPENDS:
+            old, new = before.pop(name), after.pop(name)
+            assert new.startswith(old), f"{name} was rewritten, not appended to"
+    assert digest(after) == digest(before)
+    assert not (tmp_path / "pwned").exists()  # the pickled command never ran
+
+
+def test_catalog_is_at_least_25_cases():
+    assert len(CASES) >= 25 and len({c.id for c in CASES}) == len(CASES)
