@@ -7,7 +7,6 @@ import ast
 import io
 import os
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
