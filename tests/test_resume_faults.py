@@ -127,25 +127,33 @@ def finish(run_dir: Path) -> subprocess.CompletedProcess:
 
 def test_sigkill_in_validation_in_a_checkpoint_write_and_in_a_jsonl_append_loses_nothing(tiny_run, tmp_path):
     rng = random.Random(5)  # seeded: the same moments on every run of the suite
-    ref, run = reference(tiny_run), tmp_path / "run"
+    ref = reference(tiny_run)
+    run = copy_run(tiny_run, tmp_path / "run")  # a finished run's directory, started over below
 
-    # 1. Killed inside epoch 2's validation: last.pt holds epoch 1, the JSONL files epoch 1.
+    # 1. trainer.resume=false, killed inside epoch 1's validation, before any checkpoint of its own: the
+    #    old run's checkpoints are gone with its JSONL lines, so the next launch starts from scratch
+    #    instead of continuing the old run on top of emptied files.
+    crash(run, f"val:{rng.randint(1, VAL_BATCHES)}:KILL", KILLED, extra=("trainer.resume=false",))
+    assert check_intact(run, ref) == {} and not (run / "checkpoints" / "best.pt").exists()
+    assert read_jsonl_strict(run / "diagnostics" / JSONL[0]) == ([], b"")
+
+    # 2. Killed inside epoch 2's validation: last.pt holds epoch 1, the JSONL files epoch 1.
     crash(run, f"val:{rng.randint(VAL_BATCHES + 1, 2 * VAL_BATCHES)}:KILL", KILLED)
     assert check_intact(run, ref)["epoch"] == 1
     assert len(read_jsonl_strict(run / "diagnostics" / JSONL[0])[0]) == 1
 
-    # 2. Resumed at epoch 1, killed while writing epoch 2's last.pt: half of it sits in a temporary
+    # 3. Resumed at epoch 1, killed while writing epoch 2's last.pt: half of it sits in a temporary
     #    file, last.pt is still epoch 1's, and the JSONL files already hold epoch 2 (resume cuts it).
     crash(run, "last.pt:1:KILL", KILLED)
     assert check_intact(run, ref)["epoch"] == 1
     assert any(name.startswith(".last.pt.") for name in temporaries(run))
     assert len(read_jsonl_strict(run / "diagnostics" / JSONL[0])[0]) == 2
 
-    # 3. Resumed at epoch 1 again, killed halfway through appending an epoch-3 record: a torn tail.
+    # 4. Resumed at epoch 1 again, killed halfway through appending an epoch-3 record: a torn tail.
     crash(run, f"jsonl:{rng.randint(3, 4)}:KILL", KILLED)
     assert check_intact(run, ref, torn_tail_allowed=True)["epoch"] == 2
     assert any(read_jsonl_strict(run / "diagnostics" / name)[1] for name in JSONL)  # the torn line is there
-    assert temporaries(run) == []  # step 2's torn checkpoint was removed by this launch
+    assert temporaries(run) == []  # step 3's torn checkpoint was removed by this launch
 
     finish(run)
     assert "resumed from" in (run / "train.log").read_text()
@@ -170,17 +178,6 @@ def test_sigterm_mid_epoch_checkpoints_marks_preempted_and_resumes_exactly(tiny_
     finish(run)
     assert f"at epoch 1, step {step - STEPS_PER_EPOCH}" in (run / "train.log").read_text()
     assert_same_as_reference(run, tiny_run, ref)
-
-
-def test_starting_over_in_a_used_directory_leaves_no_old_checkpoint_to_resume(tiny_run, tmp_path):
-    """trainer.resume=false in a finished run's directory, killed in its first epoch: the next plain launch
-    must train from scratch, not continue the old run's last.pt on top of the emptied JSONL files."""
-    ref, run = reference(tiny_run), copy_run(tiny_run, tmp_path / "run")
-    crash(run, f"step:{random.Random(3).randint(2, STEPS_PER_EPOCH)}:KILL", KILLED, extra=("trainer.resume=false",))
-    assert not (run / "checkpoints" / "last.pt").exists() and not (run / "checkpoints" / "best.pt").exists()
-    assert read_jsonl_strict(run / "diagnostics" / JSONL[0]) == ([], b"")
-    finish(run)
-    assert_same_as_reference(run, tiny_run, ref)  # same seed and config: the redone run equals the old one
 
 
 def test_stop_signal_chains_to_the_previous_handler(tmp_path, monkeypatch, capsys):
