@@ -61,10 +61,28 @@ UNSAFE_CALLS = {("yaml", "unsafe_load"), ("yaml", "full_load"), ("yaml", "load_a
                 ("pickle", "loads"), ("marshal", "loads"), ("dill", "load"), ("dill", "loads")}
 
 
+SAFE_LOADERS = {"SafeLoader", "CSafeLoader"}
+
+
+def _names_only_safe_loaders(value: ast.AST) -> bool:
+    """`yaml.SafeLoader`, or an expression (e.g. `getattr(yaml, "CSafeLoader", yaml.SafeLoader)`) whose
+    every attribute and string names a safe loader."""
+    named = [n.attr for n in ast.walk(value) if isinstance(n, ast.Attribute)]
+    named += [n.value for n in ast.walk(value) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return bool(named) and all(name in SAFE_LOADERS for name in named)
+
+
 def unsafe_calls(source: str) -> list[str]:
     """Calls that could execute what a file holds: pickle, unsafe YAML, torch.load without weights_only=True."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    assigned: dict[str, list[ast.AST]] = {}  # name -> every value assigned to it in the module
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -78,7 +96,8 @@ def unsafe_calls(source: str) -> list[str]:
             found.append(f"{owner}.{name} at line {node.lineno}")
         elif (owner, name) == ("yaml", "load"):
             loader = keywords.get("Loader")
-            if not (isinstance(loader, ast.Attribute) and loader.attr in ("SafeLoader", "CSafeLoader")):
+            values = assigned.get(loader.id, []) if isinstance(loader, ast.Name) else [loader] if loader else []
+            if not (values and all(_names_only_safe_loaders(v) for v in values)):
                 found.append(f"yaml.load without SafeLoader at line {node.lineno}")
         elif (owner, name) == ("torch", "load"):
             weights_only = keywords.get("weights_only")
@@ -88,9 +107,11 @@ def unsafe_calls(source: str) -> list[str]:
 
 
 def test_the_scanner_finds_what_it_looks_for():
-    bad = "import yaml, torch, pickle\nyaml.load(s)\ntorch.load(p)\npickle.loads(b)\neval(x)\n"
-    assert len(unsafe_calls(bad)) == 4
-    good = "yaml.safe_load(s)\nyaml.load(s, Loader=yaml.SafeLoader)\ntorch.load(p, weights_only=True)\nmodel.eval()\n"
+    bad = ("import yaml, torch, pickle\nyaml.load(s)\ntorch.load(p)\npickle.loads(b)\neval(x)\n"
+           "L = yaml.Loader\nyaml.load(s, Loader=L)\nyaml.load(s, Loader=yaml.FullLoader)\n")
+    assert len(unsafe_calls(bad)) == 6
+    good = ("yaml.safe_load(s)\nyaml.load(s, Loader=yaml.SafeLoader)\ntorch.load(p, weights_only=True)\n"
+            "model.eval()\nloader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)\nyaml.load(s, Loader=loader)\n")
     assert unsafe_calls(good) == []
 
 
