@@ -6,7 +6,7 @@ from conftest import train_here
 from reliability_helpers import read_jsonl_strict, strict_json
 
 
-def test_huge_learning_rate_counts_nonfinite_steps_and_writes_null(tmp_path):
+def test_huge_learning_rate_counts_nonfinite_steps_and_writes_null(tmp_path, one_thread):
     # stop_on=[]: this test is about what gets recorded, so the run must go on after the first NaN.
     _, train, val = train_here(tmp_path, ["trainer.epochs=2", "optimizer.lr=1e6", "scheduler=constant",
                                           "trainer.device=cpu", "model.width=4", "data.image_size=16",

@@ -180,7 +180,7 @@ def test_sigterm_mid_epoch_checkpoints_marks_preempted_and_resumes_exactly(tiny_
     assert_same_as_reference(run, tiny_run, ref)
 
 
-def test_stop_signal_chains_to_the_previous_handler(tmp_path, monkeypatch, capsys):
+def test_stop_signal_chains_to_the_previous_handler(tmp_path, monkeypatch, capsys, one_thread):
     """submitit installs its own SIGUSR2 handler (it requeues the job); the trainer calls it after saving."""
     from trainer import app
     from trainer.diagnostics import Collector
