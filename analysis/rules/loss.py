@@ -77,16 +77,20 @@ def loss_diverging(run: Run):
                    epoch=int(e[-1]))
 
 
-@rule("loss_oscillating", section="Loss", title="validation accuracy swinging up and down",
-      source="AUTOTRAINER 'unstable' (amplitude 0.03, count >= 0.2 x epochs)",
-      thresholds={"swing": OSC_AMPLITUDE, "swings": f">= max(3, {OSC_SHARE} x epochs)"})
+@rule("loss_oscillating", section="Loss", title="validation accuracy swinging up and down to the end",
+      source="AUTOTRAINER 'unstable' (amplitude 0.03, count >= 0.2 x epochs); noise floor and persistence ours",
+      thresholds={"swing": f">= max({OSC_AMPLITUDE}, 2 sqrt(2) binomial SE)",
+                  "swings": f">= max(3, {OSC_SHARE} x epochs), and >= 2 in the second half (not settled)"})
 def loss_oscillating(run: Run):
     acc = finite(run.val["accuracy"])
     if len(acc) < 5:
         return None
-    n = oscillations(acc, OSC_AMPLITUDE)
+    # A swing between two epochs must beat the noise of two accuracies measured on val_size images.
+    amplitude = max(OSC_AMPLITUDE, 2 * math.sqrt(2) * binomial_se(float(np.median(acc)), val_size(run)))
+    n = oscillations(acc, amplitude)
+    late = oscillations(acc[len(acc) // 2:], amplitude)
     needed = max(3, int(math.ceil(OSC_SHARE * len(acc))))
-    if n < needed:
+    if n < needed or late < 2:  # early instability that settled is not what this rule reports
         return None
     recs = [Recommendation("lower the learning rate", lower_lr(run, 2))]
     bs = run.cfg("data.batch_size")
@@ -95,8 +99,9 @@ def loss_oscillating(run: Run):
     if not uses(run, "scheduler", "cosine") and run.config is not None:
         recs.append(Recommendation("decay the LR smoothly", ["scheduler=cosine"]))
     return Finding("loss_oscillating", "warning",
-                   f"validation accuracy reversed direction {n} times by >= {OSC_AMPLITUDE:.0%} over {len(acc)} epochs",
-                   evidence={"reversals": n, "needed": needed, "amplitude": OSC_AMPLITUDE,
+                   f"validation accuracy reversed direction {n} times by >= {amplitude:.1%} over {len(acc)} epochs, "
+                   f"{late} of them in the second half",
+                   evidence={"reversals": n, "reversals_second_half": late, "needed": needed, "amplitude": amplitude,
                              "accuracy_std": float(np.std(acc))},
                    recommendations=recs, epoch=int(run.val.epochs[-1]))
 
