@@ -71,6 +71,7 @@ def test_missing_running_and_truncated_jobs(sweep_2x2, tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(sweep_2x2, sweep, ignore=shutil.ignore_patterns("checkpoints", "analysis"))
     shutil.rmtree(sweep / "2")  # never started
+    shutil.rmtree(sweep / "0" / "diagnostics")  # crashed before its first epoch: .hydra/ and log only
     status = sweep / "1" / "diagnostics" / "status.json"
     status.write_text(status.read_text().replace('"completed"', '"running"'))
     train = sweep / "3" / "diagnostics" / "train_diagnostics.jsonl"
@@ -78,8 +79,10 @@ def test_missing_running_and_truncated_jobs(sweep_2x2, tmp_path):
     proc = analyze(sweep, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     jobs = json.loads(proc.stdout)["sweep"]["jobs"]
-    assert (jobs["missing"], jobs["running"], jobs["completed"]) == (1, 1, 2)
-    assert json.loads(proc.stdout)["sweep"]["missing_jobs"] == [2]
+    assert (jobs["missing"], jobs["running"], jobs["completed"], jobs["no diagnostics"]) == (1, 1, 1, 1)
+    report = json.loads(proc.stdout)
+    assert report["sweep"]["missing_jobs"] == [2]
+    assert [f["job"] for f in report["sweep"]["failures"]] == ["0"]
     assert "last line is cut off" in proc.stderr
 
 
@@ -92,6 +95,26 @@ def test_recommendations_carry_their_runs_and_the_sweeps_support(sweep_2x2):
         assert rec["runs"] and rec["count"] == len(rec["runs"])
         for sup in rec["support"]:
             assert sup["verdict"] in ("supported", "contradicted", "inconclusive", "not tested")
+
+
+def test_seed_replicates_are_grouped(tmp_path):
+    from analysis import sweep_report
+    from analysis.render.sweep_text import render_sweep_markdown
+
+    rows = [{"job": str(i), "overrides": {"optimizer.lr": lr, "trainer.seed": seed}, "best_val_accuracy": acc}
+            for i, (lr, seed, acc) in enumerate([(0.1, 0, 0.80), (0.1, 1, 0.82), (0.05, 0, 0.70), (0.05, 1, 0.74)])]
+    groups = sweep_report.replicate_groups(rows)
+    by_lr = {g["overrides"]["optimizer.lr"]: g for g in groups}
+    assert by_lr[0.1]["n"] == 2 and by_lr[0.1]["mean"] == pytest.approx(0.81) and by_lr[0.05]["runs"] == ["2", "3"]
+    best = sweep_report.best_config(groups, {"optimizer.lr": [0.05, 0.1], "trainer.seed": [0, 1]})
+    assert best["overrides"] == {"optimizer.lr": 0.1} and "largest value swept" in best["edge_notes"][0]
+    report = {"sweep": {"name": "s", "path": "p", "command": None, "axes": {}, "fixed": {},
+                        "jobs": {"expected": 4, "found": 4, "completed": 4, "failed": 0, "running": 0, "preempted": 0,
+                                 "no diagnostics": 0, "unreadable": 0, "missing": 0},
+                        "missing_jobs": [], "failures": []},
+              "runs": [], "axes": [], "grid": None, "configurations": groups, "findings_by_id": {},
+              "recommendations": [], "best": best, "warnings": []}
+    assert "optimizer.lr=0.1 | 0.8100 ± 0.0141 (n=2)" in render_sweep_markdown(report)
 
 
 def test_support_compares_runs_in_the_recommended_direction():

@@ -8,7 +8,7 @@ from ..overrides import fmt
 from ..sweep import Sweep
 from .html import code, page
 from .svg import heatmap, line_chart
-from .sweep_text import _ms, provenance_lines, run_table_rows
+from .sweep_text import _ms, provenance_lines, replicate_rows, run_table_rows
 
 MAX_CURVES = 60  # beyond this, curves are thinned to the best and worst runs
 
@@ -49,6 +49,12 @@ def render_sweep_html(report: dict, sweep: Sweep) -> str:
     headers, rows = run_table_rows(report)
     body.append("<h2>Runs</h2><table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
                 + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+    replicates = replicate_rows(report)
+    if replicates:
+        body.append("<h2>Configurations (seeds as replicates)</h2><table><tr><th>configuration</th>"
+                    "<th>best val accuracy: mean ± std (n)</th><th>runs</th></tr>"
+                    + "".join(f"<tr><td>{escape(c)}</td><td>{escape(m)}</td><td>{escape(r)}</td></tr>"
+                              for c, m, r in replicates) + "</table>")
     body.append("<h2>Effect of each axis</h2>")
     for axis in report["axes"]:
         body.append(f"<h3>{escape(axis['key'])}</h3><table><tr><th>value</th><th>best val accuracy: mean ± std (n)</th>"

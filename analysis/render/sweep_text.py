@@ -49,6 +49,14 @@ def run_table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def replicate_rows(report: dict) -> list[list[str]]:
+    """Configurations with more than one run (seeds as replicates), best mean first; [] when none."""
+    groups = [g for g in report["configurations"] if g["n"] > 1 or len(g["runs"]) > 1]
+    groups.sort(key=lambda g: -(g["mean"] if g["mean"] is not None else -1))
+    return [[" ".join(f"{k}={fmt(v)}" for k, v in g["overrides"].items()) or "(defaults)", _ms(g),
+             ", ".join(g["runs"][:20])] for g in groups]
+
+
 def render_sweep_text(report: dict, html_path: str | None = None) -> str:
     s = report["sweep"]
     out = [f"Sweep {s['path']}"] + [f"  {line}" for line in provenance_lines(s)] + [""]
@@ -56,6 +64,9 @@ def render_sweep_text(report: dict, html_path: str | None = None) -> str:
     for axis in report["axes"]:
         out += ["", f"effect of {axis['key']} on best val accuracy:"]
         out += [f"  {fmt(level['value'])}: {_ms(level)}" for level in axis["levels"]]
+    replicates = replicate_rows(report)
+    if replicates:
+        out += ["", "configurations (seeds as replicates):"] + [f"  {c}: {m}  [runs {r}]" for c, m, r in replicates]
     best = report["best"]
     if best:
         out += ["", f"best: {' '.join(best['overrides_cli']) or '(defaults)'}: {_ms(best)}"]
@@ -96,6 +107,10 @@ def render_sweep_markdown(report: dict) -> str:
         if g["averaged_over"]:
             out.append(f"\nAveraged over {', '.join(md_escape(k) for k in g['averaged_over'])}.")
         out.append("")
+    replicates = replicate_rows(report)
+    if replicates:
+        out += ["## Configurations (seeds as replicates)", "", "| configuration | best val accuracy | runs |",
+                "|---|---|---|"] + [f"| {md_escape(c)} | {m} | {md_escape(r)} |" for c, m, r in replicates] + [""]
     best = report["best"]
     if best:
         out += ["## Best configuration", "", f"{' '.join(code(o) for o in best['overrides_cli']) or '(defaults)'}: "
