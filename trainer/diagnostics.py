@@ -132,7 +132,6 @@ class Collector:
         self._poll_host: Optional[torch.Tensor] = None
         self._poll_event = None
         self._running: Optional[float] = None
-        self._one = torch.ones((), device=device)  # counts one measured update in after_update
         self.start_epoch()
 
     # ── per epoch ──
@@ -141,9 +140,12 @@ class Collector:
         self._running = None  # the progress display shows no loss until this epoch's first copy lands
         self.acc = torch.zeros(N_SLOTS, device=self.device, dtype=torch.float64 if self.device.type != "mps" else torch.float32)
         if self.enabled:
-            self.grad_norms = torch.full((self.steps,), float("nan"), device=self.device)
+            # Per step, per parameter tensor: gradient norms, and (on measured steps) the update's and
+            # the weight's norms. Reduced once at the epoch's end, so a step costs few torch calls.
+            n = len(self.params)
+            self.param_norms = torch.full((self.steps, n), float("nan"), device=self.device)
+            self.update_norms = torch.full((self.steps, 2 * n), float("nan"), device=self.device)
             self.step_losses = torch.full((self.steps,), float("nan"), device=self.device)
-            self.layer_sums = torch.zeros(len(self.layer_index), device=self.device)
 
     def is_probe_step(self, step: int) -> bool:
         """The epoch's last step samples activations (state closest to the epoch's end)."""
@@ -174,12 +176,12 @@ class Collector:
         if not self.enabled:
             return None
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        per_param = torch.stack(torch._foreach_norm(grads))
-        total = torch.linalg.vector_norm(per_param)
-        if self.step < self.steps:
-            self.grad_norms[self.step] = total
-        self.layer_sums += per_param.index_select(0, self._layer_index_t)
-        return total
+        norms = torch._foreach_norm(grads)
+        if self.step >= self.steps:  # more steps than planned (never in the loop): measure, keep nothing
+            return torch.linalg.vector_norm(torch.stack(norms))
+        row = torch.stack(norms, out=self.param_norms[self.step])
+        # The global norm is needed now only to clip; otherwise the epoch's end derives it from the row.
+        return torch.linalg.vector_norm(row) if self.grad_clip is not None else None
 
     def before_update(self) -> None:
         if self.enabled and self.step % self.update_every == 0:
@@ -196,17 +198,16 @@ class Collector:
                 # no new tensors per step. One foreach call takes the norms of the update and of the
                 # weights together; the three sums go into the accumulator in one add.
                 torch._foreach_sub_(self._prev, self.params)
-                norms = torch.stack(torch._foreach_norm(self._prev + self.params))
-                update, weight = torch.linalg.vector_norm(norms.view(2, -1), dim=1).unbind()
-                self.acc[UPDATES:RATIO_SUM + 1] += torch.stack((self._one, update, update / weight.clamp_min(1e-12)))
+                if self.step < self.steps:
+                    torch.stack(torch._foreach_norm(self._prev + self.params), out=self.update_norms[self.step])
         self.step += 1
 
     # ── mid-epoch checkpoints (a preempted run resumes inside the epoch) ──
     def state_dict(self) -> dict:
         state = {"step": self.step, "acc": self.acc.cpu()}
         if self.enabled:
-            state.update(grad_norms=self.grad_norms.cpu(), step_losses=self.step_losses.cpu(),
-                         layer_sums=self.layer_sums.cpu())
+            state.update(param_norms=self.param_norms.cpu(), update_norms=self.update_norms.cpu(),
+                         step_losses=self.step_losses.cpu())
         return state
 
     def load_state_dict(self, state: dict, device: torch.device, counts: bool = True) -> None:
@@ -216,10 +217,10 @@ class Collector:
         self.acc = state["acc"].to(device)
         if not counts:
             self.acc[:PER_RANK] = 0
-        if self.enabled and "grad_norms" in state:
-            self.grad_norms = state["grad_norms"].to(device)
+        if self.enabled and "param_norms" in state:
+            self.param_norms = state["param_norms"].to(device)
+            self.update_norms = state["update_norms"].to(device)
             self.step_losses = state["step_losses"].to(device)
-            self.layer_sums = state["layer_sums"].to(device)
 
     def running_loss(self) -> Optional[float]:
         """Mean loss so far this epoch, for the progress display; never waits for the device.
@@ -244,11 +245,19 @@ class Collector:
 
     # ── end of epoch: one reduction across DDP ranks, one transfer ──
     def end_epoch(self) -> dict:
-        if self.enabled:  # the step counts that grad_norm leaves to the epoch's end
+        if self.enabled:  # what the steps left to the epoch's end: global norms, counts, update norms
+            self.grad_norms = torch.linalg.vector_norm(self.param_norms, dim=1)  # NaN rows: steps not run
+            self.layer_sums = self.param_norms[: min(self.step, self.steps)].index_select(
+                1, self._layer_index_t).sum(dim=0)
             norms = self.grad_norms[: min(self.step, self.steps)]
             self.acc[NONFINITE_GRAD] += (~torch.isfinite(norms)).sum()
             if self.grad_clip is not None:
                 self.acc[CLIPPED] += (norms > self.grad_clip).sum()
+            measured = self.update_norms[: min(self.step, self.steps): self.update_every].view(-1, 2, len(self.params))
+            update, weight = torch.linalg.vector_norm(measured, dim=2).unbind(dim=1)
+            self.acc[UPDATES] += measured.shape[0]
+            self.acc[UPDATE_SUM] += update.sum()
+            self.acc[RATIO_SUM] += (update / weight.clamp_min(1e-12)).sum()
         acc, dtype = self.acc, self.acc.dtype
         s = self.steps
         activity = self.probe.activity().to(self.device, dtype) if self.probe is not None else acc[:0]
