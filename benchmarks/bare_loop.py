@@ -28,7 +28,7 @@ import argparse
 import statistics
 import time
 
-from common import machine, ratio_summary, set_threads, train_run, typed_config
+from common import clocks_for, machine, ratio_summary, set_threads, train_run, typed_config
 
 
 class BareLoop:
@@ -154,10 +154,7 @@ def main() -> None:
         raise SystemExit("error: --epochs must be >= 2 (the first is warm-up) and --runs >= 1")
     threads = set_threads(args.threads or None)
     base = [f"trainer.epochs={args.epochs}", "scheduler=constant", *args.overrides]
-    import torch
-
-    cuda = typed_config(base).trainer.device.value in ("cuda", "auto") and torch.cuda.is_available()
-    clocks = ("wall",) if cuda else ("wall", "cpu")  # host CPU time says nothing about GPU work
+    clocks = clocks_for(base)
 
     ratios = {c: [] for c in clocks}
     times = {(arm, c): [] for arm in ("trainer", "bare") for c in clocks}

@@ -83,6 +83,14 @@ class EpochClock:
         Collector.start_epoch, Collector.end_epoch = self._originals
 
 
+def clocks_for(overrides: list[str]) -> tuple[str, ...]:
+    """The clocks that measure this config: host CPU time says nothing about GPU work."""
+    import torch
+
+    cuda = typed_config(overrides).trainer.device.value in ("cuda", "auto") and torch.cuda.is_available()
+    return ("wall",) if cuda else ("wall", "cpu")
+
+
 def train_run(overrides: list[str]) -> dict:
     """Train once in a fresh temporary run directory, in this process.
 

@@ -33,7 +33,7 @@ import statistics
 import time
 from collections import defaultdict
 
-from common import machine, mean_ci, ratio_summary, set_threads, train_run, typed_config
+from common import clocks_for, machine, mean_ci, ratio_summary, set_threads, train_run
 
 PER_STEP = ("on_loss", "grad_norm", "before_update", "after_update")
 PER_EPOCH = ("end_epoch", "probe.attach", "probe.hooks", "probe.detach")  # once per epoch, inside epoch_time_s
@@ -143,10 +143,8 @@ def main() -> None:
         raise SystemExit("error: --runs and --pairs must be >= 1")
     threads = set_threads(args.threads or None)
     base = [f"trainer.epochs={1 + 2 * args.pairs}", "scheduler=constant", *args.overrides]
-    import torch
-
-    cuda = typed_config(base).trainer.device.value in ("cuda", "auto") and torch.cuda.is_available()
-    clocks = ("wall",) if cuda else ("wall", "cpu")  # host CPU time says nothing about GPU work
+    clocks = clocks_for(base)
+    cuda = clocks == ("wall",)
 
     epochs: list[dict] = []
     ratios: dict[str, list[float]] = {c: [] for c in clocks}
