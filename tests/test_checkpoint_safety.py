@@ -123,3 +123,14 @@ def test_no_unsafe_loader_in_the_code(package):
         if found:
             problems[str(path.relative_to(ROOT))] = found
     assert problems == {}
+
+
+def test_checkpoint_of_another_normalization_is_foreign(tmp_path):
+    from trainer.checkpoint import check_identity
+    from trainer.errors import CheckpointError
+
+    saved = {"config": {"model": {"name": "small_cnn", "norm": "batch"}, "data": {"name": "digits"}}}
+    config = {"model": {"name": "small_cnn", "norm": "group"}, "data": {"name": "digits"}}
+    with pytest.raises(CheckpointError, match="model.norm='batch', this run has 'group'"):
+        check_identity(saved, config, tmp_path / "last.pt")
+    check_identity(saved, saved["config"], tmp_path / "last.pt")  # the same model resumes

@@ -26,7 +26,7 @@ LAST, BEST = "last.pt", "best.pt"
 
 # Config keys that decide the shape of the saved state: a checkpoint made with other values
 # belongs to another run.
-IDENTITY_KEYS = (("model", "name"), ("model", "width"), ("model", "num_classes"), ("model", "in_channels"),
+IDENTITY_KEYS = (("model", "name"), ("model", "width"), ("model", "norm"), ("model", "num_classes"), ("model", "in_channels"),
                  ("data", "name"), ("optimizer", "name"))
 
 
