@@ -34,6 +34,11 @@ def uses(run: Run, group: str, option: str) -> bool:
     return run.cfg(f"{group}.name") == option
 
 
+def undo_fault(run: Run) -> list[str]:
+    """fault=none when the run injected a fault on purpose (the fix for a fault config), else nothing."""
+    return ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []
+
+
 def _num(value: Any) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None

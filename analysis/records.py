@@ -205,6 +205,12 @@ class Columns:
             self._cache[key] = ([str(k) for k in keys], table)
         return self._cache[key]
 
+    def finite(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(values, epochs) of the rows where column `name` is finite."""
+        col = self[name]
+        ok = np.isfinite(col)
+        return col[ok], self.epochs[ok]
+
     def has(self, name: str) -> bool:
         return bool(np.isfinite(self[name]).any()) if self.records else False
 

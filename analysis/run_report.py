@@ -100,12 +100,10 @@ def lr_section(run: Run) -> dict:
 
 def loss_section(run: Run) -> dict:
     tr, va = run.train, run.val
-    loss = tr["loss"]
-    ok = np.isfinite(loss)
+    y, e = tr.finite("loss")
     floor = loss_floor(run)
     lines, data = [], {"floor": floor, "chance_loss": chance_loss(run)}
-    if ok.any():
-        y, e = loss[ok], tr.epochs[ok]
+    if len(y):
         best = int(np.argmin(y))
         lines.append(f"train loss: initial {_f(y[0])}, final {_f(y[-1])}, best {_f(y[best])} at epoch {int(e[best])}")
         w = window_size(len(y))

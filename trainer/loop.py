@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from analysis.records import read_jsonl
+
 from . import checkpoint, distributed
 from .config import TrainConfig
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
@@ -38,7 +40,7 @@ from .live import LiveFindings
 from .models import build_model, kill_relus
 from .optim import build_optimizer, build_scheduler, current_lr
 from .ranks import Ranks
-from .runfiles import NOWHERE, JsonlWriter, Status, read_records, remove_stale_temporaries, truncate_jsonl, write_json
+from .runfiles import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
 
 log = logging.getLogger("trainer")
 
@@ -322,8 +324,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
              run_info["num_parameters"])
 
     # Live findings run on rank 0 only; under DDP its decision to stop is shared below.
-    live = (LiveFindings(config, run_info, t.stop_on, read_records(diag_dir / TRAIN_JSONL),
-                         read_records(diag_dir / VAL_JSONL)) if main else None)
+    live = (LiveFindings(config, run_info, t.stop_on, read_jsonl(diag_dir / TRAIN_JSONL, []),
+                         read_jsonl(diag_dir / VAL_JSONL, [])) if main else None)
     train_log, val_log = ((JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)) if main
                           else (NOWHERE, NOWHERE))
 

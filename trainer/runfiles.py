@@ -199,22 +199,6 @@ def truncate_jsonl(path: Path, last_epoch: int) -> int:
     return len(kept)
 
 
-def read_records(path: Path) -> list[dict]:
-    """The records of a JSONL file this run wrote (complete lines only), e.g. to resume live findings."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            records.append(obj)
-    return records
-
-
 class Status:
     """status.json: running, completed, failed or preempted, with progress; replaced atomically."""
 

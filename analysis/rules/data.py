@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..findings import Finding, Recommendation
-from ..overrides import fmt
+from ..overrides import fmt, undo_fault
 from ..records import Run
 from . import rule
 
@@ -33,7 +33,7 @@ def transforms_not_separated(run: Run):
                   "train_transform": info.get("train_transform"), "val_transform": info.get("val_transform")},
         recommendations=[
             Recommendation("give each split its own dataset instance with its own transform (the seed's fix; "
-                           "data=imagefolder does this)", ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []),
+                           "data=imagefolder does this)", undo_fault(run)),
             CHECK_DATA,
         ])
 
@@ -54,7 +54,7 @@ def train_val_overlap(run: Run):
         evidence={"overlap": overlap, "val_size": val_size, "share_of_val": share},
         recommendations=[Recommendation("split train and val from disjoint index sets (seeded split, as "
                                         "trainer/data.py's split_indices does)",
-                                        ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []),
+                                        undo_fault(run)),
                          CHECK_DATA])
 
 
@@ -118,7 +118,7 @@ def input_not_normalized(run: Run):
     if not has_normalize:
         recs.append(Recommendation("the pipelines have no Normalize step: add it (data.mean and data.std hold the "
                                    "per-channel statistics)",
-                                   ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []))
+                                   undo_fault(run)))
     elif isinstance(cfg_mean, list) and isinstance(cfg_std, list) and len(cfg_mean) == len(mean) == len(cfg_std):
         # Measured after Normalize(cfg_mean, cfg_std): the raw statistics follow by undoing it.
         raw_mean = [round(m0 + m * s0, 4) for m0, m, s0 in zip(cfg_mean, mean, cfg_std)]

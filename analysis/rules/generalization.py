@@ -32,16 +32,13 @@ def _best_epoch(run: Run) -> tuple[int, float] | None:
       source="AUTOTRAINER (train - val accuracy >= 0.1); SageMaker Debugger Overfit; trend test ours",
       thresholds={"val loss": "rising (Student t, 95%) over the last max(4, 20%) epochs", "accuracy gap": f">= {OVERFIT_GAP}"})
 def overfitting(run: Run):
-    v = run.val["nll"] if run.val.has("nll") else run.val["loss"]
-    ok = np.isfinite(v)
-    if ok.sum() < 5:
+    y, e = run.val.finite("nll" if run.val.has("nll") else "loss")
+    if len(y) < 5:
         return None
-    y, e = v[ok], run.val.epochs[ok]
     w = window_size(len(y))
     tr_val = trend(y[-w:], e[-w:])
-    train_loss = run.train["loss"]
-    tl_ok = np.isfinite(train_loss)
-    tr_train = trend(train_loss[tl_ok][-w:], run.train.epochs[tl_ok][-w:])
+    train_loss, train_epochs = run.train.finite("loss")
+    tr_train = trend(train_loss[-w:], train_epochs[-w:])
     train_acc, val_acc = finite(run.train["accuracy"]), finite(run.val["accuracy"])
     if not (len(train_acc) and len(val_acc)):
         return None

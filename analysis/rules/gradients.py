@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..findings import Finding, Recommendation
-from ..overrides import lower_lr, override, raise_lr
+from ..overrides import lower_lr, override, raise_lr, undo_fault
 from ..records import Run
 from . import rule
 
@@ -97,11 +97,10 @@ def vanishing_gradients(run: Run):
                   "spike": f"max step norm >= {EXPLODE_SPIKE}x median epoch mean"})
 def exploding_gradients(run: Run):
     tr = run.train
-    g, gmax = tr["mean_grad_norm"], tr["max_grad_norm"]
-    ok = np.isfinite(g)
-    if ok.sum() < 2:
+    gmax = tr["max_grad_norm"]
+    g_ok, e_ok = tr.finite("mean_grad_norm")
+    if len(g_ok) < 2:
         return None
-    g_ok, e_ok = g[ok], tr.epochs[ok]
     running_min = np.minimum.accumulate(g_ok)
     growth = g_ok / np.maximum(running_min, 1e-30)
     grew = np.where(growth >= EXPLODE_GROWTH)[0]
@@ -203,7 +202,7 @@ def amp_scaled_gradients(run: Run):
                              "threshold": AMP_NORM_OVER_SCALE},
                    recommendations=[Recommendation("call scaler.unscale_(optimizer) before clip_grad_norm_ "
                                                    "(the seed's critical fix)",
-                                                   ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []),
+                                                   undo_fault(run)),
                                     Recommendation("or use bf16, which needs no loss scaling", ["trainer.amp=bf16"])],
                    epoch=int(run.train.epochs[np.argmax(ok)]))
 

@@ -58,11 +58,9 @@ def nonfinite_loss(run: Run):
       source="ours (noise-aware slope); wandb-primary 'divergence' (mean delta over the last window)",
       thresholds={"trend": "rising (Student t, 95%) over the last max(4, 20%) epochs", "last/best": f"> {DIVERGE_FACTOR}"})
 def loss_diverging(run: Run):
-    loss = run.train["loss"]
-    ok = np.isfinite(loss)
-    if ok.sum() < 4:
+    y, e = run.train.finite("loss")
+    if len(y) < 4:
         return None
-    y, e = loss[ok], run.train.epochs[ok]
     w = window_size(len(y))
     tr = trend(y[-w:], e[-w:])
     best = float(y.min())
@@ -142,11 +140,9 @@ def accuracy_at_chance(run: Run):
                   "early": f"starts in the first {PLATEAU_EARLY_SHARE:.0%} of the run",
                   "far": f"> {PLATEAU_GAP_SHARE:.0%} of the initial gap to the floor remains"})
 def loss_plateau_early(run: Run):
-    loss = run.train["loss"]
-    ok = np.isfinite(loss)
-    if ok.sum() < 6:
+    y, e = run.train.finite("loss")
+    if len(y) < 6:
         return None
-    y, e = loss[ok], run.train.epochs[ok]
     planned = run.planned_epochs or int(e[-1])
     floor = loss_floor(run)
     width = window_size(planned, share=0.1, minimum=3)
