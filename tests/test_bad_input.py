@@ -27,12 +27,11 @@ CASES = [
 def test_config_errors(tmp_path, overrides, needle, who):
     run_dir = tmp_path / "run"
     proc = run_trainer([f"hydra.run.dir={run_dir}", *overrides])
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
     assert needle in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line, Hydra's refusals too
     if who == "trainer":
-        assert proc.returncode == 2
-        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line
         status = json.loads((run_dir / "diagnostics" / "status.json").read_text())
         assert status["status"] == "failed" and needle in status["error"]
         assert needle in (run_dir / "train.log").read_text()
@@ -56,8 +55,34 @@ def test_cuda_requested_without_cuda(tmp_path):
 
 def test_bad_value_fails_only_its_own_sweep_job(sweep_with_failure):
     sweep, proc = sweep_with_failure
-    assert proc.returncode != 0
-    assert "optimizer.lr must be > 0" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2  # the failed job's own exit code, once the sweep has run
+    assert proc.stderr.strip().splitlines()[-1] == "error: optimizer.lr must be > 0, got -1.0"
+    assert "Traceback" not in proc.stderr
     assert json.loads((sweep / "0" / "diagnostics" / "status.json").read_text())["status"] == "completed"
     failed = json.loads((sweep / "1" / "diagnostics" / "status.json").read_text())
     assert failed["status"] == "failed" and "optimizer.lr" in failed["error"]
+
+
+def test_hydra_full_error_still_gives_hydras_traceback(tmp_path):
+    proc = run_trainer([f"hydra.run.dir={tmp_path / 'run'}", "optimizer=sgdd"], env={"HYDRA_FULL_ERROR": "1"})
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "MissingConfigException" in proc.stderr
+
+
+def test_a_missing_plugin_names_the_extra_to_install():
+    from hydra.errors import MissingConfigException
+
+    from trainer.hydra_errors import one_line
+
+    missing = MissingConfigException("In 'hydra/config': Could not find 'hydra/launcher/joblib'",
+                                     missing_cfg_file="hydra/launcher/joblib", options=["basic"])
+    assert one_line(missing) == 'hydra/launcher=joblib needs its Hydra plugin: pip install "traindx[sweeps]"'
+
+
+def test_a_failed_sweep_job_keeps_its_exit_code_across_processes():
+    import pickle
+
+    from trainer.hydra_errors import JobFailed
+
+    # joblib and submitit send a job's exception back pickled: the code must survive the trip.
+    back = pickle.loads(pickle.dumps(JobFailed("error: run stopped by finding x: y", 3)))
+    assert (str(back), back.code) == ("error: run stopped by finding x: y", 3)

@@ -36,6 +36,7 @@ def main(cfg: DictConfig) -> float:
 def entry() -> None:
     """The console entry: adapt the command line to this process's rank, then run Hydra."""
     from .errors import ConfigError
+    from .hydra_errors import one_line_errors
     from .ranks import Ranks, hydra_args_for_rank, is_multirun
 
     try:
@@ -48,7 +49,8 @@ def entry() -> None:
                 "(hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node=N), or call torchrun "
                 "once per job with its own hydra.run.dir", print_it=ranks.is_main)
     sys.argv[1:] = hydra_args_for_rank(sys.argv[1:], ranks)
-    main()
+    with one_line_errors(print_it=ranks.is_main):
+        main()
 
 
 def _refuse(message: str, print_it: bool) -> None:

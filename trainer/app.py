@@ -17,23 +17,18 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from .config import validate
 from .errors import RunDirError, StopRun, UserError
+from .hydra_errors import EXIT_BAD_INPUT, JobFailed
 from .ranks import Ranks
 from .runfiles import Status
 
 log = logging.getLogger("trainer")
 
-EXIT_BAD_INPUT = 2  # a config, data or file problem named in one line
 EXIT_STOPPED = 3  # a finding listed in trainer.stop_on ended the run
 PEER_GRACE_S = 5.0  # a rank > 0 waits this long for the launcher to stop it before reporting an error
-
-
-class JobFailed(CompactHydraException):
-    """A sweep job that failed on bad input: Hydra prints the message alone, no traceback."""
 
 
 def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
@@ -98,8 +93,8 @@ def _fail(message: str, code: int, multirun: bool, ranks: Ranks = Ranks()) -> fl
         time.sleep(PEER_GRACE_S)
         message = f"{message} (rank {ranks.rank})"
     _log_to_file(message)
-    if multirun:
-        raise JobFailed(message)
+    if multirun:  # fails this job only; the sweep goes on and `entry()` reports it at the end
+        raise JobFailed(message, code)
     print(message, file=sys.stderr)
     raise SystemExit(code)
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from . import config as _schemas  # noqa: F401 - registers the structured-config schemas with Hydra
 from .__main__ import config_dir
+from .hydra_errors import one_line_errors
 from .errors import UserError
 
 GRID_IMAGES = 32  # images per split in the PNG grid
@@ -75,7 +76,7 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="check_data")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     try:
@@ -84,6 +85,11 @@ def main(cfg: DictConfig) -> None:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2)
     raise SystemExit(code)
+
+
+def main() -> None:
+    with one_line_errors():
+        _main()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,117 @@
+"""Hydra's refusals of a command line, said in one line like every other piece of bad input.
+
+Hydra reports a typo in an override over several lines (the available options, the config search
+path, advice about HYDRA_FULL_ERROR) and exits 1. `entry()` lets Hydra raise instead (the documented
+HYDRA_FULL_ERROR=1 switch) and prints `one_line(exception)`: the problem, the closest valid name when
+there is one, and exit 2. A user who sets HYDRA_FULL_ERROR=1 still gets Hydra's full traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import sys
+from typing import Iterable, Iterator, Optional
+
+from hydra.errors import CompactHydraException, HydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import OmegaConfBaseException
+
+EXIT_BAD_INPUT = 2  # a config, data or file problem named in one line
+
+# Plugin configs that exist only once an extra is installed: the missing config names the fix.
+PLUGIN_EXTRAS = {
+    "hydra/launcher/joblib": "sweeps",
+    "hydra/sweeper/optuna": "sweeps",
+    "hydra/launcher/submitit_local": "slurm",
+    "hydra/launcher/submitit_slurm": "slurm",
+}
+GRAMMAR_URL = "https://hydra.cc/docs/advanced/override_grammar/basic/"
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job that failed on bad input or was stopped: its one line and the exit code it means."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self):  # travels back from joblib and submitit workers pickled
+        return type(self), (str(self), self.code)
+
+
+@contextlib.contextmanager
+def one_line_errors(print_it: bool = True) -> Iterator[None]:
+    """Run a Hydra app so that a bad command line ends in one line on stderr and exit 2.
+
+    `print_it=False` keeps quiet (torchrun's ranks > 0: rank 0 says it once).
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the user asked for Hydra's traceback
+        yield
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    except JobFailed as e:  # already one line, from the job that failed
+        _say(str(e), print_it)
+        raise SystemExit(e.code) from None
+    except (HydraException, OmegaConfBaseException) as e:
+        _say(f"error: {one_line(e)}", print_it)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _say(message: str, print_it: bool) -> None:
+    if print_it:
+        print(message, file=sys.stderr)
+
+
+def one_line(exc: BaseException) -> str:
+    """The message for a Hydra composition error (or the OmegaConf error under it), without newlines."""
+    if isinstance(exc, MissingConfigException):
+        return _missing_config(exc)
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse the override '{exc.override}': {_first_line(exc.message)} (grammar: {GRAMMAR_URL})"
+    cause = exc.__cause__ or getattr(exc, "cause", None)
+    if cause is not None and getattr(cause, "full_key", None):
+        return _bad_value(cause)
+    return _first_line(str(exc)).rstrip(".")
+
+
+def _missing_config(exc: MissingConfigException) -> str:
+    missing = exc.missing_cfg_file or ""
+    group, _, option = missing.rpartition("/")
+    extra = PLUGIN_EXTRAS.get(missing)
+    if extra:
+        return f"{group}={option} needs its Hydra plugin: pip install \"traindx[{extra}]\""
+    if not group or exc.options is None:
+        return _first_line(str(exc))
+    options = sorted(exc.options)
+    return (f"no option '{option}' in config group '{group}'{_did_you_mean(option, options, group + '=')}"
+            f" (options: {', '.join(options)})")
+
+
+def _bad_value(cause) -> str:
+    """An unknown key or a value of the wrong type: OmegaConf's first line, prefixed by the full key."""
+    key, message = cause.full_key, _first_line(str(cause))
+    if type(cause).__name__ in ("ConfigAttributeError", "ConfigKeyError") and cause.parent_node is not None:
+        siblings = [k for k in cause.parent_node.keys() if k != "hydra"]
+        parent = key.rpartition(".")[0]
+        prefix = f"{parent}." if parent else ""
+        return (f"unknown key {key}{_did_you_mean(str(cause.key), siblings, prefix)}"
+                f" (keys{' of ' + parent if parent else ''}: {', '.join(map(str, siblings))})")
+    return f"{key}: {message}"
+
+
+def _did_you_mean(name: str, candidates: Iterable[str], prefix: str) -> str:
+    """The closest candidates (all that tie for closest: resnt is as near resnet18 as resnet34)."""
+    scored = [(difflib.SequenceMatcher(None, name, c).ratio(), c) for c in map(str, candidates)]
+    best = max((score for score, _ in scored), default=0.0)
+    if best < 0.6:
+        return ""
+    return f"; did you mean {' or '.join(prefix + c for score, c in scored if score == best)}?"
+
+
+def _first_line(text: Optional[str]) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else "invalid command line"
