@@ -147,16 +147,15 @@ class StopSignal:
         self.received: Optional[int] = None
         self.previous: dict[int, object] = {}
 
-    def __enter__(self) -> "StopSignal":
+    def install(self) -> None:
         if threading_is_main():
             for s in self.SIGNALS:
                 self.previous[s] = signal.signal(s, self._handle)
-        return self
 
     def _handle(self, signum, _frame) -> None:
         self.received = signum
 
-    def __exit__(self, *exc) -> None:
+    def restore(self) -> None:
         for s, handler in self.previous.items():
             signal.signal(s, handler)
 
@@ -298,173 +297,177 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             remove_stale_temporaries(directory)
 
     status = Status(diag_dir / STATUS, t.epochs) if main else NOWHERE  # only rank 0 writes
-    status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
-    run_info = {
-        "run_id": (saved or {}).get("run_id") or uuid.uuid4().hex,
-        "run_dir": str(run_dir.resolve()),
-        **data.facts,
-        **(batch_stats(data.train, 256, t.seed) if main else {}),
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-        "amp": amp,
-        "steps_per_epoch": steps_per_epoch,
-        "loader": "device" if on_device else "dataloader",
-        "world_size": ranks.world_size,  # DDP processes; each takes data.batch_size / world_size per step
-        "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
-        "versions": library_versions(),
-        "config": config,
-    }
-    if main:
-        write_json(diag_dir / RUN_INFO, run_info)
-    if saved is not None:
-        log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
-                 f", step {start_step}" if start_step else "")
-    log.info("%s: %d train / %d val images, %d classes; %s on %s, %d parameters",
-             cfg.data.name, len(data.train), len(data.val), cfg.data.num_classes, cfg.model.name, device,
-             run_info["num_parameters"])
-
-    # Live findings run on rank 0 only; under DDP its decision to stop is shared below.
-    live = (LiveFindings(config, run_info, t.stop_on, read_jsonl(diag_dir / TRAIN_JSONL, []),
-                         read_jsonl(diag_dir / VAL_JSONL, [])) if main else None)
-    train_log, val_log = ((JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)) if main
-                          else (NOWHERE, NOWHERE))
-
-    def save_checkpoint(epoch: int, step: int, path_name: str = checkpoint.LAST) -> None:
-        if not main:
-            return
-        checkpoint.save(ckpt_dir / path_name, {
-            "epoch": epoch, "step": step, "run_id": run_info["run_id"],
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "best_val_accuracy": best_acc, "best_epoch": best_epoch,
-            "rng": checkpoint.rng_state(),
-            "collector": collector.state_dict() if step else None,
-            # A mid-epoch checkpoint keeps the LR the epoch began with: per-step schedules have moved
-            # it since, and the epoch's record reports the one in effect when it began.
-            "epoch_lr": lr if step else None,
-            "config": config,
-        })
-
+    # From the moment status.json says "running", a failure or a stop signal is recorded in it: SIGTERM
+    # or SIGUSR2 during the rest of the set-up stops the run after its first step, with a checkpoint.
+    stop = StopSignal()
+    train_log = val_log = NOWHERE
     try:
-        check_labels(data.facts, cfg.data.num_classes)  # after run_info.json, so the analysis sees the labels
-        with StopSignal() as stop:
-            for epoch in range(start_epoch, t.epochs + 1):
-                # ── train one epoch ──
-                first_step = start_step if epoch == start_epoch else 0
-                set_epoch(train_loader, epoch, t.seed, skip=first_step * train_loader.batch_size)  # per rank
-                if ranks.rank:
-                    # DDP: rank r's augmentation draws (transforms run in this process) come from (seed,
-                    # epoch, rank): not rank 0's, and repeated on resume (rank 0's RNG is the checkpoint's).
-                    torch.manual_seed(t.seed * 1_000_003 + epoch + (ranks.rank << 40))
-                if first_step == 0:
-                    collector.start_epoch()
-                model.train()
-                lr = current_lr(optimizer)
-                if first_step and saved is not None and saved.get("epoch_lr") is not None:
-                    lr = saved["epoch_lr"]  # resumed mid-epoch: the LR when this epoch began
-                progress = Progress(steps_per_epoch - first_step, epoch, t.epochs, collector.running_loss, show=main)
-                t0 = time.perf_counter()
-                for step, (x, y) in enumerate(train_loader, start=first_step):
-                    x = x.to(device, non_blocking=True)
-                    y = y.to(device, non_blocking=True)
-                    if channels_last:
-                        x = x.contiguous(memory_format=torch.channels_last)
-                    probe = collector.is_probe_step(step)
-                    if probe:
-                        collector.probe.attach()
-                    with autocast():
-                        logits = forward(x)
-                        loss = criterion(logits.float(), y)
-                    if probe:
-                        collector.probe.detach()
-                    collector.on_loss(loss, logits, y)
+        stop.install()
+        status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
+        run_info = {
+            "run_id": (saved or {}).get("run_id") or uuid.uuid4().hex,
+            "run_dir": str(run_dir.resolve()),
+            **data.facts,
+            **(batch_stats(data.train, 256, t.seed) if main else {}),
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+            "amp": amp,
+            "steps_per_epoch": steps_per_epoch,
+            "loader": "device" if on_device else "dataloader",
+            "world_size": ranks.world_size,  # DDP processes; each takes data.batch_size / world_size per step
+            "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
+            "versions": library_versions(),
+            "config": config,
+        }
+        if main:
+            write_json(diag_dir / RUN_INFO, run_info)
+        if saved is not None:
+            log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
+                     f", step {start_step}" if start_step else "")
+        log.info("%s: %d train / %d val images, %d classes; %s on %s, %d parameters",
+                 cfg.data.name, len(data.train), len(data.val), cfg.data.num_classes, cfg.model.name, device,
+                 run_info["num_parameters"])
 
-                    optimizer.zero_grad(set_to_none=True)
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                        if cfg.fault.name == "clip_before_unscale" and grad_clip is not None:
-                            # The seed's AMP bug on purpose: clipping the scaled gradients.
-                            norm = collector.grad_norm()
-                            _clip(params, grad_clip, norm)
-                            scaler.unscale_(optimizer)
-                        else:
-                            scaler.unscale_(optimizer)  # unscale before clipping: the seed's critical fix
-                            norm = collector.grad_norm()  # recorded unscaled, before clipping
-                            if grad_clip is not None:
-                                _clip(params, grad_clip, norm)
-                    else:
-                        loss.backward()
+        # Live findings run on rank 0 only; under DDP its decision to stop is shared below.
+        live = (LiveFindings(config, run_info, t.stop_on, read_jsonl(diag_dir / TRAIN_JSONL, []),
+                             read_jsonl(diag_dir / VAL_JSONL, [])) if main else None)
+        train_log, val_log = ((JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)) if main
+                              else (NOWHERE, NOWHERE))
+
+        def save_checkpoint(epoch: int, step: int, path_name: str = checkpoint.LAST) -> None:
+            if not main:
+                return
+            checkpoint.save(ckpt_dir / path_name, {
+                "epoch": epoch, "step": step, "run_id": run_info["run_id"],
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "best_val_accuracy": best_acc, "best_epoch": best_epoch,
+                "rng": checkpoint.rng_state(),
+                "collector": collector.state_dict() if step else None,
+                # A mid-epoch checkpoint keeps the LR the epoch began with: per-step schedules have moved
+                # it since, and the epoch's record reports the one in effect when it began.
+                "epoch_lr": lr if step else None,
+                "config": config,
+            })
+
+        check_labels(data.facts, cfg.data.num_classes)  # after run_info.json, so the analysis sees the labels
+        for epoch in range(start_epoch, t.epochs + 1):
+            # ── train one epoch ──
+            first_step = start_step if epoch == start_epoch else 0
+            set_epoch(train_loader, epoch, t.seed, skip=first_step * train_loader.batch_size)  # per rank
+            if ranks.rank:
+                # DDP: rank r's augmentation draws (transforms run in this process) come from (seed,
+                # epoch, rank): not rank 0's, and repeated on resume (rank 0's RNG is the checkpoint's).
+                torch.manual_seed(t.seed * 1_000_003 + epoch + (ranks.rank << 40))
+            if first_step == 0:
+                collector.start_epoch()
+            model.train()
+            lr = current_lr(optimizer)
+            if first_step and saved is not None and saved.get("epoch_lr") is not None:
+                lr = saved["epoch_lr"]  # resumed mid-epoch: the LR when this epoch began
+            progress = Progress(steps_per_epoch - first_step, epoch, t.epochs, collector.running_loss, show=main)
+            t0 = time.perf_counter()
+            for step, (x, y) in enumerate(train_loader, start=first_step):
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                probe = collector.is_probe_step(step)
+                if probe:
+                    collector.probe.attach()
+                with autocast():
+                    logits = forward(x)
+                    loss = criterion(logits.float(), y)
+                if probe:
+                    collector.probe.detach()
+                collector.on_loss(loss, logits, y)
+
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    if cfg.fault.name == "clip_before_unscale" and grad_clip is not None:
+                        # The seed's AMP bug on purpose: clipping the scaled gradients.
                         norm = collector.grad_norm()
+                        _clip(params, grad_clip, norm)
+                        scaler.unscale_(optimizer)
+                    else:
+                        scaler.unscale_(optimizer)  # unscale before clipping: the seed's critical fix
+                        norm = collector.grad_norm()  # recorded unscaled, before clipping
                         if grad_clip is not None:
                             _clip(params, grad_clip, norm)
+                else:
+                    loss.backward()
+                    norm = collector.grad_norm()
+                    if grad_clip is not None:
+                        _clip(params, grad_clip, norm)
 
-                    collector.before_update()
-                    if scaler is not None:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    collector.after_update()
-                    schedule.after_step()
-                    progress.update()
-                    # Mid-epoch stop in a single process only: DDP ranks would have to agree on it every
-                    # step (a collective); they stop together at the epoch's end instead (below).
-                    if stop.received and step < steps_per_epoch - 1 and not ranks.distributed:
-                        progress.close()
-                        save_checkpoint(epoch - 1, step + 1)
-                        raise stop.preempted()
-                progress.close()
-                train_record = collector.end_epoch()  # the epoch's one host sync
-                train_time = time.perf_counter() - t0
-
-                # ── validate ──
-                t1 = time.perf_counter()
-                distributed.average_buffers_(model)  # DDP: one set of BatchNorm statistics for every rank
-                val_record = evaluate(eval_forward, val_loader, device, criterion, autocast, cfg.data.num_classes,
-                                      channels_last)
-                val_time = time.perf_counter() - t1
-                lr_end = current_lr(optimizer)
-                schedule.after_epoch(val_record["loss"] if val_record["loss"] is not None else math.inf)
-
-                # ── record ──
-                train_record = {"epoch": epoch, **train_record,
-                                "learning_rate": lr,  # in effect when the epoch began
-                                "learning_rate_end": lr_end,  # after its last step (per-step schedules move it)
-                                "epoch_time_s": round(train_time, 4),
-                                "samples_per_s": round(train_record["num_samples"] / max(train_time, 1e-9), 2)}
+                collector.before_update()
                 if scaler is not None:
-                    train_record["amp_scale"] = float(scaler.get_scale())
-                val_record = {"epoch": epoch, **val_record, "val_time_s": round(val_time, 4)}
-                train_log.write(train_record)
-                val_log.write(val_record)
-                train_log.sync()
-                val_log.sync()
-
-                improved = val_record["accuracy"] > best_acc
-                if improved:
-                    best_acc, best_epoch = val_record["accuracy"], epoch
-                log.info(epoch_summary(epoch, t.epochs, train_record, val_record))
-
-                # ── live findings ──
-                stop_finding = live.epoch_end(epoch, train_record, val_record) if live is not None else None
-                if ranks.distributed:
-                    # Every rank leaves at the same epoch: rank 0's finding or any rank's signal decides.
-                    stop_all, signal_all = distributed.agree(stop_finding is not None, stop.received is not None)
-                    if stop_all and stop_finding is None:
-                        stop_finding = StopRun("stopped_on_rank_0", "rank 0 stopped the run on a live finding")
-                    if signal_all and stop.received is None:
-                        stop.received = signal.SIGTERM
-
-                # ── checkpoints and status ──
-                if stop_finding is not None:  # keep the last good checkpoint: this epoch's state is suspect
-                    status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
-                    raise stop_finding
-                if improved:
-                    save_checkpoint(epoch, 0, checkpoint.BEST)
-                save_checkpoint(epoch, 0)
-                status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
-                if stop.received and epoch < t.epochs:  # after the last epoch the run is complete
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                collector.after_update()
+                schedule.after_step()
+                progress.update()
+                # Mid-epoch stop in a single process only: DDP ranks would have to agree on it every
+                # step (a collective); they stop together at the epoch's end instead (below).
+                if stop.received and step < steps_per_epoch - 1 and not ranks.distributed:
+                    progress.close()
+                    save_checkpoint(epoch - 1, step + 1)
                     raise stop.preempted()
+            progress.close()
+            train_record = collector.end_epoch()  # the epoch's one host sync
+            train_time = time.perf_counter() - t0
+
+            # ── validate ──
+            t1 = time.perf_counter()
+            distributed.average_buffers_(model)  # DDP: one set of BatchNorm statistics for every rank
+            val_record = evaluate(eval_forward, val_loader, device, criterion, autocast, cfg.data.num_classes,
+                                  channels_last)
+            val_time = time.perf_counter() - t1
+            lr_end = current_lr(optimizer)
+            schedule.after_epoch(val_record["loss"] if val_record["loss"] is not None else math.inf)
+
+            # ── record ──
+            train_record = {"epoch": epoch, **train_record,
+                            "learning_rate": lr,  # in effect when the epoch began
+                            "learning_rate_end": lr_end,  # after its last step (per-step schedules move it)
+                            "epoch_time_s": round(train_time, 4),
+                            "samples_per_s": round(train_record["num_samples"] / max(train_time, 1e-9), 2)}
+            if scaler is not None:
+                train_record["amp_scale"] = float(scaler.get_scale())
+            val_record = {"epoch": epoch, **val_record, "val_time_s": round(val_time, 4)}
+            train_log.write(train_record)
+            val_log.write(val_record)
+            train_log.sync()
+            val_log.sync()
+
+            improved = val_record["accuracy"] > best_acc
+            if improved:
+                best_acc, best_epoch = val_record["accuracy"], epoch
+            log.info(epoch_summary(epoch, t.epochs, train_record, val_record))
+
+            # ── live findings ──
+            stop_finding = live.epoch_end(epoch, train_record, val_record) if live is not None else None
+            if ranks.distributed:
+                # Every rank leaves at the same epoch: rank 0's finding or any rank's signal decides.
+                stop_all, signal_all = distributed.agree(stop_finding is not None, stop.received is not None)
+                if stop_all and stop_finding is None:
+                    stop_finding = StopRun("stopped_on_rank_0", "rank 0 stopped the run on a live finding")
+                if signal_all and stop.received is None:
+                    stop.received = signal.SIGTERM
+
+            # ── checkpoints and status ──
+            if stop_finding is not None:  # keep the last good checkpoint: this epoch's state is suspect
+                status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
+                raise stop_finding
+            if improved:
+                save_checkpoint(epoch, 0, checkpoint.BEST)
+            save_checkpoint(epoch, 0)
+            status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
+            if stop.received and epoch < t.epochs:  # after the last epoch the run is complete
+                raise stop.preempted()
         status.update(status="completed")
         log.info("done: best validation accuracy %.4f at epoch %s", best_acc, best_epoch)
         return float(best_acc)
@@ -480,6 +483,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         status.fail(f"{type(e).__name__}: {e}")
         raise
     finally:
+        stop.restore()
         train_log.close()
         val_log.close()
 
