@@ -10,7 +10,7 @@ import torch
 
 from conftest import compose
 from trainer.config import validate
-from trainer.data import build_datasets, is_deterministic
+from trainer.data import build_datasets, build_loaders, is_deterministic, set_epoch
 from trainer.errors import DataError
 
 
@@ -122,3 +122,31 @@ def test_shuffled_labels_keep_the_class_counts():
     broken = build_datasets(cfg.data, cfg.augmentation, seed=0, fault="shuffled_labels")
     assert broken.facts["class_counts"] == clean.facts["class_counts"]
     assert (broken.train.labels != clean.train.labels).float().mean() > 0.5
+
+
+def _epoch(loader, epoch, skip=0):
+    set_epoch(loader, epoch, skip)
+    return list(loader)
+
+
+@pytest.mark.parametrize("source", ["digits", "imagefolder"])
+def test_augmented_batches_depend_on_seed_epoch_and_batch_number_only(source, image_folder):
+    """Whatever data.num_workers, whatever epochs came before (persistent workers keep their RNG), and
+    when resumed mid-epoch: batch k of an epoch holds the same images with the same augmentation."""
+    extra = ["data=imagefolder", f"data.root={image_folder}", "data.num_classes=3"] if source == "imagefolder" else []
+    cfg = validate(compose(["augmentation=basic", "data.batch_size=8", *extra]))
+    d = build_datasets(cfg.data, cfg.augmentation, seed=0)
+    cfg.data.num_workers = 0
+    in_process, _ = build_loaders(d, cfg.data, seed=0, pin_memory=False)
+    cfg.data.num_workers = 2
+    workers, _ = build_loaders(d, cfg.data, seed=0, pin_memory=False)
+
+    rng_before = torch.random.get_rng_state()
+    reference = _epoch(in_process, 3)
+    assert torch.equal(torch.random.get_rng_state(), rng_before)  # the model's RNG is left alone
+    _epoch(workers, 1), _epoch(workers, 2)  # the workers' RNGs have moved on since they started
+    for (x, y), (rx, ry) in zip(_epoch(workers, 3), reference, strict=True):
+        assert torch.equal(x, rx) and torch.equal(y, ry)
+    for (x, _), (rx, _) in zip(_epoch(in_process, 3, skip=2 * 8), reference[2:], strict=True):
+        assert torch.equal(x, rx)  # resumed after two steps
+    assert not torch.equal(_epoch(in_process, 4)[0][0], reference[0][0])  # another epoch, other draws

@@ -87,8 +87,8 @@ def test_device_loader_keeps_the_dataloader_order_normalization_and_rank_split(o
     cpu = torch.device("cpu")
     train, val = build_device_loaders(d, cfg.data, cfg.augmentation, 0, cpu, 64)
     ref_train, ref_val = build_loaders(d, cfg.data, 0, False)
-    set_epoch(train, 2, 0)
-    set_epoch(ref_train, 2, 0)
+    set_epoch(train, 2)
+    set_epoch(ref_train, 2)
     ours, ref = list(train), list(ref_train)
     assert len(ours) == len(ref) == len(train) == 1438 // 64
     for (x, y), (rx, ry) in zip(ours, ref):
@@ -96,9 +96,9 @@ def test_device_loader_keeps_the_dataloader_order_normalization_and_rank_split(o
         assert torch.equal(x, rx)  # the same ToDtype(scale) + Normalize arithmetic
     assert sum(len(y) for _, y in val) == len(d.val)  # validation: every image once
     # Epochs differ, and two ranks with half the batch together hold the one-process batch, step by step.
-    set_epoch(train, 1, 0)
+    set_epoch(train, 1)
     whole = [y for _, y in train]
-    set_epoch(train, 2, 0)
+    set_epoch(train, 2)
     assert not torch.equal(whole[0], next(iter(train))[1])
     ranks = [build_device_loaders(d, cfg.data, cfg.augmentation, 0, cpu, 32, r, 2)[0] for r in (0, 1)]
     for r in ranks:

@@ -24,13 +24,12 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 class SyncGuard:
     """A train loader whose steps 2..N of each epoch run under sync debug mode "error"."""
 
-    def __init__(self, loader, seed: int):
-        self.loader, self.seed = loader, seed
-        self.batch_size = loader.batch_size
+    def __init__(self, loader):
+        self.loader = loader
         self.guarded_steps = 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        set_epoch(self.loader, epoch, self.seed, skip)
+        set_epoch(self.loader, epoch, skip)
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -55,7 +54,7 @@ def guarded(monkeypatch):
     def wrap(builder):
         def build(*args, **kwargs):
             train, val = builder(*args, **kwargs)
-            guards.append(SyncGuard(train, seed=0))
+            guards.append(SyncGuard(train))
             return guards[-1], val
         return build
 

@@ -84,8 +84,10 @@ def assert_identical(a, b, where: str = "checkpoint") -> None:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
-def assert_same_as_reference(run_dir: Path, ref_dir: Path, ref: dict) -> None:
-    """The finished run equals the uninterrupted one: every JSONL line, the last and best checkpoints."""
+def assert_same_as_reference(run_dir: Path, ref_dir: Path, ref: dict, config_differs: tuple = ()) -> None:
+    """The finished run equals the uninterrupted one: every JSONL line, the last and best checkpoints.
+
+    config_differs: "group.key" settings this run was launched with differently (not compared)."""
     for name in JSONL:
         records, tail = read_jsonl_strict(run_dir / "diagnostics" / name)
         assert not tail
@@ -96,6 +98,9 @@ def assert_same_as_reference(run_dir: Path, ref_dir: Path, ref: dict) -> None:
         for state in (ours, theirs):
             state.pop("run_id")  # random per run, by design
             state["config"]["diagnostics"].pop("dir")  # each run's own directory
+            for key in config_differs:
+                group, _, name = key.partition(".")
+                state["config"][group].pop(name)
         assert_identical(ours, theirs, name)
     # The final weights once more, exactly as a user would load them.
     ours = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
@@ -116,8 +121,8 @@ def crash(run_dir: Path, spec: str, expect_rc: int, extra: tuple = ()) -> subpro
     return proc
 
 
-def finish(run_dir: Path) -> subprocess.CompletedProcess:
-    proc = launch(run_dir)
+def finish(run_dir: Path, extra: tuple = ()) -> subprocess.CompletedProcess:
+    proc = launch(run_dir, extra=extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
 
@@ -158,6 +163,18 @@ def test_sigkill_in_validation_in_a_checkpoint_write_and_in_a_jsonl_append_loses
     finish(run)
     assert "resumed from" in (run / "train.log").read_text()
     assert_same_as_reference(run, tiny_run, ref)
+
+
+def test_dataloader_workers_resume_exactly_and_draw_what_the_main_process_draws(tiny_run, tmp_path):
+    """With data.num_workers=2 (persistent workers, random augmentation), SIGTERM inside epoch 2, then a
+    resume: the result is the reference run's, bit for bit, and that reference loaded its batches in the
+    main process. Each batch's augmentation comes from (seed, epoch, rank, batch number) alone."""
+    ref, run = reference(tiny_run), tmp_path / "run"
+    workers = ("data.num_workers=2",)
+    crash(run, f"step:{STEPS_PER_EPOCH + 4}:TERM", 128 + signal.SIGTERM, extra=workers)
+    assert check_intact(run, ref)["step"] == 4
+    finish(run, extra=workers)
+    assert_same_as_reference(run, tiny_run, ref, config_differs=("data.num_workers",))
 
 
 def test_sigterm_during_set_up_is_recorded_and_resumes_exactly(tiny_run, tmp_path):

@@ -11,14 +11,15 @@ the seed's transform-separation fix, and `fault=shared_transforms` undoes it on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, get_worker_info
 
 from .config import AugmentationConf, DataConf
 from .errors import DataError
@@ -92,6 +93,10 @@ class SourceDataset(Dataset):
     def __getitem__(self, i: int):
         return self.transform(self.source.images[self.indices[i]]), self.labels[i]
 
+    def __getitems__(self, batch: list[int]) -> list:
+        with augmentation_seed(batch):
+            return [self[i] for i in batch]
+
 
 class FolderDataset(Dataset):
     """A view of an ImageFolder through a list of indices (the folder owns its transform)."""
@@ -109,6 +114,42 @@ class FolderDataset(Dataset):
     def __getitem__(self, i: int):
         image, _ = self.folder[int(self.indices[i])]
         return image, self.labels[i]
+
+    def __getitems__(self, batch: list[int]) -> list:
+        with augmentation_seed(batch):
+            return [self[i] for i in batch]
+
+
+class SeededBatch(list):
+    """A training batch's dataset indices, with the seed its random augmentation draws from."""
+
+    def __init__(self, indices: Sequence[int], seed: int):
+        super().__init__(indices)
+        self.seed = seed
+
+
+@contextlib.contextmanager
+def augmentation_seed(batch: list[int]) -> Iterator[None]:
+    """Draw a SeededBatch's augmentation from its own seed, wherever the batch is loaded.
+
+    The draws of batch k of an epoch are then a function of (seed, epoch, rank, k) alone: the same
+    for any data.num_workers, and repeated exactly by a resumed run (persistent workers keep their
+    RNG from epoch to epoch, which a resume could not reproduce). In the main process the global
+    RNG is put back afterwards, so the draws of the model (dropout) stay where the checkpoint has
+    them. A plain list (validation) is loaded as it is.
+    """
+    seed = getattr(batch, "seed", None)
+    if seed is None:
+        yield
+        return
+    in_worker = get_worker_info() is not None  # a worker's RNG serves the transforms alone
+    state = None if in_worker else torch.random.get_rng_state()
+    torch.random.default_generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        if state is not None:
+            torch.random.set_rng_state(state)
 
 
 # ───────────────────────────── transforms ─────────────────────────────
@@ -200,6 +241,19 @@ class EpochShuffle(Sampler[int]):
         return self.n // self.world_size - self.skip
 
 
+class SeededBatches(BatchSampler):
+    """EpochShuffle's indices in batches, each a SeededBatch seeded by (seed, epoch, rank, batch number)."""
+
+    sampler: EpochShuffle
+
+    def __iter__(self) -> Iterator[SeededBatch]:
+        s = self.sampler
+        first = s.skip // self.batch_size  # resumed mid-epoch: the batch numbers go on where they stopped
+        base = (s.seed * 1_000_003 + s.epoch + (s.rank << 40)) * 1_000_033
+        for k, batch in enumerate(super().__iter__(), start=first):
+            yield SeededBatch(batch, seed=(base + k) % (1 << 63))
+
+
 class ShardSampler(Sampler[int]):
     """Validation under DDP: rank r takes indices r, r + world_size, ... in order, with no padding,
     so the ranks' summed counts are exactly the one-process counts (shares differ by at most one)."""
@@ -236,18 +290,19 @@ def make_loader(ds: Dataset, batch_size: int, num_workers: int, train: bool, see
     if train and sampler is None:
         sampler = EpochShuffle(len(ds), seed)
     n = len(sampler) if sampler is not None else len(ds)  # this rank's share under DDP
+    # A last batch of one image breaks BatchNorm in train mode; dropping a partial batch does not.
+    drop_last = train and n > batch_size
+    batching = ({"batch_sampler": SeededBatches(sampler, batch_size, drop_last)} if train else
+                {"batch_size": batch_size, "sampler": sampler, "drop_last": drop_last})
     return DataLoader(
         ds,
-        batch_size=batch_size,
-        sampler=sampler,
-        shuffle=False,
+        **batching,
         num_workers=num_workers,
         multiprocessing_context=worker_context(num_workers),  # joblib sweeps: see worker_context
-        # A last batch of one image breaks BatchNorm in train mode; dropping a partial batch does not.
-        drop_last=train and n > batch_size,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
-        # Worker seeds come from this generator; reseeded per epoch through the sampler's epoch.
+        # Each iterator draws its workers' base seed; from here, not from the global RNG, so the global
+        # RNG (the checkpoint's) advances alike for any data.num_workers. Augmentation: SeededBatches.
         generator=torch.Generator().manual_seed(seed),
     )
 
@@ -381,19 +436,13 @@ def batch_stats(ds: Dataset, n: int, seed: int) -> dict:
     }
 
 
-def set_epoch(loader, epoch: int, seed: int, skip: int = 0) -> None:
-    """Fix this epoch's order and worker seeds from (seed, epoch) alone, so a resumed run repeats them."""
-    if not isinstance(loader, DataLoader):  # the device loader (device_data.py) draws its own
+def set_epoch(loader, epoch: int, skip: int = 0) -> None:
+    """Fix this epoch's order and augmentation draws from (seed, epoch, rank) alone: a resumed run
+    repeats them. skip: indices of this rank's share already trained on (resuming mid-epoch)."""
+    if isinstance(loader, DataLoader):
+        loader.batch_sampler.sampler.set_epoch(epoch, skip)
+    else:  # the device loader (device_data.py) draws its own
         loader.set_epoch(epoch, skip)
-        return
-    rank = 0
-    if isinstance(loader.sampler, EpochShuffle):
-        loader.sampler.set_epoch(epoch, skip)
-        rank = loader.sampler.rank
-    elif hasattr(loader.sampler, "set_epoch"):  # DistributedSampler
-        loader.sampler.set_epoch(epoch)
-    # Worker seeds differ per rank: under DDP the ranks augment different images, with different draws.
-    loader.generator.manual_seed(seed * 1_000_003 + epoch + (rank << 40))
 
 
 def build_loaders(d: Data, data: DataConf, seed: int, pin_memory: bool, batch_size: Optional[int] = None,

@@ -354,11 +354,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         for epoch in range(start_epoch, t.epochs + 1):
             # ── train one epoch ──
             first_step = start_step if epoch == start_epoch else 0
-            set_epoch(train_loader, epoch, t.seed, skip=first_step * train_loader.batch_size)  # per rank
-            if ranks.rank:
-                # DDP: rank r's augmentation draws (transforms run in this process) come from (seed,
-                # epoch, rank): not rank 0's, and repeated on resume (rank 0's RNG is the checkpoint's).
-                torch.manual_seed(t.seed * 1_000_003 + epoch + (ranks.rank << 40))
+            # The epoch's order and augmentation draws, from (seed, epoch, rank) alone (data.py).
+            set_epoch(train_loader, epoch, skip=first_step * batch_size)
             if first_step == 0:
                 collector.start_epoch()
             model.train()
