@@ -1,0 +1,122 @@
+"""The step loop never reads a tensor's value on the host: a CPU stand-in for tests/test_gpu.py.
+
+On CUDA, reading a value (`.item()`, `float(t)`, `if t:`, `.tolist()`, `.cpu()`...) waits for the
+GPU to finish everything queued: one such read per step costs the overlap that makes the fast path
+fast. tests/test_gpu.py proves the absence of syncs with `torch.cuda.set_sync_debug_mode("error")`,
+but only where a GPU is. Here the real `train()` runs on CPU with every Python-level way of reading a
+value turned into an error from the second step of each epoch to its last: the same window, checked
+on every machine, on the device loader (the GPU fast path's data side) and on the DataLoader path.
+The first step is left out, as there (lazy initialisation), and so is the epoch's end, where the
+loop reads the device once on purpose.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import trainer.loop as loop
+from conftest import train_here
+from trainer.data import set_epoch
+
+HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
+ORIGINAL = {name: torch.Tensor.__dict__.get(name) for name in HOST_READS}
+
+
+class HostRead(AssertionError):
+    pass
+
+
+def _refuse(name: str):
+    def read(self, *args, **kwargs):
+        raise HostRead(f"Tensor.{name} inside a training step")
+    return read
+
+
+def forbid() -> None:
+    for name in HOST_READS:
+        setattr(torch.Tensor, name, _refuse(name))
+
+
+def allow() -> None:
+    for name, method in ORIGINAL.items():
+        if method is None:
+            if name in torch.Tensor.__dict__:
+                delattr(torch.Tensor, name)
+        else:
+            setattr(torch.Tensor, name, method)
+
+
+class Guarded:
+    """A train loader whose steps 2..N of each epoch run with host reads forbidden.
+
+    with_loader: the loader's own work for those steps is checked too (the device loader); the
+    DataLoader path's transforms run on the CPU by design, so only the steps are.
+    """
+
+    def __init__(self, loader, with_loader: bool):
+        self.loader, self.with_loader = loader, with_loader
+        self.guarded_steps = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        set_epoch(self.loader, epoch, skip)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        batches = iter(self.loader)
+        try:
+            for k in range(len(self.loader)):
+                if k >= 1 and self.with_loader:
+                    forbid()
+                batch = next(batches)
+                if k >= 1:
+                    forbid()
+                    self.guarded_steps += 1
+                yield batch  # the loop's step runs here
+                allow()
+        finally:
+            allow()
+
+
+@pytest.fixture
+def guarded(monkeypatch):
+    guards = []
+
+    def wrap(builder, with_loader):
+        def build(*args, **kwargs):
+            train, val = builder(*args, **kwargs)
+            guards.append(Guarded(train, with_loader))
+            return guards[-1], val
+        return build
+
+    monkeypatch.setattr(loop, "build_loaders", wrap(loop.build_loaders, with_loader=False))
+    monkeypatch.setattr(loop, "build_device_loaders", wrap(loop.build_device_loaders, with_loader=True))
+    yield guards
+    allow()  # a failing step leaves the generator suspended with reads forbidden
+
+
+@pytest.mark.parametrize("loader", ["device", "dataloader"])
+@pytest.mark.parametrize("extra", [[], ["trainer.amp=bf16", "regularization.grad_clip=0.5"]],
+                         ids=["fp32", "bf16+clip"])
+def test_training_steps_read_no_tensor_on_the_host(tmp_path, guarded, one_thread, loader, extra):
+    _, train, _ = train_here(tmp_path, ["trainer.device=cpu", "trainer.epochs=2", "augmentation=basic",
+                                        f"data.loader={loader}", "data.batch_size=256", "model.width=8", *extra])
+    [guard] = guarded
+    assert guard.guarded_steps == 2 * (len(guard) - 1) > 0
+    assert [r["epoch"] for r in train] == [1, 2] and all(r["nonfinite_steps"] == 0 for r in train)
+    assert "dead_relu_fraction" in train[-1]  # the activation probe ran inside the window
+
+
+def test_the_guard_catches_a_host_read():
+    x = torch.ones(2)
+    forbid()
+    try:
+        for read, name in ((lambda: x.sum().item(), "Tensor.item"), (lambda: bool(x.sum() > 0), "__bool__"),
+                           (lambda: float(x.sum()), "__float__"), (lambda: [0, 1][x.long()[0]], "__index__")):
+            with pytest.raises(HostRead, match=name):
+                read()
+    finally:
+        allow()
+    assert x.sum().item() == 2.0 and bool(x.all()) and float(x[0]) == 1.0  # put back afterwards
