@@ -36,11 +36,14 @@ def typed_config(overrides: list[str]):
 
     from trainer.config import validate
     from trainer.errors import UserError
+    from trainer.hydra_errors import one_line
 
     try:
         return validate(compose(overrides, Path(tempfile.gettempdir()) / "unused"))
-    except (UserError, HydraException, OmegaConfBaseException) as e:
-        raise SystemExit(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except UserError as e:
+        raise SystemExit(f"error: {e}") from None
+    except (HydraException, OmegaConfBaseException) as e:
+        raise SystemExit(f"error: {one_line(e)}") from None
 
 
 class EpochClock:
@@ -56,6 +59,7 @@ class EpochClock:
     def __init__(self):
         self.wall: list[float] = []
         self.cpu: list[float] = []
+        self.ends: list[float] = []  # perf_counter at each epoch's read-out: one epoch period apart
         self._start = (0.0, 0.0)
 
     def __enter__(self) -> "EpochClock":
@@ -70,7 +74,8 @@ class EpochClock:
 
         def timed_end(collector):
             record = end_epoch(collector)
-            self.wall.append(time.perf_counter() - self._start[0])
+            self.ends.append(time.perf_counter())
+            self.wall.append(self.ends[-1] - self._start[0])
             self.cpu.append(time.process_time() - self._start[1])
             return record
 
@@ -91,28 +96,47 @@ def clocks_for(overrides: list[str]) -> tuple[str, ...]:
     return ("wall",) if cuda else ("wall", "cpu")
 
 
-def train_run(overrides: list[str]) -> dict:
+def train_run(overrides: list[str], log_level: int = 30) -> dict:
     """Train once in a fresh temporary run directory, in this process.
 
-    Returns the train JSONL records, each epoch's wall and CPU time (EpochClock) and the wall time
-    of the whole `train()` call (set-up, validation, checkpoints and files included).
+    Returns the train JSONL records, each epoch's wall and CPU time and the times its read-out ended
+    (EpochClock), the wall time of the whole `train()` call (set-up, validation, checkpoints and files
+    included) and of the dataset's construction within it, and run_info.json. log_level: the trainer
+    logger's (30, warnings: live findings show; 40 keeps them quiet).
     """
     import json
     import logging
 
     from trainer.config import validate
-    from trainer.loop import train
 
-    logging.getLogger("trainer").setLevel(logging.WARNING)
+    import trainer.loop as loop
+
+    logging.getLogger("trainer").setLevel(log_level)
+    data_s = []
+    build_datasets = loop.build_datasets
+
+    def timed_build(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return build_datasets(*args, **kwargs)
+        finally:
+            data_s.append(time.perf_counter() - t)
+
     with tempfile.TemporaryDirectory() as tmp:
         diag = Path(tmp) / "diagnostics"
         cfg = validate(compose(overrides, diag))
-        with EpochClock() as clock:
-            t0 = time.perf_counter()
-            train(cfg, Path(tmp))
-            wall_s = time.perf_counter() - t0
+        loop.build_datasets = timed_build
+        try:
+            with EpochClock() as clock:
+                t0 = time.perf_counter()
+                loop.train(cfg, Path(tmp))
+                wall_s = time.perf_counter() - t0
+        finally:
+            loop.build_datasets = build_datasets
         records = [json.loads(line) for line in (diag / "train_diagnostics.jsonl").read_text().splitlines()]
-    return {"records": records, "epoch_wall": clock.wall, "epoch_cpu": clock.cpu, "wall_s": wall_s}
+        run_info = json.loads((diag / "run_info.json").read_text())
+    return {"records": records, "epoch_wall": clock.wall, "epoch_cpu": clock.cpu, "epoch_ends": clock.ends,
+            "wall_s": wall_s, "data_s": sum(data_s), "started": t0, "run_info": run_info}
 
 
 def set_threads(threads: Optional[int]) -> int:
