@@ -212,25 +212,16 @@ def test_sigterm_mid_epoch_checkpoints_marks_preempted_and_resumes_exactly(tiny_
 def test_stop_signal_chains_to_the_previous_handler(tmp_path, monkeypatch, capsys, one_thread):
     """submitit installs its own SIGUSR2 handler (it requeues the job); the trainer calls it after saving."""
     from trainer import app
-    from trainer.diagnostics import Collector
 
     calls = []
-    grad_norm, steps = Collector.grad_norm, []
+    _signalling_steps(monkeypatch, signal.SIGUSR2, (3,))
 
-    def signalling_grad_norm(self):
-        steps.append(1)
-        if len(steps) == 3:
-            os.kill(os.getpid(), signal.SIGUSR2)
-        return grad_norm(self)
-
-    monkeypatch.setattr(Collector, "grad_norm", signalling_grad_norm)
     def submitit_like(signum, _frame):
         calls.append(signum)
 
     original = signal.signal(signal.SIGUSR2, submitit_like)
     try:
-        cfg = compose(["trainer.device=cpu", "trainer.epochs=2", "model.width=4", "data.image_size=16",
-                       "data.batch_size=128"], diag_dir=tmp_path / "diagnostics")
+        cfg = compose(SMALL, diag_dir=tmp_path / "diagnostics")
         with pytest.raises(SystemExit) as exit_:
             app.run(cfg, tmp_path)
         assert signal.getsignal(signal.SIGUSR2) is submitit_like  # the trainer put it back on the way out
@@ -242,6 +233,50 @@ def test_stop_signal_chains_to_the_previous_handler(tmp_path, monkeypatch, capsy
     assert (saved["epoch"], saved["step"]) == (0, 3)
     assert strict_json((tmp_path / "diagnostics" / "status.json").read_text())["status"] == "preempted"
     assert "preempted: stopped by signal SIGUSR2" in capsys.readouterr().err
+
+
+def _signalling_steps(monkeypatch, signum: int, at_steps: tuple[int, ...]) -> None:
+    """Send `signum` to this process inside the given training steps (counted from 1; a step named
+    twice gets it twice)."""
+    from trainer.diagnostics import Collector
+
+    monkeypatch.undo()  # a fresh count, on the real method
+    grad_norm, steps = Collector.grad_norm, []
+
+    def signalling_grad_norm(self):
+        steps.append(1)
+        for _ in range(at_steps.count(len(steps))):
+            os.kill(os.getpid(), signum)
+        return grad_norm(self)
+
+    monkeypatch.setattr(Collector, "grad_norm", signalling_grad_norm)
+
+
+SMALL = ["trainer.device=cpu", "trainer.epochs=2", "model.width=4", "data.image_size=16", "data.batch_size=128"]
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint_and_twice_stops_at_once(tmp_path, monkeypatch, capsys,
+                                                                               one_thread):
+    from trainer import app
+
+    # Once: like SIGTERM, the step finishes, a checkpoint is written, exit 130 (128 + SIGINT).
+    _signalling_steps(monkeypatch, signal.SIGINT, (3,))
+    with pytest.raises(SystemExit) as exit_:
+        app.run(compose(SMALL, diag_dir=tmp_path / "once" / "diagnostics"), tmp_path / "once")
+    assert exit_.value.code == 130 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert (checkpoint.load(tmp_path / "once" / "checkpoints" / "last.pt")["step"]) == 3
+    assert strict_json((tmp_path / "once" / "diagnostics" / "status.json").read_text())["status"] == "preempted"
+    err = capsys.readouterr().err
+    assert "Ctrl-C: stopping after this step" in err and "preempted: stopped by signal SIGINT" in err
+
+    # Twice: the second one interrupts at once; no new checkpoint, and status.json says so.
+    _signalling_steps(monkeypatch, signal.SIGINT, (2, 2))
+    with pytest.raises(KeyboardInterrupt):
+        app.run(compose(SMALL, diag_dir=tmp_path / "twice" / "diagnostics"), tmp_path / "twice")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not (tmp_path / "twice" / "checkpoints" / "last.pt").exists()
+    status = strict_json((tmp_path / "twice" / "diagnostics" / "status.json").read_text())
+    assert status["status"] == "preempted" and "Ctrl-C" in status["error"]
 
 
 # ───────────────────────────── slow suite: random moments ─────────────────────────────

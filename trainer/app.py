@@ -12,6 +12,7 @@ dataset on its node), and then names its rank.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,7 @@ def _preempted(e, multirun: bool, ranks: Ranks = Ranks()) -> float:
     if ranks.is_main:
         _log_to_file(message)
         print(message, file=sys.stderr)
-    if callable(e.previous_handler):  # submitit's own handler requeues the job
+    # submitit's own handler requeues the job; Python's Ctrl-C handler would raise KeyboardInterrupt.
+    if callable(e.previous_handler) and e.previous_handler is not signal.default_int_handler:
         e.previous_handler(e.signum, None)
     raise SystemExit(128 + int(e.signum))

@@ -18,6 +18,7 @@ from hydra.errors import CompactHydraException, HydraException, MissingConfigExc
 from omegaconf.errors import OmegaConfBaseException
 
 EXIT_BAD_INPUT = 2  # a config, data or file problem named in one line
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 # Plugin configs that exist only once an extra is installed: the missing config names the fix.
 PLUGIN_EXTRAS = {
@@ -52,6 +53,12 @@ def one_line_errors(print_it: bool = True) -> Iterator[None]:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         yield
+    except KeyboardInterrupt:  # a second Ctrl-C while training (the first stops with a checkpoint)
+        _say("interrupted", print_it)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:  # `python -m trainer --help | head`: the reader left, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        raise SystemExit(128 + 13) from None  # as a shell reports SIGPIPE
     except JobFailed as e:  # already one line, from the job that failed
         _say(str(e), print_it)
         raise SystemExit(e.code) from None

@@ -139,9 +139,10 @@ class Progress:
 
 
 class StopSignal:
-    """SIGTERM / SIGUSR2 (SLURM and submitit before preemption) ask the loop to stop after the current step."""
+    """SIGTERM / SIGUSR2 (SLURM and submitit before preemption) and Ctrl-C (SIGINT) ask the loop to stop
+    after the current step, with a checkpoint. A second Ctrl-C stops at once (KeyboardInterrupt)."""
 
-    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR2", None)) if s is not None)
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR2", "SIGINT") if hasattr(signal, name))
 
     def __init__(self):
         self.received: Optional[int] = None
@@ -150,9 +151,15 @@ class StopSignal:
     def install(self) -> None:
         if threading_is_main():
             for s in self.SIGNALS:
-                self.previous[s] = signal.signal(s, self._handle)
+                if signal.getsignal(s) is not signal.SIG_IGN:  # ignored on purpose (`nohup`, a background job)
+                    self.previous[s] = signal.signal(s, self._handle)
 
     def _handle(self, signum, _frame) -> None:
+        if signum == signal.SIGINT:
+            if self.received == signal.SIGINT:
+                raise KeyboardInterrupt  # the user insists: no checkpoint, the last one stands
+            # Written directly: logging from a signal handler could re-enter a handler mid-write.
+            sys.stderr.write("\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: stop now)\n")
         self.received = signum
 
     def restore(self) -> None:
@@ -167,6 +174,9 @@ def threading_is_main() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+INTERRUPTED = "interrupted by Ctrl-C without a checkpoint; rerun to resume from the last one"
 
 
 class Preempted(Exception):
@@ -471,6 +481,9 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     except Preempted as e:
         status.update(status="preempted", error=str(e))
         log.warning("preempted: %s", e)
+        raise
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
+        status.update(status="preempted", error=INTERRUPTED)
         raise
     except StopRun as e:
         status.fail(str(e), finding=e.finding_id)
