@@ -130,7 +130,6 @@ class Collector:
         self._prev: Optional[list[torch.Tensor]] = None
         # running_loss(): an asynchronous copy of the loss sums for the progress display (CUDA).
         self._poll_host: Optional[torch.Tensor] = None
-        self._poll_event = None
         self._running: Optional[float] = None
         self.start_epoch()
 
@@ -138,6 +137,7 @@ class Collector:
     def start_epoch(self) -> None:
         self.step = 0
         self._running = None  # the progress display shows no loss until this epoch's first copy lands
+        self._poll_event = None  # nor the last epoch's copy, still in flight or landed
         self.acc = torch.zeros(N_SLOTS, device=self.device, dtype=torch.float64 if self.device.type != "mps" else torch.float32)
         if self.enabled:
             # Per step, per parameter tensor: gradient norms, and (on measured steps) the update's and

@@ -38,7 +38,7 @@ from .diagnostics import Collector, evaluate
 from .errors import ConfigError, RunDirError, StopRun
 from .live import LiveFindings
 from .models import build_model, kill_relus
-from .optim import build_optimizer, build_scheduler, current_lr
+from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
 from .ranks import Ranks
 from .runfiles import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
 
@@ -282,7 +282,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     best_acc, best_epoch = -1.0, None
     if saved is not None:
         model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        load_optimizer_state(optimizer, saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
         if scaler is not None and saved.get("scaler"):
             scaler.load_state_dict(saved["scaler"])

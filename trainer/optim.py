@@ -23,8 +23,17 @@ def build_optimizer(cfg: OptimizerConf, weight_decay: float, params: Iterable[to
     params = list(params)
     kind = {"fused": True} if fused else {}
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=weight_decay, **kind)
+        sgd = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                              weight_decay=weight_decay, **kind)
+        if fused and cfg.momentum > 0:
+            # Fused SGD creates its momentum buffers with empty_like on the first step and lets the
+            # kernel fill them; when GradScaler skips that step (an fp16 overflow, routine at the
+            # initial scale) the kernel returns early and the buffers keep whatever memory held, which
+            # the next step multiplies into the weights. Zeros give the same first update (dampening
+            # is 0: 0.9 * 0 + g = g) and nothing undefined.
+            for p in params:
+                sgd.state[p]["momentum_buffer"] = torch.zeros_like(p)
+        return sgd
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=weight_decay,
                                 **kind)
@@ -95,3 +104,21 @@ def build_scheduler(cfg: SchedulerConf, optimizer: torch.optim.Optimizer, epochs
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """Restore a checkpoint's optimizer state into this run's optimizer, keeping this run's kernels.
+
+    `load_state_dict` takes the saved param groups whole, `fused` and `foreach` included: a CPU
+    checkpoint resumed on CUDA would lose the fused kernel, and GradScaler would then hand its
+    device-side inf check to the plain kernel, which refuses it. Saved buffers also keep the saved
+    memory layout, and the fused kernels want each buffer laid out like its (channels-last) weight.
+    """
+    kernels = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, kept in zip(optimizer.param_groups, kernels):
+        group.update(kept)
+    for p, state in optimizer.state.items():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                state[name] = torch.empty_like(p, dtype=value.dtype).copy_(value)
