@@ -22,8 +22,10 @@ def test_every_schema_option_has_a_yaml_and_back():
 @pytest.mark.parametrize("group,option", GROUP_OPTIONS)
 def test_every_group_option_composes_and_validates(group, option):
     overrides = [f"{group}={option}"]
-    if (group, option) == ("data", "imagefolder"):
-        overrides.append("data.root=/some/folder")
+    # What an option needs to mean anything (check_combinations refuses it otherwise).
+    overrides += {("data", "imagefolder"): ["data.root=/some/folder"],
+                  ("fault", "clip_before_unscale"): ["trainer.amp=fp16", "regularization.grad_clip=1.0"],
+                  ("fault", "shared_transforms"): ["augmentation=basic"]}.get((group, option), [])
     typed = validate(compose(overrides))
     node = getattr(typed, group)
     if hasattr(node, "name") and group not in ("regularization", "trainer", "diagnostics"):
@@ -80,3 +82,16 @@ def test_typos_and_wrong_types_fail_while_composing(overrides, needle):
     with pytest.raises((ConfigCompositionException, OmegaConfBaseException)) as err:
         compose(overrides)
     assert needle in str(err.value) + str(err.value.__cause__)
+
+
+def test_help_lists_the_groups_users_choose_from_and_the_chosen_options_keys():
+    from conftest import run_trainer
+
+    proc = run_trainer(["scheduler=plateau", "--help"])
+    assert proc.returncode == 0, proc.stderr
+    groups = proc.stdout.split("* marks the default) ==")[1].split("\n==")[0]
+    assert "scheduler: constant, cosine*, onecycle, plateau, step" in groups  # * marks the default
+    assert "schema/" not in proc.stdout  # the schemas the YAML files extend are no user choice
+    assert {line.split(":")[0] for line in groups.strip().splitlines() if ":" in line} >= set(SCHEMAS)
+    config = proc.stdout.split("== Config (this command line's) ==")[1]
+    assert "  patience: 3" in config and "  threshold: 0.0001" in config  # the chosen option's own keys

@@ -150,6 +150,16 @@ def test_submitit_local_job_preempted_requeues_and_resumes(tmp_path):
     assert json.loads((job / "diagnostics" / "run_info.json").read_text())["resumed_from_epoch"] >= 1
 
 
+def test_slurm_launcher_off_a_cluster_is_refused_in_one_line(tmp_path):
+    needs("hydra_submitit_launcher", "slurm")
+    proc = run_trainer(["-m", "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 'sweep'}", "optimizer.lr=0.02,0.05"],
+                       env={"PATH": os.path.dirname(sys.executable)})  # no srun on this PATH
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        'error: the submitit launcher refused: Could not detect "srun", are you indeed on a slurm cluster? '
+        "(off a cluster, hydra/launcher=local runs the same jobs on this machine)"]
+
+
 def test_slurm_launcher_writes_the_sbatch_script_the_trainer_needs(tmp_path):
     """The `slurm` config through the plugin and submitit, up to sbatch (a stand-in that records its script)."""
     needs("hydra_submitit_launcher", "slurm")

@@ -139,3 +139,9 @@ def test_multirun_2x2_gives_four_job_dirs_with_their_overrides(sweep_2x2):
         assert info["config"]["scheduler"]["patience"] == patience
         assert info["config"]["regularization"]["label_smoothing"] == smoothing
     assert (sweep_2x2 / "multirun.yaml").exists()
+
+
+def test_a_batch_larger_than_the_training_set_is_named(tmp_path, caplog, one_thread):
+    _, train, _ = train_here(tmp_path, ["trainer.epochs=1", "data.batch_size=5000", "model.width=4"])
+    assert train[0]["num_batches"] == 1 and train[0]["num_samples"] == 1438
+    assert "data.batch_size=5000 is more than the 1438 training images: one step per epoch" in caplog.text

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from . import config as _schemas  # noqa: F401 - registers the structured-config schemas with Hydra
 
@@ -20,6 +20,27 @@ def config_dir() -> str:
         if (candidate / "config.yaml").is_file():
             return str(candidate)
     raise SystemExit(f"traindx: no conf/config.yaml next to {here}; reinstall the package")
+
+
+def config_groups() -> str:
+    """`--help`'s list of groups and options, `*` on the defaults (Hydra's own list also shows the
+    `schema/*` groups the YAML files extend, which are no choice for a user)."""
+    import yaml
+
+    conf = Path(config_dir())
+    defaults = {}
+    for entry in yaml.safe_load((conf / "config.yaml").read_text())["defaults"]:
+        if isinstance(entry, dict):
+            defaults.update(entry)
+    lines = []
+    for group in sorted(p for p in conf.iterdir() if p.is_dir() and p.name != "hydra"):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        lines.append(f"{group.name}: " + ", ".join(o + ("*" if o == defaults.get(group.name) else "")
+                                                     for o in options))
+    return "\n".join(lines)
+
+
+OmegaConf.register_new_resolver("traindx_groups", config_groups, replace=True)  # conf/config.yaml: hydra.help
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")

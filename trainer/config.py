@@ -384,6 +384,20 @@ def _schema_for(group: str, node: Any) -> type:
     return options[name]
 
 
+def options_with_key(group: str, key: str) -> list[str]:
+    """The options of a config group whose schema has `key` (scheduler, patience -> [plateau])."""
+    return [option for option, schema in SCHEMAS.get(group, {}).items()
+            if key in {f.name for f in dataclasses.fields(schema)}]
+
+
+def unknown_key_hint(group: str, key: str) -> str:
+    """'; scheduler.patience belongs to scheduler=plateau' when another option of the group has it."""
+    owners = options_with_key(group, key)
+    if not owners or len(set(SCHEMAS[group].values())) == 1:
+        return ""
+    return f"; {group}.{key} belongs to {' or '.join(f'{group}={o}' for o in owners)}"
+
+
 def _unknown_keys(node: dict, schema: type, prefix: str) -> list[str]:
     known = {f.name for f in dataclasses.fields(schema)}
     return [f"{prefix}.{k}" for k in node.keys() if k not in known]
@@ -406,7 +420,9 @@ def validate(cfg: DictConfig) -> TrainConfig:
         schema = _schema_for(group, node)
         unknown = _unknown_keys(node, schema, group)
         if unknown:
-            raise ConfigError(f"unknown key {unknown[0]} (not in {schema.__name__}; check the spelling)")
+            key = unknown[0].partition(".")[2]
+            raise ConfigError(f"unknown key {unknown[0]} (not in {schema.__name__}"
+                              f"{unknown_key_hint(group, key) or '; check the spelling'})")
         try:
             merged = OmegaConf.merge(OmegaConf.structured(schema), node)
             typed[group] = OmegaConf.to_object(merged)
@@ -421,7 +437,24 @@ def validate(cfg: DictConfig) -> TrainConfig:
     unknown = [i for i in typed["trainer"].stop_on if i not in CATALOG]
     if unknown:
         raise ConfigError(f"trainer.stop_on names unknown finding id {unknown[0]!r}; known: {', '.join(CATALOG)}")
-    return TrainConfig(**typed)
+    config = TrainConfig(**typed)
+    check_combinations(config)
+    return config
+
+
+def check_combinations(c: TrainConfig) -> None:
+    """Settings that are valid one by one but cannot work, or do nothing, together."""
+    warmup = getattr(c.scheduler, "warmup_epochs", 0.0)
+    if warmup >= c.trainer.epochs:
+        raise ConfigError(f"scheduler.warmup_epochs={warmup} must be < trainer.epochs={c.trainer.epochs}: "
+                          "the run would end before the learning rate reaches optimizer.lr")
+    # A fault that changes nothing in this config would make its "detection" meaningless.
+    if c.fault.name == "clip_before_unscale" and (c.trainer.amp.value != "fp16" or c.regularization.grad_clip is None):
+        raise ConfigError("fault=clip_before_unscale only acts with trainer.amp=fp16 and regularization.grad_clip "
+                          "set (e.g. regularization.grad_clip=1.0)")
+    if c.fault.name == "shared_transforms" and c.augmentation.name == "none":
+        raise ConfigError("fault=shared_transforms only acts with a random augmentation (e.g. augmentation=basic): "
+                          "with augmentation=none both pipelines are the same")
 
 
 def _omegaconf_message(e: OmegaConfBaseException, prefix: str = "") -> str:

@@ -17,6 +17,8 @@ from typing import Iterable, Iterator, Optional
 from hydra.errors import CompactHydraException, HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
+from .config import SCHEMAS, unknown_key_hint
+
 EXIT_BAD_INPUT = 2  # a config, data or file problem named in one line
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
@@ -65,8 +67,28 @@ def one_line_errors(print_it: bool = True) -> Iterator[None]:
     except (HydraException, OmegaConfBaseException) as e:
         _say(f"error: {one_line(e)}", print_it)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    except Exception as e:  # noqa: BLE001 - only a launcher plugin's refusal is reported here
+        plugin = _raising_plugin(e)
+        if plugin is None:
+            raise  # the trainer's own failure: its traceback is the report
+        hint = " (off a cluster, hydra/launcher=local runs the same jobs on this machine)" if "srun" in str(e) else ""
+        _say(f"error: the {plugin} launcher refused: {_first_line(str(e))}{hint}", print_it)
+        raise SystemExit(EXIT_BAD_INPUT) from None
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _raising_plugin(exc: BaseException) -> Optional[str]:
+    """'submitit' or 'joblib' when the exception was raised inside a launcher library (no srun on this
+    machine, a bad executor parameter): the environment or the launcher config is wrong, not a job."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    path = tb.tb_frame.f_code.co_filename.replace("\\", "/") if tb is not None else ""
+    for library in ("submitit", "joblib", "hydra_plugins"):
+        if f"/{library}/" in path:
+            return "submitit" if "submitit" in path else library
+    return None
 
 
 def _say(message: str, print_it: bool) -> None:
@@ -106,8 +128,11 @@ def _bad_value(cause) -> str:
         siblings = [k for k in cause.parent_node.keys() if k != "hydra"]
         parent = key.rpartition(".")[0]
         prefix = f"{parent}." if parent else ""
-        return (f"unknown key {key}{_did_you_mean(str(cause.key), siblings, prefix)}"
-                f" (keys{' of ' + parent if parent else ''}: {', '.join(map(str, siblings))})")
+        option = cause.parent_node.get("name") if parent in SCHEMAS else None
+        # A key of another option (scheduler.patience under scheduler=cosine) says which option has it.
+        hint = unknown_key_hint(parent, str(cause.key)) or _did_you_mean(str(cause.key), siblings, prefix)
+        owner = f"{parent}={option}" if option else parent
+        return f"unknown key {key}{hint} (keys{' of ' + owner if owner else ''}: {', '.join(map(str, siblings))})"
     return f"{key}: {message}"
 
 

@@ -257,6 +257,9 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ConfigError(f"data.batch_size={cfg.data.batch_size} leaves no training batch")
+    if cfg.data.batch_size > len(data.train):
+        log.warning("data.batch_size=%d is more than the %d training images: one step per epoch",
+                    cfg.data.batch_size, len(data.train))
 
     model = build_model(cfg.model)
     if cfg.fault.name == "dead_relu":
