@@ -50,15 +50,17 @@ def test_joblib_runs_two_jobs_at_once_with_dataloader_workers(tmp_path):
     sweep = tmp_path / "sweep"
     # data.num_workers=1 starts a DataLoader worker inside a loky worker: it crashed before
     # trainer.data.worker_context chose the start method.
+    # 4 epochs: each job trains for seconds, longer than the spread of the two workers' start-ups
+    # (importing torch) on a loaded machine, so "at the same time" below is not left to chance.
     proc = run_trainer(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-                        "trainer.epochs=1", "data.num_workers=0,1"])
+                        "trainer.epochs=4", "data.num_workers=0,1"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()) == ["0", "1"]
     for num, workers in ((0, 0), (1, 1)):
         job = sweep / str(num)
         assert f"data.num_workers={workers}" in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         assert yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"] == f"train_{num}"
-        assert [r["epoch"] for r in read_jsonl(job / "diagnostics" / "train_diagnostics.jsonl")] == [1]
+        assert [r["epoch"] for r in read_jsonl(job / "diagnostics" / "train_diagnostics.jsonl")] == [1, 2, 3, 4]
         assert status(job)["status"] == "completed"
     # Both jobs ran at the same time (loky workers), not one after the other.
     (start0, end0), (start1, end1) = log_window(sweep / "0"), log_window(sweep / "1")
