@@ -84,9 +84,50 @@ def lower_augmentation(run: Run) -> list[str]:
     return []
 
 
+# The LR each optimizer usually trains well at (its conf/optimizer default; AUTOTRAINER's LR sweep starts
+# there too: SGD 0.01-0.1, Adam 1e-3), and the largest that usually stays stable (SGD: CIFAR recipes use up
+# to 0.4, lr_out_of_range's band ends at 1.0; Adam/AdamW: UMLAUT's LRHigh is 1e-2, recipes stay <= 3e-3).
+USUAL_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+MAX_LR = {"sgd": 0.5, "adam": 3e-3, "adamw": 3e-3}
+
+
 def lower_lr(run: Run, factor: float) -> list[str]:
-    return scale(run, "optimizer.lr", 1 / factor)
+    """optimizer.lr / factor, but at most the optimizer's usual maximum: an LR of 1e5 lands in the stable
+    range in one rerun, not after five reruns of x0.1."""
+    lr = _num(current(run, "optimizer.lr"))
+    if lr is None or lr <= 0:
+        return []
+    return [override("optimizer.lr", min(lr / factor, MAX_LR.get(current(run, "optimizer.name"), math.inf)))]
 
 
 def raise_lr(run: Run, factor: float) -> list[str]:
-    return scale(run, "optimizer.lr", factor)
+    """optimizer.lr x factor, at least the optimizer's usual LR (1e-5 x 10 would still learn nothing) and at
+    most its usual maximum; nothing when the LR is already at that maximum (raising it is then no fix)."""
+    lr = _num(current(run, "optimizer.lr"))
+    if lr is None or lr < 0:
+        return []
+    name = current(run, "optimizer.name")
+    target = min(max(lr * factor, USUAL_LR.get(name, 0.0)), MAX_LR.get(name, math.inf))
+    return [override("optimizer.lr", target)] if target > lr else []
+
+
+PLATEAU_THRESHOLD = 1e-4  # torch.optim.lr_scheduler.ReduceLROnPlateau's default (threshold_mode='rel')
+MIN_LR_SHARE = 1e-3  # a floor three decades below the initial LR: updates stay above ~1e-5 of the weights
+
+
+def lower_plateau_threshold(run: Run) -> list[str]:
+    """scheduler.threshold back to PyTorch's 1e-4 when it is over 10x that: a relative threshold of 0.5
+    asks every epoch to halve the val loss, so ReduceLROnPlateau cuts on every epoch."""
+    t = _num(current(run, "scheduler.threshold"))
+    if not uses(run, "scheduler", "plateau") or t is None or t <= 10 * PLATEAU_THRESHOLD:
+        return []
+    return [override("scheduler.threshold", PLATEAU_THRESHOLD)]
+
+
+def raise_min_lr(run: Run) -> list[str]:
+    """scheduler.min_lr = 1e-3 x optimizer.lr, when the scheduler has a lower floor: repeated cuts then stop
+    before the weights freeze."""
+    floor, lr = _num(current(run, "scheduler.min_lr")), _num(current(run, "optimizer.lr"))
+    if floor is None or lr is None or floor >= MIN_LR_SHARE * lr:
+        return []
+    return [override("scheduler.min_lr", MIN_LR_SHARE * lr)]

@@ -1,7 +1,7 @@
 """Learning-rate cuts and their attribution: was the validation loss really stuck, and what did the cut buy?
 
-Used by the Learning Rate section of the report and by the `lr_reduced_early` and
-`lr_cut_premature` rules, so both say the same thing.
+Used by the Learning Rate section of the report and by the `lr_reduced_early`, `lr_cut_premature`,
+`weights_not_updating` and `loss_plateau_early` rules, so all say the same thing.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Optional
 
 import numpy as np
 
+from .findings import Recommendation
+from .overrides import lower_plateau_threshold, raise_min_lr, raise_patience, uses
 from .records import Run
 from .stats import noise, trend
 
@@ -96,3 +98,21 @@ def early_limit(run: Run) -> int:
     scaled down for short runs (a quarter of the planned epochs)."""
     planned = run.planned_epochs or max(run.last_epoch, 1)
     return max(1, min(10, int(math.ceil(planned * 0.25))))
+
+
+def relax_cuts(run: Run, floor: bool = False) -> list[Recommendation]:
+    """The fixes for LR cuts that came too soon or too often, the most direct first: a relative threshold
+    no epoch can meet, then patience, then (floor=True, when the cuts froze the weights) a min_lr."""
+    recs = []
+    if threshold := lower_plateau_threshold(run):
+        share = run.cfg("scheduler.threshold")
+        recs.append(Recommendation(f"scheduler.threshold={share:g} asks each epoch to beat the best val loss by "
+                                   f"{share * 100:g}%, so ReduceLROnPlateau cuts on almost every epoch: lower it",
+                                   threshold))
+    if uses(run, "scheduler", "plateau"):
+        recs.append(Recommendation("give ReduceLROnPlateau more patience", raise_patience(run)))
+    if floor and (min_lr := raise_min_lr(run)):
+        recs.append(Recommendation("floor the LR, so the cuts stop before the weights freeze", min_lr))
+    recs.append(Recommendation("use a schedule without early cuts (cosine decay over the whole run)",
+                               ["scheduler=cosine"]))
+    return recs

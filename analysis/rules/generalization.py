@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..facts import finite, loss_floor, val_size
+from ..facts import at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_weight_decay, override
 from ..records import Run
@@ -74,10 +74,12 @@ def _stop_at_best(run: Run) -> Recommendation:
 @rule("overtraining", section="Generalization", title="many epochs trained after the best validation epoch",
       source="SageMaker Debugger Overtraining (patience 10 on val); compute-waste accounting and noise test ours",
       thresholds={"epochs after best": f">= max({OVERTRAIN_MIN}, {OVERTRAIN_SHARE:.0%} of the run)",
-                  "worse": "last-window mean val accuracy below best by > 2 binomial SE"})
+                  "worse": "last-window mean val accuracy below best by > 2 binomial SE",
+                  "learned": "not at chance (as accuracy_at_chance judges it)"})
 def overtraining(run: Run):
     best = _best_epoch(run)
-    if best is None:
+    # A run at chance never learned: its "best epoch" is noise, and fewer epochs would fix nothing.
+    if best is None or at_chance(run) is not None:
         return None
     best_epoch, best_acc = best
     last = int(run.val.epochs[-1])

@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 
+from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
 from ..records import Run
-from . import rule
+from ..schedule import find_cuts, relax_cuts
+from . import causes, rule
 
 VANISH_GLOBAL = 1e-2  # seed: 'gradient norms < 0.01' ...
 VANISH_UPDATE = 1e-6  # ... 'weight changes < 1e-6'
@@ -23,7 +25,6 @@ CLIP_SATURATED = 0.9  # ours: clipped on >= 90% of steps ...
 CLIP_EPOCH_SHARE = 0.8  # ... in >= 80% of epochs
 AMP_NORM_OVER_SCALE = 1e-3  # ours: pre-clip norm / loss scale above this means scaled gradients
 AMP_MIN_SCALE = 1024.0
-DEAD_SHARE = 0.5  # SageMaker Debugger DeadRelu: > 50% of a layer's units active < 1% of the time
 
 
 def _epochs_after_first(run: Run) -> np.ndarray:
@@ -85,10 +86,17 @@ def vanishing_gradients(run: Run):
                   "min_weight_update": float(np.nanmin(u)) if len(u) else None,
                   "layers_without_gradient": dead_layers, "first_last_ratio": ratio,
                   "smallest_layers": dict(sorted(layers.items(), key=lambda kv: kv[1])[:5])},
-        recommendations=[
-            Recommendation("raise the learning rate", raise_lr(run, 3)),
-            Recommendation("check initialization and activations (dead ReLUs stop gradients: see dead_relu)", []),
-        ], epoch=int(tr.epochs[-1]))
+        recommendations=_vanishing_fixes(run), epoch=int(tr.epochs[-1]))
+
+
+def _vanishing_fixes(run: Run) -> list[Recommendation]:
+    """Dead ReLUs pass no gradient whatever the LR: then the fix is theirs (as dead_relu and
+    accuracy_at_chance say), not a higher LR."""
+    if dead_relu_share(run) > DEAD_SHARE:
+        return [causes.dead_relu_fix(run)]
+    raise_ = raise_lr(run, 3)
+    return ([Recommendation("raise the learning rate", raise_)] if raise_ else []) + [
+        Recommendation("check initialization and activations (dead ReLUs stop gradients: see dead_relu)", [])]
 
 
 @rule("exploding_gradients", section="Gradients", title="gradient norms growing or spiking",
@@ -146,14 +154,27 @@ def weights_not_updating(run: Run):
     if not still.any():
         return None
     epochs = [int(e) for e in run.train.epochs[still]]
+    cuts = [c for c in find_cuts(run) if c.epoch <= epochs[0]]  # scheduler cuts before the weights froze
     return Finding("weights_not_updating", "critical",
                    f"the weights barely move: update/weight ratio {float(np.nanmin(ratio)):.2g} "
-                   f"(< {STILL_RATIO:g}) in {len(epochs)} epoch(s)",
-                   evidence={"epochs": epochs[:20], "min_ratio": float(np.nanmin(ratio)), "threshold": STILL_RATIO},
-                   recommendations=[Recommendation("raise the learning rate", raise_lr(run, 10)),
-                                    Recommendation("check that optimizer.step() runs and gradients reach the "
-                                                   "parameters (clipping, AMP scaling)", [])],
+                   f"(< {STILL_RATIO:g}) in {len(epochs)} epoch(s)"
+                   + (f", after {len(cuts)} scheduler cut(s) took the LR from {cuts[0].lr_before:.3g} to "
+                      f"{cuts[-1].lr_after:.3g}" if cuts else ""),
+                   evidence={"epochs": epochs[:20], "min_ratio": float(np.nanmin(ratio)), "threshold": STILL_RATIO,
+                             "lr_cuts_before": len(cuts), "lr_after_cuts": cuts[-1].lr_after if cuts else None},
+                   recommendations=_still_fixes(run, bool(cuts)) + [
+                       Recommendation("check that optimizer.step() runs and gradients reach the parameters "
+                                      "(clipping, AMP scaling)", [])],
                    epoch=epochs[0])
+
+
+def _still_fixes(run: Run, after_cuts: bool) -> list[Recommendation]:
+    """Weights that froze after scheduler cuts (analysis/schedule.py) froze because of the cuts: a higher
+    base LR would be cut just the same, so the fix is the scheduler's. Otherwise the base LR is too low."""
+    if after_cuts:
+        return relax_cuts(run, floor=True)
+    raise_ = raise_lr(run, 10)
+    return [Recommendation("raise the learning rate", raise_)] if raise_ else []
 
 
 @rule("clipping_saturated", section="Gradients", title="gradient clipping active on nearly every step",
@@ -224,8 +245,10 @@ def dead_relu(run: Run):
                    f"dead ReLUs: up to {frac[last]:.0%} of a layer's units never fire (epoch {int(run.train.epochs[last])})",
                    evidence={"dead_relu_fraction": float(frac[last]), "layers_over_threshold": worst,
                              "threshold": DEAD_SHARE},
-                   recommendations=[Recommendation("lower the learning rate (large updates kill ReLUs)", lower_lr(run, 3)),
-                                    Recommendation("check initialization and input normalization", [])],
+                   # Large updates kill ReLUs; without them, the units were dead from the start.
+                   recommendations=[Recommendation("lower the learning rate (large updates kill ReLUs)",
+                                                   lower_lr(run, 3))] if updates_huge(run)
+                   else [causes.dead_relu_fix(run)],
                    epoch=int(run.train.epochs[last]))
 
 

@@ -6,19 +6,17 @@ import math
 
 import numpy as np
 
-from ..facts import chance_accuracy, chance_loss, finite, loss_floor, val_size
+from ..facts import CHANCE_LOSS_SHARE, CHANCE_MIN_EPOCHS, at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, uses)
 from ..records import Run
-from ..schedule import is_piecewise
+from ..schedule import find_cuts, is_piecewise, relax_cuts
 from ..stats import binomial_se, first_flat_window, oscillations, trend, window_size
-from . import rule
+from . import causes, rule
 
 DIVERGE_FACTOR = 1.5  # ours: the last loss above 1.5x the best, with a significantly rising trend
 OSC_AMPLITUDE = 0.03  # AUTOTRAINER 'unstable': swings of val accuracy >= 0.03 ...
 OSC_SHARE = 0.2  # ... at least 0.2 x epochs of them
-CHANCE_MIN_EPOCHS = 3  # judge "at chance" only after this many epochs
-CHANCE_LOSS_SHARE = 0.9  # and with the loss at >= 90% of ln C
 PLATEAU_EARLY_SHARE = 0.5  # a plateau starting in the first half of the run is early
 PLATEAU_GAP_SHARE = 0.25  # ... while over 25% of the initial distance to the loss floor remains
 
@@ -106,32 +104,21 @@ def loss_oscillating(run: Run):
 
 @rule("accuracy_at_chance", section="Accuracy", title="accuracy near 1/C and loss near ln C",
       source="seed ('loss around ln(100) for CIFAR-100'); chance from the run's C (ours)",
-      thresholds={"best val accuracy": "<= 1/C + max(2 SE, 0.02)", "loss": f">= {CHANCE_LOSS_SHARE} ln C",
-                  "after": f"{CHANCE_MIN_EPOCHS} epochs"})
+      thresholds={"val accuracy": "mean of the last max(4, 20%) epochs <= 1/C + max(2 SE, 0.02)",
+                  "loss": f">= {CHANCE_LOSS_SHARE} ln C", "after": f"{CHANCE_MIN_EPOCHS} epochs"})
 def accuracy_at_chance(run: Run):
-    p0, l0 = chance_accuracy(run), chance_loss(run)
-    acc = run.val["accuracy"]
-    if p0 is None or len(finite(acc)) < CHANCE_MIN_EPOCHS:
+    ev = at_chance(run)
+    if ev is None:
         return None
-    band = p0 + max(2 * binomial_se(p0, val_size(run)), 0.02)
-    best = float(np.nanmax(acc))
-    loss = finite(run.val["loss"]) if run.val.has("loss") else finite(run.train["loss"])
-    last_loss = float(loss[-1]) if len(loss) else math.nan
-    if best > band or not (last_loss >= CHANCE_LOSS_SHARE * l0):
-        return None
+    # The advice follows the run's own evidence (causes.cause): tiny updates, dead units, huge updates, or
+    # weights that move normally on labels that cannot be learned; never a fixed LR direction.
+    why = causes.cause(run)
     return Finding(
         "accuracy_at_chance", "critical",
-        f"stuck at chance: best val accuracy {best:.3f} (chance 1/{run.num_classes} = {p0:.3f}), "
-        f"loss {last_loss:.3f} (ln {run.num_classes} = {l0:.3f})",
-        evidence={"best_val_accuracy": best, "chance_accuracy": p0, "band": band, "last_loss": last_loss,
-                  "chance_loss": l0, "epochs": len(finite(acc))},
-        recommendations=[
-            Recommendation("check that labels match images and that train/val transforms are right "
-                           "(python -m trainer.check_data <same overrides>)", []),
-            Recommendation("check the loop: model.train(), optimizer.zero_grad(), optimizer.step(), "
-                           "no softmax before CrossEntropyLoss", []),
-            Recommendation("try a lower learning rate", lower_lr(run, 10)),
-        ], epoch=int(run.val.epochs[-1]))
+        f"stuck at chance: val accuracy {ev['recent_val_accuracy']:.3f} over the last epochs "
+        f"(chance 1/{run.num_classes} = {ev['chance_accuracy']:.3f}), loss {ev['last_loss']:.3f} "
+        f"(ln {run.num_classes} = {ev['chance_loss']:.3f}); likely cause: {causes.CAUSE_TEXT[why]}",
+        evidence={**ev, "cause": why}, recommendations=causes.fixes(run), epoch=int(run.val.epochs[-1]))
 
 
 @rule("loss_plateau_early", section="Loss", title="training loss stopped falling early, far above its floor",
@@ -154,21 +141,30 @@ def loss_plateau_early(run: Run):
     gap0 = float(y[0]) - floor
     if plateau_epoch > PLATEAU_EARLY_SHARE * planned or gap0 <= 0 or (level - floor) < PLATEAU_GAP_SHARE * gap0:
         return None
-    recs = []
-    for text, ov in (("less label smoothing", lower_label_smoothing(run)),
-                     ("less weight decay", lower_weight_decay(run)),
-                     ("weaker augmentation", lower_augmentation(run))):
-        if ov:
-            recs.append(Recommendation(text, ov))
-    if is_piecewise(run):
-        recs.append(Recommendation("a schedule without early cuts", ["scheduler=cosine"]))
-    recs.append(Recommendation("check the data pipeline (transforms separated, labels right)", []))
     return Finding(
         "loss_plateau_early", "warning",
         f"training loss flat from epoch {plateau_epoch} at {level:.4g}, far above its floor {floor:.3g} "
         f"(started at {float(y[0]):.4g})",
         evidence={"plateau_start_epoch": plateau_epoch, "window": width, "level": level, "floor": floor,
                   "initial_loss": float(y[0]), "trend": trend(y[start:start + width]).as_dict()},
-        recommendations=recs, epoch=plateau_epoch + width - 1)
+        recommendations=_plateau_fixes(run, plateau_epoch + width - 1), epoch=plateau_epoch + width - 1)
+
+
+def _plateau_fixes(run: Run, by_epoch: int) -> list[Recommendation]:
+    """A run at chance never learned: regularization is not what holds it (causes.fixes). LR cuts before
+    the plateau ended are the likelier brake than regularization: the scheduler fixes come first."""
+    if at_chance(run) is not None:
+        return causes.fixes(run)
+    cut = any(c.epoch <= by_epoch for c in find_cuts(run))
+    recs = relax_cuts(run) if cut else []
+    for text, ov in (("less label smoothing", lower_label_smoothing(run)),
+                     ("less weight decay", lower_weight_decay(run)),
+                     ("weaker augmentation", lower_augmentation(run))):
+        if ov:
+            recs.append(Recommendation(text, ov))
+    if is_piecewise(run) and not cut:
+        recs.append(Recommendation("a schedule without early cuts", ["scheduler=cosine"]))
+    recs.append(Recommendation("check the data pipeline (transforms separated, labels right)", []))
+    return recs
 
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from ..findings import Finding, Recommendation
-from ..overrides import override, raise_patience, uses
+from ..overrides import lower_lr, raise_lr
 from ..records import Run
-from ..schedule import CUT_RATIO, early_limit, find_cuts
+from ..schedule import CUT_RATIO, early_limit, find_cuts, relax_cuts
 from . import rule
 
 # UMLAUT LRHigh/LRLow bounds for Adam; the SGD band is ours (CIFAR recipes use 0.01-0.4).
 LR_BANDS = {"adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2), "sgd": (1e-4, 1.0)}
-
-
-def _switch_schedule(run: Run) -> Recommendation:
-    return Recommendation("use a schedule without early cuts (cosine decay over the whole run)", ["scheduler=cosine"])
 
 
 @rule("lr_reduced_early", section="Learning Rate", title="the LR was cut within the first quarter of the run",
@@ -25,9 +21,7 @@ def lr_reduced_early(run: Run):
     if not cuts or cuts[0].epoch > limit:
         return None
     first = cuts[0]
-    recs = [Recommendation("give ReduceLROnPlateau more patience", raise_patience(run))] if uses(run, "scheduler", "plateau") else []
-    recs += [_switch_schedule(run),
-             Recommendation("or start from a higher LR, so the cuts come later and matter", [])]
+    recs = relax_cuts(run) + [Recommendation("or start from a higher LR, so the cuts come later and matter", [])]
     stalled = first.verdict == "stalled"
     return Finding(
         "lr_reduced_early", "warning",
@@ -48,10 +42,8 @@ def lr_cut_premature(run: Run):
     if not premature:
         return None
     c = premature[0]
-    recs = [Recommendation("wait longer before cutting: the val loss was still improving beyond its noise",
-                           raise_patience(run))]
-    if uses(run, "scheduler", "plateau"):
-        recs.append(_switch_schedule(run))
+    # The val loss was still improving beyond its noise: the scheduler must wait longer (or ask less).
+    recs = relax_cuts(run)
     return Finding(
         "lr_cut_premature", "warning",
         f"the LR cut at epoch {c.epoch} came while the val loss was still falling "
@@ -69,9 +61,9 @@ def lr_out_of_range(run: Run):
     lo, hi = LR_BANDS[name]
     if lo <= lr <= hi:
         return None
-    target = hi / 2 if lr > hi else lo * 10
     return Finding("lr_out_of_range", "info",
                    f"optimizer.lr={lr:g} is {'above' if lr > hi else 'below'} the usual band [{lo:g}, {hi:g}] for {name}",
                    evidence={"optimizer": name, "lr": lr, "band": [lo, hi]},
-                   recommendations=[Recommendation("try an LR inside the band", [override("optimizer.lr", target)])])
+                   recommendations=[Recommendation("try an LR inside the band",
+                                                   lower_lr(run, 10) if lr > hi else raise_lr(run, 10))])
 
