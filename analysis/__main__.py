@@ -7,7 +7,9 @@
     python -m analysis --rules                                    # the rule catalog
 
 Exit status: 0 when a report was made (reading warnings included), 2 when the input cannot be read
-as a run at all, 1 with --fail-on when a finding of that severity or worse fired.
+as a run at all (a missing path, a directory that is no run, a file with no diagnostics record in it)
+or --out cannot be written (checked first: then no report is printed), 1 with --fail-on when a
+finding of that severity or worse fired. Every exit 2 is one `error: ...` line on stderr.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("paths", nargs="*", type=Path, help="run directories, sweep directories or JSONL files")
     ap.add_argument("--file", type=Path, action="append", default=[], help="a diagnostics JSONL file (the seed's form)")
     ap.add_argument("--format", choices=FORMATS, default="text", help="what to print (default: text)")
-    ap.add_argument("--out", type=Path, help="also write the report files into this directory")
+    ap.add_argument("--out", type=Path, help="also write the report files into this directory (created if "
+                                             "missing; an error, exit 2, when it cannot be written)")
     ap.add_argument("--fail-on", choices=("info", "warning", "critical"),
                     help="exit 1 when a finding of this severity or worse fired")
     ap.add_argument("--rules", action="store_true", help="print the rule catalog (Markdown) and exit")

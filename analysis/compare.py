@@ -8,6 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def _ms(best: dict) -> str:
+    """mean ± sd (n), or mean (n=1) for a single run."""
+    if best["n"] == 1:
+        return f"{best['mean']:.4f} (n=1)"
+    return f"{best['mean']:.4f} ± {best['std']:.4f} (n={best['n']})"
+
+
 def _finding_counts(report: dict) -> dict[str, int]:
     return {k: len(v) for k, v in report["findings_by_id"].items()}
 
@@ -49,7 +56,7 @@ def render_text(data: dict) -> str:
     for s in data["sweeps"]:
         best = s["best"]
         out.append(f"  {s['name']} ({s['path']}): best "
-                   + (f"{best['mean']:.4f} ± {best['std']:.4f} (n={best['n']}) with {' '.join(best['overrides']) or '(defaults)'}"
+                   + (f"{_ms(best)} with {' '.join(best['overrides']) or '(defaults)'}"
                       if best else "n/a (no completed run)"))
         out.append(f"    axes: {', '.join(s['axes']) or 'none'}; jobs completed {s['jobs']['completed']} of "
                    f"{s['jobs']['found']}")
@@ -74,7 +81,7 @@ def render_markdown(data: dict) -> str:
            "|---|---|---|---|---|"]
     for s in data["sweeps"]:
         b = s["best"]
-        best = "n/a" if not b else "{:.4f} ± {:.4f} (n={})".format(b["mean"], b["std"], b["n"])
+        best = "n/a" if not b else _ms(b)
         overrides = " ".join(code(o) for o in b["overrides"]) if b else ""
         out.append(f"| {md_escape(s['name'])} | {best} | {overrides} | {md_escape(', '.join(s['axes']))} | "
                    f"{s['jobs']['completed']}/{s['jobs']['found']} |")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .records import Run, RunError, get, is_run_dir, load_run, read_yaml
+from .records import Run, RunError, get, is_run_dir, load_run, read_yaml, stale_note
 
 SEED_KEY = "trainer.seed"  # runs that differ only in this key are replicates
 
@@ -110,6 +110,7 @@ class Job:
     findings: list = field(default_factory=list)  # Finding objects
     curves: dict = field(default_factory=dict)  # epochs and values for the HTML plots
     warnings: list[str] = field(default_factory=list)
+    stale: Optional[str] = None  # status running, but no update for long: records.stale_note
 
     @property
     def name(self) -> str:
@@ -126,9 +127,12 @@ class Sweep:
     expected: Optional[int]  # jobs the axes imply (None when unknown, e.g. an Optuna sweep)
     warnings: list[str] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)  # filled by analyze_jobs
+    runs_given: bool = False  # single runs compared as one sweep (no sweep directory of their own)
 
     @property
     def name(self) -> str:
+        if self.runs_given:
+            return f"{len(self.job_dirs)} runs"
         return self.path.name
 
     def missing(self) -> list[int]:
@@ -156,7 +160,7 @@ def analyze_job(path: Path) -> Job:
               "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
     findings = diagnose(run)
     return Job(num, path, coords, _job_state(run), _job_error(run, path), summary(run), findings, curves,
-               list(run.warnings))
+               list(run.warnings), stale_note(run))
 
 
 POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
@@ -212,7 +216,12 @@ def _job_error(run: Run, path: Path) -> Optional[str]:
         return str(err)
     if _job_state(run) == "no diagnostics":
         log = _last_error_line(path)
-        return log or "no diagnostics written (the job failed before its first epoch; see its log)"
+        if log:
+            return log
+        elsewhere = [w for w in run.warnings if "its log shows" in w]  # records._diagnostics_elsewhere
+        if elsewhere:
+            return elsewhere[0].split(": ", 1)[-1]
+        return "no diagnostics written (the job failed before its first epoch; see its log)"
     return None
 
 
@@ -277,23 +286,103 @@ def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def sweep_from_runs(paths: list[Path]) -> Sweep:
-    """Runs given one by one, compared as one sweep: the axes are the config keys whose values differ."""
-    flat = [_flatten(load_run(p).config) for p in paths]
-    keys = sorted({k for f in flat for k in f} - {"diagnostics.dir"})
+NOT_AXES = {"diagnostics.dir"}  # differs between any two runs and changes nothing they learn
+
+
+def _derived_keys(run: Run) -> set[str]:
+    """Keys whose value Hydra's config.yaml holds as an interpolation (model.num_classes: ${data.num_classes}):
+    they follow another key, so they are no axis of their own."""
+    return {k for k, v in _flatten(run.hydra_config).items() if isinstance(v, str) and "${" in v}
+
+
+def config_axes(flat: list[dict[str, Any]], skip: set[str] = frozenset()) -> dict[str, list[Any]]:
+    """The keys whose values differ among runs, as overrides `python -m trainer` accepts.
+
+    A config group whose option differs (`augmentation.name`: none, basic) is one axis named by the group
+    (`augmentation` = none, basic: the override `augmentation=basic`); a key of that group's options is an
+    axis only when it differs among runs that chose the same option (crop_padding 4 and 8, both basic).
+    Other keys are axes when their values differ. Keys in `skip` (derived ones) are never axes."""
+    groups = list(dict.fromkeys(k[: -len(".name")] for f in flat for k in f
+                                if k.endswith(".name") and "." not in k[: -len(".name")]))
     axes: dict[str, list[Any]] = {}
+    chosen = {}
+    for g in groups:
+        names = list(dict.fromkeys(f.get(f"{g}.name") for f in flat))
+        if len(names) > 1:
+            axes[g] = sort_values(names)
+            chosen[g] = names
+    keys = list(dict.fromkeys(k for f in flat for k in f))
     for k in keys:
-        values = []
-        for f in flat:
-            if f.get(k) not in values:
-                values.append(f.get(k))
+        if k in NOT_AXES or k in skip:
+            continue
+        group = k.split(".")[0]
+        if k == f"{group}.name" and group in groups:
+            continue
+        if group in chosen:  # only where runs with the same option differ
+            by_option: dict[Any, list[Any]] = {}
+            for f in flat:
+                if k in f:
+                    vals = by_option.setdefault(f.get(f"{group}.name"), [])
+                    if f[k] not in vals:
+                        vals.append(f[k])
+            if any(len(v) > 1 for v in by_option.values()):
+                axes[k] = sort_values(list(dict.fromkeys(v for vs in by_option.values() for v in vs)))
+            continue
+        values = list(dict.fromkeys(repr(f.get(k)) for f in flat))
         if len(values) > 1:
-            axes[k] = sort_values(values)
-    sweep = Sweep(Path.cwd(), None, axes, {}, [Path(p) for p in paths], None)
+            axes[k] = sort_values(list({repr(f.get(k)): f.get(k) for f in flat}.values()))
+    return axes
+
+
+def _run_coordinates(f: dict[str, Any], axes: dict[str, list[Any]]) -> dict[str, Any]:
+    """One run's value on each axis, as overrides: a group axis by its option, other axes only where the
+    run's config has the key (a key of another option would be refused by the trainer)."""
+    coords = {}
+    for k in axes:
+        if f"{k}.name" in f and "." not in k:
+            coords[k] = f[f"{k}.name"]
+        elif k in f:
+            coords[k] = f[k]
+    return coords
+
+
+def _common_overrides(runs: list[Run], axes: dict[str, list[Any]]) -> dict[str, Any]:
+    """The command-line overrides every run shares (trainer.epochs=3), on keys that are no axis: the best
+    configuration is only reproduced with them."""
+    if not runs:
+        return {}
+    shared = set(runs[0].overrides)
+    for r in runs[1:]:
+        shared &= set(r.overrides)
+    out = {}
+    for o in runs[0].overrides:
+        if o not in shared or o.startswith(("+", "~")) or "=" not in o:
+            continue
+        key, value = split_override(o)
+        if key in axes or key.split(".")[0] in axes or key.startswith("hydra."):
+            continue
+        out[key] = parse_value(value)
+    return out
+
+
+def sweep_from_runs(paths: list[Path]) -> Sweep:
+    """Runs given one by one, compared as one sweep: the axes are the config values that differ."""
+    import os
+
+    runs = [load_run(p) for p in paths]
+    flat = [_flatten(r.config) for r in runs]
+    derived = set().union(*(_derived_keys(r) for r in runs)) if runs else set()
+    axes = config_axes(flat, derived)
+    common = _common_overrides(runs, axes)
+    try:
+        where = Path(os.path.commonpath([str(Path(p).absolute()) for p in paths]))
+    except ValueError:  # different drives
+        where = Path.cwd()
+    sweep = Sweep(where, None, axes, common, [Path(p) for p in paths], None, runs_given=True)
     analyze_jobs(sweep, workers=1)
     for job, f in zip(sweep.jobs, flat):
         job.num = None
-        job.overrides = {k: f.get(k) for k in axes}
+        job.overrides = {**common, **_run_coordinates(f, axes)}
     names = [j.name for j in sweep.jobs]
     if len(set(names)) != len(names):
         sweep.warnings.append("several runs share a directory name; see their paths")

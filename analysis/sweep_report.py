@@ -50,16 +50,79 @@ def _run_row(job) -> dict:
     }
 
 
-def axis_effects(rows: list[dict], axes: dict[str, list[Any]]) -> list[dict]:
-    """For each swept key and value: best validation accuracy over the runs at that value."""
+EXACT_TIE = 1e-9  # without replicates there is no noise estimate: only equal values tie
+
+
+def noise_sd(groups: list[dict]) -> Optional[float]:
+    """Run-to-run standard deviation pooled over the configurations run more than once (seeds as
+    replicates), or None when no configuration was."""
+    dof = sum(g["n"] - 1 for g in groups if g["n"] > 1)
+    if not dof:
+        return None
+    return math.sqrt(sum((g["n"] - 1) * g["std"] ** 2 for g in groups if g["n"] > 1) / dof)
+
+
+def tie_tolerance(na: int, nb: int, sd: Optional[float]) -> float:
+    """Largest difference of two means (of na and nb runs) that is still noise: 2 standard errors."""
+    if sd is None:
+        return EXACT_TIE
+    return max(EXACT_TIE, 2 * sd * math.sqrt(1 / max(na, 1) + 1 / max(nb, 1)))
+
+
+def _slices(groups: list[dict], key: str) -> list[dict[Any, dict]]:
+    """Configurations that differ only in `key`: for each setting of the other keys, value -> its group."""
+    slices: dict[tuple, dict[Any, dict]] = {}
+    for g in groups:
+        if key not in g["overrides"] or g["mean"] is None:
+            continue
+        rest = tuple(sorted((k, repr(v)) for k, v in g["overrides"].items() if k != key))
+        slices.setdefault(rest, {})[repr(g["overrides"][key])] = g
+    return [sl for sl in slices.values() if len(sl) > 1]
+
+
+def axis_effect(groups: list[dict], key: str, sd: Optional[float]) -> dict:
+    """Does `key` change the result? Compared within configurations that differ only in it.
+
+    none: in every such set the values tie (within 2 standard errors of the replicates' noise, or
+    exactly when nothing was replicated); some: in at least one they do not; unknown: no such set."""
+    slices = _slices(groups, key)
+    if not slices:
+        return {"effect": "unknown", "compared": 0, "largest_difference": None}
+    largest, effect = 0.0, "none"
+    for sl in slices:
+        members = list(sl.values())
+        hi = max(members, key=lambda g: g["mean"])
+        lo = min(members, key=lambda g: g["mean"])
+        diff = hi["mean"] - lo["mean"]
+        largest = max(largest, diff)
+        if diff > tie_tolerance(hi["n"], lo["n"], sd):
+            effect = "some"
+    return {"effect": effect, "compared": len(slices), "largest_difference": largest}
+
+
+def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[list[dict]] = None) -> list[dict]:
+    """For each swept key and value: best validation accuracy over the runs at that value, and whether the
+    key made a difference. The seed is no axis here: its runs are replicates of one configuration."""
+    groups = replicate_groups(rows) if groups is None else groups
+    sd = noise_sd(groups)
     effects = []
     for key, values in axes.items():
+        if key == SEED_KEY:
+            continue
         levels = []
         for v in values:
-            at = [r for r in rows if r["overrides"].get(key) == v]
+            at = [r for r in rows if key in r["overrides"] and r["overrides"][key] == v]
             levels.append({"value": v, **_stats([r[METRIC] for r in at]), "runs": [r["job"] for r in at]})
-        effects.append({"key": key, "levels": levels})
+        effects.append({"key": key, "levels": levels, **axis_effect(groups, key, sd)})
     return effects
+
+
+def replicates(axes: dict[str, list[Any]], groups: list[dict]) -> Optional[dict]:
+    """The seeds swept, when they were: each configuration is reported as mean ± sd over its seeds."""
+    if SEED_KEY not in axes:
+        return None
+    return {"key": SEED_KEY, "values": axes[SEED_KEY], "noise_sd": noise_sd(groups),
+            "n": sorted({g["n"] for g in groups if g["n"]})}
 
 
 def grid(rows: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
@@ -171,23 +234,54 @@ def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: di
     return out
 
 
+def _inward(best: dict, key: str, value: Any, numeric: list, groups: list[dict]) -> Optional[dict]:
+    """The configuration equal to best but for `key`, at the swept value next to `value` inside the range."""
+    ordered = sorted(numeric)
+    i = ordered.index(value)
+    neighbour = ordered[i - 1] if i == len(ordered) - 1 else ordered[i + 1]
+    rest = {k: v for k, v in best["overrides"].items() if k != key}
+    for g in groups:
+        if g["mean"] is not None and g["overrides"].get(key) == neighbour \
+                and {k: v for k, v in g["overrides"].items() if k != key} == rest:
+            return g
+    return None
+
+
 def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
+    """The configuration with the highest mean (seeds averaged), with notes on its swept values: at the edge
+    of a range that it pays to extend, or on an axis that made no difference (then any value will do)."""
     ranked = [g for g in groups if g["mean"] is not None]
     if not ranked:
         return None
     best = max(ranked, key=lambda g: g["mean"])
-    edges = []
+    sd = noise_sd(groups)
+    edges, ties = [], []
     for key, values in axes.items():
-        numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        v = best["overrides"].get(key)
-        if key == SEED_KEY or len(numeric) < 2 or v not in numeric:
+        if key == SEED_KEY or key not in best["overrides"]:
+            continue
+        v = best["overrides"][key]
+        others = [g for sl in _slices(groups, key) for g in sl.values()
+                  if any(h is best for h in sl.values()) and g is not best]
+        if others and all(best["mean"] - g["mean"] <= tie_tolerance(best["n"], g["n"], sd) for g in others):
+            alts = ", ".join(fmt(g["overrides"][key]) for g in others)
+            ties.append(f"{key}: {fmt(v)} ties with {alts} here (" + ("exactly" if sd is None else
+                        "within 2 standard errors of the seeds' noise") + "): it made no difference, any of "
+                        "these will do")
+            continue
+        numeric = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
+        if len(numeric) < 2 or v not in numeric or isinstance(v, bool):
             continue
         lo, hi = BOUNDS.get(key, (None, None))
-        if v == max(numeric) and v != hi:
-            edges.append(f"{key}={fmt(v)} is the largest value swept: extend the range above it")
-        elif v == min(numeric) and v != lo:
-            edges.append(f"{key}={fmt(v)} is the smallest value swept: extend the range below it")
-    return {**best, "overrides_cli": [f"{k}={fmt(v)}" for k, v in best["overrides"].items()], "edge_notes": edges}
+        at_top, at_bottom = v == max(numeric) and v != hi, v == min(numeric) and v != lo
+        if not (at_top or at_bottom):
+            continue
+        inward = _inward(best, key, v, numeric, groups)
+        if inward is not None and best["mean"] - inward["mean"] <= tie_tolerance(best["n"], inward["n"], sd):
+            continue  # no better than its neighbour: no trend pointing past the edge
+        edges.append(f"{key}={fmt(v)} is the {'largest' if at_top else 'smallest'} value swept: extend the range "
+                     f"{'above' if at_top else 'below'} it")
+    return {**best, "overrides_cli": [f"{k}={fmt(v)}" for k, v in best["overrides"].items()],
+            "edge_notes": edges + ties}
 
 
 def build(sweep: Sweep) -> dict:
@@ -210,11 +304,14 @@ def build(sweep: Sweep) -> dict:
         warnings += [f"job {job.name}: {w}" for w in job.warnings]
     return {
         "sweep": {"path": str(sweep.path), "name": sweep.name, "command": sweep.command,
+                  "kind": "runs" if sweep.runs_given else "sweep",
                   "axes": sweep.axes, "fixed": sweep.fixed,
                   "jobs": {"expected": sweep.expected, "found": len(rows), **counts, "missing": len(missing)},
-                  "missing_jobs": missing, "failures": failures},
+                  "missing_jobs": missing, "failures": failures,
+                  "stale": [{"job": j.name, "note": j.stale} for j in sweep.jobs if j.stale]},
         "runs": rows,
-        "axes": axis_effects(rows, sweep.axes),
+        "axes": axis_effects(rows, sweep.axes, groups),
+        "replicates": replicates(sweep.axes, groups),
         "grid": grid(rows, sweep.axes),
         "configurations": groups,
         "findings_by_id": by_id,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -96,6 +98,18 @@ def clocks_for(overrides: list[str]) -> tuple[str, ...]:
     return ("wall",) if cuda else ("wall", "cpu")
 
 
+@contextlib.contextmanager
+def trainer_log_level(level: int) -> Iterator[None]:
+    """The trainer logger at `level` for a block, then as it was (tests call these scripts in-process)."""
+    logger = logging.getLogger("trainer")
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def train_run(overrides: list[str], log_level: int = 30) -> dict:
     """Train once in a fresh temporary run directory, in this process.
 
@@ -105,13 +119,10 @@ def train_run(overrides: list[str], log_level: int = 30) -> dict:
     logger's (30, warnings: live findings show; 40 keeps them quiet).
     """
     import json
-    import logging
-
-    from trainer.config import validate
 
     import trainer.loop as loop
+    from trainer.config import validate
 
-    logging.getLogger("trainer").setLevel(log_level)
     data_s = []
     build_datasets = loop.build_datasets
 
@@ -127,7 +138,7 @@ def train_run(overrides: list[str], log_level: int = 30) -> dict:
         cfg = validate(compose(overrides, diag))
         loop.build_datasets = timed_build
         try:
-            with EpochClock() as clock:
+            with trainer_log_level(log_level), EpochClock() as clock:
                 t0 = time.perf_counter()
                 loop.train(cfg, Path(tmp))
                 wall_s = time.perf_counter() - t0

@@ -48,7 +48,7 @@ def run_case(overrides: list[str], seed: int) -> list[dict]:
     """Train in this process and analyse the run; returns the findings as dicts."""
     import logging
 
-    from common import compose
+    from common import compose, trainer_log_level
 
     from analysis import run_report
     from analysis.records import load_run
@@ -56,8 +56,7 @@ def run_case(overrides: list[str], seed: int) -> list[dict]:
     from trainer.errors import StopRun, UserError
     from trainer.loop import train
 
-    logging.getLogger("trainer").setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, trainer_log_level(logging.ERROR):
         diag = Path(tmp) / "diagnostics"
         try:
             train(validate(compose([*overrides, f"trainer.seed={seed}"], diag)), Path(tmp))

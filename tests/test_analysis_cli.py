@@ -140,10 +140,20 @@ def test_html_escapes_user_strings(digits_run, tmp_path):
     assert "<script>" not in proc.stdout and "&lt;script&gt;alert(1)&lt;/script&gt;" in proc.stdout
 
 
-@pytest.mark.parametrize("content", ['[1, 2, 3]\n', '{"epoch": "one"}\n', '{"epoch": 1, "loss": "high"}\n',
-                                     '{"epoch": 1e400}\n', '{"epoch": 1, "loss": 1e400}\n'])
-def test_wrong_types_never_crash(tmp_path, content):
+@pytest.mark.parametrize("content,warning", [('{"epoch": 1, "loss": "high"}\n', ':1: "loss" is not a number ("high")'),
+                                             ('{"epoch": 1, "loss": 1e400}\n', ':1: Infinity in "loss"')])
+def test_wrong_types_never_crash(tmp_path, content, warning):
     f = tmp_path / "train_diagnostics.jsonl"
     f.write_text(content)
     proc = analyze("--file", f)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    assert f"warning: {f}{warning}" in proc.stderr
+
+
+@pytest.mark.parametrize("content", ['[1, 2, 3]\n', '{"epoch": "one"}\n', '{"epoch": 1e400}\n', '{"epoch": -1}\n'])
+def test_a_file_without_one_diagnostics_record_is_refused(tmp_path, content):
+    f = tmp_path / "train_diagnostics.jsonl"
+    f.write_text(content)
+    proc = analyze("--file", f)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {f} is not a diagnostics JSONL file (")
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -75,3 +76,28 @@ def test_sweep_reader_never_raises(jobs, multirun):
         report = sweep_report.build(load_sweep(sweep))
         assert render_sweep_text(report) and render_sweep_markdown(report)
         json.dumps(report, allow_nan=False, default=str)
+
+
+@FUZZ
+@given(lines=st.lists(st.one_of(record.map(lambda r: json.dumps(r, default=str).encode()), st.binary(max_size=30)),
+                      max_size=30), cut=st.integers(0, 10))
+def test_lone_file_is_read_or_refused_in_one_line_and_warnings_are_capped(lines, cut):
+    from analysis.records import MAX_LINE_WARNINGS, RunError
+
+    data = b"\n".join(lines) + b"\n"
+    data = data[: max(0, len(data) - cut)]
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "train_diagnostics.jsonl"
+        f.write_bytes(data)
+        try:
+            run = load_run(f)
+        except RunError as e:  # nothing in it is a diagnostics record
+            assert str(e).startswith(f"{f} is not a diagnostics JSONL file (") and "\n" not in str(e)
+            return
+        per_line = [w for w in run.warnings if re.match(rf"{re.escape(str(f))}:\d+: ", w) and "cut off" not in w]
+        assert len(per_line) <= MAX_LINE_WARNINGS
+        assert len(run.warnings) <= MAX_LINE_WARNINGS + 3  # + the count of the rest, a cut-off line, "no records"
+        # refused unless something in it is a record, or its one line is a first record still being written
+        assert len(run.train) >= 1 or not data.strip() or any("cut off" in w for w in run.warnings)
+        for fmt in ("text", "json"):
+            assert isinstance(render(run_report.build(run), run, fmt), str)

@@ -6,6 +6,7 @@ from html import escape
 
 from ..records import Run
 from .svg import line_chart
+from .text import status_text
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
@@ -62,7 +63,8 @@ def run_charts(run: Run) -> list[str]:
 def render_run(report: dict, run: Run) -> str:
     meta, s = report["run"], report["summary"]
     body = [f"<h1>Run {escape(meta['name'])}</h1>", f'<p class="muted">{escape(str(meta["path"]))} &middot; '
-            f"status {escape(meta['status'])} &middot; {s['epochs']} epochs</p>"]
+            f"status {escape(status_text(meta))} &middot; {s['epochs']} epochs</p>"]
+    body += [f'<p class="muted">{escape(n)}</p>' for n in meta.get("notes") or []]
     if meta.get("overrides"):
         body.append("<p>Overrides: " + " ".join(code(o) for o in meta["overrides"]) + "</p>")
     if meta.get("error"):

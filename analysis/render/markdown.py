@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .text import status_text
+
 SUMMARY_ROWS = [("best_val_accuracy", "best val accuracy"), ("best_epoch", "best epoch"),
                 ("final_val_accuracy", "final val accuracy"), ("final_train_loss", "final train loss"),
                 ("final_val_loss", "final val loss"), ("lr_cuts", "LR cuts")]
@@ -37,7 +39,8 @@ def finding_md(f: dict) -> list[str]:
 
 def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
     run, s = report["run"], report["summary"]
-    out = [f"# Run {md_escape(run['name'])}", "", f"Path: {code(run['path'])}  ", f"Status: {run['status']}  "]
+    out = [f"# Run {md_escape(run['name'])}", "", f"Path: {code(run['path'])}  ", f"Status: {md_escape(status_text(run))}  "]
+    out += [f"Note: {md_escape(n)}  " for n in run.get("notes") or []]
     if run.get("choices"):
         out.append("Config: " + ", ".join(code(f"{k}={v}") for k, v in run["choices"].items()) + "  ")
     if run.get("overrides"):

@@ -8,7 +8,7 @@ from ..overrides import fmt
 from ..sweep import Sweep
 from .html import code, page
 from .svg import heatmap, line_chart
-from .sweep_text import _ms, provenance_lines, replicate_rows, run_table_rows
+from .sweep_text import _ms, provenance_lines, replicate_rows, replicates_line, run_table_rows
 
 MAX_CURVES = 60  # beyond this, curves are thinned to the best and worst runs
 
@@ -22,7 +22,7 @@ def _curves(sweep: Sweep, report: dict) -> list[str]:
     axes = list(report["sweep"]["axes"])
 
     def label(r: dict) -> str:
-        return f"{r['job']}: " + " ".join(f"{k}={fmt(r['overrides'].get(k))}" for k in axes)
+        return f"{r['job']}: " + " ".join(f"{k}={fmt(r['overrides'][k])}" for k in axes if k in r["overrides"])
 
     acc = [(label(r), curves[r["job"]]["val_epochs"], curves[r["job"]]["val_accuracy"]) for r in ranked]
     lr = [(label(r), curves[r["job"]]["train_epochs"], curves[r["job"]]["learning_rate"]) for r in ranked]
@@ -33,7 +33,8 @@ def _curves(sweep: Sweep, report: dict) -> list[str]:
 
 def render_sweep_html(report: dict, sweep: Sweep) -> str:
     s = report["sweep"]
-    body = [f"<h1>Sweep {escape(s['name'])}</h1>", f'<p class="muted">{escape(s["path"])}</p>', "<ul>"]
+    head = f"{s['jobs']['found']} runs compared" if s.get("kind") == "runs" else f"Sweep {s['name']}"
+    body = [f"<h1>{escape(head)}</h1>", f'<p class="muted">{escape(s["path"])}</p>', "<ul>"]
     body += [f"<li>{escape(line)}</li>" for line in provenance_lines(s)] + ["</ul>"]
     best = report["best"]
     if best:
@@ -56,8 +57,12 @@ def render_sweep_html(report: dict, sweep: Sweep) -> str:
                     + "".join(f"<tr><td>{escape(c)}</td><td>{escape(m)}</td><td>{escape(r)}</td></tr>"
                               for c, m, r in replicates) + "</table>")
     body.append("<h2>Effect of each axis</h2>")
+    rep = replicates_line(report)
+    if rep:
+        body.append(f"<p>{escape(rep)}</p>")
     for axis in report["axes"]:
-        body.append(f"<h3>{escape(axis['key'])}</h3><table><tr><th>value</th><th>best val accuracy: mean ± std (n)</th>"
+        none = ' <span class="muted">(no effect: its values tie)</span>' if axis.get("effect") == "none" else ""
+        body.append(f"<h3>{escape(axis['key'])}{none}</h3><table><tr><th>value</th><th>best val accuracy: mean ± std (n)</th>"
                     "<th>runs</th></tr>" + "".join(
                         f"<tr><td>{escape(fmt(lv['value']))}</td><td>{escape(_ms(lv))}</td>"
                         f"<td>{escape(', '.join(lv['runs'][:30]))}</td></tr>" for lv in axis["levels"]) + "</table>")

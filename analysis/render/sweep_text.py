@@ -11,24 +11,66 @@ def _num(v, spec=".4f") -> str:
 
 
 def _ms(level: dict) -> str:
+    """mean ± sd (n); a single run has no spread to show: mean (n=1)."""
     if not level["n"]:
         return "n/a"
+    if level["n"] == 1:
+        return f"{level['mean']:.4f} (n=1)"
     return f"{level['mean']:.4f} ± {level['std']:.4f} (n={level['n']})"
+
+
+def title(s: dict) -> str:
+    """`Sweep outputs/multirun/...`, or for single runs compared: `3 runs compared (under /tmp/x)`."""
+    if s.get("kind") == "runs":
+        return f"{s['jobs']['found']} runs compared (under {s['path']})"
+    return f"Sweep {s['path']}"
 
 
 def provenance_lines(s: dict) -> list[str]:
     j = s["jobs"]
-    lines = [f"command: {s['command'] or 'n/a (no multirun.yaml)'}"]
+    runs = s.get("kind") == "runs"
+    if runs:
+        lines = ["runs given one by one; axes: the config values that differ among them"
+                 + (f"; shared overrides: {' '.join(f'{k}={fmt(v)}' for k, v in s['fixed'].items())}"
+                    if s.get("fixed") else "")]
+    else:
+        lines = [f"command: {s['command'] or 'n/a (no multirun.yaml)'}"]
     if s["axes"]:
         lines.append("axes: " + "; ".join(f"{k} = {', '.join(fmt(v) for v in vs)}" for k, vs in s["axes"].items()))
-    lines.append(f"jobs: {j['expected'] if j['expected'] is not None else '?'} expected, {j['completed']} completed, "
-                 f"{j['failed'] + j['no diagnostics'] + j['unreadable']} failed, {j['running']} running, "
-                 f"{j['preempted']} preempted, {j['missing']} missing")
+    failed = j["failed"] + j["no diagnostics"] + j["unreadable"]
+    if runs:
+        lines.append(f"runs: {j['found']}, {j['completed']} completed, {failed} failed, {j['running']} running, "
+                     f"{j['preempted']} preempted")
+    else:
+        lines.append(f"jobs: {j['expected'] if j['expected'] is not None else '?'} expected, {j['completed']} "
+                     f"completed, {failed} failed, {j['running']} running, {j['preempted']} preempted, "
+                     f"{j['missing']} missing")
     for f in s["failures"]:
-        lines.append(f"job {f['job']} {f['status']}: {f['error']}")
+        lines.append(f"{'run' if runs else 'job'} {f['job']} {f['status']}: {f['error']}")
+    for st in s.get("stale") or []:
+        lines.append(f"{'run' if runs else 'job'} {st['job']} running: {st['note']}")
     if s["missing_jobs"]:
         lines.append(f"missing jobs: {', '.join(str(m) for m in s['missing_jobs'][:20])}")
     return lines
+
+
+def effect_title(axis: dict) -> str:
+    """`effect of K on best val accuracy`, saying so when its values tie in every comparable configuration."""
+    head = f"effect of {axis['key']} on best val accuracy"
+    if axis.get("effect") == "none":
+        n = axis["compared"]
+        head += (" (none: its values tie " + ("where only it differs" if n == 1 else
+                                              f"in each of the {n} comparisons where only it differs") + ")")
+    return head
+
+
+def replicates_line(report: dict) -> str | None:
+    rep = report.get("replicates")
+    if not rep:
+        return None
+    sd = rep.get("noise_sd")
+    return (f"seeds ({rep['key']} = {', '.join(fmt(v) for v in rep['values'])}) are replicates, not an axis: each "
+            f"configuration is the mean ± sd over its seeds, with n" + (f"; run-to-run sd {sd:.4f}" if sd else ""))
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -42,7 +84,8 @@ def run_table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     headers = ["job", *keys, "status", "best acc", "final acc", "best ep", "train loss", "cuts", "findings"]
     rows = []
     for r in report["runs"]:
-        rows.append([r["job"], *[fmt(r["overrides"].get(k)) for k in keys], r["status"], _num(r["best_val_accuracy"]),
+        rows.append([r["job"], *[fmt(r["overrides"][k]) if k in r["overrides"] else "-" for k in keys], r["status"],
+                     _num(r["best_val_accuracy"]),
                      _num(r["final_val_accuracy"]), str(r["best_epoch"] if r["best_epoch"] is not None else "n/a"),
                      _num(r["final_train_loss"], ".4g"), str(r["lr_cuts"] if r["lr_cuts"] is not None else "n/a"),
                      ",".join(r["warnings_or_worse"]) or "-"])
@@ -59,11 +102,14 @@ def replicate_rows(report: dict) -> list[list[str]]:
 
 def render_sweep_text(report: dict, html_path: str | None = None) -> str:
     s = report["sweep"]
-    out = [f"Sweep {s['path']}"] + [f"  {line}" for line in provenance_lines(s)] + [""]
+    out = [title(s)] + [f"  {line}" for line in provenance_lines(s)] + [""]
     out += _table(*run_table_rows(report))
     for axis in report["axes"]:
-        out += ["", f"effect of {axis['key']} on best val accuracy:"]
+        out += ["", f"{effect_title(axis)}:"]
         out += [f"  {fmt(level['value'])}: {_ms(level)}" for level in axis["levels"]]
+    rep = replicates_line(report)
+    if rep:
+        out += ["", rep]
     replicates = replicate_rows(report)
     if replicates:
         out += ["", "configurations (seeds as replicates):"] + [f"  {c}: {m}  [runs {r}]" for c, m, r in replicates]
@@ -85,14 +131,20 @@ def render_sweep_text(report: dict, html_path: str | None = None) -> str:
 
 def render_sweep_markdown(report: dict) -> str:
     s = report["sweep"]
-    out = [f"# Sweep {md_escape(s['name'])}", "", f"Path: {code(s['path'])}", ""]
+    head = f"{s['jobs']['found']} runs compared" if s.get("kind") == "runs" else f"Sweep {s['name']}"
+    out = [f"# {md_escape(head)}", "", f"Path: {code(s['path'])}", ""]
     out += [f"- {md_escape(line)}" for line in provenance_lines(s)]
     headers, rows = run_table_rows(report)
     out += ["", "## Runs", "", "| " + " | ".join(md_escape(h) for h in headers) + " |",
             "|" + "---|" * len(headers)] + ["| " + " | ".join(md_escape(c) for c in r) + " |" for r in rows]
     out += ["", "## Effect of each axis (best validation accuracy)", ""]
+    rep = replicates_line(report)
+    if rep:
+        out += [md_escape(rep), ""]
     for axis in report["axes"]:
-        out += [f"**{md_escape(axis['key'])}**", "", "| value | mean ± std (n) | min | max |", "|---|---|---|---|"]
+        none = " (no effect: its values tie)" if axis.get("effect") == "none" else ""
+        out += [f"**{md_escape(axis['key'])}**{none}", "", "| value | mean ± std (n) | min | max |",
+                "|---|---|---|---|"]
         out += [f"| {md_escape(fmt(lv['value']))} | {_ms(lv)} | {_num(lv['min'])} | {_num(lv['max'])} |"
                 for lv in axis["levels"]] + [""]
     g = report["grid"]

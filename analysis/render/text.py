@@ -17,10 +17,16 @@ def finding_lines(f: dict, indent: str = "") -> list[str]:
     return lines
 
 
+def status_text(run: dict) -> str:
+    """`running`, or `running (no update for 42 min: the process may have been killed; rerun to resume)`."""
+    return run["status"] + (f" ({run['status_note']})" if run.get("status_note") else "")
+
+
 def render_run(report: dict) -> str:
     run, s = report["run"], report["summary"]
-    out = [f"Run {run['name']}  ({run['path']})", f"status {run['status']}, {s['epochs']} epochs"
+    out = [f"Run {run['name']}  ({run['path']})", f"status {status_text(run)}, {s['epochs']} epochs"
            + (f" of {s['planned_epochs']}" if s.get("planned_epochs") else "")]
+    out += [f"note: {n}" for n in run.get("notes") or []]
     if run.get("choices"):
         out.append("config: " + ", ".join(f"{k}={v}" for k, v in run["choices"].items()))
     if run.get("overrides"):
