@@ -165,6 +165,7 @@ def test_sigkill_in_validation_in_a_checkpoint_write_and_in_a_jsonl_append_loses
     assert_same_as_reference(run, tiny_run, ref)
 
 
+@pytest.mark.slow  # 12 s; tests/test_data.py checks the same batches in process, in the default suite
 def test_dataloader_workers_resume_exactly_and_draw_what_the_main_process_draws(tiny_run, tmp_path):
     """With data.num_workers=2 (persistent workers, random augmentation), SIGTERM inside epoch 2, then a
     resume: the result is the reference run's, bit for bit, and that reference loaded its batches in the

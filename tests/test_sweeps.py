@@ -76,6 +76,7 @@ def test_worker_context_is_left_to_torch_outside_loky():
 # ───────────────────────────── Optuna ─────────────────────────────
 
 
+@pytest.mark.slow  # 10 s: three trials, each a process of its own
 def test_optuna_search_maximizes_the_returned_best_val_accuracy(tmp_path):
     needs("hydra_optuna_sweeper", "sweeps")
     sweep = tmp_path / "search"
@@ -117,6 +118,7 @@ def _task_pid(sweep: Path) -> int | None:
     return None
 
 
+@pytest.mark.slow  # 18 s; the trainer's own preempt-and-resume path is in the default suite (test_resume_faults)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the job's process through /proc")
 def test_submitit_local_job_preempted_requeues_and_resumes(tmp_path):
     """USR2 (what SLURM sends before preemption) mid-run: checkpoint, requeue, resume, complete."""
