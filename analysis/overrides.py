@@ -8,8 +8,10 @@ from typing import Any, Optional
 from .records import Run
 
 
-def fmt(value: Any) -> str:
-    """A value as Hydra's override grammar reads it back."""
+def fmt(value: Any, exact: bool = False) -> str:
+    """A value as Hydra's override grammar reads it back. Floats are rounded to 3 significant digits
+    (computed advice: `optimizer.lr=0.005`) unless exact, for values a run actually used (a sweep's
+    best configuration: Optuna's 0.06260326907499733 must come back as itself to rerun that trial)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -17,7 +19,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if value == int(value) and abs(value) < 1e6:
             return f"{value:.1f}"
-        return f"{float(f'{value:.3g}')!r}"
+        return repr(value) if exact else f"{float(f'{value:.3g}')!r}"
     return str(value)
 
 

@@ -280,7 +280,7 @@ def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict
             continue  # no better than its neighbour: no trend pointing past the edge
         edges.append(f"{key}={fmt(v)} is the {'largest' if at_top else 'smallest'} value swept: extend the range "
                      f"{'above' if at_top else 'below'} it")
-    return {**best, "overrides_cli": [f"{k}={fmt(v)}" for k, v in best["overrides"].items()],
+    return {**best, "overrides_cli": [f"{k}={fmt(v, exact=True)}" for k, v in best["overrides"].items()],
             "edge_notes": edges + ties}
 
 

@@ -395,6 +395,16 @@ def test_single_run_values_show_no_spread(tmp_path):
     assert "| 0.1 | 0.7000 (n=1) |" in md
 
 
+def test_best_line_keeps_the_exact_values_the_runs_used(tmp_path):
+    """An Optuna trial's lr has 16 digits; the best line must rerun that trial, not a rounded neighbour."""
+    lr = 0.06260326907499733
+    sweep = write_sweep(tmp_path / "sw", [({"optimizer.lr": lr}, 0.8), ({"optimizer.lr": 0.00123456789}, 0.6)],
+                        [f"optimizer.lr={lr},0.00123456789"])
+    proc = analyze(sweep)
+    assert proc.returncode == 0, proc.stderr
+    assert f"best: optimizer.lr={lr}: 0.8000 (n=1)" in proc.stdout
+
+
 def test_real_sweep_best_line_composes(sweep_2x2):
     from analysis import sweep_report
     from analysis.sweep import load_sweep

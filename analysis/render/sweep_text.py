@@ -31,7 +31,7 @@ def provenance_lines(s: dict) -> list[str]:
     runs = s.get("kind") == "runs"
     if runs:
         lines = ["runs given one by one; axes: the config values that differ among them"
-                 + (f"; shared overrides: {' '.join(f'{k}={fmt(v)}' for k, v in s['fixed'].items())}"
+                 + (f"; shared overrides: {' '.join(f'{k}={fmt(v, exact=True)}' for k, v in s['fixed'].items())}"
                     if s.get("fixed") else "")]
     else:
         lines = [f"command: {s['command'] or 'n/a (no multirun.yaml)'}"]
