@@ -38,6 +38,9 @@ except ImportError:  # pragma: no cover - orjson is a dependency, but the analys
 
 TRAIN_JSONL, VAL_JSONL = "train_diagnostics.jsonl", "val_diagnostics.jsonl"
 RUN_INFO, STATUS = "run_info.json", "status.json"
+# In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
+# Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.
+DIAGNOSTICS_POINTER = "diagnostics_dir.json"
 MAX_LINE_BYTES = 10_000_000  # a longer "line" is not a diagnostics record
 MAX_LINE_WARNINGS = 5  # per file; the rest are counted in one line
 # Fields the trainer writes as numbers (or null); another type there is named in a warning. Fields not
@@ -602,6 +605,10 @@ def _diagnostics_elsewhere(path: Path, hydra_dir: Path, hydra_cfg: Optional[dict
             continue
         how = f"${from_env} in this shell" if from_env else f"diagnostics.dir={raw}"
         return candidate, f"diagnostics read from {candidate} (the run's {how}), not {path / 'diagnostics'}"
+    pointed = _pointed_diagnostics(path, warnings)
+    if pointed is not None:
+        return pointed, (f"diagnostics read from {pointed} (recorded by the trainer in {DIAGNOSTICS_POINTER}), "
+                         f"not {path / 'diagnostics'}")
     epochs = _logged_epochs(path)
     if env:
         if epochs:
@@ -614,6 +621,18 @@ def _diagnostics_elsewhere(path: Path, hydra_dir: Path, hydra_cfg: Optional[dict
                       + (f", though its log shows {epochs} epoch(s)" if epochs else
                          " (the job may have failed before its first epoch)"))
     return None, default
+
+
+def _pointed_diagnostics(path: Path, warnings: list[str]) -> Optional[Path]:
+    """The diagnostics directory the trainer recorded for this run, when it holds this run's files."""
+    pointer = path / DIAGNOSTICS_POINTER
+    recorded = get(read_json(pointer, warnings), "diagnostics_dir") if pointer.is_file() else None
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    candidate = Path(recorded)
+    if find_diagnostics_dir(candidate) != candidate or not _belongs_to(candidate, path):
+        return None
+    return candidate
 
 
 def _belongs_to(diag: Path, run_dir: Path) -> bool:

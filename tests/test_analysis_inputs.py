@@ -231,9 +231,23 @@ def test_recorded_diagnostics_dir_is_read_from_the_launch_directory(elsewhere):
     assert f"note: diagnostics read from {elsewhere / 'rel_diag'}" in text.splitlines()[2]
 
 
-def test_diagnostics_dir_from_the_environment(elsewhere):
+def test_diagnostics_dir_from_the_environment(elsewhere, tmp_path):
     run = elsewhere / "runs" / "env"
-    # Hydra records ${oc.env:DIAGNOSTICS_DIR,...}, not the value: without it, say where to look
+    # Hydra records ${oc.env:DIAGNOSTICS_DIR,...}, not the value; the trainer records where they went
+    proc = analyze(run, "--format", "json")
+    report = json.loads(proc.stdout)
+    assert report["run"]["status"] == "completed" and report["warnings"] == []
+    assert report["run"]["notes"] == [f"diagnostics read from {elsewhere / 'env_diag'} (recorded by the trainer in "
+                                      f"diagnostics_dir.json), not {run / 'diagnostics'}"]
+    # A run from before that record (moved aside here): say where to look
+    (run / "diagnostics_dir.json").rename(tmp_path / "pointer.json")
+    try:
+        _older_run_without_the_record(run, elsewhere)
+    finally:
+        (tmp_path / "pointer.json").rename(run / "diagnostics_dir.json")
+
+
+def _older_run_without_the_record(run: Path, elsewhere: Path) -> None:
     proc = analyze(run, "--format", "json")
     assert proc.returncode == 0
     report = json.loads(proc.stdout)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.records import read_jsonl
+from analysis.records import DIAGNOSTICS_POINTER, read_jsonl
 
 from . import checkpoint, distributed
 from .config import TrainConfig
@@ -334,6 +334,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         }
         if main:
             write_json(diag_dir / RUN_INFO, run_info)
+            if diag_dir.resolve() != (run_dir / "diagnostics").resolve():  # DIAGNOSTICS_DIR, diagnostics.dir
+                write_json(run_dir / DIAGNOSTICS_POINTER, {"diagnostics_dir": str(diag_dir.resolve())})
         if saved is not None:
             log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
                      f", step {start_step}" if start_step else "")
