@@ -396,17 +396,11 @@ class Run:
     # ── facts derived from what was read ──
     @property
     def num_classes(self) -> Optional[int]:
-        for value in (get(self.info, "num_classes"), get(self.config, "data.num_classes")):
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
-                return value
-        return None
+        return _first_int((get(self.info, "num_classes"), get(self.config, "data.num_classes")), minimum=2)
 
     @property
     def planned_epochs(self) -> Optional[int]:
-        for value in (get(self.config, "trainer.epochs"), get(self.status, "epochs")):
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-                return value
-        return None
+        return _first_int((get(self.config, "trainer.epochs"), get(self.status, "epochs")), minimum=1)
 
     @property
     def last_epoch(self) -> int:
@@ -621,6 +615,11 @@ def _diagnostics_elsewhere(path: Path, hydra_dir: Path, hydra_cfg: Optional[dict
                       + (f", though its log shows {epochs} epoch(s)" if epochs else
                          " (the job may have failed before its first epoch)"))
     return None, default
+
+
+def _first_int(values, minimum: int) -> Optional[int]:
+    """The first of values that is an int (not a bool) of at least minimum: sources in order of trust."""
+    return next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= minimum), None)
 
 
 def _pointed_diagnostics(path: Path, warnings: list[str]) -> Optional[Path]:

@@ -103,3 +103,58 @@ def tiny_run(tmp_path_factory) -> Path:
     proc = run_trainer([f"hydra.run.dir={run_dir}", *TINY_ARGS], env=TINY_ENV)
     assert proc.returncode == 0, proc.stderr
     return run_dir
+
+
+class StepGuard:
+    """A train loader whose steps 2..N of each epoch run inside a guard (`on()` ... `off()`).
+
+    The first step is left out (lazy initialisation, cuDNN autotuning) and so is the epoch's end, where
+    the loop reads the device once on purpose. guard_loader: the loader's own work for those steps runs
+    inside the guard too.
+    """
+
+    def __init__(self, loader, on, off, guard_loader: bool):
+        self.loader, self.on, self.off, self.guard_loader = loader, on, off, guard_loader
+        self.guarded_steps = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        from trainer.data import set_epoch
+
+        set_epoch(self.loader, epoch, skip)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        batches = iter(self.loader)
+        try:
+            for k in range(len(self.loader)):
+                if k >= 1 and self.guard_loader:
+                    self.on()
+                batch = next(batches)
+                if k >= 1:
+                    self.on()
+                    self.guarded_steps += 1
+                yield batch  # the loop's step runs here
+                self.off()
+        finally:
+            self.off()
+
+
+def guard_train_steps(monkeypatch, on, off, guard_loader: tuple[str, ...]) -> list[StepGuard]:
+    """Make `train()` wrap its train loader in a StepGuard, on either path; guard_loader names the paths
+    ("dataloader", "device") whose loader work is guarded too. Returns the guards as they are made."""
+    import trainer.loop as loop
+
+    guards: list[StepGuard] = []
+
+    def wrap(builder, path):
+        def build(*args, **kwargs):
+            train, val = builder(*args, **kwargs)
+            guards.append(StepGuard(train, on, off, path in guard_loader))
+            return guards[-1], val
+        return build
+
+    monkeypatch.setattr(loop, "build_loaders", wrap(loop.build_loaders, "dataloader"))
+    monkeypatch.setattr(loop, "build_device_loaders", wrap(loop.build_device_loaders, "device"))
+    return guards

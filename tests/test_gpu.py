@@ -14,53 +14,20 @@ import json
 import pytest
 import torch
 
-from conftest import train_here
-import trainer.loop as loop
-from trainer.data import set_epoch
+from conftest import guard_train_steps, train_here
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-class SyncGuard:
-    """A train loader whose steps 2..N of each epoch run under sync debug mode "error"."""
-
-    def __init__(self, loader):
-        self.loader = loader
-        self.guarded_steps = 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        set_epoch(self.loader, epoch, skip)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        try:
-            for k, batch in enumerate(self.loader):
-                if k == 1:
-                    torch.cuda.synchronize()
-                    torch.cuda.set_sync_debug_mode("error")
-                self.guarded_steps += k >= 1
-                yield batch
-            # Reached when the loop asks for a batch after its last step: that step ran guarded too.
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
+def sync_errors() -> None:
+    torch.cuda.synchronize()  # what was queued before the window may sync freely
+    torch.cuda.set_sync_debug_mode("error")
 
 
 @pytest.fixture
 def guarded(monkeypatch):
-    guards = []
-
-    def wrap(builder):
-        def build(*args, **kwargs):
-            train, val = builder(*args, **kwargs)
-            guards.append(SyncGuard(train))
-            return guards[-1], val
-        return build
-
-    monkeypatch.setattr(loop, "build_loaders", wrap(loop.build_loaders))
-    monkeypatch.setattr(loop, "build_device_loaders", wrap(loop.build_device_loaders))
-    return guards
+    return guard_train_steps(monkeypatch, sync_errors, lambda: torch.cuda.set_sync_debug_mode("default"),
+                             guard_loader=("dataloader", "device"))
 
 
 @pytest.mark.parametrize("loader", ["device", "dataloader"])

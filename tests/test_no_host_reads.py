@@ -15,9 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import trainer.loop as loop
-from conftest import train_here
-from trainer.data import set_epoch
+from conftest import guard_train_steps, train_here
 
 HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
 ORIGINAL = {name: torch.Tensor.__dict__.get(name) for name in HOST_READS}
@@ -47,53 +45,10 @@ def allow() -> None:
             setattr(torch.Tensor, name, method)
 
 
-class Guarded:
-    """A train loader whose steps 2..N of each epoch run with host reads forbidden.
-
-    with_loader: the loader's own work for those steps is checked too (the device loader); the
-    DataLoader path's transforms run on the CPU by design, so only the steps are.
-    """
-
-    def __init__(self, loader, with_loader: bool):
-        self.loader, self.with_loader = loader, with_loader
-        self.guarded_steps = 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        set_epoch(self.loader, epoch, skip)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        batches = iter(self.loader)
-        try:
-            for k in range(len(self.loader)):
-                if k >= 1 and self.with_loader:
-                    forbid()
-                batch = next(batches)
-                if k >= 1:
-                    forbid()
-                    self.guarded_steps += 1
-                yield batch  # the loop's step runs here
-                allow()
-        finally:
-            allow()
-
-
 @pytest.fixture
 def guarded(monkeypatch):
-    guards = []
-
-    def wrap(builder, with_loader):
-        def build(*args, **kwargs):
-            train, val = builder(*args, **kwargs)
-            guards.append(Guarded(train, with_loader))
-            return guards[-1], val
-        return build
-
-    monkeypatch.setattr(loop, "build_loaders", wrap(loop.build_loaders, with_loader=False))
-    monkeypatch.setattr(loop, "build_device_loaders", wrap(loop.build_device_loaders, with_loader=True))
-    yield guards
+    # The DataLoader path's transforms read values on the CPU by design: only its steps are guarded.
+    yield guard_train_steps(monkeypatch, forbid, allow, guard_loader=("device",))
     allow()  # a failing step leaves the generator suspended with reads forbidden
 
 
