@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .records import RunError
+from rundir.read import RunError
 
 FORMATS = ("text", "markdown", "json", "html", "csv")
 

@@ -20,11 +20,12 @@ from typing import Optional
 
 from omegaconf import DictConfig
 
+from rundir.files import RunFileError, Status
+
 from .config import validate
-from .errors import RunDirError, StopRun, UserError
+from .errors import USER_ERRORS, RunDirError, StopRun
 from .hydra_errors import EXIT_BAD_INPUT, JobFailed
 from .ranks import Ranks
-from .runfiles import Status
 
 log = logging.getLogger("trainer")
 
@@ -48,9 +49,9 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
             return train(typed, run_dir, ranks=ranks)
         finally:
             distributed.close()
-    except UserError as e:
+    except USER_ERRORS as e:
         # A RunDirError: that directory is not this run's (or cannot be written), so nothing is recorded in it.
-        if ranks.is_main and not isinstance(e, RunDirError):
+        if ranks.is_main and not isinstance(e, (RunDirError, RunFileError)):
             _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
         return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
     except StopRun as e:

@@ -1,9 +1,13 @@
 """Tolerant readers: a run directory (or a lone JSONL file) -> Run.
 
 Run directories come from other people and other machines: nothing here executes or unpickles
-what it reads (JSON and YAML with safe loaders only). Every problem becomes a warning naming the
-file and line, and the run is read as far as it can be:
+what it reads (JSON, and YAML with safe loaders only), and nothing read can hang the reader or
+exhaust its memory. Every problem becomes a warning naming the file and line, and the run is read as
+far as it can be:
 
+- only regular files are opened (a FIFO, a device, a socket in place of a run file is named in one
+  warning, never opened for reading: no read can block), and each read stops at the cap below;
+- YAML aliases and nesting are bounded (a "billion laughs" file is refused, not expanded);
 - a missing path or a directory that is no run raises `RunError` (one clear line for the CLI);
 - an unterminated last line (a run still writing, or a crash mid-write) is skipped with a warning;
 - a line that is not JSON, or not an object, is skipped with a warning naming its line;
@@ -14,8 +18,8 @@ file and line, and the run is read as far as it can be:
 - past the first few problems of one file, the rest are counted in one line;
 - a file given on its own in which no line is a diagnostics record (`/etc/passwd`, `run_info.json`,
   a checkpoint) raises `RunError`: it is not a diagnostics file;
-- a run whose diagnostics went elsewhere (`diagnostics.dir=...`) is read from there when its
-  `.hydra/config.yaml` says where.
+- a run whose diagnostics went elsewhere (`diagnostics.dir`, `DIAGNOSTICS_DIR`) is read from where the
+  trainer's `diagnostics_dir.json` says; without that file, one warning says none was found.
 """
 
 from __future__ import annotations
@@ -25,33 +29,40 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from .format import (DIAGNOSTICS, DIAGNOSTICS_POINTER, HYDRA_CONFIG, HYDRA_DIR, HYDRA_OVERRIDES, LOG_SUFFIX,
+                     NESTED_FIELDS, NUMERIC_FIELDS, POINTER_KEY, RUN_INFO, RUNNING, STATES, STATUS, TRAIN_JSONL,
+                     VAL_JSONL)
+
 try:  # a C parser several times faster than json on long lines; strict JSON only, so json stays the fallback
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - orjson is a dependency, but the analysis must not need it
     _fast_loads = json.loads
 
-TRAIN_JSONL, VAL_JSONL = "train_diagnostics.jsonl", "val_diagnostics.jsonl"
-RUN_INFO, STATUS = "run_info.json", "status.json"
-# In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
-# Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.
-DIAGNOSTICS_POINTER = "diagnostics_dir.json"
+# What one read takes at most (bytes). Generous for real runs: a ResNet-18 train record is ~3.5 KB, so a
+# JSONL file of 256 MiB holds ~75,000 of its epochs; run_info.json is a few KB (class counts of 21,000
+# classes: ~0.5 MB); Hydra's YAML files are a few KB. Beyond the cap a JSONL file is read up to it (with a
+# warning), a JSON or YAML file is ignored (with a warning): /dev/zero behind a symlink is refused anyway
+# (not a regular file), and a huge regular file costs at most the cap.
+MAX_JSONL_BYTES = 256 * 2**20
+MAX_JSON_BYTES = 16 * 2**20
+MAX_YAML_BYTES = 4 * 2**20
+MAX_LOG_TAIL_BYTES = 64 * 2**10  # a log is read from its end: the last error line
+# YAML: Hydra writes no aliases at all; a file with more, or that expands past these many nodes or
+# nests deeper, is refused before it is built (a 500-byte "billion laughs" expands to 10^9 nodes).
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 64
 MAX_LINE_BYTES = 10_000_000  # a longer "line" is not a diagnostics record
 MAX_LINE_WARNINGS = 5  # per file; the rest are counted in one line
-# Fields the trainer writes as numbers (or null); another type there is named in a warning. Fields not
-# listed (a newer trainer's, another tool's) are read as they are, without a word.
-NUMERIC_FIELDS = frozenset({
-    "loss", "accuracy", "top5_accuracy", "nll", "learning_rate", "learning_rate_end", "num_batches",
-    "num_samples", "nonfinite_steps", "nonfinite_grad_steps", "mean_grad_norm", "min_grad_norm",
-    "max_grad_norm", "grad_norm_std", "grad_norm_first_layer", "grad_norm_last_layer", "clipped_fraction",
-    "weight_update", "weight_update_ratio", "loss_step_std", "dead_relu_fraction", "relu_zero_fraction",
-    "amp_scale", "epoch_time_s", "samples_per_s", "val_time_s", "step"})
-NESTED_FIELDS = frozenset({"layer_grad_norms", "dead_relu_layers"})  # {name: number}
+# Fields the trainer writes as numbers (or null), from the field table: another type there is named in a
+# warning. Fields not listed (a newer trainer's, another tool's) are read as they are, without a word.
 _NESTED = tuple(NESTED_FIELDS)
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 _FAST_OK = _NUMBER_TYPES | {dict}  # with a dict only in a nested field, a record needs no closer look
@@ -59,6 +70,92 @@ _FAST_OK = _NUMBER_TYPES | {dict}  # with a dict only in a nested field, a recor
 
 class RunError(Exception):
     """The path cannot be read as a run at all."""
+
+
+# ───────────────────────────── opening files safely ─────────────────────────────
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or type(e).__name__
+
+
+def exists(path: Path) -> bool:
+    """True when something is at path; False for any path that cannot be looked at (too long, no access)."""
+    return os.path.lexists(path)
+
+
+def is_dir(path: Path) -> bool:
+    return os.path.isdir(path)  # os.path: False, not an exception, for a name too long or unreadable
+
+
+def read_capped(path: Path, cap: int, warnings: list[str], tail: bool = False) -> Optional[bytes]:
+    """The bytes of a regular file, at most cap + 1 of them (so a caller sees it was longer); None, with a
+    warning, when it is no regular file or cannot be read; None, silently, when it does not exist.
+
+    The file is checked before it is opened (a FIFO is never opened for reading) and opened non-blocking
+    (should it be swapped for one in between, the read returns at once); the size is never trusted
+    (/proc files say 0, a growing file says less): reading stops at the cap. tail: the last cap bytes.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as e:  # ENAMETOOLONG, EACCES, ELOOP; ValueError: a NUL in the name
+        warnings.append(f"{path}: cannot read ({_reason(e) if isinstance(e, OSError) else 'bad name'})")
+        return None
+    if not stat.S_ISREG(mode):
+        warnings.append(f"{path}: {_kind(mode)}, not a regular file: not read")
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        warnings.append(f"{path}: cannot read ({_reason(e)})")
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            warnings.append(f"{path}: {_kind(st.st_mode)}, not a regular file: not read")
+            return None
+        if tail and st.st_size > cap:
+            os.lseek(fd, st.st_size - cap, os.SEEK_SET)
+        chunks, total = [], 0
+        while total <= cap:
+            chunk = os.read(fd, min(2**20, cap + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    except OSError as e:
+        warnings.append(f"{path}: cannot read ({_reason(e)})")
+        return None
+    finally:
+        os.close(fd)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB"
+
+
+def read_log_tail(path: Path, warnings: list[str]) -> str:
+    """The last MAX_LOG_TAIL_BYTES of a log file as text ("" when absent or unreadable)."""
+    data = read_capped(path, MAX_LOG_TAIL_BYTES, warnings, tail=True)
+    return data[-MAX_LOG_TAIL_BYTES:].decode("utf-8", errors="replace") if data else ""
+
+
+def log_files(run_dir: Path) -> list[Path]:
+    """The run's log files (Hydra's job log, `<job name>.log`), sorted; [] when the directory cannot be listed."""
+    try:
+        return sorted(p for p in Path(run_dir).iterdir() if p.name.endswith(LOG_SUFFIX))
+    except OSError:
+        return []
 
 
 # ───────────────────────────── low-level readers ─────────────────────────────
@@ -87,6 +184,20 @@ def _short(value: Any) -> str:
 
 def _token(value: float) -> str:
     return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def parse_line(raw: bytes) -> tuple[Any, bool, Optional[str]]:
+    """One JSONL line -> (value, tokens, None), or (None, False, why it is not JSON).
+
+    tokens: the line needed Python's json (NaN or Infinity tokens, or what orjson refuses). The one
+    line parser of the run format: the analysis reads with it, the trainer's resume truncation too."""
+    try:
+        return _fast_loads(raw), False, None
+    except (ValueError, RecursionError):
+        try:  # NaN and Infinity tokens (Python's json writes them) and whatever orjson refuses
+            return json.loads(raw), True, None
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, int too long
+            return None, False, str(e).split(":")[0]
 
 
 class _LineWarnings:
@@ -162,18 +273,21 @@ class JsonlStats:
     cut_off: bytes = b""  # the unterminated last line, skipped
 
 
-def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = None) -> list[dict]:
+def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = None,
+               data: Optional[bytes] = None) -> list[dict]:
     """Records of a JSONL file; bad lines are skipped, bad values read as missing, each with a warning
-    naming file and line (the first few per file; the rest are counted). A missing file reads as []."""
+    naming file and line (the first few per file; the rest are counted). A missing file reads as [].
+    data: the file's bytes, when the caller has read them already."""
     path = Path(path)
     stats = stats if stats is not None else JsonlStats()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    except (IsADirectoryError, PermissionError, OSError) as e:
-        warnings.append(f"{path}: cannot read ({e.strerror or type(e).__name__})")
-        return []
+    if data is None:
+        data = read_capped(path, MAX_JSONL_BYTES, warnings)
+        if data is None:
+            return []
+    if len(data) > MAX_JSONL_BYTES:
+        data = data[: data.rfind(b"\n", 0, MAX_JSONL_BYTES) + 1]
+        warnings.append(f"{path}: larger than {_mib(MAX_JSONL_BYTES)}: only the lines in its first "
+                        f"{_mib(MAX_JSONL_BYTES)} read")
     if not data.strip():
         warnings.append(f"{path}: empty file")
         return []
@@ -193,16 +307,10 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
         if len(raw) > MAX_LINE_BYTES:
             problems.add(number, f"line of {len(raw)} bytes skipped")
             continue
-        tokens = False
-        try:
-            obj = _fast_loads(raw)
-        except (ValueError, RecursionError):
-            try:  # NaN and Infinity tokens (Python's json writes them) and whatever orjson refuses
-                obj = json.loads(raw)
-                tokens = True
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-                problems.add(number, f"not JSON ({str(e).split(':')[0]}), skipped")
-                continue
+        obj, tokens, error = parse_line(raw)
+        if error is not None:
+            problems.add(number, f"not JSON ({error}), skipped")
+            continue
         if not isinstance(obj, dict):
             problems.add(number, "not a JSON object, skipped")
             continue
@@ -222,12 +330,18 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
 
 
 def read_json(path: Path, warnings: list[str]) -> Optional[dict]:
+    """A JSON file holding an object (run_info.json, status.json, diagnostics_dir.json); None when absent,
+    and None with a warning when it is unreadable, too large, or holds something else."""
     path = Path(path)
-    if not path.exists():
+    data = read_capped(path, MAX_JSON_BYTES, warnings)
+    if data is None:
+        return None
+    if len(data) > MAX_JSON_BYTES:
+        warnings.append(f"{path}: larger than {_mib(MAX_JSON_BYTES)}, ignored")
         return None
     try:
-        obj = json.loads(path.read_bytes())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as e:
+        obj = json.loads(data)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
         warnings.append(f"{path}: unreadable JSON ({type(e).__name__}), ignored")
         return None
     if not isinstance(obj, dict):
@@ -236,17 +350,62 @@ def read_json(path: Path, warnings: list[str]) -> Optional[dict]:
     return obj
 
 
+class YamlRefused(ValueError):
+    """A YAML file whose aliases or nesting would expand beyond what any Hydra file holds."""
+
+
+def _check_yaml_events(text: str, loader) -> None:
+    """Walk the parser's events (no objects built): count aliases, the nodes the document expands to
+    (an alias counts as the size of what it names), and the nesting depth; raise YamlRefused past a limit."""
+    import yaml
+
+    sizes: dict[str, int] = {}  # anchor -> nodes it expands to
+    open_nodes: list[tuple[Optional[str], int]] = []  # (anchor, node count when it opened)
+    nodes = aliases = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise YamlRefused(f"more than {MAX_YAML_ALIASES} aliases")
+            nodes += sizes.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            open_nodes.append((event.anchor, nodes))
+            nodes += 1
+            if len(open_nodes) > MAX_YAML_DEPTH:
+                raise YamlRefused(f"nested deeper than {MAX_YAML_DEPTH}")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, start = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = nodes - start
+        if nodes > MAX_YAML_NODES:
+            raise YamlRefused(f"expands to more than {MAX_YAML_NODES} nodes" + (" through aliases" if aliases else ""))
+
+
 def read_yaml(path: Path, warnings: list[str]) -> Any:
-    """YAML with the safe loader only: plain data, never objects (libyaml's when present: 10x faster)."""
+    """YAML with the safe loader only: plain data, never objects (libyaml's when present: 10x faster).
+    Aliases and nesting are bounded (_check_yaml_events) before anything is built."""
     import yaml
 
     path = Path(path)
-    if not path.exists():
+    data = read_capped(path, MAX_YAML_BYTES, warnings)
+    if data is None:
+        return None
+    if len(data) > MAX_YAML_BYTES:
+        warnings.append(f"{path}: larger than {_mib(MAX_YAML_BYTES)}, ignored")
         return None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    text = data.decode("utf-8", errors="replace")
     try:
-        return yaml.load(path.read_text(encoding="utf-8", errors="replace"), Loader=loader)  # noqa: S506 - safe loader
-    except (OSError, yaml.YAMLError, RecursionError, ValueError) as e:
+        _check_yaml_events(text, loader)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - safe loader
+    except YamlRefused as e:
+        warnings.append(f"{path}: YAML refused ({e}), ignored")
+        return None
+    except (yaml.YAMLError, RecursionError, ValueError) as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(e, "problem", None) or type(e).__name__
@@ -411,7 +570,7 @@ class Run:
     def state(self) -> str:
         """completed, failed, preempted, running, or unknown (a lone JSONL file)."""
         s = get(self.status, "status")
-        return s if s in ("completed", "failed", "preempted", "running") else "unknown"
+        return s if s in STATES else "unknown"
 
     def cfg(self, dotted: str, default: Any = None) -> Any:
         return get(self.config, dotted, default)
@@ -425,69 +584,88 @@ def run_from_records(train: list[dict], val: list[dict], *, name: str = "run", p
                overrides=list(overrides or []), info=info, status=status, warnings=list(warnings or []))
 
 
+def _first_int(values, minimum: int) -> Optional[int]:
+    """The first of values that is an int (not a bool) of at least minimum: sources in order of trust."""
+    return next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= minimum), None)
+
+
+# ───────────────────────────── finding a run's files ─────────────────────────────
+
+
 def find_diagnostics_dir(path: Path) -> Optional[Path]:
-    """The directory holding the JSONL files: path itself, or path/diagnostics."""
-    for candidate in (path / "diagnostics", path):
-        if (candidate / TRAIN_JSONL).exists() or (candidate / VAL_JSONL).exists() \
-                or (candidate / STATUS).exists() or (candidate / RUN_INFO).exists():
+    """The directory holding the JSONL files: path/diagnostics, or path itself."""
+    for candidate in (path / DIAGNOSTICS, path):
+        if any(exists(candidate / name) for name in (TRAIN_JSONL, VAL_JSONL, STATUS, RUN_INFO)):
             return candidate
     return None
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and (find_diagnostics_dir(path) is not None or (path / ".hydra").is_dir())
+    return is_dir(path) and (find_diagnostics_dir(path) is not None or is_dir(path / HYDRA_DIR))
+
+
+def check_path(path: Path) -> None:
+    """Raise RunError, one line, when nothing can be read at path (missing, a name too long, no access)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise RunError(f"{path}: no such file or directory") from None
+    except OSError as e:
+        raise RunError(f"{path}: cannot read ({_reason(e)})") from None
+    except ValueError:  # a NUL byte in the name
+        raise RunError(f"{path!r}: not a valid path") from None
 
 
 def load_run(path: Path | str) -> Run:
     """Read a run directory, its diagnostics directory, or a lone train/val JSONL file."""
     path = Path(path)
-    if not path.exists():
-        raise RunError(f"{path}: no such file or directory")
+    check_path(path)
     warnings: list[str] = []
-    if path.is_file():
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
         return _load_lone_jsonl(path, warnings)
-    if not path.is_dir():
-        raise RunError(f"{path}: not a run directory or a diagnostics JSONL file")
+    if not stat.S_ISDIR(mode):
+        raise RunError(f"{path}: {_kind(mode)}, not a run directory or a diagnostics JSONL file")
     diag = find_diagnostics_dir(path)
-    if diag is None and not (path / ".hydra").is_dir():
-        raise RunError(f"{path}: not a run directory (no diagnostics/ with {TRAIN_JSONL}, and no .hydra/)")
-    hydra_dir = path / ".hydra" if (path / ".hydra").is_dir() else path.parent / ".hydra"
+    if diag is None and not is_dir(path / HYDRA_DIR):
+        raise RunError(f"{path}: not a run directory (no {DIAGNOSTICS}/ with {TRAIN_JSONL}, and no {HYDRA_DIR}/)")
+    hydra_dir = path / HYDRA_DIR if is_dir(path / HYDRA_DIR) else path.parent / HYDRA_DIR
     notes: list[str] = []
-    hydra_cfg = read_yaml_mapping(hydra_dir / "config.yaml", warnings)
+    hydra_cfg = read_yaml_mapping(hydra_dir / HYDRA_CONFIG, warnings)
     if diag is None:
-        diag, message = _diagnostics_elsewhere(path, hydra_dir, hydra_cfg, warnings)
+        diag, message = _diagnostics_elsewhere(path, warnings)
         if diag is not None:
             notes.append(message)
         else:
-            diag = path / "diagnostics"
+            diag = path / DIAGNOSTICS
             warnings.append(message)
-    found = diag.is_dir()
+    found = is_dir(diag)
     train = read_jsonl(diag / TRAIN_JSONL, warnings)
     val = read_jsonl(diag / VAL_JSONL, warnings)
     if found:
         _warn_missing_jsonl(diag, warnings)
     info = read_json(diag / RUN_INFO, warnings)
     status = read_json(diag / STATUS, warnings)
-    run_dir = diag.parent if diag.name == "diagnostics" else diag
-    if notes:  # diagnostics.dir pointed elsewhere: the run is the directory that was given
+    run_dir = diag.parent if diag.name == DIAGNOSTICS else diag
+    if notes:  # the diagnostics went elsewhere: the run is the directory that was given
         run_dir = path
-    elif not hydra_dir.is_dir():  # a diagnostics directory given on its own: its run_info.json names its run
+    elif not is_dir(hydra_dir):  # a diagnostics directory given on its own: its run_info.json names its run
         owner = get(info, "run_dir")
-        if isinstance(owner, str) and owner and (Path(owner) / ".hydra").is_dir():
-            run_dir, hydra_dir = Path(owner), Path(owner) / ".hydra"
-            hydra_cfg = read_yaml_mapping(hydra_dir / "config.yaml", warnings)
+        if isinstance(owner, str) and owner and is_dir(Path(owner) / HYDRA_DIR):
+            run_dir, hydra_dir = Path(owner), Path(owner) / HYDRA_DIR
+            hydra_cfg = read_yaml_mapping(hydra_dir / HYDRA_CONFIG, warnings)
             notes.append(f"diagnostics read from {diag}; its run directory is {run_dir}")
     config = info.get("config") if isinstance(info, dict) and isinstance(info.get("config"), dict) else None
     if config is None and hydra_cfg is not None:
         config = resolve_simple_refs(hydra_cfg)
-    overrides = read_yaml_list(hydra_dir / "overrides.yaml", warnings)
+    overrides = read_yaml_list(hydra_dir / HYDRA_OVERRIDES, warnings)
     return Run(name=run_dir.name, path=run_dir, train=Columns(train), val=Columns(val), config=config,
                overrides=overrides, info=info, status=status, warnings=warnings, hydra_config=hydra_cfg,
                notes=notes)
 
 
 def _warn_missing_jsonl(diag: Path, warnings: list[str]) -> None:
-    has_train, has_val = (diag / TRAIN_JSONL).exists(), (diag / VAL_JSONL).exists()
+    has_train, has_val = exists(diag / TRAIN_JSONL), exists(diag / VAL_JSONL)
     if has_train and not has_val:
         warnings.append(f"{diag / VAL_JSONL}: missing: no validation records (validation accuracy and loss are n/a)")
     elif has_val and not has_train:
@@ -496,142 +674,23 @@ def _warn_missing_jsonl(diag: Path, warnings: list[str]) -> None:
         warnings.append(f"{diag}: neither {TRAIN_JSONL} nor {VAL_JSONL} (no epoch recorded yet)")
 
 
-# ─────────────── diagnostics written elsewhere (diagnostics.dir, DIAGNOSTICS_DIR) ───────────────
-
-
-def _closing_brace(text: str, start: int) -> int:
-    """Index of the `}` closing the `${` at start, or -1."""
-    depth = 0
-    for i in range(start, len(text)):
-        if text.startswith("${", i):
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def _expand(text: str, known: dict[str, str], env: list[str]) -> Optional[list[tuple[str, Optional[str]]]]:
-    """The values an (unresolved) config string can stand for: [(value, env var it came from or None)].
-
-    Resolves `${hydra:runtime.output_dir}` and `${hydra:runtime.cwd}` (from `known`) and
-    `${oc.env:NAME,DEFAULT}`: the variable as set in this process (only a guess at the launch
-    environment, so marked with its name) and the default. None when something else is interpolated.
-    Names of the variables met are added to `env`.
-    """
-    i = text.find("${")
-    if i < 0:
-        return [(text, None)]
-    j = _closing_brace(text, i)
-    if j < 0:
-        return None
-    inner, head, tail = text[i + 2: j], text[:i], text[j + 1:]
-    options: list[tuple[str, Optional[str]]] = []
-    if inner.startswith("oc.env:"):
-        name, _, default = inner[len("oc.env:"):].partition(",")
-        name = name.strip()
-        env.append(name)
-        if os.environ.get(name):
-            options.append((os.environ[name], name))
-        if default.strip():
-            options += _expand(default.strip(), known, env) or []
-    elif inner in known:
-        options.append((known[inner], None))
-    else:
-        return None
-    rest = _expand(tail, known, env)
-    if rest is None:
-        return None
-    return [(head + a + b, va or vb) for a, va in options for b, vb in rest]
-
-
-def _logged_epochs(run_dir: Path) -> int:
-    """The last `epoch N/M` the trainer's log in run_dir reports (0 when none)."""
-    last = 0
-    for log in sorted(run_dir.glob("*.log"))[:3]:
-        try:
-            with open(log, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 200_000))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
-            continue
-        for m in re.finditer(r" - epoch (\d+)/\d+ ", text):
-            last = max(last, int(m.group(1)))
-    return last
-
-
-def _diagnostics_elsewhere(path: Path, hydra_dir: Path, hydra_cfg: Optional[dict],
-                           warnings: list[str]) -> tuple[Optional[Path], str]:
-    """A run directory without diagnostics/: the directory its recorded diagnostics.dir names, with a
-    note saying so, or (None, a warning saying why none was found)."""
-    default = f"{path}: no diagnostics written (the job may have failed before its first epoch)"
-    raw = get(hydra_cfg, "diagnostics.dir")
-    if not isinstance(raw, str) or not raw.strip():
-        return None, default
-    hydra_yaml = read_yaml_mapping(hydra_dir / "hydra.yaml", warnings) if (hydra_dir / "hydra.yaml").exists() \
-        else None
-    launch_cwd = get(hydra_yaml, "hydra.runtime.cwd")
-    launch_cwd = launch_cwd if isinstance(launch_cwd, str) and launch_cwd else None
-    # Hydra 1.3 (version_base 1.3) runs the job in the launch directory: a relative diagnostics.dir is
-    # relative to it. With hydra.job.chdir=true the job ran in its output directory, this run directory.
-    base = path.absolute() if get(hydra_yaml, "hydra.job.chdir") is True else (Path(launch_cwd) if launch_cwd else None)
-    here = path.absolute()
-    known = {"hydra:runtime.output_dir": str(here)}
-    if launch_cwd:
-        known["hydra:runtime.cwd"] = launch_cwd
-    env: list[str] = []
-    options = _expand(raw.strip(), known, env) or []
-    tried = []
-    for value, from_env in options:
-        candidate = Path(value).expanduser()
-        if not candidate.is_absolute():
-            if base is None:
-                continue
-            candidate = base / candidate
-        if candidate == here / "diagnostics" or candidate in tried:
-            continue
-        tried.append(candidate)
-        if find_diagnostics_dir(candidate) != candidate:
-            continue
-        if from_env and not _belongs_to(candidate, path):  # this shell's variable, not the launch's
-            continue
-        how = f"${from_env} in this shell" if from_env else f"diagnostics.dir={raw}"
-        return candidate, f"diagnostics read from {candidate} (the run's {how}), not {path / 'diagnostics'}"
-    pointed = _pointed_diagnostics(path, warnings)
-    if pointed is not None:
-        return pointed, (f"diagnostics read from {pointed} (recorded by the trainer in {DIAGNOSTICS_POINTER}), "
-                         f"not {path / 'diagnostics'}")
-    epochs = _logged_epochs(path)
-    if env:
-        if epochs:
-            return None, (f"{path}: no diagnostics/ here, yet its log shows {epochs} epoch(s): they went to the "
-                          f"{env[0]} set at launch, which Hydra does not record; analyse that directory "
-                          f"(python -m analysis DIR)")
-        return None, default + f"; if {env[0]} was set at launch, analyse that directory instead"
-    if tried:
-        return None, (f"{path}: no diagnostics here nor in its diagnostics.dir {tried[0]}"
-                      + (f", though its log shows {epochs} epoch(s)" if epochs else
-                         " (the job may have failed before its first epoch)"))
-    return None, default
-
-
-def _first_int(values, minimum: int) -> Optional[int]:
-    """The first of values that is an int (not a bool) of at least minimum: sources in order of trust."""
-    return next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= minimum), None)
-
-
-def _pointed_diagnostics(path: Path, warnings: list[str]) -> Optional[Path]:
-    """The diagnostics directory the trainer recorded for this run, when it holds this run's files."""
+def _diagnostics_elsewhere(path: Path, warnings: list[str]) -> tuple[Optional[Path], str]:
+    """A run directory without diagnostics/: the directory its diagnostics_dir.json names (the trainer
+    writes it whenever the diagnostics went elsewhere), with a note saying so; or (None, one warning)."""
     pointer = path / DIAGNOSTICS_POINTER
-    recorded = get(read_json(pointer, warnings), "diagnostics_dir") if pointer.is_file() else None
+    if not exists(pointer):
+        return None, (f"{path}: no diagnostics written (no {DIAGNOSTICS}/ and no {DIAGNOSTICS_POINTER}; the job "
+                      f"may have failed before its first epoch)")
+    recorded = get(read_json(pointer, warnings), POINTER_KEY)
     if not isinstance(recorded, str) or not recorded:
-        return None
+        return None, f"{pointer}: names no diagnostics directory (no \"{POINTER_KEY}\" path), no diagnostics read"
     candidate = Path(recorded)
-    if find_diagnostics_dir(candidate) != candidate or not _belongs_to(candidate, path):
-        return None
-    return candidate
+    if find_diagnostics_dir(candidate) != candidate:
+        return None, f"{pointer}: names {candidate}, which holds no diagnostics; no diagnostics read"
+    if not _belongs_to(candidate, path):
+        return None, f"{pointer}: names {candidate}, whose run_info.json names another run; no diagnostics read"
+    return candidate, (f"diagnostics read from {candidate} (recorded by the trainer in {DIAGNOSTICS_POINTER}), "
+                       f"not {path / DIAGNOSTICS}")
 
 
 def _belongs_to(diag: Path, run_dir: Path) -> bool:
@@ -641,7 +700,7 @@ def _belongs_to(diag: Path, run_dir: Path) -> bool:
         return False
     try:
         return Path(owner).resolve() == run_dir.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
@@ -654,7 +713,7 @@ STALE_MIN_S = 600  # never call a run stale before 10 minutes without an update
 def stale_note(run: Run, now: Optional[_dt.datetime] = None) -> Optional[str]:
     """For a run whose status.json says running but has not been updated for longer than
     max(10 min, 3 x its longest epoch): a note that the process may have been killed. Else None."""
-    if run.state != "running":
+    if run.state != RUNNING:
         return None
     updated = get(run.status, "updated_at")
     if not isinstance(updated, str):
@@ -684,7 +743,7 @@ def stale_note(run: Run, now: Optional[_dt.datetime] = None) -> Optional[str]:
     return f"no update for {ago}: the process may have been killed; rerun to resume"
 
 
-def _not_diagnostics(path: Path, stats: JsonlStats) -> Optional[str]:
+def _not_diagnostics(path: Path, stats: JsonlStats, data: bytes) -> Optional[str]:
     """Why the file given is no diagnostics JSONL file, or None when it is one (or empty: a run starting)."""
     if stats.records or not stats.lines:
         return None
@@ -693,8 +752,8 @@ def _not_diagnostics(path: Path, stats: JsonlStats) -> Optional[str]:
     if stats.objects:
         return f"none of its {stats.objects} JSON object(s) has an integer \"epoch\""
     try:
-        whole = json.loads(path.read_bytes()) if path.stat().st_size < 50_000_000 else None
-    except (OSError, ValueError, RecursionError):
+        whole = json.loads(data) if len(data) <= MAX_JSON_BYTES else None
+    except (ValueError, RecursionError):
         whole = None
     if isinstance(whole, (dict, list)):
         hint = "; give the run directory instead" if path.name in (RUN_INFO, STATUS) else ""
@@ -702,12 +761,7 @@ def _not_diagnostics(path: Path, stats: JsonlStats) -> Optional[str]:
     return f"none of its {stats.lines} line(s) is a JSON object"
 
 
-def _sniff_binary(path: Path) -> Optional[str]:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8192)
-    except OSError as e:
-        raise RunError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+def _binary(head: bytes) -> Optional[str]:
     if b"\0" not in head:
         return None
     if head.startswith(b"PK\x03\x04"):
@@ -720,11 +774,14 @@ def _load_lone_jsonl(path: Path, warnings: list[str]) -> Run:
 
     The file given must hold diagnostics records (or be empty: a run that has not finished an epoch):
     anything else is named in a RunError, not turned into an empty report."""
-    reason = _sniff_binary(path)
-    stats = JsonlStats()
     own: list[str] = []
-    records = read_jsonl(path, own, stats) if reason is None else []
-    reason = reason or _not_diagnostics(path, stats)
+    data = read_capped(path, MAX_JSONL_BYTES, own)
+    if data is None:
+        raise RunError(own[0] if own else f"{path}: cannot read")
+    stats = JsonlStats()
+    reason = _binary(data[:8192])
+    records = read_jsonl(path, own, stats, data=data) if reason is None else []
+    reason = reason or _not_diagnostics(path, stats, data)
     if reason:
         raise RunError(f"{path} is not a diagnostics JSONL file ({reason})")
     siblings = path.parent
@@ -736,7 +793,7 @@ def _load_lone_jsonl(path: Path, warnings: list[str]) -> Run:
         warnings += own
         train = records
         val = read_jsonl(siblings / VAL_JSONL, warnings) if path.name == TRAIN_JSONL else []
-    if path.name in (TRAIN_JSONL, VAL_JSONL) and ((siblings / STATUS).exists() or (siblings / RUN_INFO).exists()):
+    if path.name in (TRAIN_JSONL, VAL_JSONL) and (exists(siblings / STATUS) or exists(siblings / RUN_INFO)):
         _warn_missing_jsonl(siblings, warnings)  # a run's diagnostics directory, not a lone file of the seed's form
     info = read_json(siblings / RUN_INFO, warnings) if path.name in (TRAIN_JSONL, VAL_JSONL) else None
     status = read_json(siblings / STATUS, warnings) if path.name in (TRAIN_JSONL, VAL_JSONL) else None
