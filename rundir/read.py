@@ -679,8 +679,9 @@ def _diagnostics_elsewhere(path: Path, warnings: list[str]) -> tuple[Optional[Pa
     writes it whenever the diagnostics went elsewhere), with a note saying so; or (None, one warning)."""
     pointer = path / DIAGNOSTICS_POINTER
     if not exists(pointer):
-        return None, (f"{path}: no diagnostics written (no {DIAGNOSTICS}/ and no {DIAGNOSTICS_POINTER}; the job "
-                      f"may have failed before its first epoch)")
+        return None, (f"{path}: no diagnostics here (no {DIAGNOSTICS}/, and no {DIAGNOSTICS_POINTER} saying where "
+                      f"they went); the job may have failed before its first epoch, or they went elsewhere "
+                      f"(DIAGNOSTICS_DIR, diagnostics.dir): then analyse that directory")
     recorded = get(read_json(pointer, warnings), POINTER_KEY)
     if not isinstance(recorded, str) or not recorded:
         return None, f"{pointer}: names no diagnostics directory (no \"{POINTER_KEY}\" path), no diagnostics read"

@@ -21,6 +21,7 @@ from typing import Optional
 from omegaconf import DictConfig
 
 from rundir.files import RunFileError, Status
+from rundir.format import STATUS
 
 from .config import validate
 from .errors import USER_ERRORS, RunDirError, StopRun
@@ -73,10 +74,10 @@ def _default_diag_dir(cfg: DictConfig, run_dir: Path) -> Path:
 
 def _record_failure(diag_dir: Path, message: str) -> None:
     """status.json says why, unless it belongs to an earlier run in a reused directory."""
-    if (diag_dir / "status.json").exists():
+    if (diag_dir / STATUS).exists():
         return
     try:
-        Status(diag_dir / "status.json", epochs=0).fail(message)
+        Status(diag_dir / STATUS, epochs=0).fail(message)
     except OSError:
         pass
 
