@@ -140,6 +140,15 @@ def read_capped(path: Path, cap: int, warnings: list[str], tail: bool = False) -
         os.close(fd)
 
 
+def printable(name: str) -> str:
+    """A file name for display: bytes that are not UTF-8 (surrogate escapes) as \\xff, so every renderer
+    (text, HTML, a plot's title) can take it."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file system gave (a name from JSON): escaped as text
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB"
 
@@ -659,7 +668,7 @@ def load_run(path: Path | str) -> Run:
     if config is None and hydra_cfg is not None:
         config = resolve_simple_refs(hydra_cfg)
     overrides = read_yaml_list(hydra_dir / HYDRA_OVERRIDES, warnings)
-    return Run(name=run_dir.name, path=run_dir, train=Columns(train), val=Columns(val), config=config,
+    return Run(name=printable(run_dir.name), path=run_dir, train=Columns(train), val=Columns(val), config=config,
                overrides=overrides, info=info, status=status, warnings=warnings, hydra_config=hydra_cfg,
                notes=notes)
 
@@ -701,7 +710,7 @@ def _belongs_to(diag: Path, run_dir: Path) -> bool:
         return False
     try:
         return Path(owner).resolve() == run_dir.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop (Python < 3.13), a name that cannot be encoded
         return False
 
 
@@ -801,5 +810,5 @@ def _load_lone_jsonl(path: Path, warnings: list[str]) -> Run:
     config = info.get("config") if isinstance(info, dict) and isinstance(info.get("config"), dict) else None
     if not train and not val and not warnings:
         warnings.append(f"{path}: no records")
-    return Run(name=path.stem, path=path.parent, train=Columns(train), val=Columns(val), config=config,
+    return Run(name=printable(path.stem), path=path.parent, train=Columns(train), val=Columns(val), config=config,
                info=info, status=status, warnings=warnings)
