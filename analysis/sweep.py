@@ -161,8 +161,9 @@ def analyze_job(path: Path) -> Job:
     curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
               "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
     findings = diagnose(run)
-    return Job(num, path, coords, _job_state(run), _job_error(run, path), summary(run), findings, curves,
-               list(run.warnings), stale_note(run))
+    warnings = list(run.warnings)
+    return Job(num, path, coords, _job_state(run), _job_error(run, path, warnings), summary(run), findings, curves,
+               warnings, stale_note(run))
 
 
 POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
@@ -215,19 +216,19 @@ def _job_state(run: Run) -> str:
     return "no diagnostics"
 
 
-def _job_error(run: Run, path: Path) -> Optional[str]:
+def _job_error(run: Run, path: Path, warnings: list[str]) -> Optional[str]:
     err = get(run.status, "error")
     if err:
         return str(err)
     if _job_state(run) == "no diagnostics":
-        return _last_error_line(path) or "no diagnostics written (the job failed before its first epoch; see its log)"
+        return _last_error_line(path, warnings) or "no diagnostics written (the job failed before its first epoch; see its log)"
     return None
 
 
-def _last_error_line(path: Path) -> Optional[str]:
+def _last_error_line(path: Path, warnings: list[str]) -> Optional[str]:
     """The last line of the job's log (its tail: rundir.read caps the read) that mentions an error."""
     for log in log_files(path):
-        for line in reversed(read_log_tail(log, []).splitlines()[-50:]):
+        for line in reversed(read_log_tail(log, warnings).splitlines()[-50:]):
             if "error" in line.lower():
                 return line.strip()[-300:]
     return None

@@ -36,10 +36,13 @@ class RunFileError(OSError):
 
     def __init__(self, verb: str, path: Path, reason: str):
         super().__init__(f"cannot {verb} {path}: {reason}")
-        self.path, self.reason = Path(path), reason
+        self.verb, self.path, self.reason = verb, Path(path), reason
 
     def __str__(self) -> str:
         return self.args[0]
+
+    def __reduce__(self):  # pickled across processes (joblib, submitit) as it was made
+        return type(self), (self.verb, self.path, self.reason)
 
 
 def _file_error(verb: str, path: Path, e: OSError) -> RunFileError:

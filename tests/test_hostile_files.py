@@ -102,8 +102,10 @@ def test_a_fifo_as_a_sweep_jobs_log_and_as_the_path_given(tmp_path):
     os.mkfifo(failed / "train.log")
     proc = run_module("analysis", [str(sweep), "--format", "json"], timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
-    jobs = {r["job"]: r for r in json.loads(proc.stdout)["runs"]}
+    report = json.loads(proc.stdout)
+    jobs = {r["job"]: r for r in report["runs"]}
     assert jobs["1"]["status"] == "no diagnostics"
+    assert any(w.endswith(f"{failed / 'train.log'}: a FIFO, not a regular file: not read") for w in report["warnings"])
     for args in ([str(failed / "train.log")], ["--file", str(failed / "train.log")]):
         proc = run_module("analysis", args, timeout=TIMEOUT_S)
         assert proc.returncode == 2 and proc.stderr == (f"error: {failed / 'train.log'}: a FIFO, not a run "

@@ -30,7 +30,7 @@ from torch import nn
 
 from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
 from rundir.format import DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
-from rundir.read import read_jsonl
+from rundir.read import read_json, read_jsonl
 
 from . import checkpoint, distributed
 from .config import TrainConfig
@@ -188,16 +188,12 @@ class Preempted(Exception):
 
 def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
     """Refuse a diagnostics directory that already holds another run's files."""
-    info = diag_dir / RUN_INFO
-    if not info.exists():
-        return
-    import json
-
-    try:
-        owner = json.loads(info.read_text()).get("run_dir")
-    except (OSError, ValueError, AttributeError):
-        raise RunDirError(f"{info} is unreadable; choose another diagnostics.dir or remove it") from None
-    if owner and Path(owner).resolve() != run_dir.resolve():
+    problems: list[str] = []
+    info = read_json(diag_dir / RUN_INFO, problems)  # rundir's reader: a FIFO or a huge file cannot hang it
+    if problems:
+        raise RunDirError(f"{diag_dir / RUN_INFO} is unreadable; choose another diagnostics.dir or remove it")
+    owner = info.get("run_dir") if info is not None else None
+    if isinstance(owner, str) and owner and Path(owner).resolve() != run_dir.resolve():
         raise RunDirError(f"diagnostics.dir={diag_dir} holds the diagnostics of another run ({owner}); "
                           f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
 
