@@ -8,7 +8,7 @@ analysis' report files).
   appending, so a fragment never glues onto the next record.
 - A file that cannot be read or written (a directory in its place, no permission, a full disk)
   raises RunFileError naming it: one clear line for the user, not a traceback.
-- A JSONL file is parsed line by line by `rundir.read.parse_line`, the same parser the analysis uses.
+- A JSONL file is parsed line by line by `rundir.jsonl.parse_line`, the same parser the analysis uses.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .format import FAILED, RUNNING, STATUS_FIELDS
-from .read import parse_line
+from .jsonl import parse_line
 
 log = logging.getLogger("trainer")  # the trainer's log: these warnings belong to its run
 

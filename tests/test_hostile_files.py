@@ -131,9 +131,10 @@ def test_devices_behind_symlinks_are_refused(tmp_path):
 
 CAPS = """
 import json, sys
-import rundir.read as read
-read.MAX_JSONL_BYTES, read.MAX_JSON_BYTES, read.MAX_YAML_BYTES = 100, 60, 30
-run = read.load_run(sys.argv[1])
+import rundir.safe as safe
+from rundir.read import load_run
+safe.MAX_JSONL_BYTES, safe.MAX_JSON_BYTES, safe.MAX_YAML_BYTES = 100, 60, 30
+run = load_run(sys.argv[1])
 print(json.dumps({"warnings": run.warnings, "epochs": run.train.epochs.tolist(), "status": run.status,
                   "overrides": run.overrides}))
 """
