@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .records import RunError
+from rundir.read import RunError
 
 FORMATS = ("text", "markdown", "json", "html", "csv")
 
@@ -38,6 +38,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a path's undecodable bytes print as \xff, never a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.rules:
         from .catalog_doc import catalog_markdown

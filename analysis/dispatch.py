@@ -10,14 +10,15 @@ Each file is replaced atomically, so a failed write leaves the previous file who
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from rundir.files import RunFileError, atomic_write, atomic_write_path
+from rundir.read import RunError, check_path, load_run, stale_note
+
 from .findings import severity_rank
-from .records import RunError, load_run, stale_note
 
 
 class OutputError(RunError):
@@ -61,32 +62,24 @@ def remove_empty(dirs: list[Path]) -> None:
 
 
 def write_atomic(path: Path, text_or_writer: str | Callable[[Path], object]) -> Path:
-    """Write a file by way of a temporary file in the same directory and os.replace: never half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    try:
-        if callable(text_or_writer):
-            os.close(fd)
-            text_or_writer(Path(tmp))
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text_or_writer)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write a file by way of a temporary file in the same directory (rundir.files): never half a file."""
+    if callable(text_or_writer):
+        atomic_write_path(path, text_or_writer)
+    else:
+        atomic_write(path, lambda f: f.write(text_or_writer), mode="w")
     return path
 
 
 def write_files(target: Path, files: dict[str, str | Callable[[Path], object]]) -> list[Path]:
-    """Write each file into target; an OSError becomes OutputError naming target and the reason."""
+    """Write each file into target; a failure becomes OutputError naming target and the reason."""
     written = []
     try:
         target.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
             written.append(write_atomic(target / name, content))
+    except RunFileError as e:
+        where = f" ({e.path})" if e.path.parent != target else ""
+        raise OutputError(target, e.reason + where) from None
     except OSError as e:
         where = f" ({e.filename})" if getattr(e, "filename", None) and str(e.filename) != str(target) else ""
         raise OutputError(target, (e.strerror or type(e).__name__) + where) from None
@@ -97,8 +90,7 @@ def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Opti
     from .sweep import is_sweep_dir
 
     for p in paths:
-        if not p.exists():
-            raise RunError(f"{p}: no such file or directory")
+        check_path(p)  # missing, a name too long, no access: one line
     sweeps = [p for p in paths if is_sweep_dir(p)]
     if sweeps and len(sweeps) != len(paths) and len(paths) > 1:
         runs = [str(p) for p in paths if p not in sweeps]

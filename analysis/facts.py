@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from .records import Run
+from rundir.read import Run
 from .stats import binomial_se, window_size
 
 

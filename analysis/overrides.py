@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from .records import Run
+from rundir.read import Run
 
 
 def fmt(value: Any, exact: bool = False) -> str:

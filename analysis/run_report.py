@@ -13,7 +13,7 @@ import numpy as np
 
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
-from .records import Run
+from rundir.read import Run
 from .rules import diagnose
 from .schedule import find_cuts, is_piecewise
 from .stats import trend, window_size

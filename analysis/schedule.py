@@ -14,7 +14,7 @@ import numpy as np
 
 from .findings import Recommendation
 from .overrides import lower_plateau_threshold, raise_min_lr, raise_patience, uses
-from .records import Run
+from rundir.read import Run
 from .stats import noise, trend
 
 CUT_RATIO = 0.9  # an epoch whose LR is below 0.9x the previous one's is a cut (piecewise schedules)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .records import Run, RunError, get, is_run_dir, load_run, read_yaml, stale_note
+from rundir.format import MULTIRUN_YAML
+from rundir.read import (Run, RunError, exists, get, is_dir, is_run_dir, load_run, log_files, read_log_tail,
+                         read_yaml, stale_note)
 
 SEED_KEY = "trainer.seed"  # runs that differ only in this key are replicates
 
@@ -110,7 +112,7 @@ class Job:
     findings: list = field(default_factory=list)  # Finding objects
     curves: dict = field(default_factory=dict)  # epochs and values for the HTML plots
     warnings: list[str] = field(default_factory=list)
-    stale: Optional[str] = None  # status running, but no update for long: records.stale_note
+    stale: Optional[str] = None  # status running, but no update for long: rundir.read.stale_note
 
     @property
     def name(self) -> str:
@@ -159,8 +161,9 @@ def analyze_job(path: Path) -> Job:
     curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
               "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
     findings = diagnose(run)
-    return Job(num, path, coords, _job_state(run), _job_error(run, path), summary(run), findings, curves,
-               list(run.warnings), stale_note(run))
+    warnings = list(run.warnings)
+    return Job(num, path, coords, _job_state(run), _job_error(run, path, warnings), summary(run), findings, curves,
+               warnings, stale_note(run))
 
 
 POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
@@ -190,15 +193,18 @@ def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
 
 
 def is_sweep_dir(path: Path) -> bool:
-    if not path.is_dir():
+    if not is_dir(path):
         return False
-    if (path / "multirun.yaml").exists():
+    if exists(path / MULTIRUN_YAML):
         return True
     return any(is_run_dir(p) for p in _job_dirs(path)) and not is_run_dir(path)
 
 
 def _job_dirs(path: Path) -> list[Path]:
-    dirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "analysis"]
+    try:
+        dirs = [p for p in path.iterdir() if is_dir(p) and not p.name.startswith(".") and p.name != "analysis"]
+    except OSError:  # no permission to list it
+        return []
     return sorted(dirs, key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
 
 
@@ -210,28 +216,19 @@ def _job_state(run: Run) -> str:
     return "no diagnostics"
 
 
-def _job_error(run: Run, path: Path) -> Optional[str]:
+def _job_error(run: Run, path: Path, warnings: list[str]) -> Optional[str]:
     err = get(run.status, "error")
     if err:
         return str(err)
     if _job_state(run) == "no diagnostics":
-        log = _last_error_line(path)
-        if log:
-            return log
-        elsewhere = [w for w in run.warnings if "its log shows" in w]  # records._diagnostics_elsewhere
-        if elsewhere:
-            return elsewhere[0].split(": ", 1)[-1]
-        return "no diagnostics written (the job failed before its first epoch; see its log)"
+        return _last_error_line(path, warnings) or "no diagnostics written (the job failed before its first epoch; see its log)"
     return None
 
 
-def _last_error_line(path: Path) -> Optional[str]:
-    for log in sorted(path.glob("*.log")):
-        try:
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-50:]
-        except OSError:
-            continue
-        for line in reversed(lines):
+def _last_error_line(path: Path, warnings: list[str]) -> Optional[str]:
+    """The last line of the job's log (its tail: rundir.read caps the read) that mentions an error."""
+    for log in log_files(path):
+        for line in reversed(read_log_tail(log, warnings).splitlines()[-50:]):
             if "error" in line.lower():
                 return line.strip()[-300:]
     return None
@@ -239,10 +236,10 @@ def _last_error_line(path: Path) -> Optional[str]:
 
 def load_sweep(path: Path | str) -> Sweep:
     path = Path(path)
-    if not path.is_dir():
+    if not is_dir(path):
         raise RunError(f"{path}: no such directory")
     warnings: list[str] = []
-    multirun = read_yaml(path / "multirun.yaml", warnings) if (path / "multirun.yaml").exists() else None
+    multirun = read_yaml(path / MULTIRUN_YAML, warnings)
     task = get(multirun, "hydra.overrides.task") if isinstance(multirun, dict) else None
     task = [str(t) for t in task] if isinstance(task, list) else []
     axes: dict[str, list[Any]] = {}
@@ -264,7 +261,7 @@ def load_sweep(path: Path | str) -> Sweep:
         expected = get(multirun, "hydra.sweeper.n_trials")
 
     job_dirs = [d for d in _job_dirs(path) if is_run_dir(d)]
-    if not task and not (path / "multirun.yaml").exists():
+    if not task and not exists(path / MULTIRUN_YAML):
         warnings.append(f"{path}: no multirun.yaml; axes taken from the jobs' overrides")
     axes = {k: sort_values(v) for k, v in axes.items()}
     if not job_dirs and multirun is None:

@@ -51,7 +51,7 @@ def run_case(overrides: list[str], seed: int) -> list[dict]:
     from common import compose, trainer_log_level
 
     from analysis import run_report
-    from analysis.records import load_run
+    from rundir.read import load_run
     from trainer.config import validate
     from trainer.errors import StopRun, UserError
     from trainer.loop import train

@@ -78,7 +78,7 @@ class Instrument:
     @contextlib.contextmanager
     def __call__(self):
         from trainer.diagnostics import ActivationProbe, Collector
-        from trainer.runfiles import JsonlWriter
+        from rundir.files import JsonlWriter
 
         for name in PER_STEP + ("end_epoch",):
             self._patch(Collector, name, self._timed(name, getattr(Collector, name)))

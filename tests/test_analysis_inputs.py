@@ -218,16 +218,17 @@ def elsewhere(tmp_path_factory) -> Path:
     return launch
 
 
-def test_recorded_diagnostics_dir_is_read_from_the_launch_directory(elsewhere):
-    # analysed from elsewhere (ROOT): the relative path is resolved against the launch directory
-    proc = analyze(elsewhere / "runs" / "explicit", "--format", "json")
+def test_recorded_diagnostics_dir_is_read_from_the_pointer(elsewhere):
+    # analysed from elsewhere (ROOT): the trainer recorded the absolute path in diagnostics_dir.json
+    run = elsewhere / "runs" / "explicit"
+    proc = analyze(run, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["run"]["status"] == "completed" and report["summary"]["epochs"] == 1
-    assert report["run"]["notes"] == [f"diagnostics read from {elsewhere / 'rel_diag'} (the run's "
-                                      f"diagnostics.dir=rel_diag), not {elsewhere / 'runs/explicit/diagnostics'}"]
+    assert report["run"]["notes"] == [f"diagnostics read from {elsewhere / 'rel_diag'} (recorded by the trainer in "
+                                      f"diagnostics_dir.json), not {run / 'diagnostics'}"]
     assert report["warnings"] == []
-    text = analyze(elsewhere / "runs" / "explicit").stdout
+    text = analyze(run).stdout
     assert f"note: diagnostics read from {elsewhere / 'rel_diag'}" in text.splitlines()[2]
 
 
@@ -239,30 +240,25 @@ def test_diagnostics_dir_from_the_environment(elsewhere, tmp_path):
     assert report["run"]["status"] == "completed" and report["warnings"] == []
     assert report["run"]["notes"] == [f"diagnostics read from {elsewhere / 'env_diag'} (recorded by the trainer in "
                                       f"diagnostics_dir.json), not {run / 'diagnostics'}"]
-    # A run from before that record (moved aside here): say where to look
-    (run / "diagnostics_dir.json").rename(tmp_path / "pointer.json")
+    pointer = run / "diagnostics_dir.json"
+    saved = pointer.read_text()
     try:
-        _older_run_without_the_record(run, elsewhere)
+        # without the pointer (moved aside): one warning saying where to look, no guessing
+        pointer.unlink()
+        report = json.loads(analyze(run, "--format", "json").stdout)
+        assert report["run"]["status"] == "unknown"
+        assert report["warnings"] == [f"{run}: no diagnostics here (no diagnostics/, and no diagnostics_dir.json "
+                                      f"saying where they went); the job may have failed before its first epoch, "
+                                      f"or they went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): then analyse "
+                                      f"that directory"]
+        # a pointer to another run's diagnostics is not followed
+        pointer.write_text(json.dumps({"diagnostics_dir": str(elsewhere / "rel_diag")}))
+        report = json.loads(analyze(run, "--format", "json").stdout)
+        assert report["run"]["status"] == "unknown"
+        assert report["warnings"] == [f"{pointer}: names {elsewhere / 'rel_diag'}, whose run_info.json names "
+                                      f"another run; no diagnostics read"]
     finally:
-        (tmp_path / "pointer.json").rename(run / "diagnostics_dir.json")
-
-
-def _older_run_without_the_record(run: Path, elsewhere: Path) -> None:
-    proc = analyze(run, "--format", "json")
-    assert proc.returncode == 0
-    report = json.loads(proc.stdout)
-    assert report["run"]["status"] == "unknown"
-    assert report["warnings"] == [f"{run}: no diagnostics/ here, yet its log shows 1 epoch(s): they went to the "
-                                  f"DIAGNOSTICS_DIR set at launch, which Hydra does not record; analyse that "
-                                  f"directory (python -m analysis DIR)"]
-    # the same variable in this shell, and its run_info.json names this run: read from there
-    proc = analyze(run, "--format", "json", cwd=elsewhere, env={"DIAGNOSTICS_DIR": "env_diag"})
-    report = json.loads(proc.stdout)
-    assert report["run"]["status"] == "completed" and report["warnings"] == []
-    assert "$DIAGNOSTICS_DIR in this shell" in report["run"]["notes"][0]
-    # a variable that points at another run's diagnostics is not taken
-    proc = analyze(run, "--format", "json", cwd=elsewhere, env={"DIAGNOSTICS_DIR": "rel_diag"})
-    assert json.loads(proc.stdout)["run"]["status"] == "unknown"
+        pointer.write_text(saved)
     # the diagnostics directory given itself: its run_info.json leads back to the run's .hydra/
     proc = analyze(elsewhere / "env_diag", "--format", "json")
     report = json.loads(proc.stdout)

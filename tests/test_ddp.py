@@ -84,7 +84,7 @@ def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
 def test_a_ddp_run_resumed_at_an_epoch_repeats_the_uninterrupted_run(tmp_path):
     """Under DDP a run stops at epoch ends only; resuming there gives the uninterrupted records exactly
     (augmentation on, so every rank's draws must be reproduced, not only the order)."""
-    from trainer.loop import TIMING_FIELDS
+    from rundir.format import TIMING_FIELDS
 
     args = ["trainer.device=cpu", "augmentation=basic", "scheduler=constant"]
     for run_dir, epochs in ((tmp_path / "resumed", 1), (tmp_path / "resumed", 2), (tmp_path / "straight", 2)):

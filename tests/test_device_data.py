@@ -146,7 +146,7 @@ def test_device_loader_choice():
 def test_one_epoch_on_the_device_path_matches_the_dataloader_path(tmp_path, one_thread):
     """Without augmentation both paths feed bit-identical batches in the same order (the same
     permutation, the same normalization arithmetic), so the loop computes the same epoch exactly."""
-    from trainer.loop import TIMING_FIELDS
+    from rundir.format import TIMING_FIELDS
 
     common = ["trainer.epochs=1", "trainer.device=cpu", "scheduler=constant"]
     _, ref, ref_val = train_here(tmp_path / "dataloader", common + ["data.loader=dataloader"])

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from analysis import run_report, sweep_report
 from analysis.dispatch import render
-from analysis.records import load_run
+from rundir.read import load_run
 from analysis.render.sweep_text import render_sweep_markdown, render_sweep_text
 from analysis.sweep import load_sweep
 
@@ -82,7 +82,7 @@ def test_sweep_reader_never_raises(jobs, multirun):
 @given(lines=st.lists(st.one_of(record.map(lambda r: json.dumps(r, default=str).encode()), st.binary(max_size=30)),
                       max_size=30), cut=st.integers(0, 10))
 def test_lone_file_is_read_or_refused_in_one_line_and_warnings_are_capped(lines, cut):
-    from analysis.records import MAX_LINE_WARNINGS, RunError
+    from rundir.read import MAX_LINE_WARNINGS, RunError
 
     data = b"\n".join(lines) + b"\n"
     data = data[: max(0, len(data) - cut)]

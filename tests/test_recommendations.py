@@ -12,7 +12,7 @@ import pytest
 
 from analysis.findings import Finding
 from analysis.overrides import lower_lr, raise_lr
-from analysis.records import load_run
+from rundir.read import load_run
 from analysis.rules import diagnose
 from conftest import train_here
 from test_rules import finding, ids, make

@@ -1,7 +1,7 @@
 """Proof that nothing is lost: stop a training subprocess anywhere, rerun the same command in the same
 run directory, and the result equals an uninterrupted run with the same seed, bit for bit.
 
-Compared: every diagnostics JSONL line (timing fields excepted: trainer.loop.TIMING_FIELDS) and the
+Compared: every diagnostics JSONL line (timing fields excepted: rundir.format.TIMING_FIELDS) and the
 whole final checkpoint (model, optimizer, scheduler, random state; not its run_id). The interruptions
 are SIGKILL (nothing runs after it), SIGTERM and SIGUSR2 (the trainer finishes the step, saves and
 exits 128+signum), delivered at exact moments through the test-only crash points of
@@ -28,7 +28,7 @@ from conftest import ROOT, compose
 from reliability_helpers import (STEPS_PER_EPOCH, TINY_ARGS, TINY_ENV, VAL_BATCHES, copy_run, launch,
                                  read_jsonl_strict, strict_json)
 from trainer import checkpoint
-from trainer.loop import TIMING_FIELDS
+from rundir.format import TIMING_FIELDS
 
 EPOCHS = 3  # TINY_ARGS
 JSONL = ("train_diagnostics.jsonl", "val_diagnostics.jsonl")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.facts import loss_floor
-from analysis.records import run_from_records
+from rundir.read import run_from_records
 from analysis.rules import CATALOG, diagnose
 from analysis.stats import first_flat_window, noise, oscillations, trend
 

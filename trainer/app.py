@@ -20,11 +20,13 @@ from typing import Optional
 
 from omegaconf import DictConfig
 
+from rundir.files import RunFileError, Status
+from rundir.format import STATUS
+
 from .config import validate
-from .errors import RunDirError, StopRun, UserError
+from .errors import USER_ERRORS, RunDirError, StopRun
 from .hydra_errors import EXIT_BAD_INPUT, JobFailed
 from .ranks import Ranks
-from .runfiles import Status
 
 log = logging.getLogger("trainer")
 
@@ -48,9 +50,9 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
             return train(typed, run_dir, ranks=ranks)
         finally:
             distributed.close()
-    except UserError as e:
+    except USER_ERRORS as e:
         # A RunDirError: that directory is not this run's (or cannot be written), so nothing is recorded in it.
-        if ranks.is_main and not isinstance(e, RunDirError):
+        if ranks.is_main and not isinstance(e, (RunDirError, RunFileError)):
             _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
         return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
     except StopRun as e:
@@ -72,10 +74,10 @@ def _default_diag_dir(cfg: DictConfig, run_dir: Path) -> Path:
 
 def _record_failure(diag_dir: Path, message: str) -> None:
     """status.json says why, unless it belongs to an earlier run in a reused directory."""
-    if (diag_dir / "status.json").exists():
+    if (diag_dir / STATUS).exists():
         return
     try:
-        Status(diag_dir / "status.json", epochs=0).fail(message)
+        Status(diag_dir / STATUS, epochs=0).fail(message)
     except OSError:
         pass
 

@@ -28,7 +28,7 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     import torch
     from torchvision.utils import make_grid, save_image
 
-    from analysis.records import run_from_records
+    from rundir.read import run_from_records
     from analysis.render.text import finding_lines
     from analysis.rules import CATALOG, diagnose
 

@@ -18,8 +18,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from rundir.files import atomic_write
+
 from .errors import CheckpointError
-from .runfiles import atomic_write
 
 FORMAT = "traindx-checkpoint-1"
 LAST, BEST = "last.pt", "best.pt"

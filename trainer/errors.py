@@ -1,8 +1,11 @@
 """Errors that mean "the input is wrong", not "the code is wrong".
 
 Each is reported as one line naming the problem and a non-zero exit, never a traceback; the run's
-status.json records it when the run directory is this run's own.
+status.json records it when the run directory is this run's own. So is a run file that cannot be
+read or written (`rundir.files.RunFileError`, an OSError naming the file): USER_ERRORS holds both.
 """
+
+from rundir.files import RunFileError
 
 
 class UserError(Exception):
@@ -21,11 +24,7 @@ class RunDirError(UserError):
     """The run or diagnostics directory holds something that is not this run's."""
 
 
-class RunFileError(RunDirError, OSError):
-    """A run file that cannot be read or written: a directory in its place, no permission, a full disk.
-
-    Also an OSError, so code that tolerates a failed write (recording a failure on the way out) still does.
-    """
+USER_ERRORS = (UserError, RunFileError)
 
 
 class CheckpointError(UserError):

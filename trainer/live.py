@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from analysis.records import run_from_records
 from analysis.rules import diagnose
+from rundir.read import run_from_records
 
 from .errors import StopRun
 

@@ -28,7 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.records import DIAGNOSTICS_POINTER, read_jsonl
+from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
+from rundir.format import DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
+from rundir.read import read_json, read_jsonl
 
 from . import checkpoint, distributed
 from .config import TrainConfig
@@ -40,15 +42,8 @@ from .live import LiveFindings
 from .models import build_model, kill_relus
 from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
 from .ranks import Ranks
-from .runfiles import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
 
 log = logging.getLogger("trainer")
-
-TRAIN_JSONL, VAL_JSONL = "train_diagnostics.jsonl", "val_diagnostics.jsonl"
-RUN_INFO, STATUS = "run_info.json", "status.json"
-# Fields that measure wall time: they differ between two otherwise identical runs.
-TIMING_FIELDS = ("epoch_time_s", "samples_per_s", "val_time_s")
-
 
 # ───────────────────────────── set-up helpers ─────────────────────────────
 
@@ -193,16 +188,12 @@ class Preempted(Exception):
 
 def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
     """Refuse a diagnostics directory that already holds another run's files."""
-    info = diag_dir / RUN_INFO
-    if not info.exists():
-        return
-    import json
-
-    try:
-        owner = json.loads(info.read_text()).get("run_dir")
-    except (OSError, ValueError, AttributeError):
-        raise RunDirError(f"{info} is unreadable; choose another diagnostics.dir or remove it") from None
-    if owner and Path(owner).resolve() != run_dir.resolve():
+    problems: list[str] = []
+    info = read_json(diag_dir / RUN_INFO, problems)  # rundir's reader: a FIFO or a huge file cannot hang it
+    if problems:
+        raise RunDirError(f"{diag_dir / RUN_INFO} is unreadable; choose another diagnostics.dir or remove it")
+    owner = info.get("run_dir") if info is not None else None
+    if isinstance(owner, str) and owner and Path(owner).resolve() != run_dir.resolve():
         raise RunDirError(f"diagnostics.dir={diag_dir} holds the diagnostics of another run ({owner}); "
                           f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
 
@@ -334,8 +325,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         }
         if main:
             write_json(diag_dir / RUN_INFO, run_info)
-            if diag_dir.resolve() != (run_dir / "diagnostics").resolve():  # DIAGNOSTICS_DIR, diagnostics.dir
-                write_json(run_dir / DIAGNOSTICS_POINTER, {"diagnostics_dir": str(diag_dir.resolve())})
+            if diag_dir.resolve() != (run_dir / DIAGNOSTICS).resolve():  # DIAGNOSTICS_DIR, diagnostics.dir
+                write_json(run_dir / DIAGNOSTICS_POINTER, {POINTER_KEY: str(diag_dir.resolve())})
         if saved is not None:
             log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
                      f", step {start_step}" if start_step else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..records import Run
+from rundir.read import Run
 
 TRAIN_COLS = ["loss", "accuracy", "learning_rate", "mean_grad_norm", "min_grad_norm", "max_grad_norm",
               "weight_update", "weight_update_ratio", "clipped_fraction", "nonfinite_steps", "epoch_time_s"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..records import Run
+from rundir.read import Run
 from .svg import line_chart
 from .text import status_text
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records import Run
+from rundir.read import Run
 
 
 def run_curves(run: Run, path: Path) -> Path:

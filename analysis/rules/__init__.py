@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..findings import Finding, severity_rank
-from ..records import Run
+from rundir.read import Run
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..facts import DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, dead_relu_share, updates_huge, updates_tiny
 from ..findings import Recommendation
 from ..overrides import lower_lr, raise_lr, undo_fault
-from ..records import Run
+from rundir.read import Run
 
 CHECK_LABELS = ("check that labels match images and that train/val transforms are right "
                 "(python -m trainer.check_data <same overrides>)")

@@ -6,7 +6,7 @@ import math
 
 from ..findings import Finding, Recommendation
 from ..overrides import fmt, undo_fault
-from ..records import Run
+from rundir.read import Run
 from . import rule
 
 CHECK_DATA = Recommendation("inspect the pipelines and a batch grid: python -m trainer.check_data <same overrides>")

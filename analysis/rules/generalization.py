@@ -8,7 +8,7 @@ import numpy as np
 from ..facts import at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_weight_decay, override
-from ..records import Run
+from rundir.read import Run
 from ..stats import binomial_se, trend, window_size
 from . import rule
 

@@ -9,7 +9,7 @@ import numpy as np
 from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
-from ..records import Run
+from rundir.read import Run
 from ..schedule import find_cuts, relax_cuts
 from . import causes, rule
 

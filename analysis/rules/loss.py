@@ -9,7 +9,7 @@ import numpy as np
 from ..facts import CHANCE_LOSS_SHARE, CHANCE_MIN_EPOCHS, at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, uses)
-from ..records import Run
+from rundir.read import Run
 from ..schedule import find_cuts, is_piecewise, relax_cuts
 from ..stats import binomial_se, first_flat_window, oscillations, trend, window_size
 from . import causes, rule

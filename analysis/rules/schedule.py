@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, raise_lr
-from ..records import Run
+from rundir.read import Run
 from ..schedule import CUT_RATIO, early_limit, find_cuts, relax_cuts
 from . import rule
 

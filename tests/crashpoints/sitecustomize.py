@@ -46,7 +46,8 @@ def _install(spec: str) -> None:
         sys.stderr.flush()
         os.kill(os.getpid(), signum)  # KILL ends the process inside this call
 
-    from trainer import checkpoint, diagnostics, runfiles
+    from rundir import files as runfiles
+    from trainer import checkpoint, diagnostics
 
     # ── training steps ──
     grad_norm = diagnostics.Collector.grad_norm

@@ -1,4 +1,5 @@
-"""The files a run writes, written so that a crash at any instant leaves them readable.
+"""Writing run files so that a crash at any instant leaves them readable (the trainer's files, and the
+analysis' report files).
 
 - JSON files (`run_info.json`, `status.json`) and checkpoints are replaced atomically: temporary
   file in the same directory, flush and fsync, `os.replace`, fsync of the directory.
@@ -7,6 +8,7 @@
   appending, so a fragment never glues onto the next record.
 - A file that cannot be read or written (a directory in its place, no permission, a full disk)
   raises RunFileError naming it: one clear line for the user, not a traceback.
+- A JSONL file is parsed line by line by `rundir.jsonl.parse_line`, the same parser the analysis uses.
 """
 
 from __future__ import annotations
@@ -20,13 +22,31 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .errors import RunFileError
+from .format import FAILED, RUNNING, STATUS_FIELDS
+from .jsonl import parse_line
 
-log = logging.getLogger("trainer")
+log = logging.getLogger("trainer")  # the trainer's log: these warnings belong to its run
+
+
+class RunFileError(OSError):
+    """A run file that cannot be read or written: a directory in its place, no permission, a full disk.
+
+    An OSError, so code that tolerates a failed write (recording a failure on the way out) still does;
+    str() is one line naming the file and the reason."""
+
+    def __init__(self, verb: str, path: Path, reason: str):
+        super().__init__(f"cannot {verb} {path}: {reason}")
+        self.verb, self.path, self.reason = verb, Path(path), reason
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):  # pickled across processes (joblib, submitit) as it was made
+        return type(self), (self.verb, self.path, self.reason)
 
 
 def _file_error(verb: str, path: Path, e: OSError) -> RunFileError:
-    return RunFileError(f"cannot {verb} {path}: {e.strerror or e}")
+    return RunFileError(verb, path, str(e.strerror or e))
 
 
 def fsync_dir(directory: Path) -> None:
@@ -50,22 +70,45 @@ TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<random>.tmp nex
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Call write(file) on a temporary file next to path, then move it into place atomically."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    except OSError as e:
-        raise _file_error("write", path, e) from None
-    try:
-        with os.fdopen(fd, mode) as f:
-            # mkstemp creates the file 0600; give it the mode a plain open() would, so status.json and
-            # checkpoints are as readable as the JSONL files beside them (teammates, analysis jobs).
-            with contextlib.suppress(OSError):  # some network filesystems refuse chmod
-                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+    """Call write(file) on a temporary file next to path, then move it into place atomically.
+
+    Text modes write UTF-8; a path's undecodable bytes (surrogate escapes) are written back as they were."""
+    text = "b" not in mode
+
+    def fill(fd: int, _tmp: str) -> None:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8", "errors": "surrogateescape"} if text else {})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+
+    _replace_atomically(Path(path), fill)
+
+
+def atomic_write_path(path: Path, write: Callable[[Path], object]) -> None:
+    """atomic_write for writers that take a file name (matplotlib's savefig): write(temporary path). The
+    temporary name ends in the target's suffix (.tmp.png), since such writers choose the format by it."""
+    def fill(fd: int, tmp: str) -> None:
+        os.close(fd)
+        write(Path(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+
+    path = Path(path)
+    _replace_atomically(path, fill, suffix=TEMP_SUFFIX + path.suffix)
+
+
+def _replace_atomically(path: Path, fill: Callable[[int, str], None], suffix: str = TEMP_SUFFIX) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as e:
+        raise _file_error("write", path, e) from None
+    try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would, so status.json and
+        # checkpoints are as readable as the JSONL files beside them (teammates, analysis jobs).
+        with contextlib.suppress(OSError):  # some network filesystems refuse chmod
+            os.fchmod(fd, 0o666 & ~_UMASK)
+        fill(fd, tmp)
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -96,7 +139,7 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n"
+    text = json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n"  # ASCII: any path survives
     atomic_write(path, lambda f: f.write(text), mode="w")
 
 
@@ -176,26 +219,24 @@ def truncate_jsonl(path: Path, last_epoch: int) -> int:
     if not path.exists():
         return 0
     repair_tail(path)
-    kept: list[str] = []
+    kept: list[bytes] = []
     unreadable = 0
     try:
-        # errors="replace": a corrupt byte spoils its own line only (dropped below), not the whole file
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
+        lines = path.read_bytes().splitlines(keepends=True)  # the trainer's own file: no size cap
     except OSError as e:
         raise _file_error("read", path, e) from None
     for line in lines:
-        try:
-            epoch = json.loads(line).get("epoch")
-        except (json.JSONDecodeError, AttributeError):
-            unreadable += bool(line.strip())
+        obj = parse_line(line)[0]
+        if not isinstance(obj, dict):
+            unreadable += bool(line.strip())  # a corrupt line: dropped
             continue
-        if isinstance(epoch, int) and epoch <= last_epoch:
-            kept.append(line if line.endswith("\n") else line + "\n")
+        epoch = obj.get("epoch")
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch <= last_epoch:
+            kept.append(line)
     if unreadable:
         log.warning("%s: dropped %d unreadable line(s) while resuming", path, unreadable)
     if len(kept) < len(lines):  # rewrite only when something goes: a resume that cuts nothing writes nothing
-        atomic_write(path, lambda f: f.write("".join(kept)), mode="w")
+        atomic_write(path, lambda f: f.write(b"".join(kept)))
     return len(kept)
 
 
@@ -204,11 +245,8 @@ class Status:
 
     def __init__(self, path: Path, epochs: int):
         self.path = Path(path)
-        self.state: dict[str, Any] = {
-            "status": "running", "epoch": 0, "epochs": epochs,
-            "best_val_accuracy": None, "best_epoch": None, "error": None, "finding": None,
-            "started_at": now(), "updated_at": now(),
-        }
+        self.state: dict[str, Any] = dict.fromkeys(STATUS_FIELDS)  # the fields of rundir.format, in order
+        self.state.update(status=RUNNING, epoch=0, epochs=epochs, started_at=now(), updated_at=now())
 
     def update(self, **fields: Any) -> None:
         self.state.update(fields)
@@ -216,7 +254,7 @@ class Status:
         write_json(self.path, self.state)
 
     def fail(self, error: str, finding: Optional[str] = None) -> None:
-        self.update(status="failed", error=error, finding=finding)
+        self.update(status=FAILED, error=error, finding=finding)
 
 
 class _Nowhere:

@@ -1,0 +1,51 @@
+"""docs/diagnostics-fields.md from the field table in rundir/format.py (a test checks the committed file).
+
+    python -m rundir.fields_doc            # rewrite docs/diagnostics-fields.md
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .format import RUN_INFO, STATUS, STATUS_FIELDS, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "diagnostics-fields.md"
+KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def fields_markdown() -> str:
+    out = ["# Diagnostics record fields", "",
+           "Generated from the field table in `rundir/format.py` by `python -m rundir.fields_doc`; "
+           "do not edit by hand. A test trains a tiny run and checks that the trainer writes exactly these fields.",
+           "", "One JSON object per line per epoch. Field names are public and stable: fields are added, never "
+           "renamed. A non-finite value is written as `null` (strict JSON). Fractions lie in [0, 1]; "
+           "norms are L2 norms, without unit.", ""]
+    for file, name in ((TRAIN, TRAIN_JSONL), (VAL, VAL_JSONL)):
+        out += [f"## `{name}`", "", "| field | type | unit | meaning | written |", "|---|---|---|---|---|"]
+        for f in fields(file):
+            when = "always" if f.when == "always" else WHEN[f.when]
+            timing = " (wall time: differs between identical runs)" if f.timing else ""
+            out.append(f"| `{f.name}` | {KINDS[f.kind]} | {f.unit or '-'} | {_cell(f.meaning)}{timing} | "
+                       f"{_cell(when)} |")
+        out.append("")
+    out += [f"## `{STATUS}`", "", "Replaced atomically at start, after every epoch and at the end.", "",
+            "| field | meaning |", "|---|---|"]
+    out += [f"| `{k}` | {_cell(v)} |" for k, v in STATUS_FIELDS.items()]
+    out += ["", f"`{RUN_INFO}` (written at start) holds facts about the data, the model and the machine, "
+                "and the resolved config.", ""]
+    return "\n".join(out)
+
+
+def main() -> int:
+    DOC.write_text(fields_markdown(), encoding="utf-8")
+    print(f"wrote {DOC}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The run directory's format: file names, and every diagnostics record field with its unit and meaning.
+
+This is the one place these are defined. The trainer writes through `rundir.files`, the analysis reads
+through `rundir.read`; the numeric field sets the readers check, and docs/diagnostics-fields.md
+(`python -m rundir.fields_doc`), are derived from FIELDS below, and a test trains a tiny run and compares
+what it wrote with this table. Field names are public and stable: add fields, never rename one.
+
+    <run dir>/
+      .hydra/{config,overrides,hydra}.yaml   Hydra's record of the composed config and the command line
+      diagnostics/                           DIAGNOSTICS (or wherever diagnostics.dir / DIAGNOSTICS_DIR says)
+        train_diagnostics.jsonl              one TRAIN record per epoch
+        val_diagnostics.jsonl                one VAL record per epoch
+        run_info.json                        facts about data, model and machine, and the resolved config
+        status.json                          running | completed | failed | preempted, with progress
+      diagnostics_dir.json                   only when the diagnostics went elsewhere: {"diagnostics_dir": ABS}
+      checkpoints/                           last.pt, best.pt (trainer/checkpoint.py)
+      <job name>.log                         the trainer's log (Hydra's job logging)
+    <sweep dir>/multirun.yaml, <job.num>/    a Hydra multirun: one run directory per job
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ───────────────────────────── file names ─────────────────────────────
+
+DIAGNOSTICS = "diagnostics"  # the default diagnostics directory inside a run directory
+TRAIN_JSONL, VAL_JSONL = "train_diagnostics.jsonl", "val_diagnostics.jsonl"
+RUN_INFO, STATUS = "run_info.json", "status.json"
+# In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
+# Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.
+DIAGNOSTICS_POINTER = "diagnostics_dir.json"
+POINTER_KEY = "diagnostics_dir"  # the pointer's one key: the absolute path of the diagnostics directory
+HYDRA_DIR = ".hydra"
+HYDRA_CONFIG, HYDRA_OVERRIDES, HYDRA_RUNTIME = "config.yaml", "overrides.yaml", "hydra.yaml"
+MULTIRUN_YAML = "multirun.yaml"  # in a sweep directory, written by Hydra before any job runs
+CHECKPOINTS = "checkpoints"
+LOG_SUFFIX = ".log"
+
+# status.json's "status" values.
+RUNNING, COMPLETED, FAILED, PREEMPTED = "running", "completed", "failed", "preempted"
+STATES = (RUNNING, COMPLETED, FAILED, PREEMPTED)
+
+# ───────────────────────────── record fields ─────────────────────────────
+
+TRAIN, VAL = "train", "val"
+
+# When a field is written. The keys are what the field table test switches on.
+WHEN = {
+    "always": "every record",
+    "diagnostics": "diagnostics.enabled=true (the default)",
+    "probe": "diagnostics.enabled=true and trainer.compile=false (hooks on the ReLUs of the epoch's last batch)",
+    "fp16": "trainer.amp=fp16 (a GradScaler)",
+    "ddp": "under torchrun with more than one process",
+    "top5": "more than 5 classes",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    file: str  # TRAIN or VAL
+    kind: str  # "integer", "number" (a float, or null when non-finite) or "mapping" ({name: number or null})
+    unit: str  # "" for plain counts and ratios
+    meaning: str
+    when: str = "always"  # a key of WHEN
+    timing: bool = False  # wall-clock measurements: differ between two otherwise identical runs
+
+
+_GRAD = "L2 norm over all parameters' gradients per step, before clipping, after AMP unscaling"
+FIELDS: tuple[Field, ...] = (
+    # ── train_diagnostics.jsonl ──
+    Field("epoch", TRAIN, "integer", "", "epoch number, from 1"),
+    Field("loss", TRAIN, "number", "nats", "mean training loss (the criterion, label smoothing included) over "
+                                           "the steps whose loss was finite"),
+    Field("accuracy", TRAIN, "number", "fraction", "top-1 accuracy on the training batches as they were trained"),
+    Field("num_batches", TRAIN, "integer", "steps", "optimizer steps in the epoch"),
+    Field("num_samples", TRAIN, "integer", "images", "training images seen in the epoch (all ranks)"),
+    Field("nonfinite_steps", TRAIN, "integer", "steps", "steps whose loss was NaN or infinite"),
+    Field("mean_grad_norm", TRAIN, "number", "", f"mean {_GRAD}", "diagnostics"),
+    Field("min_grad_norm", TRAIN, "number", "", f"smallest {_GRAD}", "diagnostics"),
+    Field("max_grad_norm", TRAIN, "number", "", f"largest {_GRAD}", "diagnostics"),
+    Field("grad_norm_std", TRAIN, "number", "", f"standard deviation of the {_GRAD}", "diagnostics"),
+    Field("nonfinite_grad_steps", TRAIN, "integer", "steps", "steps whose gradient norm was NaN or infinite",
+          "diagnostics"),
+    Field("clipped_fraction", TRAIN, "number", "fraction", "share of steps whose gradient norm exceeded "
+                                                           "regularization.grad_clip (0 without clipping)",
+          "diagnostics"),
+    Field("weight_update", TRAIN, "number", "", "mean L2 norm of the parameter update of a measured step "
+                                                "(every diagnostics.update_every steps)", "diagnostics"),
+    Field("weight_update_ratio", TRAIN, "number", "", "mean of update norm / weight norm over the measured steps",
+          "diagnostics"),
+    Field("loss_step_std", TRAIN, "number", "nats", "standard deviation of the per-step training loss",
+          "diagnostics"),
+    Field("grad_norm_first_layer", TRAIN, "number", "", "mean gradient norm of the first conv or linear weight",
+          "diagnostics"),
+    Field("grad_norm_last_layer", TRAIN, "number", "", "mean gradient norm of the last conv or linear weight",
+          "diagnostics"),
+    Field("layer_grad_norms", TRAIN, "mapping", "", "mean gradient norm of every conv and linear weight, by "
+                                                    "layer name", "diagnostics"),
+    Field("grad_norm_rank_spread", TRAIN, "number", "", "largest minus smallest mean gradient norm across ranks "
+                                                        "(0 unless the ranks' models diverged)", "ddp"),
+    Field("dead_relu_fraction", TRAIN, "number", "fraction", "largest share of a ReLU layer's channels that are "
+                                                             "positive on fewer than 1 % of their outputs", "probe"),
+    Field("relu_zero_fraction", TRAIN, "number", "fraction", "mean share of ReLU outputs that are zero", "probe"),
+    Field("dead_relu_layers", TRAIN, "mapping", "fraction", "share of dead channels, by ReLU layer name", "probe"),
+    Field("learning_rate", TRAIN, "number", "", "learning rate in effect when the epoch began"),
+    Field("learning_rate_end", TRAIN, "number", "", "learning rate after the epoch's last step (per-step "
+                                                    "schedules move it)"),
+    Field("epoch_time_s", TRAIN, "number", "s", "wall time of the epoch's training steps", timing=True),
+    Field("samples_per_s", TRAIN, "number", "images/s", "training throughput: num_samples / epoch_time_s",
+          timing=True),
+    Field("amp_scale", TRAIN, "number", "", "the GradScaler's loss scale at the epoch's end", "fp16"),
+    # ── val_diagnostics.jsonl ──
+    Field("epoch", VAL, "integer", "", "epoch number, from 1 (validation after that epoch's training)"),
+    Field("loss", VAL, "number", "nats", "validation loss with the training criterion (label smoothing included)"),
+    Field("nll", VAL, "number", "nats", "validation cross-entropy without label smoothing"),
+    Field("accuracy", VAL, "number", "fraction", "top-1 validation accuracy"),
+    Field("top5_accuracy", VAL, "number", "fraction", "top-5 validation accuracy", "top5"),
+    Field("num_samples", VAL, "integer", "images", "validation images (each once, all ranks)"),
+    Field("val_time_s", VAL, "number", "s", "wall time of validation", timing=True),
+)
+
+
+def fields(file: str) -> list[Field]:
+    """The fields of one file (TRAIN or VAL), in the order of the table."""
+    return [f for f in FIELDS if f.file == file]
+
+
+# Derived sets, for the readers and the tests.
+NUMERIC_FIELDS = frozenset(f.name for f in FIELDS if f.kind in ("integer", "number"))  # a number or null
+NESTED_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "mapping")  # {name: number or null}
+TIMING_FIELDS = tuple(dict.fromkeys(f.name for f in FIELDS if f.timing))
+
+# status.json, written by rundir.files.Status.
+STATUS_FIELDS = {
+    "status": "one of " + ", ".join(STATES),
+    "epoch": "last epoch whose records and checkpoint are written (0 before the first)",
+    "epochs": "epochs planned (trainer.epochs)",
+    "best_val_accuracy": "best validation accuracy so far (fraction), or null",
+    "best_epoch": "epoch of best_val_accuracy, or null",
+    "error": "why the run failed or stopped, or null",
+    "finding": "id of the live finding that stopped the run (trainer.stop_on), or null",
+    "started_at": "UTC time the process started (ISO 8601)",
+    "updated_at": "UTC time of the last update (ISO 8601)",
+}

@@ -1,0 +1,184 @@
+"""Diagnostics JSONL files, read line by line: one parser (`parse_line`) for the analysis and for the
+trainer's resume truncation (rundir.files), and a tolerant reader that skips bad lines and names each in a
+warning (the first few per file; the rest are counted in one line)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from . import safe
+from .format import NESTED_FIELDS, NUMERIC_FIELDS
+from .safe import in_mib, read_capped
+
+try:  # a C parser several times faster than json on long lines; strict JSON only, so json stays the fallback
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency, but the analysis must not need it
+    _fast_loads = json.loads
+
+MAX_LINE_BYTES = 10_000_000  # a longer "line" is not a diagnostics record
+MAX_LINE_WARNINGS = 5  # per file; the rest are counted in one line
+# Fields the trainer writes as numbers (or null), from the field table: another type there is named in a
+# warning. Fields not listed (a newer trainer's, another tool's) are read as they are, without a word.
+_NESTED = tuple(NESTED_FIELDS)
+_NUMBER_TYPES = frozenset({int, float, type(None)})
+_FAST_OK = _NUMBER_TYPES | {dict}  # with a dict only in a nested field, a record needs no closer look
+
+
+def _valid_epoch(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**7
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _token(value: float) -> str:
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def parse_line(raw: bytes) -> tuple[Any, bool, Optional[str]]:
+    """One JSONL line -> (value, tokens, None), or (None, False, why it is not JSON).
+
+    tokens: the line needed Python's json (NaN or Infinity tokens, or what orjson refuses). The one
+    line parser of the run format: the analysis reads with it, the trainer's resume truncation too."""
+    try:
+        return _fast_loads(raw), False, None
+    except (ValueError, RecursionError):
+        try:  # NaN and Infinity tokens (Python's json writes them) and whatever orjson refuses
+            return json.loads(raw), True, None
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, int too long
+            return None, False, str(e).split(":")[0]
+
+
+class _LineWarnings:
+    """A file's per-line warnings: the first few as they come, the rest counted in one closing line."""
+
+    def __init__(self, path: Path, warnings: list[str], cap: int = MAX_LINE_WARNINGS):
+        self.path, self.warnings, self.cap = path, warnings, cap
+        self.shown = 0
+        self.more: list[int] = []  # line numbers past the cap
+
+    def add(self, number: int, message: str) -> None:
+        if self.shown < self.cap:
+            self.warnings.append(f"{self.path}:{number}: {message}")
+            self.shown += 1
+        elif not self.more or self.more[-1] != number:
+            self.more.append(number)
+
+    def close(self) -> None:
+        if self.more:
+            lines = f"line {self.more[0]}" if len(self.more) == 1 else f"lines {self.more[0]}-{self.more[-1]}"
+            self.warnings.append(f"{self.path}: and {len(self.more)} more line(s) with problems like these "
+                                 f"({lines}), skipped or read as missing")
+
+
+def _plain(obj: dict) -> bool:
+    """True when every value is a number or null, or a dict in a nested field (the common case)."""
+    kinds = set(map(type, obj.values()))
+    if kinds <= _NUMBER_TYPES:
+        return True
+    if not kinds <= _FAST_OK:
+        return False
+    # A dict only where a nested field belongs; the values inside are not looked at here (38 per ResNet
+    # record: as long as parsing the line); the columns read a non-number there as missing.
+    dicts = 0
+    for k in _NESTED:
+        dicts += type(obj.get(k)) is dict
+    return list(map(type, obj.values())).count(dict) == dicts
+
+
+def _check_record(obj: dict, number: int, tokens: bool, out: _LineWarnings) -> None:
+    """Warn about what the columns will read as missing: a bad epoch, a non-number, a NaN token."""
+    epoch = obj.get("epoch")
+    if not _valid_epoch(epoch):
+        out.add(number, "no \"epoch\", skipped" if "epoch" not in obj
+                else f"\"epoch\" is {_short(epoch)}, not an epoch number, skipped")
+        return
+    if tokens or not _plain(obj):
+        for key, value in obj.items():
+            if key == "epoch":
+                continue
+            if key in NESTED_FIELDS and isinstance(value, dict):
+                bad = [k for k, v in value.items() if type(v) not in _NUMBER_TYPES]
+                nonfinite = [k for k, v in value.items() if isinstance(v, float) and not math.isfinite(v)]
+                if bad:
+                    out.add(number, f"\"{key}\" holds non-numbers ({', '.join(map(str, bad[:3]))}), read as missing")
+                if nonfinite:
+                    out.add(number, f"{_token(value[nonfinite[0]])} in \"{key}\" "
+                                    f"({', '.join(map(str, nonfinite[:3]))}), read as non-finite")
+            elif type(value) not in _NUMBER_TYPES:
+                if key in NUMERIC_FIELDS:
+                    out.add(number, f"\"{key}\" is not a number ({_short(value)}), read as missing")
+            elif isinstance(value, float) and not math.isfinite(value):
+                out.add(number, f"{_token(value)} in \"{key}\", read as non-finite")
+
+
+@dataclass
+class JsonlStats:
+    """What reading one JSONL file found: lines with content, JSON objects, diagnostics records."""
+
+    lines: int = 0
+    objects: int = 0
+    records: int = 0  # objects with an epoch number
+    cut_off: bytes = b""  # the unterminated last line, skipped
+
+
+def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = None,
+               data: Optional[bytes] = None) -> list[dict]:
+    """Records of a JSONL file; bad lines are skipped, bad values read as missing, each with a warning
+    naming file and line (the first few per file; the rest are counted). A missing file reads as [].
+    data: the file's bytes, when the caller has read them already."""
+    path = Path(path)
+    stats = stats if stats is not None else JsonlStats()
+    if data is None:
+        data = read_capped(path, safe.MAX_JSONL_BYTES, warnings)
+        if data is None:
+            return []
+    if len(data) > safe.MAX_JSONL_BYTES:
+        data = data[: data.rfind(b"\n", 0, safe.MAX_JSONL_BYTES) + 1]
+        warnings.append(f"{path}: larger than {in_mib(safe.MAX_JSONL_BYTES)}: only the lines in its first "
+                        f"{in_mib(safe.MAX_JSONL_BYTES)} read")
+    if not data.strip():
+        warnings.append(f"{path}: empty file")
+        return []
+    lines = data.split(b"\n")
+    tail_unterminated = not data.endswith(b"\n")
+    records: list[dict] = []
+    problems = _LineWarnings(path, warnings)
+    n_lines = n_objects = n_records = 0
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        n_lines += 1
+        if number == len(lines) and tail_unterminated:
+            warnings.append(f"{path}:{number}: last line is cut off (no newline), skipped")
+            stats.cut_off = raw[:200]
+            break
+        if len(raw) > MAX_LINE_BYTES:
+            problems.add(number, f"line of {len(raw)} bytes skipped")
+            continue
+        obj, tokens, error = parse_line(raw)
+        if error is not None:
+            problems.add(number, f"not JSON ({error}), skipped")
+            continue
+        if not isinstance(obj, dict):
+            problems.add(number, "not a JSON object, skipped")
+            continue
+        n_objects += 1
+        epoch = obj.get("epoch")
+        if type(epoch) is int and 0 <= epoch < 10**7 and not tokens and _plain(obj):  # the common case, fast
+            n_records += 1
+        else:
+            _check_record(obj, number, tokens, problems)
+            n_records += _valid_epoch(epoch)
+        records.append(obj)
+    problems.close()
+    stats.lines += n_lines
+    stats.objects += n_objects
+    stats.records += n_records
+    return records
