@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .config_keys import DIAGNOSTICS_DIR, TRAINER_SEED
 from .records import Run, RunError, get, is_run_dir, load_run, read_yaml, stale_note
 
-SEED_KEY = "trainer.seed"  # runs that differ only in this key are replicates
+SEED_KEY = TRAINER_SEED  # runs that differ only in this key are replicates
 
 
 def parse_value(text: str) -> Any:
@@ -286,7 +287,7 @@ def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-NOT_AXES = {"diagnostics.dir"}  # differs between any two runs and changes nothing they learn
+NOT_AXES = {DIAGNOSTICS_DIR}  # differs between any two runs and changes nothing they learn
 
 
 def _derived_keys(run: Run) -> set[str]:
