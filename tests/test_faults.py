@@ -43,10 +43,11 @@ def test_shared_transforms_augment_validation_on_the_device_path(fault, augmente
     assert torch.equal(first, second) is not augmented  # a fresh crop and flip at every pass
 
 
-def test_clip_before_unscale_measures_the_scaled_gradients():
+@pytest.mark.parametrize("fused", [False, True])  # fused (CUDA's kernel; torch has a CPU one): step unscales in it
+def test_clip_before_unscale_measures_the_scaled_gradients(fused):
     cfg = validate(compose(["fault=clip_before_unscale", "trainer.amp=fp16", "regularization.grad_clip=1.0"]))
     w = torch.nn.Parameter(torch.ones(4))
-    optimizer = torch.optim.SGD([w], lr=0.1)
+    optimizer = torch.optim.SGD([w], lr=0.1, fused=fused)
     scaler = faults.break_scaler(cfg.fault, torch.amp.GradScaler("cpu", init_scale=2.0 ** 10))
     scaler.scale((w * w).sum()).backward()
     scaler.unscale_(optimizer)  # the fault: nothing happens here...

@@ -3,14 +3,8 @@
 A fault reproduces a real mistake so that a test or `benchmarks/detection.py` can check that the
 diagnostics catch it. Keeping them here, as edits of already-built objects, keeps every builder and
 the training step free of them: `data.py`, `device_data.py`, `models.py` and the loop know nothing
-about faults, and the training step reads as it should (backward, unscale, norm, clip, step).
-
-    fault=shared_transforms    validation goes through the training pipeline (one dataset instance)
-    fault=unnormalized_input   Normalize left out of both pipelines
-    fault=train_val_overlap    validation indices drawn from the training indices
-    fault=shuffled_labels      training labels permuted: nothing is learnable
-    fault=dead_relu            every normalization shift far below zero: the ReLUs after it never fire
-    fault=clip_before_unscale  under fp16 AMP, the gradients are measured and clipped still scaled
+about faults, and the training step reads as it should (backward, unscale, norm, clip, step). The
+list of faults, each with what it breaks, is FAULTS in config.py; each has its code in one table below.
 
 The device loader (device_data.py) reads the pipelines of the datasets it is given, so the data
 faults reach the GPU path without being named there.
