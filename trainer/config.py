@@ -78,7 +78,7 @@ class ModelConf:
     name: str = MISSING  # small_cnn | resnet18 | resnet34
     num_classes: int = II("data.num_classes")  # the dataset's, always
     in_channels: int = II("data.in_channels")
-    width: int = 64  # channels of the first conv, doubled per stage (64: the standard ResNet; small_cnn sets 16)
+    width: int = 64  # channels of the first conv, doubled per stage (64: the standard ResNet)
     # batch: BatchNorm (statistics per batch, per rank under DDP). group: GroupNorm, which normalizes each
     # sample alone, so a DDP run computes what one process computes with the same global batch.
     norm: str = "batch"
