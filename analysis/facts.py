@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from rundir.read import Run
+from .config_keys import REGULARIZATION_LABEL_SMOOTHING
 from .stats import binomial_se, window_size
 
 
@@ -23,7 +24,7 @@ def chance_loss(run: Run) -> Optional[float]:
 
 
 def label_smoothing(run: Run) -> float:
-    e = run.cfg("regularization.label_smoothing", 0.0)
+    e = run.cfg(REGULARIZATION_LABEL_SMOOTHING, 0.0)
     return float(e) if isinstance(e, (int, float)) and not isinstance(e, bool) and 0 <= e < 1 else 0.0
 
 

@@ -6,6 +6,10 @@ import math
 from typing import Any, Optional
 
 from rundir.read import Run
+from .config_keys import (
+    AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, FAULT_NAME, OPTIMIZER_LR, OPTIMIZER_NAME,
+    REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_MIN_LR, SCHEDULER_PATIENCE,
+    SCHEDULER_THRESHOLD)
 
 
 def fmt(value: Any, exact: bool = False) -> str:
@@ -38,7 +42,7 @@ def uses(run: Run, group: str, option: str) -> bool:
 
 def undo_fault(run: Run) -> list[str]:
     """fault=none when the run injected a fault on purpose (the fix for a fault config), else nothing."""
-    return ["fault=none"] if run.cfg("fault.name") not in (None, "none") else []
+    return ["fault=none"] if run.cfg(FAULT_NAME) not in (None, "none") else []
 
 
 def _num(value: Any) -> Optional[float]:
@@ -48,10 +52,10 @@ def _num(value: Any) -> Optional[float]:
 
 
 def raise_patience(run: Run) -> list[str]:
-    p = _num(current(run, "scheduler.patience"))
+    p = _num(current(run, SCHEDULER_PATIENCE))
     if not uses(run, "scheduler", "plateau") or p is None:
         return []
-    return [override("scheduler.patience", int(max(2 * p, p + 2)))]
+    return [override(SCHEDULER_PATIENCE, int(max(2 * p, p + 2)))]
 
 
 def scale(run: Run, key: str, factor: float, minimum: float = 0.0) -> list[str]:
@@ -63,24 +67,24 @@ def scale(run: Run, key: str, factor: float, minimum: float = 0.0) -> list[str]:
 
 
 def lower_label_smoothing(run: Run) -> list[str]:
-    e = _num(current(run, "regularization.label_smoothing"))
+    e = _num(current(run, REGULARIZATION_LABEL_SMOOTHING))
     if e is None or e <= 0:
         return []
-    return [override("regularization.label_smoothing", 0.0 if e <= 0.05 else round(e / 2, 3))]
+    return [override(REGULARIZATION_LABEL_SMOOTHING, 0.0 if e <= 0.05 else round(e / 2, 3))]
 
 
 def lower_weight_decay(run: Run) -> list[str]:
-    wd = _num(current(run, "regularization.weight_decay"))
+    wd = _num(current(run, REGULARIZATION_WEIGHT_DECAY))
     if wd is None or wd <= 0:
         return []
-    return [override("regularization.weight_decay", wd / 5)]
+    return [override(REGULARIZATION_WEIGHT_DECAY, wd / 5)]
 
 
 def lower_augmentation(run: Run) -> list[str]:
-    name = current(run, "augmentation.name")
+    name = current(run, AUGMENTATION_NAME)
     if name == "randaugment":
-        m = _num(current(run, "augmentation.magnitude"))
-        return [override("augmentation.magnitude", int(max(0, m - 2)))] if m is not None else []
+        m = _num(current(run, AUGMENTATION_MAGNITUDE))
+        return [override(AUGMENTATION_MAGNITUDE, int(max(0, m - 2)))] if m is not None else []
     if name == "trivialaugment":
         return ["augmentation=basic"]
     return []
@@ -96,21 +100,21 @@ MAX_LR = {"sgd": 0.5, "adam": 3e-3, "adamw": 3e-3}
 def lower_lr(run: Run, factor: float) -> list[str]:
     """optimizer.lr / factor, but at most the optimizer's usual maximum: an LR of 1e5 lands in the stable
     range in one rerun, not after five reruns of x0.1."""
-    lr = _num(current(run, "optimizer.lr"))
+    lr = _num(current(run, OPTIMIZER_LR))
     if lr is None or lr <= 0:
         return []
-    return [override("optimizer.lr", min(lr / factor, MAX_LR.get(current(run, "optimizer.name"), math.inf)))]
+    return [override(OPTIMIZER_LR, min(lr / factor, MAX_LR.get(current(run, OPTIMIZER_NAME), math.inf)))]
 
 
 def raise_lr(run: Run, factor: float) -> list[str]:
     """optimizer.lr x factor, at least the optimizer's usual LR (1e-5 x 10 would still learn nothing) and at
     most its usual maximum; nothing when the LR is already at that maximum (raising it is then no fix)."""
-    lr = _num(current(run, "optimizer.lr"))
+    lr = _num(current(run, OPTIMIZER_LR))
     if lr is None or lr < 0:
         return []
-    name = current(run, "optimizer.name")
+    name = current(run, OPTIMIZER_NAME)
     target = min(max(lr * factor, USUAL_LR.get(name, 0.0)), MAX_LR.get(name, math.inf))
-    return [override("optimizer.lr", target)] if target > lr else []
+    return [override(OPTIMIZER_LR, target)] if target > lr else []
 
 
 PLATEAU_THRESHOLD = 1e-4  # torch.optim.lr_scheduler.ReduceLROnPlateau's default (threshold_mode='rel')
@@ -120,16 +124,16 @@ MIN_LR_SHARE = 1e-3  # a floor three decades below the initial LR: updates stay 
 def lower_plateau_threshold(run: Run) -> list[str]:
     """scheduler.threshold back to PyTorch's 1e-4 when it is over 10x that: a relative threshold of 0.5
     asks every epoch to halve the val loss, so ReduceLROnPlateau cuts on every epoch."""
-    t = _num(current(run, "scheduler.threshold"))
+    t = _num(current(run, SCHEDULER_THRESHOLD))
     if not uses(run, "scheduler", "plateau") or t is None or t <= 10 * PLATEAU_THRESHOLD:
         return []
-    return [override("scheduler.threshold", PLATEAU_THRESHOLD)]
+    return [override(SCHEDULER_THRESHOLD, PLATEAU_THRESHOLD)]
 
 
 def raise_min_lr(run: Run) -> list[str]:
     """scheduler.min_lr = 1e-3 x optimizer.lr, when the scheduler has a lower floor: repeated cuts then stop
     before the weights freeze."""
-    floor, lr = _num(current(run, "scheduler.min_lr")), _num(current(run, "optimizer.lr"))
+    floor, lr = _num(current(run, SCHEDULER_MIN_LR)), _num(current(run, OPTIMIZER_LR))
     if floor is None or lr is None or floor >= MIN_LR_SHARE * lr:
         return []
-    return [override("scheduler.min_lr", MIN_LR_SHARE * lr)]
+    return [override(SCHEDULER_MIN_LR, MIN_LR_SHARE * lr)]

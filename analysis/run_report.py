@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .config_keys import (
+    REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
 from rundir.read import Run
@@ -76,8 +78,8 @@ def lr_section(run: Run) -> dict:
     lines, cuts = [], find_cuts(run)
     if not np.isfinite(lr).any():
         return {"title": "Learning Rate Analysis", "lines": ["no learning_rate recorded"], "data": {}}
-    name = run.cfg("scheduler.name")
-    sched = f" (scheduler {name}" + (f", patience {run.cfg('scheduler.patience')}" if name == "plateau" else "") + ")" \
+    name = run.cfg(SCHEDULER_NAME)
+    sched = f" (scheduler {name}" + (f", patience {run.cfg(SCHEDULER_PATIENCE)}" if name == "plateau" else "") + ")" \
         if name else ""
     lines.append(f"initial LR {_f(lr[0])}, final LR {_f(lr[-1])}{sched}")
     if is_piecewise(run):
@@ -116,7 +118,7 @@ def loss_section(run: Run) -> dict:
     if np.isfinite(vl).any():
         best = int(np.nanargmin(vl))
         lines.append(f"val loss: final {_f(vl[-1])}, best {_f(vl[best])} at epoch {int(va.epochs[best])}")
-    floor_note = f"loss floor {floor:.4g}" + (f" (label smoothing {run.cfg('regularization.label_smoothing')})"
+    floor_note = f"loss floor {floor:.4g}" + (f" (label smoothing {run.cfg(REGULARIZATION_LABEL_SMOOTHING)})"
                                                if floor > 0 else "")
     if chance_loss(run) is not None:
         floor_note += f"; chance level ln {run.num_classes} = {chance_loss(run):.4g}"
@@ -158,7 +160,7 @@ def gradient_section(run: Run) -> dict:
     first, last = tr["grad_norm_first_layer"], tr["grad_norm_last_layer"]
     if np.isfinite(first).any() and np.isfinite(last).any():
         lines.append(f"first layer {_f(first[-1], '.3g')}, last layer {_f(last[-1], '.3g')} (last epoch)")
-    clip = run.cfg("regularization.grad_clip")
+    clip = run.cfg(REGULARIZATION_GRAD_CLIP)
     if tr.has("clipped_fraction") and (clip is not None or np.nanmax(tr["clipped_fraction"]) > 0):
         lines.append(f"clipped at {clip}: {_f(np.nanmean(tr['clipped_fraction']), '.0%')} of steps on average")
     if tr.has("amp_scale"):

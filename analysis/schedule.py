@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from .config_keys import SCHEDULER_NAME, SCHEDULER_PATIENCE, SCHEDULER_THRESHOLD
 from .findings import Recommendation
 from .overrides import lower_plateau_threshold, raise_min_lr, raise_patience, uses
 from rundir.read import Run
@@ -38,7 +39,7 @@ class Cut:
 
 
 def is_piecewise(run: Run) -> bool:
-    name = run.cfg("scheduler.name")
+    name = run.cfg(SCHEDULER_NAME)
     if name is not None:
         return name in PIECEWISE
     # No config (a lone JSONL file): piecewise when the LR only ever holds or drops by a real cut.
@@ -62,7 +63,7 @@ def _find_cuts(run: Run) -> list[Cut]:
         return []
     epochs = run.train.epochs
     lr = run.train["learning_rate"]
-    patience = run.cfg("scheduler.patience")
+    patience = run.cfg(SCHEDULER_PATIENCE)
     window = max(5, (patience + 1) if isinstance(patience, int) else 5)  # ReduceLROnPlateau's own window, >= 5
     cuts = []
     for i in range(1, len(lr)):
@@ -105,7 +106,7 @@ def relax_cuts(run: Run, floor: bool = False) -> list[Recommendation]:
     no epoch can meet, then patience, then (floor=True, when the cuts froze the weights) a min_lr."""
     recs = []
     if threshold := lower_plateau_threshold(run):
-        share = run.cfg("scheduler.threshold")
+        share = run.cfg(SCHEDULER_THRESHOLD)
         recs.append(Recommendation(f"scheduler.threshold={share:g} asks each epoch to beat the best val loss by "
                                    f"{share * 100:g}%, so ReduceLROnPlateau cuts on almost every epoch: lower it",
                                    threshold))

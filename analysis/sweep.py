@@ -16,8 +16,9 @@ from typing import Any, Optional
 from rundir.format import MULTIRUN_YAML
 from rundir.read import (Run, RunError, exists, get, is_dir, is_run_dir, load_run, log_files, read_log_tail,
                          read_yaml, stale_note)
+from .config_keys import DIAGNOSTICS_DIR, TRAINER_SEED
 
-SEED_KEY = "trainer.seed"  # runs that differ only in this key are replicates
+SEED_KEY = TRAINER_SEED  # runs that differ only in this key are replicates
 
 
 def parse_value(text: str) -> Any:
@@ -283,7 +284,7 @@ def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-NOT_AXES = {"diagnostics.dir"}  # differs between any two runs and changes nothing they learn
+NOT_AXES = {DIAGNOSTICS_DIR}  # differs between any two runs and changes nothing they learn
 
 
 def _derived_keys(run: Run) -> set[str]:

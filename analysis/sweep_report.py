@@ -12,15 +12,19 @@ import math
 import statistics
 from typing import Any, Optional
 
+from .config_keys import (
+    AUGMENTATION_CROP_PADDING, AUGMENTATION_MAGNITUDE, DATA_NUM_WORKERS, DIAGNOSTICS_UPDATE_EVERY,
+    OPTIMIZER_MOMENTUM, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_COOLDOWN,
+    SCHEDULER_MIN_LR, SCHEDULER_PATIENCE)
 from .overrides import fmt
 from .sweep import SEED_KEY, Sweep, analyze_jobs, parse_value, split_override
 
 METRIC = "best_val_accuracy"  # what the sweep compares runs by
 # Hard bounds of swept keys: a best value sitting on one is no reason to extend the range past it.
-BOUNDS = {"regularization.label_smoothing": (0, 1), "regularization.weight_decay": (0, None),
-          "scheduler.patience": (0, None), "scheduler.cooldown": (0, None), "optimizer.momentum": (0, 1),
-          "scheduler.min_lr": (0, None), "augmentation.magnitude": (0, 30), "augmentation.crop_padding": (0, None),
-          "diagnostics.update_every": (1, None), "data.num_workers": (0, None)}
+BOUNDS = {REGULARIZATION_LABEL_SMOOTHING: (0, 1), REGULARIZATION_WEIGHT_DECAY: (0, None),
+          SCHEDULER_PATIENCE: (0, None), SCHEDULER_COOLDOWN: (0, None), OPTIMIZER_MOMENTUM: (0, 1),
+          SCHEDULER_MIN_LR: (0, None), AUGMENTATION_MAGNITUDE: (0, 30), AUGMENTATION_CROP_PADDING: (0, None),
+          DIAGNOSTICS_UPDATE_EVERY: (1, None), DATA_NUM_WORKERS: (0, None)}
 
 
 def _stats(values: list[float]) -> dict:

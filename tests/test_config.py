@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from conftest import CONF, compose
-from trainer.config import SCHEMAS, Amp, RegularizationConf, SGDConf, validate
+from trainer.config import SCHEMAS, Amp, PlateauConf, RegularizationConf, SGDConf, register_schemas, validate
 from trainer.errors import ConfigError
 
 GROUP_OPTIONS = [(g, p.stem) for g in SCHEMAS for p in sorted((CONF / g).glob("*.yaml"))]
@@ -30,6 +31,40 @@ def test_every_group_option_composes_and_validates(group, option):
     node = getattr(typed, group)
     if hasattr(node, "name") and group not in ("regularization", "trainer", "diagnostics"):
         assert node.name == option
+
+
+@pytest.mark.parametrize("group,option", GROUP_OPTIONS)
+def test_no_option_yaml_restates_a_schema_default(group, option):
+    """The schema owns every default: a YAML that repeats one would win over it, so changing the
+    default in trainer/config.py would change nothing a user runs."""
+    schema = OmegaConf.structured(SCHEMAS[group][option])
+    own = OmegaConf.load(CONF / group / f"{option}.yaml")
+    restated = []
+    for key in own:
+        if key == "defaults" or OmegaConf.is_missing(schema, key):
+            continue
+        # Merged into the schema, the YAML's value takes the schema's type (1.0e-03 == 0.001, "auto" -> Device.auto).
+        merged = OmegaConf.merge(schema, {key: own[key]})
+        if OmegaConf.to_container(merged)[key] == OmegaConf.to_container(schema)[key]:
+            restated.append(key)
+    assert not restated, f"conf/{group}/{option}.yaml restates its schema's default of {restated}"
+
+
+def test_a_schema_default_is_what_users_run():
+    from dataclasses import dataclass
+
+    from hydra.core.config_store import ConfigStore
+
+    @dataclass
+    class Patient(PlateauConf):  # a changed default, as an edit of trainer/config.py would make it
+        patience: int = 7
+
+    ConfigStore.instance().store(group="schema/scheduler", name="plateau", node=Patient)
+    try:
+        assert validate(compose(["scheduler=plateau"])).scheduler.patience == 7
+    finally:
+        register_schemas()
+    assert validate(compose(["scheduler=plateau"])).scheduler.patience == PlateauConf.patience
 
 
 def test_model_takes_classes_and_channels_from_data():

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from conftest import compose
-from trainer.config import validate
+from trainer.config import FaultConf, validate
 from trainer.data import build_datasets, build_loaders, is_deterministic, set_epoch
 from trainer.errors import DataError
+from trainer.faults import break_data
 
 
 def typed(overrides):
@@ -49,7 +50,7 @@ def test_imagefolder_split_has_separate_pipelines_and_disjoint_indices(image_fol
 def test_shared_transforms_fault_uses_one_instance(image_folder):
     cfg = typed(["data=imagefolder", f"data.root={image_folder}", "data.num_classes=3", "augmentation=basic",
                  "fault=shared_transforms"])
-    d = build_datasets(cfg.data, cfg.augmentation, seed=0, fault="shared_transforms")
+    d = break_data(cfg.fault, build_datasets(cfg.data, cfg.augmentation, seed=0), seed=0)
     assert d.train.folder is d.val.folder and d.facts["transforms_shared"]
     assert not d.facts["val_transform_deterministic"]
 
@@ -113,13 +114,13 @@ def test_missing_cifar_without_download_names_the_fix(tmp_path):
 ])
 def test_data_faults_show_in_the_facts(fault, check):
     cfg = typed(["augmentation=basic", f"fault={fault}"])
-    assert check(build_datasets(cfg.data, cfg.augmentation, seed=0, fault=fault).facts)
+    assert check(break_data(cfg.fault, build_datasets(cfg.data, cfg.augmentation, seed=0), seed=0).facts)
 
 
 def test_shuffled_labels_keep_the_class_counts():
     cfg = typed([])
     clean = build_datasets(cfg.data, cfg.augmentation, seed=0)
-    broken = build_datasets(cfg.data, cfg.augmentation, seed=0, fault="shuffled_labels")
+    broken = break_data(FaultConf("shuffled_labels"), build_datasets(cfg.data, cfg.augmentation, seed=0), seed=0)
     assert broken.facts["class_counts"] == clean.facts["class_counts"]
     assert (broken.train.labels != clean.train.labels).float().mean() > 0.5
 

@@ -19,6 +19,7 @@ from trainer.data import build_datasets, build_loaders, set_epoch
 from trainer.device_data import (batch_crop, batch_flip, build_device_loaders, crop_offsets,
                                  flip_mask, use_device_loader)
 from trainer.errors import ConfigError
+from trainer.ranks import Ranks
 
 
 def images(n=16, c=3, h=8, w=8, seed=0):
@@ -85,8 +86,8 @@ def digits(overrides=()):
 def test_device_loader_keeps_the_dataloader_order_normalization_and_rank_split(one_thread):
     cfg, d = digits()
     cpu = torch.device("cpu")
-    train, val = build_device_loaders(d, cfg.data, cfg.augmentation, 0, cpu, 64)
-    ref_train, ref_val = build_loaders(d, cfg.data, 0, False)
+    train, val = build_device_loaders(d, cfg.data, cfg.augmentation, seed=0, device=cpu)
+    ref_train, ref_val = build_loaders(d, cfg.data, seed=0, pin_memory=False)
     set_epoch(train, 2)
     set_epoch(ref_train, 2)
     ours, ref = list(train), list(ref_train)
@@ -100,19 +101,21 @@ def test_device_loader_keeps_the_dataloader_order_normalization_and_rank_split(o
     whole = [y for _, y in train]
     set_epoch(train, 2)
     assert not torch.equal(whole[0], next(iter(train))[1])
-    ranks = [build_device_loaders(d, cfg.data, cfg.augmentation, 0, cpu, 32, r, 2)[0] for r in (0, 1)]
+    halves = [build_device_loaders(d, cfg.data, cfg.augmentation, seed=0, device=cpu, ranks=Ranks(r, 2))
+              for r in (0, 1)]
+    ranks = [rank_train for rank_train, _ in halves]
     for r in ranks:
         r.set_epoch(1)
         assert len(r) == len(whole)
     for t, (a, b) in enumerate(zip(*ranks)):
         assert sorted(torch.cat([a[1], b[1]]).tolist()) == sorted(whole[t].tolist())
-    shares = [build_device_loaders(d, cfg.data, cfg.augmentation, 0, cpu, 32, r, 2)[1] for r in (0, 1)]
+    shares = [rank_val for _, rank_val in halves]
     assert sum(len(y) for s in shares for _, y in s) == len(d.val) == 359  # odd: no padded duplicate
 
 
 def test_augmented_epoch_is_fixed_by_seed_and_epoch_and_resumes_exactly_mid_epoch(one_thread):
     cfg, d = digits(["augmentation=basic"])
-    train, _ = build_device_loaders(d, cfg.data, cfg.augmentation, 0, torch.device("cpu"), 64)
+    train, _ = build_device_loaders(d, cfg.data, cfg.augmentation, seed=0, device=torch.device("cpu"))
     train.set_epoch(3)
     full = list(train)
     train.set_epoch(3, skip=5 * 64)  # resuming after 5 steps
@@ -123,7 +126,7 @@ def test_augmented_epoch_is_fixed_by_seed_and_epoch_and_resumes_exactly_mid_epoc
     train.set_epoch(4)
     assert not torch.equal(next(iter(train))[0], full[0][0])
     # Augmented: the same labels in the same order as without augmentation, different pixels.
-    plain, _ = build_device_loaders(d, cfg.data, validate(compose([])).augmentation, 0, torch.device("cpu"), 64)
+    plain, _ = build_device_loaders(d, cfg.data, validate(compose([])).augmentation, seed=0, device=torch.device("cpu"))
     plain.set_epoch(3)
     px, py = next(iter(plain))
     assert torch.equal(py, full[0][1]) and not torch.allclose(px, full[0][0])

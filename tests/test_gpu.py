@@ -67,7 +67,7 @@ def test_auto_loader_takes_the_device_path_on_cuda_with_channels_last_batches(tm
     d = build_datasets(cfg.data, cfg.augmentation, 0)
     cuda = torch.device("cuda")
     assert use_device_loader(cfg.data, cfg.augmentation, d, cuda)
-    train, _ = build_device_loaders(d, cfg.data, cfg.augmentation, 0, cuda, 64, channels_last=True)
+    train, _ = build_device_loaders(d, cfg.data, cfg.augmentation, seed=0, device=cuda, channels_last=True)
     train.set_epoch(1)
     x, y = next(iter(train))
     assert x.is_cuda and y.is_cuda and x.dtype == torch.float32 and x.shape == (64, 3, 32, 32)

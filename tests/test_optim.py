@@ -8,7 +8,7 @@ import math
 import torch
 
 from conftest import compose
-from trainer.config import validate
+from trainer.config import RegularizationConf, validate
 from trainer.optim import build_optimizer, load_optimizer_state
 
 
@@ -26,7 +26,7 @@ def test_fused_sgd_after_a_skipped_first_step_updates_exactly_as_plain_sgd():
     runs = {}
     for fused in (False, True):
         w = weights()
-        opt = build_optimizer(sgd_conf(), 5e-4, [w], fused=fused)
+        opt = build_optimizer(sgd_conf(), RegularizationConf(weight_decay=5e-4), [w], fused=fused)
         scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
         for step in range(3):
             opt.zero_grad(set_to_none=True)
@@ -45,14 +45,14 @@ def test_a_plain_checkpoint_resumes_into_the_fused_channels_last_optimizer():
     """A checkpoint from a CPU run (no fused kernel, contiguous buffers) resumed on CUDA (fused,
     channels-last weights) keeps this run's kernel and lays the buffers out like the weights."""
     w = weights()
-    saved_opt = build_optimizer(sgd_conf(), 0.0, [w])
+    saved_opt = build_optimizer(sgd_conf(), RegularizationConf(weight_decay=0.0), [w])
     (w * w).sum().backward()
     saved_opt.step()
     saved = saved_opt.state_dict()
     assert saved["param_groups"][0]["fused"] is None
 
     w2 = torch.nn.Parameter(w.detach().clone().contiguous(memory_format=torch.channels_last))
-    opt = build_optimizer(sgd_conf(), 0.0, [w2], fused=True)
+    opt = build_optimizer(sgd_conf(), RegularizationConf(weight_decay=0.0), [w2], fused=True)
     load_optimizer_state(opt, saved)
     assert opt.param_groups[0]["fused"] is True
     buf = opt.state[w2]["momentum_buffer"]

@@ -33,12 +33,13 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     from analysis.rules import CATALOG, diagnose
 
     from .config import validate
-    from .data import batch_stats, build_datasets
+    from .data import batch_stats, build_datasets, normalizes
+    from .faults import break_data
     from .loop import plain
 
     typed = validate(cfg)
     seed = typed.trainer.seed
-    data = build_datasets(typed.data, typed.augmentation, seed, typed.fault.name)
+    data = break_data(typed.fault, build_datasets(typed.data, typed.augmentation, seed), seed)
     info = {**data.facts, **batch_stats(data.train, 256, seed)}
     run = run_from_records([], [], name="check_data", info=info, config=plain(typed))
     data_rules = [r.id for r in CATALOG.values() if r.section == "Data"]
@@ -61,7 +62,7 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
 
     mean = torch.tensor(typed.data.mean).view(-1, 1, 1)
     std = torch.tensor(typed.data.std).view(-1, 1, 1)
-    normalized = typed.fault.name != "unnormalized_input"
+    normalized = normalizes(data.train.transform)
     out_dir.mkdir(parents=True, exist_ok=True)
     for split, ds in (("train", data.train), ("val", data.val)):
         with torch.random.fork_rng():

@@ -1,12 +1,13 @@
 """Datasets, transform pipelines and loaders.
 
-`build_data(cfg.data, cfg.augmentation, seed, fault)` returns the two loaders and the facts that
+`build_datasets(cfg.data, cfg.augmentation, seed)` returns the two datasets and the facts that
 `run_info.json` records (sizes, class counts, both pipelines as text, index overlap, label range),
-which the data checks and the analysis turn into findings.
+which the data checks and the analysis turn into findings; `build_loaders(datasets, cfg.data, ...)`
+batches them.
 
 Every dataset ends up as uint8 images plus integer labels, then goes through torchvision's v2
 transforms. Train and val always get their own dataset instance and their own pipeline: that is
-the seed's transform-separation fix, and `fault=shared_transforms` undoes it on purpose.
+the seed's transform-separation fix, and `fault=shared_transforms` (faults.py) undoes it on purpose.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, get_wor
 
 from .config import AugmentationConf, DataConf
 from .errors import DataError
+from .ranks import Ranks
 
 
 # ───────────────────────────── sources: uint8 images and labels ─────────────────────────────
@@ -80,12 +82,11 @@ def load_fake(size: int, num_classes: int, image_size: int, in_channels: int, se
 class SourceDataset(Dataset):
     """A view of a Source through a list of indices and one transform pipeline."""
 
-    def __init__(self, source: Source, indices: Sequence[int], transform: Callable,
-                 labels: Optional[torch.Tensor] = None):
+    def __init__(self, source: Source, indices: Sequence[int], transform: Callable):
         self.source = source
         self.indices = torch.as_tensor(indices, dtype=torch.int64)
         self.transform = transform
-        self.labels = source.labels[self.indices] if labels is None else labels
+        self.labels = source.labels[self.indices]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -101,12 +102,18 @@ class SourceDataset(Dataset):
 class FolderDataset(Dataset):
     """A view of an ImageFolder through a list of indices (the folder owns its transform)."""
 
-    def __init__(self, folder: Any, indices: Sequence[int], labels: Optional[torch.Tensor] = None):
+    def __init__(self, folder: Any, indices: Sequence[int]):
         self.folder = folder
         self.indices = torch.as_tensor(indices, dtype=torch.int64)
-        all_labels = torch.as_tensor(folder.targets, dtype=torch.int64)
-        self.labels = all_labels[self.indices] if labels is None else labels
-        self.transform = folder.transform
+        self.labels = torch.as_tensor(folder.targets, dtype=torch.int64)[self.indices]
+
+    @property
+    def transform(self):  # the folder's: an image folder decodes and transforms in one call
+        return self.folder.transform
+
+    @transform.setter
+    def transform(self, pipeline) -> None:
+        self.folder.transform = pipeline
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -155,8 +162,7 @@ def augmentation_seed(batch: list[int]) -> Iterator[None]:
 # ───────────────────────────── transforms ─────────────────────────────
 
 
-def build_transforms(aug: AugmentationConf, data: DataConf, train: bool, normalize: bool = True,
-                     from_pil: bool = False):
+def build_transforms(aug: AugmentationConf, data: DataConf, train: bool, from_pil: bool = False):
     """The v2 pipeline for one split; validation never augments."""
     from torchvision.transforms import v2
 
@@ -173,9 +179,15 @@ def build_transforms(aug: AugmentationConf, data: DataConf, train: bool, normali
         elif aug.name == "trivialaugment":
             steps.append(v2.TrivialAugmentWide())
     steps.append(v2.ToDtype(torch.float32, scale=True))
-    if normalize:
-        steps.append(v2.Normalize(mean=list(data.mean), std=list(data.std)))
+    steps.append(v2.Normalize(mean=list(data.mean), std=list(data.std)))
     return v2.Compose(steps)
+
+
+def normalizes(pipeline) -> bool:
+    """True when a v2 Compose ends in Normalize (fault=unnormalized_input removes it)."""
+    from torchvision.transforms import v2
+
+    return any(isinstance(t, v2.Normalize) for t in getattr(pipeline, "transforms", [pipeline]))
 
 
 def is_deterministic(pipeline) -> bool:
@@ -314,20 +326,23 @@ def make_loader(ds: Dataset, batch_size: int, num_workers: int, train: bool, see
 class Data:
     train: Dataset
     val: Dataset
-    facts: dict  # recorded in run_info.json
+    conf: DataConf
+    same_source: bool  # train and val indices point into the same images (false: an official test split)
+
+    @property
+    def facts(self) -> dict:
+        """What run_info.json records, from the datasets as they are now (a fault may have changed them)."""
+        return describe(self.train, self.val, self.conf, self.same_source)
 
 
-def build_datasets(data: DataConf, aug: AugmentationConf, seed: int, fault: str = "none") -> Data:
-    """Train and val datasets for data.name, with the configured (or deliberately broken) pipelines."""
-    normalize = fault != "unnormalized_input"
-    train_tf = build_transforms(aug, data, train=True, normalize=normalize, from_pil=data.name == "imagefolder")
-    val_tf = build_transforms(aug, data, train=False, normalize=normalize, from_pil=data.name == "imagefolder")
-    if fault == "shared_transforms":
-        val_tf = train_tf
+def build_datasets(data: DataConf, aug: AugmentationConf, seed: int) -> Data:
+    """Train and val datasets for data.name, each with its own pipeline (seed: split and fake images)."""
+    train_tf = build_transforms(aug, data, train=True, from_pil=data.name == "imagefolder")
+    val_tf = build_transforms(aug, data, train=False, from_pil=data.name == "imagefolder")
 
     overlap_sources = True  # train and val indices point into the same images
     if data.name == "imagefolder":
-        train_ds, val_ds = _imagefolder(data, train_tf, val_tf, seed, fault)
+        train_ds, val_ds = _imagefolder(data, train_tf, val_tf, seed)
     else:
         if data.name == "digits":
             train_src = val_src = load_digits(data.image_size)
@@ -347,26 +362,13 @@ def build_datasets(data: DataConf, aug: AugmentationConf, seed: int, fault: str 
             train_idx, val_idx = split_indices(len(train_src), data.val_fraction or 0.2, seed)
         else:
             train_idx, val_idx = np.arange(len(train_src)), np.arange(len(val_src))
-        if fault == "train_val_overlap":
-            val_idx = np.random.default_rng(seed + 1).choice(train_idx, size=len(val_idx), replace=False)
-        labels = _shuffled(train_src.labels[train_idx], seed) if fault == "shuffled_labels" else None
-        if fault == "shared_transforms":
-            # One dataset instance serves both splits: the bug the seed fixed.
-            train_ds = SourceDataset(train_src, train_idx, train_tf, labels)
-            val_ds = SourceDataset(val_src, val_idx, train_ds.transform)
-        else:
-            train_ds = SourceDataset(train_src, train_idx, train_tf, labels)
-            val_ds = SourceDataset(val_src, val_idx, val_tf)
+        train_ds = SourceDataset(train_src, train_idx, train_tf)
+        val_ds = SourceDataset(val_src, val_idx, val_tf)
 
-    return Data(train_ds, val_ds, describe(train_ds, val_ds, data, overlap_sources))
+    return Data(train_ds, val_ds, data, overlap_sources)
 
 
-def _shuffled(labels: torch.Tensor, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed + 7)
-    return labels[torch.randperm(len(labels), generator=g)]
-
-
-def _imagefolder(data: DataConf, train_tf, val_tf, seed: int, fault: str):
+def _imagefolder(data: DataConf, train_tf, val_tf, seed: int):
     from torchvision import datasets
 
     root = Path(data.root)
@@ -375,19 +377,14 @@ def _imagefolder(data: DataConf, train_tf, val_tf, seed: int, fault: str):
     try:
         train_folder = datasets.ImageFolder(str(root), transform=train_tf)
         # A second instance for validation: its transform can never be the train one by accident.
-        val_folder = train_folder if fault == "shared_transforms" else datasets.ImageFolder(str(root), transform=val_tf)
+        val_folder = datasets.ImageFolder(str(root), transform=val_tf)
     except (FileNotFoundError, OSError) as e:
         raise DataError(f"data.root={data.root}: {e}") from None
     if len(train_folder.classes) != data.num_classes:
         raise DataError(f"data.root={data.root} has {len(train_folder.classes)} class folders "
                         f"but data.num_classes={data.num_classes}")
     train_idx, val_idx = split_indices(len(train_folder), data.val_fraction, seed)
-    if fault == "train_val_overlap":
-        val_idx = np.random.default_rng(seed + 1).choice(train_idx, size=len(val_idx), replace=False)
-    labels = None
-    if fault == "shuffled_labels":
-        labels = _shuffled(torch.as_tensor(train_folder.targets)[train_idx], seed)
-    return FolderDataset(train_folder, train_idx, labels), FolderDataset(val_folder, val_idx)
+    return FolderDataset(train_folder, train_idx), FolderDataset(val_folder, val_idx)
 
 
 def describe(train_ds, val_ds, data: DataConf, same_source: bool) -> dict:
@@ -445,14 +442,14 @@ def set_epoch(loader, epoch: int, skip: int = 0) -> None:
         loader.set_epoch(epoch, skip)
 
 
-def build_loaders(d: Data, data: DataConf, seed: int, pin_memory: bool, batch_size: Optional[int] = None,
-                  rank: int = 0, world_size: int = 1):
-    """The DataLoader path: (train, val) loaders over this rank's shares, batch_size images per rank
-    (default data.batch_size, the global batch of a single process)."""
+def build_loaders(d: Data, data: DataConf, *, seed: int, pin_memory: bool, ranks: Ranks = Ranks()):
+    """The DataLoader path: (train, val) loaders over this rank's shares, each batch this rank's share
+    of data.batch_size (the global batch). seed: trainer.seed; pin_memory: true for CUDA."""
     workers = data.num_workers
     if workers > (os.cpu_count() or 1) * 4:
         raise DataError(f"data.num_workers={workers} is far more than this machine's {os.cpu_count()} cores")
-    batch_size = batch_size or data.batch_size
+    batch_size = ranks.share_of_batch(data.batch_size)
+    rank, world_size = ranks.rank, ranks.world_size
     train_sampler = EpochShuffle(len(d.train), seed, rank, world_size)
     val_sampler = ShardSampler(len(d.val), rank, world_size) if world_size > 1 else None
     train = make_loader(d.train, batch_size, workers, True, seed, pin_memory, train_sampler)

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from .config import AugmentationConf, DataConf
-from .data import Data, SourceDataset, epoch_order, rank_share
+from .data import Data, SourceDataset, epoch_order, normalizes, rank_share
 from .errors import ConfigError
+from .ranks import Ranks
 
 BATCHED_AUGMENTATIONS = ("none", "basic")
 
@@ -167,21 +168,25 @@ def use_device_loader(data: DataConf, aug: AugmentationConf, d: Data, device: to
     return device.type == "cuda" and reason is None
 
 
-def build_device_loaders(d: Data, data: DataConf, aug: AugmentationConf, seed: int, device: torch.device,
-                         batch_size: int, rank: int = 0, world_size: int = 1, fault: str = "none",
-                         channels_last: bool = False) -> tuple[DeviceLoader, DeviceLoader]:
-    """(train, val) device loaders with batch_size images per rank; the faults of data.py carry over."""
+def build_device_loaders(d: Data, data: DataConf, aug: AugmentationConf, *, seed: int, device: torch.device,
+                         ranks: Ranks = Ranks(), channels_last: bool = False) -> tuple[DeviceLoader, DeviceLoader]:
+    """(train, val) device loaders, each batch this rank's share of data.batch_size (the global batch).
+
+    They compute what the datasets' own pipelines compute: crop and flip as `aug` configures the
+    training pipeline, Normalize only where the pipeline has it, and validation augmented only when it
+    shares the training pipeline (so the data faults of faults.py carry over). seed: trainer.seed.
+    """
     crop = aug.crop_padding if aug.name != "none" else 0
     flip = aug.name != "none" and aug.horizontal_flip
-    common = dict(seed=seed, mean=data.mean, std=data.std, normalize=fault != "unnormalized_input",
-                  rank=rank, world_size=world_size, channels_last=channels_last)
+    common = dict(seed=seed, mean=data.mean, std=data.std, normalize=normalizes(d.train.transform),
+                  rank=ranks.rank, world_size=ranks.world_size, channels_last=channels_last)
+    batch_size = ranks.share_of_batch(data.batch_size)
 
     def on_device(ds: SourceDataset) -> tuple[torch.Tensor, torch.Tensor]:
         return ds.source.images.index_select(0, ds.indices).to(device), ds.labels.to(device)
 
     train = DeviceLoader(*on_device(d.train), batch_size, train=True, crop_padding=crop, flip=flip, **common)
-    # fault=shared_transforms: validation goes through the training augmentation, as on the DataLoader path.
-    shared = fault == "shared_transforms"
+    shared = d.val.transform is d.train.transform  # fault=shared_transforms
     val = DeviceLoader(*on_device(d.val), batch_size, train=False, crop_padding=crop if shared else 0,
                        flip=flip and shared, **common)
     return train, val

@@ -32,14 +32,14 @@ from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries,
 from rundir.format import DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
 from rundir.read import read_json, read_jsonl
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, faults
 from .config import TrainConfig
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .errors import ConfigError, RunDirError, StopRun
 from .live import LiveFindings
-from .models import build_model, kill_relus
+from .models import build_model
 from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
 from .ranks import Ranks
 
@@ -235,16 +235,16 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                         ", ".join(changed))
 
     seed_everything(t.seed, t.deterministic)
-    data = build_datasets(cfg.data, cfg.augmentation, t.seed, cfg.fault.name)
+    data = faults.break_data(cfg.fault, build_datasets(cfg.data, cfg.augmentation, t.seed), t.seed)
     channels_last = device.type == "cuda"
     # The GPU fast path holds tensor datasets on the device and augments there (device_data.py).
     on_device = use_device_loader(cfg.data, cfg.augmentation, data, device)
     if on_device:
-        train_loader, val_loader = build_device_loaders(data, cfg.data, cfg.augmentation, t.seed, device, batch_size,
-                                                        ranks.rank, ranks.world_size, cfg.fault.name, channels_last)
+        train_loader, val_loader = build_device_loaders(data, cfg.data, cfg.augmentation, seed=t.seed, device=device,
+                                                        ranks=ranks, channels_last=channels_last)
     else:
-        train_loader, val_loader = build_loaders(data, cfg.data, t.seed, device.type == "cuda", batch_size,
-                                                 ranks.rank, ranks.world_size)
+        train_loader, val_loader = build_loaders(data, cfg.data, seed=t.seed, pin_memory=device.type == "cuda",
+                                                 ranks=ranks)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ConfigError(f"data.batch_size={cfg.data.batch_size} leaves no training batch")
@@ -252,17 +252,14 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         log.warning("data.batch_size=%d is more than the %d training images: one step per epoch",
                     cfg.data.batch_size, len(data.train))
 
-    model = build_model(cfg.model)
-    if cfg.fault.name == "dead_relu":
-        kill_relus(model)
+    model = faults.break_model(cfg.fault, build_model(cfg.model))
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     ddp_model = distributed.wrap(model, device)  # the model itself in a single process
-    optimizer = build_optimizer(cfg.optimizer, cfg.regularization.weight_decay, model.parameters(),
-                                fused=device.type == "cuda")
+    optimizer = build_optimizer(cfg.optimizer, cfg.regularization, model.parameters(), fused=device.type == "cuda")
     schedule = build_scheduler(cfg.scheduler, optimizer, t.epochs, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.regularization.label_smoothing)
     autocast = make_autocast(device, amp)
-    scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+    scaler = faults.break_scaler(cfg.fault, torch.amp.GradScaler(device.type) if amp == "fp16" else None)
     forward = torch.compile(ddp_model) if t.compile else ddp_model
     # Validation: each rank runs its own share through the bare module; DDP's forward is for training.
     eval_forward = forward if ddp_model is model else (torch.compile(model) if t.compile else model)
@@ -388,21 +385,12 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
-                    if cfg.fault.name == "clip_before_unscale" and grad_clip is not None:
-                        # The seed's AMP bug on purpose: clipping the scaled gradients.
-                        norm = collector.grad_norm()
-                        _clip(params, grad_clip, norm)
-                        scaler.unscale_(optimizer)
-                    else:
-                        scaler.unscale_(optimizer)  # unscale before clipping: the seed's critical fix
-                        norm = collector.grad_norm()  # recorded unscaled, before clipping
-                        if grad_clip is not None:
-                            _clip(params, grad_clip, norm)
+                    scaler.unscale_(optimizer)  # unscale before clipping: the seed's critical fix
                 else:
                     loss.backward()
-                    norm = collector.grad_norm()
-                    if grad_clip is not None:
-                        _clip(params, grad_clip, norm)
+                norm = collector.grad_norm()  # recorded unscaled, before clipping
+                if grad_clip is not None:
+                    _clip(params, grad_clip, norm)
 
                 collector.before_update()
                 if scaler is not None:

@@ -88,10 +88,3 @@ def build_model(cfg: ModelConf) -> nn.Module:
         return ResNet(RESNET_BLOCKS[cfg.name], cfg.in_channels, cfg.num_classes, cfg.width, cfg.norm)
     raise ValueError(f"model={cfg.name} is unknown")
 
-
-def kill_relus(model: nn.Module, bias: float = -10.0) -> None:
-    """fault=dead_relu: push every normalization shift far below zero, so the ReLUs after them never fire."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                m.bias.fill_(bias)

@@ -1,8 +1,8 @@
 """Optimizers and learning-rate schedules.
 
-`build_optimizer(cfg.optimizer, weight_decay, params)` and
-`build_scheduler(cfg.scheduler, optimizer, epochs, steps_per_epoch)`: each takes only its own
-sub-config. The schedule hides whether the torch scheduler steps per batch or per epoch behind two
+`build_optimizer(cfg.optimizer, cfg.regularization, params)` (regularization holds the weight
+decay every optimizer applies) and `build_scheduler(cfg.scheduler, optimizer, epochs, steps_per_epoch)`:
+each takes only its own sub-configs and plain values. The schedule hides whether the torch scheduler steps per batch or per epoch behind two
 calls the loop makes in fixed places: `after_step()` and `after_epoch(val_loss)`.
 """
 
@@ -13,14 +13,15 @@ from typing import Iterable, Optional
 
 import torch
 
-from .config import OptimizerConf, SchedulerConf
+from .config import OptimizerConf, RegularizationConf, SchedulerConf
 
 
-def build_optimizer(cfg: OptimizerConf, weight_decay: float, params: Iterable[torch.nn.Parameter],
+def build_optimizer(cfg: OptimizerConf, reg: RegularizationConf, params: Iterable[torch.nn.Parameter],
                     fused: bool = False) -> torch.optim.Optimizer:
     """fused=True (CUDA): one kernel for the whole update, and GradScaler hands it the inf check on
     the device instead of reading it on the host every step (`_maybe_opt_step`'s `.item()`)."""
     params = list(params)
+    weight_decay = reg.weight_decay
     kind = {"fused": True} if fused else {}
     if cfg.name == "sgd":
         sgd = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..config_keys import DATA_MEAN, DATA_STD
 from ..findings import Finding, Recommendation
 from ..overrides import fmt, undo_fault
 from rundir.read import Run
@@ -114,7 +115,7 @@ def input_not_normalized(run: Run):
         return None
     recs = []
     has_normalize = "Normalize" in str(info.get("train_transform", "Normalize"))
-    cfg_mean, cfg_std = run.cfg("data.mean"), run.cfg("data.std")
+    cfg_mean, cfg_std = run.cfg(DATA_MEAN), run.cfg(DATA_STD)
     if not has_normalize:
         recs.append(Recommendation("the pipelines have no Normalize step: add it (data.mean and data.std hold the "
                                    "per-channel statistics)",

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config_keys import (
+    AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY,
+    TRAINER_EPOCHS)
 from ..facts import at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_weight_decay, override
@@ -46,12 +49,12 @@ def overfitting(run: Run):
     if not (tr_val.rising() and not tr_train.rising() and gap >= OVERFIT_GAP):
         return None
     recs = []
-    wd = run.cfg("regularization.weight_decay")
+    wd = run.cfg(REGULARIZATION_WEIGHT_DECAY)
     if isinstance(wd, (int, float)):
-        recs.append(Recommendation("more weight decay", [override("regularization.weight_decay", max(wd * 2, 1e-4))]))
-    if run.cfg("augmentation.name") == "none":
+        recs.append(Recommendation("more weight decay", [override(REGULARIZATION_WEIGHT_DECAY, max(wd * 2, 1e-4))]))
+    if run.cfg(AUGMENTATION_NAME) == "none":
         recs.append(Recommendation("augment the training data", ["augmentation=basic"]))
-    if run.cfg("regularization.label_smoothing") == 0:
+    if run.cfg(REGULARIZATION_LABEL_SMOOTHING) == 0:
         recs.append(Recommendation("label smoothing", ["regularization.label_smoothing=0.1"]))
     recs.append(_stop_at_best(run))
     return Finding("overfitting", "warning",
@@ -68,7 +71,7 @@ def _stop_at_best(run: Run) -> Recommendation:
         return Recommendation("stop at the best validation epoch and use checkpoints/best.pt", [])
     margin = max(2, int(round(0.1 * best[0])))
     return Recommendation("stop near the best validation epoch (checkpoints/best.pt holds its weights)",
-                          [override("trainer.epochs", best[0] + margin)])
+                          [override(TRAINER_EPOCHS, best[0] + margin)])
 
 
 @rule("overtraining", section="Generalization", title="many epochs trained after the best validation epoch",
@@ -107,14 +110,14 @@ def overtraining(run: Run):
 
 def _strong_regularizers(run: Run) -> dict:
     strong = {}
-    e = run.cfg("regularization.label_smoothing")
+    e = run.cfg(REGULARIZATION_LABEL_SMOOTHING)
     if isinstance(e, (int, float)) and e >= STRONG["label_smoothing"]:
-        strong["regularization.label_smoothing"] = e
-    wd = run.cfg("regularization.weight_decay")
+        strong[REGULARIZATION_LABEL_SMOOTHING] = e
+    wd = run.cfg(REGULARIZATION_WEIGHT_DECAY)
     if isinstance(wd, (int, float)) and wd >= STRONG["weight_decay"]:
-        strong["regularization.weight_decay"] = wd
-    aug = run.cfg("augmentation.name")
-    m = run.cfg("augmentation.magnitude")
+        strong[REGULARIZATION_WEIGHT_DECAY] = wd
+    aug = run.cfg(AUGMENTATION_NAME)
+    m = run.cfg(AUGMENTATION_MAGNITUDE)
     if aug == "trivialaugment" or (aug == "randaugment" and isinstance(m, (int, float)) and m >= STRONG["randaugment_magnitude"]):
         strong["augmentation"] = aug if aug == "trivialaugment" else f"randaugment magnitude {m}"
     return strong
@@ -165,14 +168,14 @@ def val_above_train(run: Run):
     # above is no evidence: most epochs, and the mean gap, must exceed the threshold.
     if above.mean() < 0.75 or np.nanmean(v - t) <= VAL_ABOVE_TRAIN:
         return None
-    augmented = run.cfg("augmentation.name") not in (None, "none")
+    augmented = run.cfg(AUGMENTATION_NAME) not in (None, "none")
     gap = float(np.nanmean(v - t))
     return Finding("val_above_train", "info" if augmented else "warning",
                    f"validation accuracy exceeds training accuracy by {gap:.3f} on average from epoch {VAL_ABOVE_FROM}"
                    + (" (expected with training augmentation)" if augmented
                       else ": with no augmentation this suggests leakage or a preprocessing mismatch"),
                    evidence={"mean_gap": gap, "epochs": [int(x) for x in common[above]][:20],
-                             "augmentation": run.cfg("augmentation.name")},
+                             "augmentation": run.cfg(AUGMENTATION_NAME)},
                    recommendations=[] if augmented else [Recommendation(
                        "check train/val overlap and that both splits get the same preprocessing "
                        "(python -m trainer.check_data <same overrides>)", [])],

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..config_keys import REGULARIZATION_GRAD_CLIP
 from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
@@ -132,10 +133,10 @@ def exploding_gradients(run: Run):
     if ratio_rule:
         parts.append(f"first/last layer norm ratio {ratio:.3g}")
     recs = [Recommendation("lower the learning rate", lower_lr(run, 3))]
-    clip = run.cfg("regularization.grad_clip")
+    clip = run.cfg(REGULARIZATION_GRAD_CLIP)
     if clip is None and run.config is not None:
         recs.append(Recommendation("clip the global gradient norm near its typical size",
-                                   [override("regularization.grad_clip", float(f"{2 * median:.2g}"))]))
+                                   [override(REGULARIZATION_GRAD_CLIP, float(f"{2 * median:.2g}"))]))
     return Finding("exploding_gradients", "warning", "exploding gradients: " + "; ".join(parts),
                    evidence={"median_mean_grad_norm": median, "growth_max": float(growth.max()),
                              "spike_epochs": [int(tr.epochs[j]) for j in spikes][:10], "first_last_ratio": ratio},
@@ -182,7 +183,7 @@ def _still_fixes(run: Run, after_cuts: bool) -> list[Recommendation]:
       thresholds={"clipped_fraction": f">= {CLIP_SATURATED}", "epochs": f">= {CLIP_EPOCH_SHARE:.0%} of them"})
 def clipping_saturated(run: Run):
     frac = run.train["clipped_fraction"]
-    clip = run.cfg("regularization.grad_clip")
+    clip = run.cfg(REGULARIZATION_GRAD_CLIP)
     ok = np.isfinite(frac)
     if ok.sum() < 1 or (clip is None and run.config is not None):
         return None
@@ -193,7 +194,7 @@ def clipping_saturated(run: Run):
     recs = []
     if median_norm is not None and run.config is not None:
         recs.append(Recommendation("raise the clip threshold to the typical norm, so it only cuts spikes",
-                                   [override("regularization.grad_clip", float(f"{2 * median_norm:.2g}"))]))
+                                   [override(REGULARIZATION_GRAD_CLIP, float(f"{2 * median_norm:.2g}"))]))
         recs.append(Recommendation("or turn clipping off", ["regularization.grad_clip=null"]))
     return Finding("clipping_saturated", "warning",
                    f"clipping scaled the gradients on {float(np.nanmean(frac[ok])):.0%} of steps "

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..config_keys import DATA_BATCH_SIZE, REGULARIZATION_GRAD_CLIP, TRAINER_AMP
 from ..facts import CHANCE_LOSS_SHARE, CHANCE_MIN_EPOCHS, at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, uses)
@@ -22,8 +23,8 @@ PLATEAU_GAP_SHARE = 0.25  # ... while over 25% of the initial distance to the lo
 
 
 def _clip_rec(run: Run) -> list[Recommendation]:
-    if run.cfg("regularization.grad_clip") is None and run.config is not None:
-        return [Recommendation("clip the global gradient norm", [override("regularization.grad_clip", 1.0)])]
+    if run.cfg(REGULARIZATION_GRAD_CLIP) is None and run.config is not None:
+        return [Recommendation("clip the global gradient norm", [override(REGULARIZATION_GRAD_CLIP, 1.0)])]
     return []
 
 
@@ -43,7 +44,7 @@ def nonfinite_loss(run: Run):
     first = int(tr.epochs[np.argmax(bad)])
     total = int(np.nansum(steps))
     recs = [Recommendation("lower the learning rate", lower_lr(run, 10))] + _clip_rec(run)
-    if run.cfg("trainer.amp") == "fp16":
+    if run.cfg(TRAINER_AMP) == "fp16":
         recs.append(Recommendation("bf16 has fp32's range: no overflow", ["trainer.amp=bf16"]))
     return Finding("nonfinite_loss", "critical",
                    f"non-finite loss or gradients from epoch {first} ({total} steps with a non-finite loss)",
@@ -89,9 +90,9 @@ def loss_oscillating(run: Run):
     if n < needed or late < 2:  # early instability that settled is not what this rule reports
         return None
     recs = [Recommendation("lower the learning rate", lower_lr(run, 2))]
-    bs = run.cfg("data.batch_size")
+    bs = run.cfg(DATA_BATCH_SIZE)
     if isinstance(bs, int):
-        recs.append(Recommendation("a larger batch averages out gradient noise", [override("data.batch_size", bs * 2)]))
+        recs.append(Recommendation("a larger batch averages out gradient noise", [override(DATA_BATCH_SIZE, bs * 2)]))
     if not uses(run, "scheduler", "cosine") and run.config is not None:
         recs.append(Recommendation("decay the LR smoothly", ["scheduler=cosine"]))
     return Finding("loss_oscillating", "warning",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..config_keys import OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_NAME, SCHEDULER_PATIENCE
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, raise_lr
 from rundir.read import Run
@@ -29,7 +30,7 @@ def lr_reduced_early(run: Run):
         f"{limit} epochs; {len(cuts)} cut(s) in all"
         + ("" if first.verdict == "unknown" else f"; the val loss was {first.verdict} before it"),
         evidence={"cuts": [c.as_dict() for c in cuts], "early_limit_epoch": limit,
-                  "scheduler": run.cfg("scheduler.name"), "patience": run.cfg("scheduler.patience"),
+                  "scheduler": run.cfg(SCHEDULER_NAME), "patience": run.cfg(SCHEDULER_PATIENCE),
                   "val_loss_stalled_before_first_cut": stalled},
         recommendations=recs, epoch=first.epoch)
 
@@ -55,7 +56,7 @@ def lr_cut_premature(run: Run):
       source="UMLAUT LRHigh/LRLow (Adam band); SGD band ours",
       thresholds={k: list(v) for k, v in LR_BANDS.items()})
 def lr_out_of_range(run: Run):
-    name, lr = run.cfg("optimizer.name"), run.cfg("optimizer.lr")
+    name, lr = run.cfg(OPTIMIZER_NAME), run.cfg(OPTIMIZER_LR)
     if name not in LR_BANDS or not isinstance(lr, (int, float)) or isinstance(lr, bool):
         return None
     lo, hi = LR_BANDS[name]

@@ -1,0 +1,120 @@
+"""The deliberate bugs of `conf/fault/`, each applied to objects the builders made correctly.
+
+A fault reproduces a real mistake so that a test or `benchmarks/detection.py` can check that the
+diagnostics catch it. Keeping them here, as edits of already-built objects, keeps every builder and
+the training step free of them: `data.py`, `device_data.py`, `models.py` and the loop know nothing
+about faults, and the training step reads as it should (backward, unscale, norm, clip, step). The
+list of faults, each with what it breaks, is FAULTS in config.py; each has its code in one table below.
+
+The device loader (device_data.py) reads the pipelines of the datasets it is given, so the data
+faults reach the GPU path without being named there.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import FAULTS, FaultConf
+from .data import Data, FolderDataset, SourceDataset
+
+# ───────────────────────────── data ─────────────────────────────
+
+
+def share_transforms(d: Data, seed: int) -> None:
+    """One dataset instance's pipeline for both splits: the bug the seed fixed (an image folder is
+    shared whole, as `ImageFolder(transform=train_tf)` serving both splits would be)."""
+    if isinstance(d.val, FolderDataset):
+        d.val.folder = d.train.folder
+    d.val.transform = d.train.transform
+
+
+def drop_normalize(d: Data, seed: int) -> None:
+    """Normalize removed from both pipelines: inputs stay in [0, 1]."""
+    from torchvision.transforms import v2
+
+    for pipeline in {id(p): p for p in (d.train.transform, d.val.transform)}.values():
+        pipeline.transforms = [t for t in pipeline.transforms if not isinstance(t, v2.Normalize)]
+
+
+def overlap_train_val(d: Data, seed: int) -> None:
+    """Validation images drawn (as many as before) from the training images."""
+    train_idx = d.train.indices.numpy()
+    val_idx = np.random.default_rng(seed + 1).choice(train_idx, size=len(d.val), replace=False)
+    if isinstance(d.val, FolderDataset):  # both folders list the same files in the same order
+        d.val = FolderDataset(d.val.folder, val_idx)
+    else:
+        d.val = SourceDataset(d.train.source, val_idx, d.val.transform)
+    d.same_source = True
+
+
+def shuffle_labels(d: Data, seed: int) -> None:
+    """Training labels permuted at random (the class counts stay)."""
+    g = torch.Generator().manual_seed(seed + 7)
+    d.train.labels = d.train.labels[torch.randperm(len(d.train.labels), generator=g)]
+
+
+# ───────────────────────────── model ─────────────────────────────
+
+
+def kill_relus(model: nn.Module, bias: float = -10.0) -> None:
+    """Every normalization shift pushed far below zero, so the ReLUs after them never fire."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                m.bias.fill_(bias)
+
+
+# ───────────────────────────── training step ─────────────────────────────
+
+
+class UnscaleAtStep:
+    """A GradScaler whose `unscale_` does nothing, so the step measures and clips the still-scaled
+    gradients (the seed's AMP bug); `GradScaler.step` then unscales them itself, as it does whenever
+    `unscale_` was not called, and skips the step on an overflow as usual."""
+
+    def __init__(self, scaler: torch.amp.GradScaler):
+        self.scaler = scaler
+
+    def unscale_(self, optimizer: torch.optim.Optimizer) -> None:
+        pass
+
+    def __getattr__(self, name: str):  # scale, step, update, get_scale, state_dict, load_state_dict
+        return getattr(self.scaler, name)
+
+
+# ───────────────────────────── registry ─────────────────────────────
+
+DATA_FAULTS: dict[str, Callable[[Data, int], None]] = {
+    "shared_transforms": share_transforms,
+    "unnormalized_input": drop_normalize,
+    "train_val_overlap": overlap_train_val,
+    "shuffled_labels": shuffle_labels,
+}
+MODEL_FAULTS: dict[str, Callable[[nn.Module], None]] = {"dead_relu": kill_relus}
+SCALER_FAULTS: dict[str, Callable[[torch.amp.GradScaler], object]] = {"clip_before_unscale": UnscaleAtStep}
+
+assert set(DATA_FAULTS) | set(MODEL_FAULTS) | set(SCALER_FAULTS) | {"none"} == set(FAULTS), "a fault without code"
+
+
+def break_data(fault: FaultConf, d: Data, seed: int) -> Data:
+    """The datasets as the fault leaves them (unchanged for the others); seed: trainer.seed."""
+    if fault.name in DATA_FAULTS:
+        DATA_FAULTS[fault.name](d, seed)
+    return d
+
+
+def break_model(fault: FaultConf, model: nn.Module) -> nn.Module:
+    if fault.name in MODEL_FAULTS:
+        MODEL_FAULTS[fault.name](model)
+    return model
+
+
+def break_scaler(fault: FaultConf, scaler: Optional[torch.amp.GradScaler]):
+    """The GradScaler the training step uses (None without fp16 AMP, where no scaler fault acts)."""
+    if scaler is not None and fault.name in SCALER_FAULTS:
+        return SCALER_FAULTS[fault.name](scaler)
+    return scaler
