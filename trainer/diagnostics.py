@@ -12,7 +12,8 @@ of (x, -x) for the gradient norms, which DDP makes identical on every rank (thei
 as a check). The record then means what it means in one process with the same global batch.
 
 The record's field names are a public interface (the analysis and users' jq lines read them):
-add fields, never rename one.
+add fields, never rename one. Each is listed with its unit and meaning in rundir/format.py (FIELDS);
+tests/test_rundir.py trains a run and checks that the two agree.
 """
 
 from __future__ import annotations
