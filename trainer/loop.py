@@ -37,6 +37,7 @@ from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .errors import ConfigError, RunDirError, StopRun
 from .live import LiveFindings
+from .loggers import build_logger
 from .models import build_model, kill_relus
 from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
 from .ranks import Ranks
@@ -280,6 +281,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                           enabled=cfg.diagnostics.enabled,
                           probe_activations=not t.compile)  # hooks would force recompiles
     params = [p for p in model.parameters() if p.requires_grad]
+    logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # the records in TensorBoard too
 
     start_epoch, start_step = 1, 0
     best_acc, best_epoch = -1.0, None
@@ -462,6 +464,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
 
             # ── live findings ──
             stop_finding = live.epoch_end(epoch, train_record, val_record) if live is not None else None
+            logger.epoch(epoch, train_record, val_record, live.fired if live is not None else [])
             if ranks.distributed:
                 # Every rank leaves at the same epoch: rank 0's finding or any rank's signal decides.
                 stop_all, signal_all = distributed.agree(stop_finding is not None, stop.received is not None)
@@ -501,6 +504,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         stop.restore()
         train_log.close()
         val_log.close()
+        logger.close(best_acc if best_epoch is not None else None)
 
 
 def _clip(params: list[torch.Tensor], max_norm: float, total_norm: Optional[torch.Tensor]) -> None:
