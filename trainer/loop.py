@@ -311,7 +311,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         for directory in (ckpt_dir, diag_dir):
             remove_stale_temporaries(directory)
 
-    status = Status(diag_dir / STATUS, t.epochs) if main else NOWHERE  # only rank 0 writes
+    status = Status(diag_dir / STATUS, t.epochs, resumed=saved is not None) if main else NOWHERE  # only rank 0 writes
     # From the moment status.json says "running", a failure or a stop signal is recorded in it: SIGTERM
     # or SIGUSR2 during the rest of the set-up stops the run after its first step, with a checkpoint.
     stop = StopSignal()

@@ -202,13 +202,22 @@ def truncate_jsonl(path: Path, last_epoch: int) -> int:
 class Status:
     """status.json: running, completed, failed or preempted, with progress; replaced atomically."""
 
-    def __init__(self, path: Path, epochs: int):
+    def __init__(self, path: Path, epochs: int, resumed: bool = False):
+        """resumed: the run continues from a checkpoint; it keeps its first started_at, and resumed_at says
+        when it continued (the latest time)."""
         self.path = Path(path)
         self.state: dict[str, Any] = {
             "status": "running", "epoch": 0, "epochs": epochs,
             "best_val_accuracy": None, "best_epoch": None, "error": None, "finding": None,
             "started_at": now(), "updated_at": now(),
         }
+        if resumed:
+            try:
+                first = json.loads(self.path.read_text()).get("started_at")
+            except (OSError, ValueError, AttributeError):  # gone or damaged: this start is all we know
+                first = None
+            self.state.update(started_at=first if isinstance(first, str) else self.state["started_at"],
+                              resumed_at=now())
 
     def update(self, **fields: Any) -> None:
         self.state.update(fields)
