@@ -2,9 +2,10 @@
 
 Report files go into a directory: `--out DIR` (explicit), or by default `<sweep>/analysis/` for a
 sweep and the current directory for several sweeps or runs (implicit); one run writes files only with
---out. Which files, and what --format prints, is the table in render/formats.py. An explicit --out that cannot be written
-is an error (one line, exit 2) found before any analysis, and no report is printed; an implicit
-directory that cannot be written (a sweep someone else owns) is a warning and the report is printed.
+--out. Which files, and what --format prints, is the table in render/formats.py. An explicit --out
+that cannot be written is an error (one line, exit 2) found before any analysis, and no report is
+printed; an implicit directory that cannot be written (a sweep someone else owns) is a warning and
+the report is printed.
 Each file is replaced atomically, so a failed write leaves the previous file whole, and gets the mode
 a plain open() would give it (the umask's), so that teammates can read reports on a shared filesystem.
 """

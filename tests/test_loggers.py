@@ -77,3 +77,18 @@ def test_a_missing_tensorboard_package_is_one_config_error(tmp_path, monkeypatch
     with pytest.raises(ConfigError, match=r'pip install "traindx\[tensorboard\]"'):
         build_logger(LoggerConf(name="tensorboard"), tmp_path)
     assert not (tmp_path / "tensorboard").exists()
+
+
+@pytest.mark.slow
+def test_logger_overhead_benchmark_prints_its_ratio_and_the_call_time():
+    import re
+    import subprocess
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "logger_overhead.py"), "--pairs", "2",
+                           "model.width=4", "data.image_size=16"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"ratio on/off: median \d+\.\d+, geometric mean \d+\.\d+, 95% CI", proc.stdout), proc.stdout
+    call = float(re.search(r"logger call: (\d+\.\d+) ms", proc.stdout).group(1))
+    assert 0 < call < 1000 and "machine:" in proc.stdout

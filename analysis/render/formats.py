@@ -48,7 +48,8 @@ FORMATS: dict[str, Format] = {
         SWEEP: Output(None, lambda r, _s, _f: sweep_text.render_sweep_text(r)),
         COMPARISON: Output(None, lambda d, _s, _f: comparison_text.render_text(d))}),
     "markdown": Format(True, {
-        RUN: Output("report.md", lambda r, _s, f: markdown.render_run(r, plots=sorted(n for n in f if n.endswith(".png")))),
+        RUN: Output("report.md", lambda r, _s, f: markdown.render_run(r, plots=sorted(n for n in f
+                                                                                  if n.endswith(".png")))),
         SWEEP: Output("report.md", lambda r, _s, _f: sweep_text.render_sweep_markdown(r)),
         COMPARISON: Output("comparison.md", lambda d, _s, _f: comparison_text.render_markdown(d))}),
     "json": Format(True, {RUN: Output("report.json", _json), SWEEP: Output("summary.json", _json),
