@@ -281,7 +281,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                           enabled=cfg.diagnostics.enabled,
                           probe_activations=not t.compile)  # hooks would force recompiles
     params = [p for p in model.parameters() if p.requires_grad]
-    logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # the records in TensorBoard too
+    logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # a viewer of the JSONL records (docs/logging.md)
 
     start_epoch, start_step = 1, 0
     best_acc, best_epoch = -1.0, None
@@ -311,7 +311,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         for directory in (ckpt_dir, diag_dir):
             remove_stale_temporaries(directory)
 
-    status = Status(diag_dir / STATUS, t.epochs, resumed=saved is not None) if main else NOWHERE  # only rank 0 writes
+    status = (Status(diag_dir / STATUS, t.epochs, resumed=saved is not None) if main
+              else NOWHERE)  # only rank 0 writes
     # From the moment status.json says "running", a failure or a stop signal is recorded in it: SIGTERM
     # or SIGUSR2 during the rest of the set-up stops the run after its first step, with a checkpoint.
     stop = StopSignal()
