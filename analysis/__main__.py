@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from rundir.read import RunError
+from .render.formats import PRINTABLE
 
-FORMATS = ("text", "markdown", "json", "html", "csv")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -28,7 +28,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="*", type=Path, help="run directories, sweep directories or JSONL files")
     ap.add_argument("--file", type=Path, action="append", default=[], help="a diagnostics JSONL file (the seed's form)")
-    ap.add_argument("--format", choices=FORMATS, default="text", help="what to print (default: text)")
+    ap.add_argument("--format", choices=PRINTABLE, default="text", help="what to print (default: text)")
     ap.add_argument("--out", type=Path, help="also write the report files into this directory (created if "
                                              "missing; an error, exit 2, when it cannot be written)")
     ap.add_argument("--fail-on", choices=("info", "warning", "critical"),

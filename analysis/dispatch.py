@@ -1,10 +1,13 @@
 """What the paths are (a run, a sweep, several sweeps) and which report they get.
 
 Report files go into a directory: `--out DIR` (explicit), or by default `<sweep>/analysis/` for a
-sweep and the current directory for several sweeps (implicit). An explicit --out that cannot be written
-is an error (one line, exit 2) found before any analysis, and no report is printed; an implicit
-directory that cannot be written (a sweep someone else owns) is a warning and the report is printed.
-Each file is replaced atomically, so a failed write leaves the previous file whole.
+sweep and the current directory for several sweeps or runs (implicit); one run writes files only with
+--out. Which files, and what --format prints, is the table in render/formats.py. An explicit --out
+that cannot be written is an error (one line, exit 2) found before any analysis, and no report is
+printed; an implicit directory that cannot be written (a sweep someone else owns) is a warning and
+the report is printed.
+Each file is replaced atomically, so a failed write leaves the previous file whole, and gets the mode
+a plain open() would give it (the umask's), so that teammates can read reports on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -109,23 +112,41 @@ def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Opti
         raise
 
 
+def write_report(kind: str, report: dict, source, out: Optional[Path], implicit: Optional[Path]) -> list[Path]:
+    """The kind's report files into --out (a failure is an error) or else the implicit place (a failure is a
+    warning: a sweep someone else owns, a read-only current directory); [] when neither is given."""
+    from .render.formats import report_files
+
+    if out is not None:
+        return write_files(out, report_files(kind, report, source))
+    if implicit is None:
+        return []
+    try:
+        return write_files(implicit, report_files(kind, report, source))
+    except OutputError as e:
+        print(f"warning: {e}; use --out DIR", file=sys.stderr)
+        return []
+
+
+def _named(written: list[Path], fmt: str, kind: str) -> Optional[Path]:
+    from .render.formats import file_name
+
+    return next((p for p in written if p.name == file_name(fmt, kind)), None)
+
+
 def report_sweep(path, fmt: str, out: Optional[Path]) -> int:
-    """One sweep directory (or a list of run directories): files into <sweep>/analysis/ or --out."""
+    """One sweep directory (or a list of run directories): files into <sweep>/analysis/, --out, or for runs
+    given one by one the current directory."""
     from . import sweep_report
+    from .render.formats import SWEEP, render
     from .sweep import load_sweep, sweep_from_runs
 
     sweep = load_sweep(path) if isinstance(path, Path) else sweep_from_runs(path)
     report = sweep_report.build(sweep)
-    implicit = sweep.path / "analysis" if isinstance(path, Path) else None
-    html_path = None
-    if out is not None:  # asked for: a failure is an error
-        html_path = str(write_sweep_files(report, sweep, out)[1])
-    elif implicit is not None:  # the default place: a sweep someone else owns may be read-only
-        try:
-            html_path = str(write_sweep_files(report, sweep, implicit)[1])
-        except OutputError as e:
-            print(f"warning: {e}; use --out DIR", file=sys.stderr)
-    sys.stdout.write(render_sweep(report, sweep, fmt, html_path))
+    implicit = sweep.path / "analysis" if isinstance(path, Path) else Path.cwd()
+    html_path = _named(write_report(SWEEP, report, sweep, out, implicit), "html", SWEEP)
+    sys.stdout.write(render(fmt, SWEEP, report, sweep)
+                     + (f"\nHTML report: {html_path}\n" if fmt == "text" and html_path else ""))
     for w in report["warnings"][:50]:
         print(f"warning: {w}", file=sys.stderr)
     if len(report["warnings"]) > 50:
@@ -133,74 +154,28 @@ def report_sweep(path, fmt: str, out: Optional[Path]) -> int:
     return 0
 
 
-def render_sweep(report: dict, sweep, fmt: str, html_path: Optional[str] = None) -> str:
-    if fmt == "json":
-        return json.dumps(report, indent=2, allow_nan=False, default=str) + "\n"
-    if fmt == "markdown":
-        from .render.sweep_text import render_sweep_markdown
-
-        return render_sweep_markdown(report)
-    if fmt == "html":
-        from .render.sweep_html import render_sweep_html
-
-        return render_sweep_html(report, sweep)
-    if fmt == "csv":
-        from .render.csv_out import sweep_runs
-
-        return sweep_runs(report)
-    from .render.sweep_text import render_sweep_text
-
-    return render_sweep_text(report, html_path)
-
-
-def write_sweep_files(report: dict, sweep, target: Path) -> list[Path]:
-    from .render.csv_out import sweep_runs
-    from .render.sweep_html import render_sweep_html
-    from .render.sweep_text import render_sweep_markdown
-
-    files = {"report.md": render_sweep_markdown(report), "report.html": render_sweep_html(report, sweep),
-             "summary.json": json.dumps(report, indent=2, allow_nan=False, default=str) + "\n",
-             "runs.csv": sweep_runs(report)}
-    return write_files(target, files)
-
-
 def report_sweeps(paths: list[Path], fmt: str, out: Optional[Path]) -> int:
-    """Several sweeps: each one's best, and what changed against the first."""
+    """Several sweeps: each one's best, and what changed against the first; files into --out or the current directory."""
     from . import compare, sweep_report
+    from .render.formats import COMPARISON, render
     from .sweep import load_sweep
 
-    reports = [sweep_report.build(load_sweep(p)) for p in paths]
-    data = compare.build(reports)
-    files = {"comparison.md": compare.render_markdown(data), "comparison.html": compare.render_html(data),
-             "comparison.json": json.dumps(data, indent=2, allow_nan=False, default=str) + "\n"}
-    target = out if out is not None else Path.cwd()
-    written: list[Path] = []
-    if out is not None:  # asked for: a failure is an error
-        written = write_files(out, files)
-    else:  # the current directory, by default: a warning when it cannot be written
-        try:
-            written = write_files(target, files)
-        except OutputError as e:
-            print(f"warning: {e}; use --out DIR", file=sys.stderr)
-    if fmt == "json":
-        sys.stdout.write(files["comparison.json"])
-    elif fmt == "markdown":
-        sys.stdout.write(files["comparison.md"])
-    elif fmt == "html":
-        sys.stdout.write(files["comparison.html"])
-    else:
-        sys.stdout.write(compare.render_text(data) + (f"\nwrote {', '.join(map(str, written))}\n" if written else ""))
+    data = compare.build([sweep_report.build(load_sweep(p)) for p in paths])
+    written = write_report(COMPARISON, data, None, out, Path.cwd())
+    sys.stdout.write(render(fmt, COMPARISON, data, None)
+                     + (f"\nwrote {', '.join(map(str, written))}\n" if fmt == "text" and written else ""))
     return 0
 
 
 def report_run(path: Path, fmt: str, out: Optional[Path], fail_on: Optional[str]) -> int:
     from . import run_report
+    from .render.formats import RUN
 
     run = load_run(path)
     report = run_report.build(run)
     report["run"]["status_note"] = stale_note(run)  # status running, but the process seems gone
     report["run"]["notes"] = list(run.notes)  # where the diagnostics were read from, when not diagnostics/
-    written = write_run_files(report, run, out) if out is not None else []
+    written = write_report(RUN, report, run, out, None)
     sys.stdout.write(render(report, run, fmt))
     for w in run.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -212,36 +187,8 @@ def report_run(path: Path, fmt: str, out: Optional[Path], fail_on: Optional[str]
 
 
 def render(report: dict, run, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(report, indent=2, allow_nan=False, default=str) + "\n"
-    if fmt == "markdown":
-        from .render.markdown import render_run
+    """One run's report as `--format fmt` prints it."""
+    from .render.formats import RUN
+    from .render.formats import render as render_format
 
-        return render_run(report)
-    if fmt == "html":
-        from .render.html import render_run
-
-        return render_run(report, run)
-    if fmt == "csv":
-        from .render.csv_out import run_epochs
-
-        return run_epochs(run)
-    from .render.text import render_run
-
-    return render_run(report)
-
-
-def write_run_files(report: dict, run, out: Path) -> list[Path]:
-    from .render.csv_out import run_epochs
-    from .render.html import render_run as html
-    from .render.markdown import render_run as markdown
-    from .render.png import run_curves
-
-    files: dict[str, str | Callable[[Path], object]] = {
-        "curves.png": lambda tmp: run_curves(run, tmp),
-        "report.md": markdown(report, plots=["curves.png"]),
-        "report.json": json.dumps(report, indent=2, allow_nan=False, default=str) + "\n",
-        "report.html": html(report, run),
-        "epochs.csv": run_epochs(run),
-    }
-    return write_files(out, files)
+    return render_format(fmt, RUN, report, run)

@@ -213,7 +213,10 @@ def _job_state(run: Run) -> str:
     if run.state != "unknown":
         return run.state
     if len(run.train) or len(run.val):
-        return "running"  # diagnostics but no status.json: a trainer from before status files, or mid-write
+        # Diagnostics but no status.json: an imported log (other tools write none) or a trainer from before
+        # status files. Complete when it reached its planned epochs or plans none it says; else still going.
+        planned = run.planned_epochs
+        return "completed" if planned is None or run.last_epoch >= planned else "running"
     return "no diagnostics"
 
 

@@ -240,13 +240,27 @@ def truncate_jsonl(path: Path, last_epoch: int) -> int:
     return len(kept)
 
 
+def _previous_start(path: Path) -> Optional[str]:
+    """started_at of the status.json a resumed run left, or None when it is gone or damaged."""
+    try:
+        first = json.loads(path.read_text()).get("started_at")
+    except (OSError, ValueError, AttributeError):  # gone or damaged: this start is all we know
+        return None
+    return first if isinstance(first, str) else None
+
+
 class Status:
     """status.json: running, completed, failed or preempted, with progress; replaced atomically."""
 
-    def __init__(self, path: Path, epochs: int):
+    def __init__(self, path: Path, epochs: int, resumed: bool = False):
+        """resumed: the run continues from a checkpoint; it keeps its first started_at, and resumed_at says
+        when it continued (the latest time)."""
         self.path = Path(path)
         self.state: dict[str, Any] = dict.fromkeys(STATUS_FIELDS)  # the fields of rundir.format, in order
         self.state.update(status=RUNNING, epoch=0, epochs=epochs, started_at=now(), updated_at=now())
+        if resumed:
+            first = _previous_start(self.path)
+            self.state.update(started_at=first or self.state["started_at"], resumed_at=now())
 
     def update(self, **fields: Any) -> None:
         self.state.update(fields)

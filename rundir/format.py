@@ -141,6 +141,7 @@ STATUS_FIELDS = {
     "best_epoch": "epoch of best_val_accuracy, or null",
     "error": "why the run failed or stopped, or null",
     "finding": "id of the live finding that stopped the run (trainer.stop_on), or null",
-    "started_at": "UTC time the process started (ISO 8601)",
+    "started_at": "UTC time the run first started (ISO 8601); a resume keeps it",
+    "resumed_at": "UTC time the run last resumed from a checkpoint (ISO 8601), or null",
     "updated_at": "UTC time of the last update (ISO 8601)",
 }

@@ -289,7 +289,7 @@ def composed(overrides: list[str]) -> dict:
 
 
 def test_runs_compared_axes_are_group_choices_and_best_lines_run(four_runs):
-    proc = analyze(*four_runs, "--format", "json")
+    proc = analyze(*four_runs, "--format", "json", cwd=four_runs[0].parent)  # the report files land in cwd
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["sweep"]["axes"] == {"augmentation": ["none", "basic"], "optimizer.lr": [0.05, 0.1],
@@ -318,7 +318,7 @@ def test_runs_compared_axes_are_group_choices_and_best_lines_run(four_runs):
 
 
 def test_runs_compared_text_header_and_table(four_runs):
-    proc = analyze(*four_runs)
+    proc = analyze(*four_runs, cwd=four_runs[0].parent)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"4 runs compared (under {four_runs[0].parent})"

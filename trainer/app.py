@@ -42,6 +42,8 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
         if not ranks.is_main:
             logging.getLogger("trainer").setLevel(logging.CRITICAL + 1)  # rank 0 logs for the run
         typed = validate(cfg)
+        if multirun:
+            typed.diagnostics.dir = str(job_diagnostics_dir(Path(typed.diagnostics.dir), run_dir))
         diag_dir = Path(typed.diagnostics.dir)
         from . import distributed
         from .loop import train  # imports torch: only once the config is known to be good
@@ -53,7 +55,7 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
     except USER_ERRORS as e:
         # A RunDirError: that directory is not this run's (or cannot be written), so nothing is recorded in it.
         if ranks.is_main and not isinstance(e, (RunDirError, RunFileError)):
-            _record_failure(diag_dir or _default_diag_dir(cfg, run_dir), str(e))
+            _record_failure(diag_dir or _default_diag_dir(cfg, run_dir, multirun), str(e))
         return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
     except StopRun as e:
         return _fail(f"error: run stopped by finding {e}", EXIT_STOPPED, multirun, ranks)
@@ -65,9 +67,20 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
         raise
 
 
-def _default_diag_dir(cfg: DictConfig, run_dir: Path) -> Path:
+def job_diagnostics_dir(diag_dir: Path, run_dir: Path) -> Path:
+    """In a multirun, a diagnostics directory outside the job's run directory (an exported DIAGNOSTICS_DIR)
+    would be every job's: each job gets its own subfolder of it, named as its run directory (0, 1, ...)."""
+    if diag_dir.resolve().is_relative_to(run_dir.resolve()):
+        return diag_dir
+    mine = diag_dir / run_dir.name
+    log.info("multirun: this job's diagnostics go to %s (a subfolder of %s per job)", mine, diag_dir)
+    return mine
+
+
+def _default_diag_dir(cfg: DictConfig, run_dir: Path, multirun: bool) -> Path:
     try:
-        return Path(cfg.diagnostics.dir)
+        configured = Path(cfg.diagnostics.dir)
+        return job_diagnostics_dir(configured, run_dir) if multirun else configured
     except Exception:  # noqa: BLE001 - the config itself may be what is broken
         return run_dir / "diagnostics"
 

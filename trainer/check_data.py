@@ -4,7 +4,8 @@ The seed's check_transforms, for any config: it builds the same datasets as `pyt
 (same overrides, faults included) and runs the analysis' data rules on the facts the trainer
 records in run_info.json: train and val pipelines separated and validation deterministic, train
 and val index sets disjoint, labels in [0, C), class balance, the mean and std of a transformed
-batch. It writes a PNG grid of a train batch and a val batch into its output directory.
+batch. It writes a PNG grid of a train batch and a val batch into its output directory: random
+images, seeded by trainer.seed (the first ones of a class-sorted folder would all be one class).
 Exit status: 0 when no critical finding fired, 1 otherwise, 2 on bad input.
 """
 
@@ -21,7 +22,7 @@ from .__main__ import config_dir
 from .hydra_errors import one_line_errors
 from .errors import UserError
 
-GRID_IMAGES = 32  # images per split in the PNG grid
+GRID_IMAGES = 32  # images per split in the PNG grid, drawn at random (seeded by trainer.seed)
 
 
 def check(cfg: DictConfig, out_dir: Path) -> int:
@@ -67,13 +68,20 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     for split, ds in (("train", data.train), ("val", data.val)):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            images = torch.stack([ds[i][0] for i in range(min(GRID_IMAGES, len(ds)))])
+            images = torch.stack([ds[i][0] for i in grid_indices(len(ds), seed)])
         if normalized:
             images = images * std + mean
         path = out_dir / f"{split}_batch.png"
         save_image(make_grid(images.clamp(0, 1), nrow=8, padding=2), path)
         print(f"  wrote {path}")
     return 1 if any(f["severity"] == "critical" for f in findings) else 0
+
+
+def grid_indices(size: int, seed: int) -> list[int]:
+    """GRID_IMAGES indices drawn without replacement, the same for the same seed."""
+    import torch
+
+    return torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:GRID_IMAGES].tolist()
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="check_data")

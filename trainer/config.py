@@ -310,6 +310,22 @@ class DiagnosticsConf:
         _check(self.update_every >= 1, f"diagnostics.update_every must be >= 1, got {self.update_every}")
 
 
+# ───────────────────────────── logger ─────────────────────────────
+
+LOGGERS = ("none", "tensorboard")  # trainer/loggers.py builds each
+
+
+@dataclass
+class LoggerConf:
+    """A viewer of the diagnostics records, written each epoch next to the JSONL files."""
+
+    name: str = "none"  # none | tensorboard (pip install "traindx[tensorboard]")
+    dir: Optional[str] = None  # where its files go; null: <run dir>/<name>
+
+    def __post_init__(self) -> None:
+        _check(self.name in LOGGERS, f"logger={self.name} is unknown; options: {', '.join(LOGGERS)}")
+
+
 # ───────────────────────────── fault ─────────────────────────────
 
 
@@ -349,6 +365,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "trainer": {"default": TrainerConf},
     "diagnostics": {"default": DiagnosticsConf},
     "fault": {n: FaultConf for n in FAULTS},
+    "logger": {n: LoggerConf for n in LOGGERS},
 }
 
 
@@ -376,6 +393,7 @@ class TrainConfig:
     trainer: TrainerConf
     diagnostics: DiagnosticsConf
     fault: FaultConf
+    logger: LoggerConf
 
 
 def _schema_for(group: str, node: Any) -> type:

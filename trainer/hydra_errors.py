@@ -105,6 +105,9 @@ def one_line(exc: BaseException) -> str:
     cause = exc.__cause__ or getattr(exc, "cause", None)
     if cause is not None and getattr(cause, "full_key", None):
         return _bad_value(cause)
+    if str(exc).startswith("Ambiguous value"):  # a sweep's a,b without -m: Hydra's hint is on its later lines
+        return (f"{_first_line(str(exc))}: to sweep over it add -m (--multirun); a list is key=[a,b], "
+                "a string key='a,b'")
     return _first_line(str(exc)).rstrip(".")
 
 

@@ -23,6 +23,7 @@ class LiveFindings:
         self.config, self.info, self.stop_on = config, info, set(stop_on)
         self.train, self.val = list(train), list(val)
         self.seen: set[str] = {f.id for f in self._diagnose()}  # a resumed run logged these already
+        self.fired: list = []  # the findings new at the last epoch_end (the loggers show them)
 
     def _diagnose(self):
         run = run_from_records(self.train, self.val, config=self.config, info=self.info,
@@ -34,10 +35,12 @@ class LiveFindings:
         self.train.append(train_record)
         self.val.append(val_record)
         stop = None
+        self.fired = []
         for f in self._diagnose():
             if f.id in self.seen:
                 continue
             self.seen.add(f.id)
+            self.fired.append(f)
             level = logging.WARNING if f.severity in ("warning", "critical") else logging.INFO
             log.log(level, "epoch %d: %s: %s", epoch, f.id, f.message)
             if f.id in self.stop_on and stop is None:

@@ -39,6 +39,7 @@ from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .errors import ConfigError, RunDirError, StopRun
 from .live import LiveFindings
+from .loggers import build_logger
 from .models import build_model
 from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
 from .ranks import Ranks
@@ -268,6 +269,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                           enabled=cfg.diagnostics.enabled,
                           probe_activations=not t.compile)  # hooks would force recompiles
     params = [p for p in model.parameters() if p.requires_grad]
+    logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # a viewer of the JSONL records (docs/logging.md)
 
     start_epoch, start_step = 1, 0
     best_acc, best_epoch = -1.0, None
@@ -297,7 +299,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         for directory in (ckpt_dir, diag_dir):
             remove_stale_temporaries(directory)
 
-    status = Status(diag_dir / STATUS, t.epochs) if main else NOWHERE  # only rank 0 writes
+    status = (Status(diag_dir / STATUS, t.epochs, resumed=saved is not None) if main
+              else NOWHERE)  # only rank 0 writes
     # From the moment status.json says "running", a failure or a stop signal is recorded in it: SIGTERM
     # or SIGUSR2 during the rest of the set-up stops the run after its first step, with a checkpoint.
     stop = StopSignal()
@@ -441,6 +444,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
 
             # ── live findings ──
             stop_finding = live.epoch_end(epoch, train_record, val_record) if live is not None else None
+            logger.epoch(epoch, train_record, val_record, live.fired if live is not None else [])
             if ranks.distributed:
                 # Every rank leaves at the same epoch: rank 0's finding or any rank's signal decides.
                 stop_all, signal_all = distributed.agree(stop_finding is not None, stop.received is not None)
@@ -480,6 +484,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         stop.restore()
         train_log.close()
         val_log.close()
+        logger.close(best_acc if best_epoch is not None else None)
 
 
 def _clip(params: list[torch.Tensor], max_norm: float, total_norm: Optional[torch.Tensor]) -> None:

@@ -48,3 +48,18 @@ def _value(v) -> str:
     if isinstance(v, float):
         return _cell(v)
     return str(v)
+
+
+def comparison_sweeps(data: dict) -> str:
+    """comparison.csv: one row per sweep compared (the first is the baseline)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["sweep", "path", "best_mean", "best_std", "best_n", "best_overrides", "delta_vs_baseline",
+                "delta_se", "completed", "found"])
+    deltas = [{"best_delta": None, "best_delta_se": None}] + data["comparisons"]
+    for s, c in zip(data["sweeps"], deltas):
+        b = s["best"] or {}
+        w.writerow([s["name"], s["path"], _value(b.get("mean")), _value(b.get("std")), _value(b.get("n")),
+                    " ".join(b.get("overrides", [])), _value(c["best_delta"]), _value(c["best_delta_se"]),
+                    s["jobs"]["completed"], s["jobs"]["found"]])
+    return buf.getvalue()

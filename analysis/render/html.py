@@ -68,7 +68,7 @@ def render_run(report: dict, run: Run) -> str:
     if meta.get("overrides"):
         body.append("<p>Overrides: " + " ".join(code(o) for o in meta["overrides"]) + "</p>")
     if meta.get("error"):
-        body.append(f'<p class="critical">Error: {escape(str(meta["error"]))}</p>')
+        body.append(f'<p class="critical">error: {escape(str(meta["error"]))}</p>')
     rows = [("best val accuracy", s.get("best_val_accuracy")), ("best epoch", s.get("best_epoch")),
             ("final val accuracy", s.get("final_val_accuracy")), ("final train loss", s.get("final_train_loss")),
             ("LR cuts", s.get("lr_cuts"))]

@@ -46,7 +46,7 @@ def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
     if run.get("overrides"):
         out.append("Overrides: " + " ".join(code(o) for o in run["overrides"]) + "  ")
     if run.get("error"):
-        out.append(f"Error: {md_escape(run['error'])}  ")
+        out.append(f"error: {md_escape(run['error'])}  ")
     out += ["", "| metric | value |", "|---|---|"] + [f"| {label} | {fmt(s.get(k))} |" for k, label in SUMMARY_ROWS]
     for section in report["sections"]:
         out += ["", f"## {section['title']}", ""] + [f"- {md_escape(line)}" for line in section["lines"]]

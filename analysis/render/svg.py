@@ -41,6 +41,22 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
+def _log_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """Ticks for a log axis spanning 10**lo..10**hi, as log10 of round values: 1-2-5 per decade (0.05,
+    0.02, 0.01, 0.005), only the decades when those are too many, and plain nice ticks in a range too
+    narrow to hold two of them (never 10**-1.5 = 0.0316)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if math.isfinite(lo) else []
+    for mantissas in ((1, 2, 5), (1,)):
+        ticks = [math.log10(m * 10.0**e) for e in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in mantissas]
+        ticks = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
+        if len(ticks) <= n:
+            break
+    if len(ticks) >= 2:
+        return ticks
+    return [math.log10(t) for t in _nice_ticks(10**lo, 10**hi) if t > 0]
+
+
 def _label(v: float, log: bool) -> str:
     value = 10**v if log else v
     return f"{value:.3g}"
@@ -85,7 +101,7 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], t
         return top + (1 - (y - y0) / (y1 - y0)) * ph
 
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="plot"/>')
-    for t in _nice_ticks(y0, y1):
+    for t in (_log_ticks if ylog else _nice_ticks)(y0, y1):
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
                    f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" class="tick">{escape(_label(t, ylog))}</text>')
     integer_x = all(float(x).is_integer() for x, _ in finite)

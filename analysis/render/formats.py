@@ -1,0 +1,86 @@
+"""The one table of report formats: format name -> for each report kind, its file name and its renderer.
+
+Kinds: "run" (one run; source: the Run), "sweep" (a sweep or runs compared; source: the Sweep) and
+"comparison" (several sweeps; source: None). A renderer takes (report data, source, siblings), siblings
+being the names of the files written next to it (empty when printed), and returns the text; PNG
+returns a writer of a path instead. `--format` offers the printable formats; a report directory gets
+every format's file for its kind. Adding a format is one entry here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import comparison_html, comparison_text, csv_out, html, markdown, sweep_html, sweep_text, text
+
+RUN, SWEEP, COMPARISON = "run", "sweep", "comparison"
+Renderer = Callable[[dict, Any, frozenset], "str | Callable[[Path], object]"]
+
+
+@dataclass(frozen=True)
+class Output:
+    file: Optional[str]  # its name in a report directory; None: printed only
+    render: Renderer
+
+
+@dataclass(frozen=True)
+class Format:
+    printable: bool  # offered by --format (PNG is a file only)
+    kinds: dict[str, Output]
+
+
+def _json(report: dict, _source: Any, _siblings: frozenset) -> str:
+    return json.dumps(report, indent=2, allow_nan=False, default=str) + "\n"
+
+
+def _png(_report: dict, run: Any, _siblings: frozenset) -> Callable[[Path], object]:
+    from .png import run_curves  # matplotlib: imported only when a PNG is written
+
+    return lambda tmp: run_curves(run, tmp)
+
+
+FORMATS: dict[str, Format] = {
+    "text": Format(True, {
+        RUN: Output(None, lambda r, _s, _f: text.render_run(r)),
+        SWEEP: Output(None, lambda r, _s, _f: sweep_text.render_sweep_text(r)),
+        COMPARISON: Output(None, lambda d, _s, _f: comparison_text.render_text(d))}),
+    "markdown": Format(True, {
+        RUN: Output("report.md", lambda r, _s, f: markdown.render_run(r, plots=sorted(n for n in f
+                                                                                  if n.endswith(".png")))),
+        SWEEP: Output("report.md", lambda r, _s, _f: sweep_text.render_sweep_markdown(r)),
+        COMPARISON: Output("comparison.md", lambda d, _s, _f: comparison_text.render_markdown(d))}),
+    "json": Format(True, {RUN: Output("report.json", _json), SWEEP: Output("summary.json", _json),
+                          COMPARISON: Output("comparison.json", _json)}),
+    "html": Format(True, {
+        RUN: Output("report.html", lambda r, run, _f: html.render_run(r, run)),
+        SWEEP: Output("report.html", lambda r, sweep, _f: sweep_html.render_sweep_html(r, sweep)),
+        COMPARISON: Output("comparison.html", lambda d, _s, _f: comparison_html.render_html(d))}),
+    "csv": Format(True, {
+        RUN: Output("epochs.csv", lambda _r, run, _f: csv_out.run_epochs(run)),
+        SWEEP: Output("runs.csv", lambda r, _s, _f: csv_out.sweep_runs(r)),
+        COMPARISON: Output("comparison.csv", lambda d, _s, _f: csv_out.comparison_sweeps(d))}),
+    "png": Format(False, {RUN: Output("curves.png", _png)}),
+}
+
+PRINTABLE = tuple(name for name, f in FORMATS.items() if f.printable)
+
+
+def render(fmt: str, kind: str, report: dict, source: Any) -> str:
+    """What `--format fmt` prints for a report of this kind."""
+    return FORMATS[fmt].kinds[kind].render(report, source, frozenset())
+
+
+def report_files(kind: str, report: dict, source: Any) -> dict[str, "str | Callable[[Path], object]"]:
+    """A report directory's files for this kind: file name -> text (or a writer of a path)."""
+    outputs = [f.kinds[kind] for f in FORMATS.values() if kind in f.kinds and f.kinds[kind].file]
+    names = frozenset(o.file for o in outputs)
+    return {o.file: o.render(report, source, names) for o in outputs}
+
+
+def file_name(fmt: str, kind: str) -> Optional[str]:
+    """The file a format is written to for this kind (None: printed only, or no such file)."""
+    out = FORMATS[fmt].kinds.get(kind)
+    return out.file if out else None
