@@ -62,9 +62,12 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-# The process umask, read once at import (reading it means setting it, which is not thread-safe).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+def _umask() -> int:
+    """The process umask, read when a file is written (a user may change it between runs or reports).
+    Reading it means setting it: it is put straight back."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<random>.tmp next to the target
 
@@ -107,7 +110,7 @@ def _replace_atomically(path: Path, fill: Callable[[int, str], None], suffix: st
         # mkstemp creates the file 0600; give it the mode a plain open() would, so status.json and
         # checkpoints are as readable as the JSONL files beside them (teammates, analysis jobs).
         with contextlib.suppress(OSError):  # some network filesystems refuse chmod
-            os.fchmod(fd, 0o666 & ~_UMASK)
+            os.fchmod(fd, 0o666 & ~_umask())
         fill(fd, tmp)
         os.replace(tmp, path)
     except BaseException as e:

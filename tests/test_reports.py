@@ -212,7 +212,7 @@ def test_resume_keeps_the_first_start_and_adds_resumed_at(tmp_path):
     args = [f"hydra.run.dir={run}", "model.width=4", "data.image_size=16"]
     assert run_trainer([*args, "trainer.epochs=1"], env=ENV).returncode == 0
     first = json.loads((run / "diagnostics" / "status.json").read_text())
-    assert "resumed_at" not in first
+    assert first["resumed_at"] is None
     proc = run_trainer([*args, "trainer.epochs=2"], env=ENV)
     assert proc.returncode == 0, proc.stderr
     second = json.loads((run / "diagnostics" / "status.json").read_text())

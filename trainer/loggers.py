@@ -18,6 +18,8 @@ import math
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from rundir.format import HYDRA_DIR, HYDRA_OVERRIDES
+
 from .config import LoggerConf
 from .errors import ConfigError
 
@@ -52,7 +54,7 @@ def run_overrides(run_dir: Path) -> dict[str, Any]:
     import yaml
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    path = Path(run_dir) / HYDRA_DIR / HYDRA_OVERRIDES
     try:
         lines = yaml.safe_load(path.read_text()) or []
         parsed = OverridesParser.create().parse_overrides([str(x) for x in lines])
