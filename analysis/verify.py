@@ -46,9 +46,12 @@ SEEDS_FOR_NOISE = 3  # suggested --seeds when one seed per fix left the noise un
 
 # ───────────────────────────── the plan ─────────────────────────────
 
+SET_BY_VERIFY = ("trainer.epochs", "trainer.seed")  # the verification sets these for every job alike
+
+
 def top_fixes(findings: list[dict], top: int) -> list[dict]:
     """The first `top` distinct recommendations that carry overrides, most severe finding first (the
-    report's order)."""
+    report's order). Advice on a key the verification itself sets (train longer) cannot be verified here."""
     fixes: list[dict] = []
     seen: set[tuple] = set()
     for f in findings:
@@ -56,7 +59,7 @@ def top_fixes(findings: list[dict], top: int) -> list[dict]:
             continue
         for r in f.get("recommendations", []):
             overrides = tuple(r.get("overrides") or ())
-            if not overrides or overrides in seen:
+            if not overrides or overrides in seen or any(split_override(o)[0] in SET_BY_VERIFY for o in overrides):
                 continue
             seen.add(overrides)
             fixes.append({"overrides": list(overrides), "finding": f["id"], "text": r.get("text", "")})
@@ -125,9 +128,8 @@ def plan(run: Run, findings: list[dict], sweep_dir: Path, top: int = DEFAULT_TOP
     seed_list = list(range(seed, seed + max(1, seeds)))
     fix_keys = {split_override(o)[0] for fx in fixes for o in fx["overrides"]}
     own = [o for o in run.overrides if "=" in o and not split_override(o)[0].startswith("hydra.")]
-    ours = {"trainer.epochs", "trainer.seed"}  # set by the verification itself
     moved = [o for o in own if any(_touches(k, split_override(o)[0]) for k in fix_keys)]
-    cli = [o for o in own if o not in moved and split_override(o)[0] not in ours]
+    cli = [o for o in own if o not in moved and split_override(o)[0] not in SET_BY_VERIFY]
     options = {CONTROL: option_yaml(moved)}
     for i, fx in enumerate(fixes, 1):
         fx["name"] = f"fix{i}"

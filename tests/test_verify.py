@@ -15,6 +15,7 @@ HAIR_TRIGGER = ["trainer.device=cpu", "model.width=4", "data.image_size=16", "sc
                 "scheduler.patience=0", "scheduler.threshold=0.5"]
 FINDINGS = [{"id": "lr_cut_premature", "severity": "warning", "recommendations": [
     {"text": "lower the threshold", "overrides": ["scheduler.threshold=0.0001"]},
+    {"text": "train longer", "overrides": ["trainer.epochs=30"]},  # the verification sets the epochs itself
     {"text": "more patience", "overrides": ["scheduler.patience=2"]},
     {"text": "no early cuts", "overrides": ["scheduler=cosine"]}]},
     {"id": "overtraining", "severity": "info", "recommendations": [{"text": "x", "overrides": ["trainer.epochs=2"]}]}]
@@ -54,7 +55,7 @@ def test_plan_is_one_multirun_whose_options_compose_to_control_and_fixes(tmp_pat
     # the run's own scheduler overrides leave the command line (they would beat the options), the rest stay
     assert "model.width=4" in cmd and not any(c.startswith("scheduler") for c in cmd)
     assert [f["overrides"] for f in p["fixes"]] == [["scheduler.threshold=0.0001"], ["scheduler.patience=2"],
-                                                    ["scheduler=cosine"]]  # the info finding's advice is no fix
+                                                    ["scheduler=cosine"]]  # neither epochs nor the info finding's advice
     assert p["original"]["best_val_accuracy"] == pytest.approx(0.7)  # the run's own, over the same 4 epochs
     write_plan(p)
     assert json.loads((sweep_dir / "verify.json").read_text())["command"] == cmd
@@ -140,11 +141,13 @@ def test_verify_refuses_a_sweep_and_bad_numbers(tmp_path):
 def test_verify_end_to_end_on_a_faulty_digits_run(tmp_path):
     """A hair-trigger plateau run; its top fix (scheduler.threshold=0.0001) rerun against a control."""
     run = tmp_path / "run"
-    proc = run_trainer([f"hydra.run.dir={run}", *HAIR_TRIGGER, "trainer.epochs=4"],
+    proc = run_trainer([f"hydra.run.dir={run}", *HAIR_TRIGGER, "trainer.epochs=6"],
                        env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
-    proc = run_module("analysis", [str(run), "--verify", "--top", "1", "--epochs", "3"], timeout=600,
-                      env={"OMP_NUM_THREADS": "1"})
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[sweeps]'")
+    proc = run_module("analysis", [str(run), "--verify", "--top", "1", "--epochs", "3",
+                                   "--", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],  # the user's launcher
+                      timeout=600, env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = (run / "verify").iterdir()
     jobs = {json.loads((sweep / j / "diagnostics" / "run_info.json").read_text())["config"]["scheduler"]["threshold"]:
@@ -159,6 +162,8 @@ def test_verify_end_to_end_on_a_faulty_digits_run(tmp_path):
     assert line in proc.stdout
     assert line in analyze(run).stdout  # stored: a later analysis shows it too
     assert json.loads((sweep / "verify.json").read_text())["result"]["fixes"][0]["name"] == "fix1"
+    hydra_cfg = (sweep / "0" / ".hydra" / "hydra.yaml").read_text()
+    assert "JoblibLauncher" in hydra_cfg
 
 
 # ── live findings ──
