@@ -380,6 +380,10 @@ def build(sweep: Sweep) -> dict:
     recs = recommendations(rows, findings_by_job, sweep.axes)
     best = best_config(groups, sweep.axes)
     reconcile(recs, best)
+    if best and not sweep.runs_given:
+        from .verify import plain_overrides
+
+        best["overrides_cli"] = plain_overrides(sweep.path, best["overrides_cli"])  # a --verify sweep's fixN
     warnings = list(sweep.warnings)
     for job in sweep.jobs:
         warnings += [f"job {job.name}: {w}" for w in job.warnings]

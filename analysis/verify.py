@@ -130,18 +130,19 @@ def plan(run: Run, findings: list[dict], sweep_dir: Path, top: int = DEFAULT_TOP
     own = [o for o in run.overrides if "=" in o and not split_override(o)[0].startswith("hydra.")]
     moved = [o for o in own if any(_touches(k, split_override(o)[0]) for k in fix_keys)]
     cli = [o for o in own if o not in moved and split_override(o)[0] not in SET_BY_VERIFY]
-    options = {CONTROL: option_yaml(moved)}
+    option_overrides = {CONTROL: moved}
     for i, fx in enumerate(fixes, 1):
         fx["name"] = f"fix{i}"
         keys = [split_override(o)[0] for o in fx["overrides"]]
         kept = [o for o in moved if not any(_touches(k, split_override(o)[0]) for k in keys)]
-        options[fx["name"]] = option_yaml(kept + fx["overrides"])
+        option_overrides[fx["name"]] = kept + fx["overrides"]
+    options = {name: option_yaml(ovs) for name, ovs in option_overrides.items()}
     conf = sweep_dir / CONF_DIR
     command = [sys.executable, "-m", "trainer", "-m", f"hydra.searchpath=[file://{conf.absolute()}]",
                f"hydra.sweep.dir={sweep_dir.absolute()}", *cli, f"trainer.epochs={epochs}",
                f"+{FIX_GROUP}={','.join(options)}", f"trainer.seed={','.join(map(str, seed_list))}", *extra]
     return {"run": str(run.path), "sweep_dir": str(sweep_dir), "epochs": epochs, "seeds": seed_list,
-            "fixes": fixes, "options": options, "command": command,
+            "fixes": fixes, "options": options, "option_overrides": option_overrides, "command": command,
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "original": {"best_val_accuracy": _best_within(run, epochs), "epochs": epochs}}
 
@@ -261,6 +262,20 @@ def store_result(sweep_dir: Path) -> Optional[dict]:
         except OSError:
             pass
     return res
+
+
+def plain_overrides(sweep_dir: Path, overrides_cli: list[str]) -> list[str]:
+    """A verification sweep's configuration as overrides `python -m trainer` takes without the option files:
+    `verify_fix=fix1` becomes that option's overrides. Other sweeps' lists come back unchanged."""
+    manifest = _read(Path(sweep_dir) / MANIFEST)
+    options = manifest.get("option_overrides") if manifest else None
+    if not isinstance(options, dict):
+        return overrides_cli
+    out = []
+    for o in overrides_cli:
+        key, value = split_override(o)
+        out += options.get(value, [o]) if key == FIX_GROUP else [o]
+    return out
 
 
 # ───────────────────────────── the run report's section ─────────────────────────────

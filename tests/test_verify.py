@@ -42,7 +42,7 @@ def fake_run(path: Path, overrides: list[str], accs: list[float], seed: int = 0)
 
 def test_plan_is_one_multirun_whose_options_compose_to_control_and_fixes(tmp_path):
     from analysis.records import load_run
-    from analysis.verify import CONF_DIR, FIX_GROUP, plan, write_plan
+    from analysis.verify import CONF_DIR, FIX_GROUP, plain_overrides, plan, write_plan
 
     run = load_run(fake_run(tmp_path / "run", HAIR_TRIGGER + ["trainer.epochs=6", "trainer.seed=4"],
                             [0.3, 0.5, 0.6, 0.7, 0.72, 0.74], seed=4))
@@ -59,6 +59,10 @@ def test_plan_is_one_multirun_whose_options_compose_to_control_and_fixes(tmp_pat
     assert p["original"]["best_val_accuracy"] == pytest.approx(0.7)  # the run's own, over the same 4 epochs
     write_plan(p)
     assert json.loads((sweep_dir / "verify.json").read_text())["command"] == cmd
+    # a best line of the verification sweep, as overrides that need no option files
+    assert plain_overrides(sweep_dir, ["model.width=4", "verify_fix=fix1"]) == [
+        "model.width=4", "scheduler=plateau", "scheduler.patience=0", "scheduler.threshold=0.0001"]
+    assert plain_overrides(sweep_dir, ["verify_fix=fix3"]) == ["scheduler=cosine"]
     assert (sweep_dir / CONF_DIR / FIX_GROUP / "fix3.yaml").is_file()
     cli = [c for c in cmd[4:] if not c.startswith(("hydra.sweep.dir", "hydra/launcher", f"+{FIX_GROUP}",
                                                     "trainer.seed"))]
@@ -162,6 +166,9 @@ def test_verify_end_to_end_on_a_faulty_digits_run(tmp_path):
     assert line in proc.stdout
     assert line in analyze(run).stdout  # stored: a later analysis shows it too
     assert json.loads((sweep / "verify.json").read_text())["result"]["fixes"][0]["name"] == "fix1"
+    sweep_text = analyze(sweep).stdout  # the verification sweep's own report: its best line is pasteable
+    best_line = next(line for line in sweep_text.splitlines() if line.startswith("best: "))
+    assert "verify_fix" not in best_line and "scheduler.patience=0 scheduler.threshold=" in best_line
     hydra_cfg = (sweep / "0" / ".hydra" / "hydra.yaml").read_text()
     assert "JoblibLauncher" in hydra_cfg
 
@@ -215,3 +222,19 @@ def test_cleared_live_findings_appear_in_the_final_report(tmp_path):
     text = analyze(run).stdout
     assert "== Live findings that cleared ==" in text
     assert "accuracy_at_chance (critical) fired live at epochs 1-3, cleared by epoch 4: at chance" in text
+
+
+def test_a_resumed_run_continues_its_live_record_cut_to_the_checkpoint(monkeypatch, tmp_path):
+    import trainer.live as live_mod
+
+    (tmp_path / "live_findings.json").write_text(json.dumps({"persist_epochs": 2, "last_epoch": 5, "findings": [
+        {"id": "accuracy_at_chance", "severity": "critical", "message": "m", "epochs": [[1, 2], [4, 5]],
+         "active": True, "stopped_run": False}]}))
+    monkeypatch.setattr(live_mod, "diagnose", Scripted({4: ["accuracy_at_chance"]}))
+    kept = [{"epoch": e, "loss": 1.0} for e in (1, 2, 3)]  # the checkpoint covered epoch 3
+    lf = live_mod.LiveFindings({}, {}, ["accuracy_at_chance"], kept, [dict(r, accuracy=0.5) for r in kept], 2,
+                               tmp_path)
+    assert lf.record["accuracy_at_chance"]["epochs"] == [[1, 2]] and not lf.record["accuracy_at_chance"]["active"]
+    assert lf.epoch_end(4, {"epoch": 4, "loss": 1.0}, {"epoch": 4, "accuracy": 0.5}) is None  # held once: no stop
+    record = json.loads((tmp_path / "live_findings.json").read_text())
+    assert record["findings"][0]["epochs"] == [[1, 2], [4, 4]] and record["last_epoch"] == 4
