@@ -1,9 +1,14 @@
 """One sweep -> the comparison report as plain data.
 
-Provenance (command, axes, jobs expected / completed / failed / running / missing), a run table,
-the effect of each axis (mean and spread of best validation accuracy, with n), a two-axis grid,
-the recommendations that recur across runs with whether the sweep's own data supports them, and
-the best configuration (with a note when it sits at the edge of a swept range).
+Provenance (command, axes, jobs expected / completed / failed / running / missing), a run table
+(with flags: far below the best run, unstable where its neighbours are not), the effect of each axis
+(mean and spread of best validation accuracy, with n), a two-axis grid, the recommendations that recur
+across runs with whether the sweep's own data supports them, and the best configuration (with a note
+when it sits at the edge of a swept range).
+
+Advice is no stronger than its evidence (docs/sweeps.md): an edge note needs a neighbour at the same
+other settings and a difference beyond the replicates' noise (without replicates it asks for seeds);
+support speaks only of values the sweep ran; advice that would contradict the best note is superseded.
 """
 
 from __future__ import annotations
@@ -199,7 +204,8 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
         toward, against = f"{key} = {fmt(target)}", f"{key} != {fmt(target)}"
     a, b = _stats([r[METRIC] for r in better]), _stats([r[METRIC] for r in same])
     if not a["n"] or not b["n"]:
-        return {"verdict": "not tested", "note": f"the sweep has no finished runs with {toward if not a['n'] else against}"}
+        missing = toward if not a["n"] else against
+        return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
     delta = a["mean"] - b["mean"]
     # Welch-style standard error of the difference; with n=1 on a side, only the sign is known.
     se = math.sqrt((a["std"] ** 2 / a["n"] if a["n"] > 1 else 0) + (b["std"] ** 2 / b["n"] if b["n"] > 1 else 0))
