@@ -20,7 +20,7 @@ from typing import Optional
 
 from .records import DIAGNOSTICS_POINTER, Run, find_diagnostics_dir
 
-LIVE_FINDINGS = "live_findings.json"  # in the diagnostics directory, beside status.json; written by trainer/live.py
+LIVE_FINDINGS = "live_findings.json"  # beside status.json; trainer/live.py writes it once a finding has held
 
 
 def epoch_ranges(ranges: list) -> str:

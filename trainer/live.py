@@ -107,6 +107,6 @@ class LiveFindings:
         return stop
 
     def _write(self) -> None:
-        if self.path is not None:
+        if self.path is not None and self.record:  # no file until a finding has held: nothing to report
             write_json(self.path, {"persist_epochs": self.persist_epochs, "last_epoch": self.last_epoch,
                                    "findings": list(self.record.values())})
