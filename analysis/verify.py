@@ -46,6 +46,10 @@ SEEDS_FOR_NOISE = 3  # suggested --seeds when one seed per fix left the noise un
 
 # ───────────────────────────── the plan ─────────────────────────────
 
+class Interrupted(RunError):
+    """Ctrl-C during the verification sweep (exit 130, after one line)."""
+
+
 SET_BY_VERIFY = ("trainer.epochs", "trainer.seed")  # the verification sets these for every job alike
 
 
@@ -343,8 +347,13 @@ def verify(path: Path, top: int, epochs: Optional[int], seeds: int, extra: tuple
     report = run_report.build(run)
     p = plan(run, report["findings"], new_sweep_dir(run), top=top, epochs=epochs, seeds=seeds, extra=extra)
     write_plan(p)
-    code = launch(p)
     sweep_dir = Path(p["sweep_dir"])
+    try:
+        code = launch(p)
+    except KeyboardInterrupt:  # the trainer got the Ctrl-C too and checkpointed; keep what finished
+        store_result(sweep_dir)
+        raise Interrupted(f"interrupted: the verification sweep in {sweep_dir} is incomplete; its Verified "
+                          f"section shows what finished (python -m analysis {path})") from None
     res = store_result(sweep_dir)
     if code != 0 and (res is None or not res.get("jobs")):
         raise RunError(f"the verification sweep did not run (python -m trainer exited {code}; see above)")
@@ -368,5 +377,9 @@ def verify_command(paths: list[Path], args) -> int:
         from .dispatch import prepare_out
 
         prepare_out(args.out)  # a bad --out fails before any training, not after
-    verify(paths[0], args.top, args.epochs, args.seeds, args.hydra_overrides)
+    try:
+        verify(paths[0], args.top, args.epochs, args.seeds, args.hydra_overrides)
+    except Interrupted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 130
     return report_run(paths[0], args.format, args.out, args.fail_on)
