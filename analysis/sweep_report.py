@@ -168,13 +168,16 @@ def _numeric(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]]) -> dict:
+def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]],
+             sd: Optional[float] = None) -> dict:
     """Does the sweep's own data back moving `key` toward the recommended value?
 
     It speaks only of values the sweep ran. For a numeric key: runs at the swept values from the
     recommending runs' value (exclusive) up to the recommended one (inclusive) against the recommending
     runs themselves; a recommended value outside the swept range, or with no swept value on the way to
     it, is `not tested`. For a categorical one (scheduler=cosine): runs at that value against runs elsewhere.
+    The difference counts beyond 2 standard errors of the spread on each side and of the seeds' noise `sd`;
+    with neither (one run per side, no replicates) it is `inconclusive`.
     """
     key, raw = split_override(override)
     target = parse_value(raw)
@@ -207,21 +210,28 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
         missing = toward if not a["n"] else against
         return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
     delta = a["mean"] - b["mean"]
-    # Welch-style standard error of the difference; with n=1 on a side, only the sign is known.
+    # Welch-style standard error of the difference, and at least the seeds' noise for these n.
     se = math.sqrt((a["std"] ** 2 / a["n"] if a["n"] > 1 else 0) + (b["std"] ** 2 / b["n"] if b["n"] > 1 else 0))
-    if delta > 2 * se and delta > 0:
+    if sd is not None:
+        se = max(se, sd * math.sqrt(1 / a["n"] + 1 / b["n"]))
+    if se == 0:
+        verdict = "inconclusive"  # nothing measured any noise: a one-image difference would count otherwise
+    elif delta > 2 * se:
         verdict = "supported"
-    elif delta < -2 * se and delta < 0:
+    elif delta < -2 * se:
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
+    unknown = (f"; one run per side and no replicates: the sweep cannot tell this from run-to-run noise "
+               f"(add {SEED_KEY}={SEEDS_TO_ADD})") if se == 0 else ""
     return {"verdict": verdict, "toward": toward, "against": against, "delta": delta, "se": se,
             "toward_mean": a["mean"], "toward_n": a["n"], "against_mean": b["mean"], "against_n": b["n"],
             "note": f"{toward}: {a['mean']:.4f} (n={a['n']}) vs {against}: {b['mean']:.4f} (n={b['n']}), "
-                    f"{delta:+.4f}" + (f" +/- {se:.4f}" if se else "")}
+                    f"{delta:+.4f}" + (f" +/- {se:.4f}" if se else "") + unknown}
 
 
-def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: dict[str, list[Any]]) -> list[dict]:
+def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: dict[str, list[Any]],
+                    sd: Optional[float] = None) -> list[dict]:
     """Each distinct recommendation once, with the runs it came from and the sweep's evidence for it."""
     groups: dict[tuple, dict] = {}
     for r in rows:
@@ -243,7 +253,7 @@ def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: di
     for g in groups.values():
         source = [by_job[j] for j in g["runs"]]
         overrides = [f"{k}={','.join(v)}" for k, v in g["values"].items()]
-        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes)}
+        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes, sd)}
                    for k, v in g["values"].items()]
         out.append({"finding": g["finding"], "text": g["text"], "runs": g["runs"], "count": len(g["runs"]),
                     "overrides": overrides, "support": support})
@@ -382,8 +392,9 @@ def build(sweep: Sweep) -> dict:
         for fid in r["findings"]:
             by_id.setdefault(fid, []).append(r["job"])
     groups = replicate_groups(rows)
-    flag_runs(rows, noise_sd(groups))
-    recs = recommendations(rows, findings_by_job, sweep.axes)
+    sd = noise_sd(groups)
+    flag_runs(rows, sd)
+    recs = recommendations(rows, findings_by_job, sweep.axes, sd)
     best = best_config(groups, sweep.axes)
     reconcile(recs, best)
     if best and not sweep.runs_given:

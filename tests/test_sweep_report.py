@@ -130,6 +130,14 @@ def test_support_compares_runs_in_the_recommended_direction():
     assert sup["toward_n"] == 3 and sup["toward"] == "scheduler.patience = 6, 10"
     assert _support("scheduler.patience=20", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})["verdict"] \
         == "not tested"  # outside the swept range: never run
+    # one run per side and no replicates: no noise measured, so a one-image difference supports nothing
+    one = [{"job": "0", "overrides": {"regularization.label_smoothing": 0.05}, "best_val_accuracy": 0.9805},
+           {"job": "1", "overrides": {"regularization.label_smoothing": 0.1}, "best_val_accuracy": 0.9833}]
+    sup = _support("regularization.label_smoothing=0.1", one[:1], one, {"regularization.label_smoothing": [0.05, 0.1]})
+    assert sup["verdict"] == "inconclusive" and "trainer.seed=0,1,2" in sup["note"]
+    sup = _support("regularization.label_smoothing=0.1", one[:1], one, {"regularization.label_smoothing": [0.05, 0.1]},
+                   sd=0.0005)  # replicates elsewhere in the sweep measured the noise
+    assert sup["verdict"] == "supported"
     assert _support("optimizer.lr=0.01", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})["verdict"] == "not tested"
 
 
