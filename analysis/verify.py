@@ -200,10 +200,12 @@ def result(sweep_dir: Path) -> Optional[dict]:
     manifest = _read(sweep_dir / MANIFEST)
     if manifest is None:
         return None
+    plan_facts = {"original": manifest.get("original"), "epochs": manifest.get("epochs"),
+                  "seeds": manifest.get("seeds")}
     try:
         sweep = load_sweep(sweep_dir)
-    except RunError:
-        return {"jobs": 0, "fixes": [], "control": None, "noise_sd": None, "note": "no job has started yet"}
+    except RunError:  # not even multirun.yaml: Hydra refused the command
+        return {"jobs": 0, "expected": None, "noise_sd": None, "control": None, "fixes": [], **plan_facts}
     analyze_jobs(sweep, workers=1)
     by_option: dict[str, list] = {}
     for job in sweep.jobs:
@@ -227,8 +229,7 @@ def result(sweep_dir: Path) -> Optional[dict]:
     return {"jobs": len(sweep.jobs), "expected": sweep.expected, "noise_sd": sd,
             "control": ({"n": control["n"], "mean": control["mean"], "std": control["std"],
                          "states": control["states"]} if control else None),
-            "fixes": fixes, "original": manifest.get("original"), "epochs": manifest.get("epochs"),
-            "seeds": manifest.get("seeds")}
+            "fixes": fixes, **plan_facts}
 
 
 def _verdict(g: dict, control: Optional[dict], sd: Optional[float]) -> str:
