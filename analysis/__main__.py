@@ -5,6 +5,7 @@
     python -m analysis RUN --format json | jq '.findings[].id'
     python -m analysis RUN --out report/                          # report.md, report.json, report.html, PNGs
     python -m analysis --rules                                    # the rule catalog
+    python -m analysis RUN --verify -- hydra/launcher=joblib      # rerun the top fixes and a control (docs/sweeps.md)
 
 Exit status: 0 when a report was made (reading warnings included), 2 when the input cannot be read
 as a run at all (a missing path, a directory that is no run, a file with no diagnostics record in it)
