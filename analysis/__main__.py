@@ -5,6 +5,7 @@
     python -m analysis RUN --format json | jq '.findings[].id'
     python -m analysis RUN --out report/                          # report.md, report.json, report.html, PNGs
     python -m analysis --rules                                    # the rule catalog
+    python -m analysis RUN --verify -- hydra/launcher=joblib      # rerun the top fixes and a control (docs/sweeps.md)
 
 Exit status: 0 when a report was made (reading warnings included), 2 when the input cannot be read
 as a run at all (a missing path, a directory that is no run, a file with no diagnostics record in it)
@@ -34,7 +35,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--fail-on", choices=("info", "warning", "critical"),
                     help="exit 1 when a finding of this severity or worse fired")
     ap.add_argument("--rules", action="store_true", help="print the rule catalog (Markdown) and exit")
-    return ap.parse_args(argv)
+    v = ap.add_argument_group("verify (docs/sweeps.md): python -m analysis RUN --verify [-- HYDRA OVERRIDES]")
+    v.add_argument("--verify", action="store_true", help="rerun the top fixes and a control as one Hydra multirun "
+                   "(python -m trainer -m); what follows -- goes to it (hydra/launcher=joblib, ...)")
+    v.add_argument("--top", type=int, default=3, help="fixes to verify (default 3)")
+    v.add_argument("--epochs", type=int, help="epochs per verification job (default: the run's own)")
+    v.add_argument("--seeds", type=int, default=1, help="seeds per fix and control (default 1; 3 measure noise)")
+    own, _, extra = _split_dashes(argv)
+    args = ap.parse_args(own)
+    args.hydra_overrides = tuple(extra)
+    if args.hydra_overrides and not args.verify:
+        ap.error("overrides after -- are for --verify only")
+    return args
+
+
+def _split_dashes(argv: list[str]) -> tuple[list[str], None, list[str]]:
+    """`RUN --verify -- hydra/launcher=joblib` -> the analysis' own arguments, and the trainer's."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], None, argv[i + 1:]
+    return argv, None, []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .dispatch import report_paths
 
+        if args.verify:
+            from .verify import verify_command
+
+            return verify_command(paths, args)
         return report_paths(paths, args.format, args.out, args.fail_on)
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)

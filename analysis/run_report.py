@@ -213,6 +213,15 @@ def run_meta(run: Run) -> dict:
     }
 
 
+def outcome_sections(run: Run, findings: list[Finding]) -> list[dict]:
+    """What happened to the advice beyond this diagnosis: live findings that cleared during training
+    (live_record.py), and fixes verified by a sweep (`--verify`, verify.py)."""
+    from .live_record import live_section
+    from .verify import verified_section
+
+    return [s for s in (live_section(run, {f.id for f in findings}), verified_section(run)) if s is not None]
+
+
 def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     """The whole report for one run, as plain data."""
     findings = diagnose(run) if findings is None else findings
@@ -220,6 +229,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
                                 update_section(run), data_section(run)) if s is not None]
+    sections += outcome_sections(run, findings)
     return {
         "run": run_meta(run),
         "summary": summary(run),

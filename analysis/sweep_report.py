@@ -1,9 +1,14 @@
 """One sweep -> the comparison report as plain data.
 
-Provenance (command, axes, jobs expected / completed / failed / running / missing), a run table,
-the effect of each axis (mean and spread of best validation accuracy, with n), a two-axis grid,
-the recommendations that recur across runs with whether the sweep's own data supports them, and
-the best configuration (with a note when it sits at the edge of a swept range).
+Provenance (command, axes, jobs expected / completed / failed / running / missing), a run table
+(with flags: far below the best run, unstable where its neighbours are not), the effect of each axis
+(mean and spread of best validation accuracy, with n), a two-axis grid, the recommendations that recur
+across runs with whether the sweep's own data supports them, and the best configuration (with a note
+when it sits at the edge of a swept range).
+
+Advice is no stronger than its evidence (docs/sweeps.md): an edge note needs a neighbour at the same
+other settings and a difference beyond the replicates' noise (without replicates it asks for seeds);
+support speaks only of values the sweep ran; advice that would contradict the best note is superseded.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ def _run_row(job) -> dict:
 
 
 EXACT_TIE = 1e-9  # without replicates there is no noise estimate: only equal values tie
+SEEDS_TO_ADD = "0,1,2"  # the replicates a sweep without any is told to add before trusting a small difference
 
 
 def noise_sd(groups: list[dict]) -> Optional[float]:
@@ -162,29 +168,42 @@ def replicate_groups(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]]) -> dict:
+def _numeric(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]],
+             sd: Optional[float] = None) -> dict:
     """Does the sweep's own data back moving `key` toward the recommended value?
 
-    For a numeric key: runs whose value lies beyond the recommending runs' value, in the direction
-    of the recommendation, against the recommending runs themselves. For a categorical one
-    (scheduler=cosine): runs at that value against runs elsewhere.
+    It speaks only of values the sweep ran. For a numeric key: runs at the swept values from the
+    recommending runs' value (exclusive) up to the recommended one (inclusive) against the recommending
+    runs themselves; a recommended value outside the swept range, or with no swept value on the way to
+    it, is `not tested`. For a categorical one (scheduler=cosine): runs at that value against runs elsewhere.
+    The difference counts beyond 2 standard errors of the spread on each side and of the seeds' noise `sd`;
+    with neither (one run per side, no replicates) it is `inconclusive`.
     """
     key, raw = split_override(override)
     target = parse_value(raw)
     if key not in axes:
         return {"verdict": "not tested", "note": f"{key} was not swept"}
     done = [r for r in rows if r[METRIC] is not None]
-    numeric = isinstance(target, (int, float)) and not isinstance(target, bool)
-    if numeric:
-        current = [r["overrides"].get(key) for r in source_rows if isinstance(r["overrides"].get(key), (int, float))]
-        if not current:
+    if _numeric(target):
+        current = [r["overrides"].get(key) for r in source_rows if _numeric(r["overrides"].get(key))]
+        swept = [v for v in axes[key] if _numeric(v)]
+        if not current or not swept:
             return {"verdict": "not tested", "note": f"the recommending runs have no numeric {key}"}
         base = statistics.median(current)
-        up = target > base
-        better = [r for r in done if isinstance(r["overrides"].get(key), (int, float))
-                  and (r["overrides"][key] > base if up else r["overrides"][key] < base)]
+        if not min(swept) <= target <= max(swept):
+            return {"verdict": "not tested", "note": f"{key}={fmt(target)} lies outside the swept range "
+                                                     f"{fmt(min(swept))}..{fmt(max(swept))}: it was not run"}
+        lo, hi = sorted((base, target))
+        on_the_way = sorted({v for v in swept if lo <= v <= hi and v != base})
+        if not on_the_way:
+            return {"verdict": "not tested", "note": f"the sweep ran no {key} between {fmt(base)} and {fmt(target)}"}
+        better = [r for r in done if r["overrides"].get(key) in on_the_way]
         same = [r for r in done if r["overrides"].get(key) == base]
-        toward = f"{key} {'>' if up else '<'} {fmt(base)}"
+        toward = f"{key} = {', '.join(fmt(v) for v in on_the_way)}"
         against = f"{key} = {fmt(base)}"
     else:
         better = [r for r in done if r["overrides"].get(key) == target]
@@ -192,23 +211,31 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
         toward, against = f"{key} = {fmt(target)}", f"{key} != {fmt(target)}"
     a, b = _stats([r[METRIC] for r in better]), _stats([r[METRIC] for r in same])
     if not a["n"] or not b["n"]:
-        return {"verdict": "not tested", "note": f"the sweep has no runs with {toward}"}
+        missing = toward if not a["n"] else against
+        return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
     delta = a["mean"] - b["mean"]
-    # Welch-style standard error of the difference; with n=1 on a side, only the sign is known.
+    # Welch-style standard error of the difference, and at least the seeds' noise for these n.
     se = math.sqrt((a["std"] ** 2 / a["n"] if a["n"] > 1 else 0) + (b["std"] ** 2 / b["n"] if b["n"] > 1 else 0))
-    if delta > 2 * se and delta > 0:
+    if sd is not None:
+        se = max(se, sd * math.sqrt(1 / a["n"] + 1 / b["n"]))
+    if se == 0:
+        verdict = "inconclusive"  # nothing measured any noise: a one-image difference would count otherwise
+    elif delta > 2 * se:
         verdict = "supported"
-    elif delta < -2 * se and delta < 0:
+    elif delta < -2 * se:
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
+    unknown = (f"; one run per side and no replicates: the sweep cannot tell this from run-to-run noise "
+               f"(add {SEED_KEY}={SEEDS_TO_ADD})") if se == 0 else ""
     return {"verdict": verdict, "toward": toward, "against": against, "delta": delta, "se": se,
             "toward_mean": a["mean"], "toward_n": a["n"], "against_mean": b["mean"], "against_n": b["n"],
             "note": f"{toward}: {a['mean']:.4f} (n={a['n']}) vs {against}: {b['mean']:.4f} (n={b['n']}), "
-                    f"{delta:+.4f}" + (f" +/- {se:.4f}" if se else "")}
+                    f"{delta:+.4f}" + (f" +/- {se:.4f}" if se else "") + unknown}
 
 
-def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: dict[str, list[Any]]) -> list[dict]:
+def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: dict[str, list[Any]],
+                    sd: Optional[float] = None) -> list[dict]:
     """Each distinct recommendation once, with the runs it came from and the sweep's evidence for it."""
     groups: dict[tuple, dict] = {}
     for r in rows:
@@ -230,7 +257,7 @@ def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: di
     for g in groups.values():
         source = [by_job[j] for j in g["runs"]]
         overrides = [f"{k}={','.join(v)}" for k, v in g["values"].items()]
-        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes)}
+        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes, sd)}
                    for k, v in g["values"].items()]
         out.append({"finding": g["finding"], "text": g["text"], "runs": g["runs"], "count": len(g["runs"]),
                     "overrides": overrides, "support": support})
@@ -280,12 +307,78 @@ def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict
         if not (at_top or at_bottom):
             continue
         inward = _inward(best, key, v, numeric, groups)
-        if inward is not None and best["mean"] - inward["mean"] <= tie_tolerance(best["n"], inward["n"], sd):
-            continue  # no better than its neighbour: no trend pointing past the edge
-        edges.append(f"{key}={fmt(v)} is the {'largest' if at_top else 'smallest'} value swept: extend the range "
-                     f"{'above' if at_top else 'below'} it")
+        if inward is None:
+            continue  # no run at the same other settings with the next value: nothing shows a trend
+        edge, gap = ("largest", "above") if at_top else ("smallest", "below")
+        diff = best["mean"] - inward["mean"]
+        against = (f"{fmt(v)}: {best['mean']:.4f} (n={best['n']}) vs {fmt(inward['overrides'][key])}: "
+                   f"{inward['mean']:.4f} (n={inward['n']}), {diff:+.4f}")
+        if sd is None:
+            edges.append({"key": key, "value": v, "direction": None,
+                          "note": f"{key}={fmt(v)} is the {edge} value swept and beat its neighbour ({against}), but "
+                                  f"no configuration was run more than once, so the sweep cannot tell this from "
+                                  f"run-to-run noise: rerun with {SEED_KEY}={SEEDS_TO_ADD} before extending the range"})
+            continue
+        if diff <= tie_tolerance(best["n"], inward["n"], sd):
+            continue  # no better than its neighbour beyond noise: no trend pointing past the edge
+        edges.append({"key": key, "value": v, "direction": gap,
+                      "note": f"{key}={fmt(v)} is the {edge} value swept: extend the range {gap} it (it beats its "
+                              f"neighbour beyond 2 standard errors of the run-to-run sd {sd:.4f}: {against})"})
     return {**best, "overrides_cli": [f"{k}={fmt(v, exact=True)}" for k, v in best["overrides"].items()],
-            "edge_notes": edges + ties}
+            "edges": edges, "edge_notes": [e["note"] for e in edges] + ties}
+
+
+def reconcile(recs: list[dict], best: Optional[dict]) -> None:
+    """No two pieces of advice may contradict each other: a recommended value on the other side of a best
+    value that beat its neighbour beyond noise (the best note says to extend past it) is `superseded`."""
+    if not best:
+        return
+    for rec in recs:
+        for sup in rec["support"]:
+            key, raw = split_override(sup["override"])
+            target = parse_value(raw)
+            for edge in best.get("edges", []):
+                if edge["key"] != key or edge["direction"] is None or not _numeric(target):
+                    continue
+                if (target <= edge["value"]) if edge["direction"] == "above" else (target >= edge["value"]):
+                    sup.update(verdict="superseded",
+                               note=f"the sweep's best configuration has {key}={fmt(edge['value'])}, which beat its "
+                                    f"neighbour beyond noise: see its note (extend {edge['direction']} "
+                                    f"{fmt(edge['value'])}) rather than {key}={fmt(target)}")
+
+
+FAR_BELOW = 0.1  # best val accuracy this far (absolute) below the sweep's best run, and beyond noise: flagged
+# Findings that mark a run as unstable (diverging, spiking, swinging), for the run table's flags.
+UNSTABLE = ("nonfinite_loss", "loss_diverging", "loss_oscillating", "exploding_gradients")
+
+
+def _differs(a: dict, b: dict) -> list[str]:
+    """The keys (the seed aside) whose values differ between two runs' overrides."""
+    keys = (set(a) | set(b)) - {SEED_KEY}
+    return sorted(k for k in keys if repr(a.get(k)) != repr(b.get(k)))
+
+
+def flag_runs(rows: list[dict], sd: Optional[float]) -> None:
+    """Add `flags` to each run row: far below the sweep's best run (named with the one knob they differ in,
+    when they differ in only one), or unstable where every run one knob away is not."""
+    done = [r for r in rows if r[METRIC] is not None]
+    best = max(done, key=lambda r: r[METRIC]) if done else None
+    for r in rows:
+        r["flags"] = []
+        if best is not None and r is not best and r[METRIC] is not None:
+            gap = best[METRIC] - r[METRIC]
+            if gap > FAR_BELOW and gap > tie_tolerance(1, 1, sd):
+                knobs = _differs(r["overrides"], best["overrides"])
+                where = (f"; differs from it only in {knobs[0]}={fmt(r['overrides'].get(knobs[0]))}"
+                         if len(knobs) == 1 else "")
+                r["flags"].append(f"far below the best run {best['job']} ({-gap:+.4f}){where}")
+        unstable = [f for f in r["findings"] if f in UNSTABLE]
+        if unstable:
+            neighbours = [o for o in rows if o is not r and len(_differs(o["overrides"], r["overrides"])) == 1
+                          and o["status"] != "unreadable"]
+            if neighbours and not any(f in UNSTABLE for o in neighbours for f in o["findings"]):
+                r["flags"].append(f"unstable ({', '.join(unstable)}) where runs one knob away are not "
+                                  f"({', '.join(o['job'] for o in neighbours[:8])})")
 
 
 def build(sweep: Sweep) -> dict:
@@ -303,6 +396,15 @@ def build(sweep: Sweep) -> dict:
         for fid in r["findings"]:
             by_id.setdefault(fid, []).append(r["job"])
     groups = replicate_groups(rows)
+    sd = noise_sd(groups)
+    flag_runs(rows, sd)
+    recs = recommendations(rows, findings_by_job, sweep.axes, sd)
+    best = best_config(groups, sweep.axes)
+    reconcile(recs, best)
+    if best and not sweep.runs_given:
+        from .verify import plain_overrides
+
+        best["overrides_cli"] = plain_overrides(sweep.path, best["overrides_cli"])  # a --verify sweep's fixN
     warnings = list(sweep.warnings)
     for job in sweep.jobs:
         warnings += [f"job {job.name}: {w}" for w in job.warnings]
@@ -319,8 +421,8 @@ def build(sweep: Sweep) -> dict:
         "grid": grid(rows, sweep.axes),
         "configurations": groups,
         "findings_by_id": by_id,
-        "recommendations": recommendations(rows, findings_by_job, sweep.axes),
-        "best": best_config(groups, sweep.axes),
+        "recommendations": recs,
+        "best": best,
         "warnings": warnings,
     }
 

@@ -34,6 +34,12 @@ POINTER_KEY = "diagnostics_dir"  # the pointer's one key: the absolute path of t
 HYDRA_DIR = ".hydra"
 HYDRA_CONFIG, HYDRA_OVERRIDES, HYDRA_RUNTIME = "config.yaml", "overrides.yaml", "hydra.yaml"
 MULTIRUN_YAML = "multirun.yaml"  # in a sweep directory, written by Hydra before any job runs
+# Beside status.json, once a live finding has held (trainer/live.py): per finding id its severity, message
+# and the epoch ranges in which it held ("epochs": [[first, last], ...]), whether it still holds ("active")
+# and whether it stopped the run ("stopped_run"); plus "persist_epochs" and "last_epoch".
+LIVE_FINDINGS = "live_findings.json"
+# <run dir>/verify/<timestamp>/verify.json: a `python -m analysis RUN --verify` sweep's plan and result.
+VERIFY_DIR, VERIFY_JSON = "verify", "verify.json"
 CHECKPOINTS = "checkpoints"
 LOG_SUFFIX = ".log"
 
@@ -145,3 +151,9 @@ STATUS_FIELDS = {
     "resumed_at": "UTC time the run last resumed from a checkpoint (ISO 8601), or null",
     "updated_at": "UTC time of the last update (ISO 8601)",
 }
+
+
+def epoch_ranges(ranges: list) -> str:
+    """A live finding's "epochs" as text: [[1, 3], [5, 5]] -> 'epochs 1-3, 5'."""
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges]
+    return ("epoch " if len(parts) == 1 and "-" not in parts[0] else "epochs ") + ", ".join(parts)

@@ -46,7 +46,12 @@ def test_stop_on_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
         train(validate(cfg), tmp_path)
     assert stop.value.finding_id == "lr_reduced_early"
     fired = len(read_jsonl(tmp_path / "diagnostics" / "train_diagnostics.jsonl"))
-    assert fired <= 3  # the first cut comes at epoch 3 at the latest (limit: 25% of 12 epochs)
+    # the first cut comes at epoch 3 at the latest (limit: 25% of 12 epochs); the run stops once the
+    # finding has held at trainer.stop_persist_epochs (2) consecutive epoch ends
+    assert fired <= 4
+    live = json.loads((tmp_path / "diagnostics" / "live_findings.json").read_text())
+    (entry,) = [e for e in live["findings"] if e["id"] == "lr_reduced_early"]
+    assert entry["epochs"][-1] == [fired - 1, fired] and entry["stopped_run"] and live["last_epoch"] == fired
     saved = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert saved["epoch"] == fired - 1  # the epoch that fired wrote no checkpoint
     status = json.loads((tmp_path / "diagnostics" / "status.json").read_text())

@@ -123,8 +123,21 @@ def test_support_compares_runs_in_the_recommended_direction():
     rows = [{"job": str(i), "overrides": {"scheduler.patience": p}, "best_val_accuracy": a}
             for i, (p, a) in enumerate([(3, 0.60), (3, 0.62), (6, 0.70), (6, 0.71), (10, 0.72)])]
     sup = _support("scheduler.patience=6", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})
-    assert sup["verdict"] == "supported" and sup["toward_n"] == 3 and sup["against_n"] == 2
-    assert sup["delta"] == pytest.approx((0.70 + 0.71 + 0.72) / 3 - 0.61)
+    # only the values on the way to the recommended one (6), not the 10 beyond it
+    assert sup["verdict"] == "supported" and sup["toward_n"] == 2 and sup["against_n"] == 2
+    assert sup["delta"] == pytest.approx((0.70 + 0.71) / 2 - 0.61)
+    sup = _support("scheduler.patience=10", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})
+    assert sup["toward_n"] == 3 and sup["toward"] == "scheduler.patience = 6, 10"
+    assert _support("scheduler.patience=20", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})["verdict"] \
+        == "not tested"  # outside the swept range: never run
+    # one run per side and no replicates: no noise measured, so a one-image difference supports nothing
+    one = [{"job": "0", "overrides": {"regularization.label_smoothing": 0.05}, "best_val_accuracy": 0.9805},
+           {"job": "1", "overrides": {"regularization.label_smoothing": 0.1}, "best_val_accuracy": 0.9833}]
+    sup = _support("regularization.label_smoothing=0.1", one[:1], one, {"regularization.label_smoothing": [0.05, 0.1]})
+    assert sup["verdict"] == "inconclusive" and "trainer.seed=0,1,2" in sup["note"]
+    sup = _support("regularization.label_smoothing=0.1", one[:1], one, {"regularization.label_smoothing": [0.05, 0.1]},
+                   sd=0.0005)  # replicates elsewhere in the sweep measured the noise
+    assert sup["verdict"] == "supported"
     assert _support("optimizer.lr=0.01", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})["verdict"] == "not tested"
 
 
@@ -175,3 +188,92 @@ def test_html_renders_in_headless_chromium(sweep_2x2, tmp_path):
     subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url],
                    capture_output=True, timeout=90)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+# ── advice no stronger than its evidence (hand-made rows: the statistics, not the training) ──
+
+def rows_of(spec: list[tuple[dict, float]], findings: dict | None = None) -> list[dict]:
+    return [{"job": str(i), "overrides": o, "best_val_accuracy": a, "status": "completed",
+             "findings": (findings or {}).get(str(i), [])} for i, (o, a) in enumerate(spec)]
+
+
+def test_edge_note_without_replicates_asks_for_seeds_not_a_wider_range():
+    """The user's case: label smoothing 0.1 beat 0.05 by one validation image, one seed each."""
+    from analysis.sweep_report import best_config, replicate_groups
+
+    rows = rows_of([({"regularization.label_smoothing": 0.05}, 0.9805),
+                    ({"regularization.label_smoothing": 0.1}, 0.9833)])
+    best = best_config(replicate_groups(rows), {"regularization.label_smoothing": [0.05, 0.1]})
+    (note,) = best["edge_notes"]
+    assert "extend the range above" not in note and "trainer.seed=0,1,2" in note and "noise" in note
+    assert best["edges"][0]["direction"] is None
+    # with two seeds each, the run-to-run sd (far above the gap) makes it a tie: no edge advice at all
+    rows = rows_of([({"regularization.label_smoothing": ls, "trainer.seed": s}, a) for ls, s, a in
+                    [(0.05, 0, 0.9805), (0.05, 1, 0.9505), (0.1, 0, 0.9833), (0.1, 1, 0.9533)]])
+    best = best_config(replicate_groups(rows), {"regularization.label_smoothing": [0.05, 0.1], "trainer.seed": [0, 1]})
+    assert not any("extend" in n for n in best["edge_notes"]) and "ties with 0.05" in best["edge_notes"][0]
+
+
+def test_edge_note_needs_a_neighbour_at_the_same_other_settings():
+    """Four loose runs: the best weight decay has no run at its LR with another weight decay."""
+    from analysis.sweep_report import best_config, replicate_groups
+
+    rows = rows_of([({"optimizer.lr": 0.1, "regularization.weight_decay": 0.0005}, 0.97),
+                    ({"optimizer.lr": 0.05, "regularization.weight_decay": 0.0001}, 0.95),
+                    ({"optimizer.lr": 0.02, "regularization.weight_decay": 0.0001}, 0.90),
+                    ({"optimizer.lr": 0.01, "regularization.weight_decay": 0.0001}, 0.85)])
+    best = best_config(replicate_groups(rows), {"optimizer.lr": [0.01, 0.02, 0.05, 0.1],
+                                                "regularization.weight_decay": [0.0001, 0.0005]})
+    assert best["overrides"]["regularization.weight_decay"] == 0.0005
+    assert not any("weight_decay" in n for n in best["edge_notes"])
+
+
+def test_recommended_value_never_run_is_not_tested_and_advice_does_not_contradict():
+    """optimizer.lr=1e5,0.05: the diverged run's 'lower to 0.5' was never run, so it is not supported."""
+    from analysis.findings import Finding, Recommendation
+    from analysis.sweep_report import best_config, recommendations, reconcile, replicate_groups
+
+    rows = rows_of([({"optimizer.lr": 1e5}, 0.1), ({"optimizer.lr": 0.05}, 0.98)])
+    axes = {"optimizer.lr": [0.05, 1e5]}
+    diverged = Finding("nonfinite_loss", "critical", "NaN", recommendations=[
+        Recommendation("lower the learning rate", ["optimizer.lr=0.5"])])
+    recs = recommendations(rows, {"0": [diverged]}, axes)
+    best = best_config(replicate_groups(rows), axes)
+    reconcile(recs, best)
+    (sup,) = recs[0]["support"]
+    assert sup["verdict"] == "not tested" and "0.5" in sup["note"]
+    assert not any("extend the range" in n for n in best["edge_notes"])  # one run each: no range advice
+
+
+def test_a_value_on_the_wrong_side_of_a_proven_edge_is_superseded():
+    from analysis.findings import Finding, Recommendation
+    from analysis.sweep_report import best_config, recommendations, reconcile, replicate_groups
+
+    spec = [({"optimizer.lr": lr, "trainer.seed": s}, a) for lr, a0 in ((0.05, 0.95), (0.1, 0.90), (0.2, 0.80))
+            for s, a in ((0, a0 - 0.005), (1, a0 + 0.005))]
+    rows = rows_of(spec)
+    axes = {"optimizer.lr": [0.05, 0.1, 0.2], "trainer.seed": [0, 1]}
+    high = Finding("lr_out_of_range", "warning", "high", recommendations=[
+        Recommendation("lower the learning rate", ["optimizer.lr=0.1"])])
+    recs = recommendations(rows, {"4": [high], "5": [high]}, axes)
+    best = best_config(replicate_groups(rows), axes)
+    assert best["edges"][0]["direction"] == "below"
+    assert recs[0]["support"][0]["verdict"] == "supported"  # 0.1 did beat 0.2 ...
+    reconcile(recs, best)
+    sup = recs[0]["support"][0]
+    assert sup["verdict"] == "superseded" and "optimizer.lr=0.05" in sup["note"]  # ... but 0.05 beat 0.1
+
+
+def test_run_table_flags_far_below_with_its_knob_and_lone_instability():
+    from analysis.sweep_report import flag_runs
+
+    rows = rows_of([({"optimizer.lr": 0.05, "scheduler.patience": 3}, 0.97),
+                    ({"optimizer.lr": 10.0, "scheduler.patience": 3}, 0.10),
+                    ({"optimizer.lr": 0.05, "scheduler.patience": 5}, 0.96),
+                    ({"optimizer.lr": 10.0, "scheduler.patience": 5}, 0.12)],
+                   findings={"1": ["nonfinite_loss"]})
+    flag_runs(rows, None)
+    assert rows[0]["flags"] == [] and rows[2]["flags"] == []
+    assert rows[1]["flags"][0] == "far below the best run 0 (-0.8700); differs from it only in optimizer.lr=10.0"
+    assert "unstable (nonfinite_loss) where runs one knob away are not (0, 3)" in rows[1]["flags"]
+    assert rows[3]["flags"] == ["far below the best run 0 (-0.8500)"]  # two knobs away: no single knob named

@@ -288,11 +288,13 @@ class TrainerConf:
     deterministic: bool = False  # deterministic kernels (slower; bit-exact reruns on one machine)
     compile: bool = False  # torch.compile the model
     stop_on: List[str] = field(default_factory=lambda: ["nonfinite_loss"])  # finding ids that end the run
+    stop_persist_epochs: int = 2  # consecutive epoch ends a stop_on finding must hold before it ends the run
     resume: bool = True  # continue from checkpoints/last.pt when the run directory has one
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"trainer.epochs must be >= 1, got {self.epochs}")
         _check(self.seed >= 0, f"trainer.seed must be >= 0, got {self.seed}")
+        _check(self.stop_persist_epochs >= 1, f"trainer.stop_persist_epochs must be >= 1, got {self.stop_persist_epochs}")
 
 
 # ───────────────────────────── diagnostics ─────────────────────────────

@@ -336,7 +336,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
 
         # Live findings run on rank 0 only; under DDP its decision to stop is shared below.
         live = (LiveFindings(config, run_info, t.stop_on, read_jsonl(diag_dir / TRAIN_JSONL, []),
-                             read_jsonl(diag_dir / VAL_JSONL, [])) if main else None)
+                             read_jsonl(diag_dir / VAL_JSONL, []), t.stop_persist_epochs, diag_dir) if main else None)
         train_log, val_log = ((JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)) if main
                               else (NOWHERE, NOWHERE))
 

@@ -81,14 +81,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def run_table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     keys = list(report["sweep"]["axes"])
-    headers = ["job", *keys, "status", "best acc", "final acc", "best ep", "train loss", "cuts", "findings"]
+    headers = ["job", *keys, "status", "best acc", "final acc", "best ep", "train loss", "cuts", "findings", "flags"]
     rows = []
     for r in report["runs"]:
         rows.append([r["job"], *[fmt(r["overrides"][k]) if k in r["overrides"] else "-" for k in keys], r["status"],
                      _num(r["best_val_accuracy"]),
                      _num(r["final_val_accuracy"]), str(r["best_epoch"] if r["best_epoch"] is not None else "n/a"),
                      _num(r["final_train_loss"], ".4g"), str(r["lr_cuts"] if r["lr_cuts"] is not None else "n/a"),
-                     ",".join(r["warnings_or_worse"]) or "-"])
+                     ",".join(r["warnings_or_worse"]) or "-", "; ".join(r.get("flags") or []) or "-"])
     return headers, rows
 
 
