@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rundir.files import write_json
-from rundir.format import VERIFY_DIR, VERIFY_JSON as MANIFEST
+from rundir.format import HYDRA_DIR, VERIFY_DIR, VERIFY_JSON as MANIFEST
 from rundir.read import Run, RunError
 from rundir.safe import read_json
 
@@ -334,7 +334,7 @@ def verify(path: Path, top: int, epochs: Optional[int], seeds: int, extra: tuple
     from rundir.read import load_run
 
     run = load_run(path)
-    if run.path is None or not (Path(run.path) / ".hydra").is_dir():
+    if run.path is None or not (Path(run.path) / HYDRA_DIR).is_dir():
         raise RunError(f"{path}: --verify needs a run directory made by python -m trainer (with .hydra/)")
     report = run_report.build(run)
     p = plan(run, report["findings"], new_sweep_dir(run), top=top, epochs=epochs, seeds=seeds, extra=extra)
