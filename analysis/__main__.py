@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .errorline import last_line_of_defence, single_line
 from .records import RunError
 
 FORMATS = ("text", "markdown", "json", "html", "csv")
@@ -38,6 +39,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Anything unexpected ends as one line naming a saved traceback, exit 1 (errorline.py)."""
+    with last_line_of_defence():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.rules:
         from .catalog_doc import catalog_markdown
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return report_paths(paths, args.format, args.out, args.fail_on)
     except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(single_line(f"error: {e}"), file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
         return 0

@@ -4,6 +4,7 @@ Nothing here imports torch, so `--help` and config errors answer at once. Under 
 process runs this; `ranks.hydra_args_for_rank` keeps Hydra from creating anything for ranks > 0.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -55,7 +56,19 @@ def main(cfg: DictConfig) -> float:
 
 
 def entry() -> None:
-    """The console entry: adapt the command line to this process's rank, then run Hydra."""
+    """The console entry: anything unexpected ends as one line naming a saved traceback, exit 1
+    (analysis.errorline); HYDRA_FULL_ERROR=1 shows the raw traceback instead."""
+    from analysis.errorline import last_line_of_defence
+
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        _entry()
+        return
+    with last_line_of_defence():
+        _entry()
+
+
+def _entry() -> None:
+    """Adapt the command line to this process's rank, then run Hydra."""
     from .errors import ConfigError
     from .hydra_errors import one_line_errors
     from .ranks import Ranks, hydra_args_for_rank, is_multirun
@@ -64,6 +77,11 @@ def entry() -> None:
         ranks = Ranks.from_env()
     except ConfigError as e:  # a malformed RANK / WORLD_SIZE environment
         _refuse(str(e), print_it=True)
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if ranks.distributed and not os.environ.get(name)]
+    if missing:  # torch.distributed's env:// rendezvous would fail after Hydra created the run directory
+        _refuse(f"WORLD_SIZE={ranks.world_size} asks for a distributed run but {missing[0]} is not set: start it "
+                f"with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK left over in this shell",
+                print_it=ranks.is_main)
     if ranks.distributed and is_multirun(sys.argv[1:]):
         # Every rank would run the whole sweep and create sweep directories of its own.
         _refuse("torchrun runs one training job; sweep with a launcher instead "

@@ -20,6 +20,8 @@ from typing import Optional
 
 from omegaconf import DictConfig
 
+from analysis.errorline import single_line
+
 from .config import validate
 from .errors import RunDirError, StopRun, UserError
 from .hydra_errors import EXIT_BAD_INPUT, JobFailed
@@ -89,6 +91,7 @@ def _log_to_file(message: str) -> None:
 
 
 def _fail(message: str, code: int, multirun: bool, ranks: Ranks = Ranks()) -> float:
+    message = single_line(message)  # a newline in an echoed value would make it two lines
     if not ranks.is_main:
         # Rank 0 meets the same bad input and says it once; torchrun then stops this process.
         time.sleep(PEER_GRACE_S)
