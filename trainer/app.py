@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from analysis.errorline import single_line
 
+from . import preflight
 from .config import validate
 from .errors import RunDirError, StopRun, UserError
 from .hydra_errors import EXIT_BAD_INPUT, JobFailed
@@ -43,6 +44,9 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
             logging.getLogger("trainer").setLevel(logging.CRITICAL + 1)  # rank 0 logs for the run
         typed = validate(cfg)
         diag_dir = Path(typed.diagnostics.dir)
+        if ranks.is_main:  # rank 0 writes the run's files (other ranks' run_dir is a placeholder until shared)
+            preflight.check_run_paths(run_dir, diag_dir, typed.trainer.resume)
+        preflight.check_data_root(typed.data.root)
         from . import distributed
         from .loop import train  # imports torch: only once the config is known to be good
 

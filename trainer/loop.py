@@ -30,7 +30,7 @@ from torch import nn
 
 from analysis.records import DIAGNOSTICS_POINTER, read_jsonl
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, preflight
 from .config import TrainConfig
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
@@ -191,22 +191,6 @@ class Preempted(Exception):
 # ───────────────────────────── the run ─────────────────────────────
 
 
-def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
-    """Refuse a diagnostics directory that already holds another run's files."""
-    info = diag_dir / RUN_INFO
-    if not info.exists():
-        return
-    import json
-
-    try:
-        owner = json.loads(info.read_text()).get("run_dir")
-    except (OSError, ValueError, AttributeError):
-        raise RunDirError(f"{info} is unreadable; choose another diagnostics.dir or remove it") from None
-    if owner and Path(owner).resolve() != run_dir.resolve():
-        raise RunDirError(f"diagnostics.dir={diag_dir} holds the diagnostics of another run ({owner}); "
-                          f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
-
-
 def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> float:
     """Train as configured, writing diagnostics; returns the best validation accuracy.
 
@@ -232,11 +216,11 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     run_dir, diag_dir = (Path(p) for p in distributed.share((str(run_dir), str(diag_dir))))
     ckpt_dir = run_dir / "checkpoints"
     if main:
-        check_diagnostics_dir(diag_dir, run_dir)
+        preflight.check_diagnostics_dir(diag_dir, run_dir)
     resume_from = checkpoint.find_resumable(ckpt_dir) if t.resume else None
     saved = None
     if resume_from is not None:
-        saved = checkpoint.load(resume_from)
+        saved = checkpoint.load_for_resume(resume_from)
         checkpoint.check_identity(saved, config, resume_from)
         changed = checkpoint.changed_keys(saved.get("config") or {}, config)
         if changed:
@@ -262,6 +246,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                     cfg.data.batch_size, len(data.train))
 
     model = build_model(cfg.model)
+    preflight.check_shapes(data.val, cfg.data, model, cfg.model.name)  # before kill_relus: a shape check only
     if cfg.fault.name == "dead_relu":
         kill_relus(model)
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
@@ -284,6 +269,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     start_epoch, start_step = 1, 0
     best_acc, best_epoch = -1.0, None
     if saved is not None:
+        checkpoint.check_fits(saved, model, optimizer, resume_from)
         model.load_state_dict(saved["model"])
         load_optimizer_state(optimizer, saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
