@@ -4,6 +4,7 @@ Nothing here imports torch, so `--help` and config errors answer at once. Under 
 process runs this; `ranks.hydra_args_for_rank` keeps Hydra from creating anything for ranks > 0.
 """
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -52,18 +53,25 @@ def main(cfg: DictConfig) -> float:
     from .app import run
 
     hc = HydraConfig.get()
-    return run(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+    # Inside the job too: Hydra would print its own line about a job that raised before the error line.
+    with _defence():
+        return run(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+
+
+_RAW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # as the user set it, before one_line_errors does
+
+
+def _defence() -> contextlib.AbstractContextManager:
+    """Anything unexpected ends as one line naming a saved traceback, exit 1 (analysis.errorline);
+    HYDRA_FULL_ERROR=1 shows the raw traceback instead."""
+    from analysis.errorline import last_line_of_defence
+
+    return contextlib.nullcontext() if _RAW_TRACEBACKS else last_line_of_defence()
 
 
 def entry() -> None:
-    """The console entry: anything unexpected ends as one line naming a saved traceback, exit 1
-    (analysis.errorline); HYDRA_FULL_ERROR=1 shows the raw traceback instead."""
-    from analysis.errorline import last_line_of_defence
-
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        _entry()
-        return
-    with last_line_of_defence():
+    """The console entry, behind the last line of defence."""
+    with _defence():
         _entry()
 
 

@@ -201,7 +201,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     main = ranks.is_main  # the only rank that writes files and logs
     run_dir = Path(run_dir)
     diag_dir = Path(cfg.diagnostics.dir)
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / preflight.CHECKPOINT_DIR
     config = plain(cfg)
     t = cfg.trainer
 
@@ -214,7 +214,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     # DDP: join the process group; every rank takes rank 0's directories (Hydra's ${now:} differs per rank).
     device = distributed.start(ranks, device)
     run_dir, diag_dir = (Path(p) for p in distributed.share((str(run_dir), str(diag_dir))))
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / preflight.CHECKPOINT_DIR
     if main:
         preflight.check_diagnostics_dir(diag_dir, run_dir)
     resume_from = checkpoint.find_resumable(ckpt_dir) if t.resume else None
