@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from analysis.errorline import INTERNAL_ERROR
-from conftest import compose, run_trainer
+from conftest import ROOT, compose, run_trainer
 from reliability_helpers import (HYDRA_APPENDS, HYDRA_REWRITES, TINY_ARGS, TINY_ENV, copy_run, digest,
                                  snapshot)
 from trainer import checkpoint
@@ -46,6 +46,7 @@ class Case:
     prepare: Optional[Callable[[Path, Path], None]] = None  # (run copy, tmp_path): damage a file first
     env: dict = field(default_factory=dict)
     run_dir: str = "{run}"  # where the command runs (a fresh directory for the DIAGNOSTICS_DIR row)
+    cwd: Optional[str] = None  # "cli" rows: the working directory (created empty; it must stay empty)
     skip: Optional[str] = None  # reason, when this machine cannot show the case
 
 
@@ -317,7 +318,7 @@ CASES = [
     Case("corrupt run_info.json", [], "{run}/diagnostics/run_info.json is unreadable",
          prepare=_write("diagnostics/run_info.json", b'{"run_dir": ')),
     Case("diagnostics.dir set to nothing", [], "diagnostics.dir is empty (DIAGNOSTICS_DIR set to nothing?)",
-         via="cli", env={"DIAGNOSTICS_DIR": ""}),
+         via="cli", env={"DIAGNOSTICS_DIR": ""}, cwd="{tmp}/cwd"),  # "" is the current directory to Path()
     Case("diagnostics.dir at another run's top directory", [],
          "diagnostics.dir={run} is the directory of another run (it holds .hydra/)",
          env={"DIAGNOSTICS_DIR": "{run}"}, run_dir="{tmp}/new"),
@@ -332,8 +333,11 @@ def invoke(case: Case, run_dir: Path, fill: Callable[[str], str], capsys) -> tup
     args = [fill(a) for a in case.args]
     env = {k: fill(v) for k, v in case.env.items()}
     if case.via in ("cli", "hydra"):
+        cwd = Path(fill(case.cwd)) if case.cwd else ROOT
+        cwd.mkdir(exist_ok=True)
         proc = run_trainer([f"hydra.run.dir={run_dir}", *TINY_ARGS, *args], env={**TINY_ENV, **env},
-                           timeout=CASE_TIMEOUT_S)
+                           timeout=CASE_TIMEOUT_S, cwd=cwd)
+        assert not case.cwd or list(cwd.iterdir()) == [], f"written into the working directory: {list(cwd.iterdir())}"
         return proc.returncode, proc.stderr
     from trainer import app
 

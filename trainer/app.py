@@ -71,9 +71,11 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
 
 def _default_diag_dir(cfg: DictConfig, run_dir: Path) -> Path:
     try:
-        return Path(cfg.diagnostics.dir)
+        named = str(cfg.diagnostics.dir)
     except Exception:  # noqa: BLE001 - the config itself may be what is broken
-        return run_dir / "diagnostics"
+        named = ""
+    # An empty name (DIAGNOSTICS_DIR set to nothing) would be the current directory.
+    return Path(named) if named.strip() else run_dir / "diagnostics"
 
 
 def _record_failure(diag_dir: Path, message: str) -> None:
