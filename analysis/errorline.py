@@ -49,10 +49,12 @@ def internal_error_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def last_line_of_defence() -> Iterator[None]:
-    """Turn any exception (not SystemExit, not Ctrl-C) into one line on stderr and exit 1."""
+def last_line_of_defence(let_through: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Turn any exception (not SystemExit, not Ctrl-C, none of let_through) into one line on stderr and exit 1."""
     try:
         yield
+    except let_through:
+        raise
     except Exception as e:  # noqa: BLE001 - this is the one place meant to catch everything
         try:
             print(internal_error_line(e), file=sys.stderr)

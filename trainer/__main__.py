@@ -52,21 +52,24 @@ def main(cfg: DictConfig) -> float:
 
     from .app import run
 
+    from .hydra_errors import JobFailed
+
     hc = HydraConfig.get()
-    # Inside the job too: Hydra would print its own line about a job that raised before the error line.
-    with _defence():
+    # Inside the job too: Hydra would print its own line about a job that raised before the error line. A
+    # sweep job's JobFailed (bad input, one line already) goes on to Hydra, which reports it at the end.
+    with _defence(let_through=(JobFailed,)):
         return run(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
 
 
 _RAW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # as the user set it, before one_line_errors does
 
 
-def _defence() -> contextlib.AbstractContextManager:
+def _defence(let_through: tuple = ()) -> contextlib.AbstractContextManager:
     """Anything unexpected ends as one line naming a saved traceback, exit 1 (analysis.errorline);
     HYDRA_FULL_ERROR=1 shows the raw traceback instead."""
     from analysis.errorline import last_line_of_defence
 
-    return contextlib.nullcontext() if _RAW_TRACEBACKS else last_line_of_defence()
+    return contextlib.nullcontext() if _RAW_TRACEBACKS else last_line_of_defence(let_through)
 
 
 def entry() -> None:
