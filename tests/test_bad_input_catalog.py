@@ -294,6 +294,8 @@ CASES = [
     Case("checkpoint whose optimizer has no param groups", [],
          "'optimizer' must be an optimizer state with param groups",
          prepare=_crafted(lambda s: s["optimizer"].update(param_groups=[]))),
+    Case("checkpoint whose scheduler state is empty", [], "{run}/checkpoints/last.pt: its scheduler state lacks",
+         prepare=_crafted(lambda s: s.update(scheduler={}))),
     Case("FIFO in place of the checkpoint", [], "cannot write {run}/checkpoints/last.pt: it is a FIFO",
          prepare=_fifo_checkpoint),
     Case("checkpoint that is a symlink loop", [],

@@ -185,7 +185,8 @@ _REQUIRED = {
 _OPTIONAL = {
     "best_epoch": ("an int", _is_int),
     "scaler": ("a dict", lambda v: isinstance(v, dict)),
-    "collector": ("a dict", lambda v: isinstance(v, dict)),
+    "collector": ("a dict with 'step' and 'acc'", lambda v: isinstance(v, dict) and _is_int(v.get("step"))
+                  and isinstance(v.get("acc"), torch.Tensor)),
     "epoch_lr": ("a number", _is_number),
 }
 
@@ -214,8 +215,15 @@ def check_structure(state: dict, path: Path) -> None:
         set_rng_state(current)
 
 
-def check_fits(state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> None:
-    """The saved model and optimizer state have this run's parameters, shape for shape."""
+def check_fits(state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, path: Path,
+               schedule: Any = None) -> None:
+    """The saved model and optimizer state have this run's parameters, shape for shape, and the saved
+    scheduler state every key this run's scheduler restores."""
+    if schedule is not None:
+        missing = sorted(set(schedule.state_dict()) - set(state["scheduler"]))
+        if missing:
+            raise CheckpointError(f"{path}: its scheduler state lacks '{missing[0]}'; start over with "
+                                  f"trainer.resume=false")
     expected = model.state_dict()
     saved = state["model"]
     missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))

@@ -269,7 +269,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     start_epoch, start_step = 1, 0
     best_acc, best_epoch = -1.0, None
     if saved is not None:
-        checkpoint.check_fits(saved, model, optimizer, resume_from)
+        checkpoint.check_fits(saved, model, optimizer, resume_from, schedule)
         model.load_state_dict(saved["model"])
         load_optimizer_state(optimizer, saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
