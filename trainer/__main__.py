@@ -88,16 +88,16 @@ def _entry() -> None:
         ranks = Ranks.from_env()
     except ConfigError as e:  # a malformed RANK / WORLD_SIZE environment
         _refuse(str(e), print_it=True)
-    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if ranks.distributed and not os.environ.get(name)]
-    if missing:  # torch.distributed's env:// rendezvous would fail after Hydra created the run directory
-        _refuse(f"WORLD_SIZE={ranks.world_size} asks for a distributed run but {missing[0]} is not set: start it "
-                f"with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK left over in this shell",
-                print_it=ranks.is_main)
     if ranks.distributed and is_multirun(sys.argv[1:]):
         # Every rank would run the whole sweep and create sweep directories of its own.
         _refuse("torchrun runs one training job; sweep with a launcher instead "
                 "(hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node=N), or call torchrun "
                 "once per job with its own hydra.run.dir", print_it=ranks.is_main)
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if ranks.distributed and not os.environ.get(name)]
+    if missing:  # torch.distributed's env:// rendezvous would fail after Hydra created the run directory
+        _refuse(f"WORLD_SIZE={ranks.world_size} asks for a distributed run but {missing[0]} is not set: start it "
+                f"with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK left over in this shell",
+                print_it=ranks.is_main)
     sys.argv[1:] = hydra_args_for_rank(sys.argv[1:], ranks)
     with one_line_errors(print_it=ranks.is_main):
         main()
