@@ -65,7 +65,10 @@ def test_every_save_writes_a_checksum_that_load_verifies(tmp_path):
     checkpoint.save(path, {"epoch": 2})
     digests = checkpoint.checksum_path(path).read_text().split()
     assert digests[0] == hashlib.sha256(path.read_bytes()).hexdigest() and len(digests) == 2
-    assert checkpoint.load(path)["epoch"] == 2
+    for epoch in (3, 4):
+        checkpoint.save(path, {"epoch": epoch})
+    assert len(checkpoint.checksum_path(path).read_text().split()) == checkpoint.KEPT_CHECKSUMS
+    assert checkpoint.load(path)["epoch"] == 4
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one bit
     path.write_bytes(bytes(data))
@@ -84,9 +87,10 @@ def test_a_crash_between_the_checksum_and_the_checkpoint_leaves_a_loadable_check
         real_write(target, write, mode)
 
     monkeypatch.setattr(checkpoint, "atomic_write", dies_on_the_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        checkpoint.save(path, {"epoch": 2})
-    assert checkpoint.load(path)["epoch"] == 1  # the previous checkpoint, whose digest is still listed
+    for epoch in (2, 3):  # twice in a row
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint.save(path, {"epoch": epoch})
+    assert checkpoint.load(path)["epoch"] == 1  # the checkpoint that is there, whose digest is still listed
 
 
 def test_starting_over_removes_checkpoints_and_their_checksums(tmp_path):

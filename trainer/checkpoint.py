@@ -27,7 +27,8 @@ from .runfiles import atomic_write
 
 FORMAT = "traindx-checkpoint-1"
 LAST, BEST = "last.pt", "best.pt"
-CHECKSUM_SUFFIX = ".sha256"  # last.pt.sha256 beside last.pt: its digest (and, while it is replaced, the previous one)
+CHECKSUM_SUFFIX = ".sha256"  # last.pt.sha256 beside last.pt: its digest first, then those of the files it replaced
+KEPT_CHECKSUMS = 3  # digests listed: the current one and two before it (a save can die between its two renames)
 
 # Config keys that decide the shape of the saved state: a checkpoint made with other values
 # belongs to another run.
@@ -86,15 +87,16 @@ def _accepted_checksums(path: Path) -> list[str]:
 def save(path: Path, state: dict) -> None:
     """Write atomically: a crash mid-save leaves the previous file intact.
 
-    The checksum file goes first and names both the new digest and the one it replaces, so a crash
-    between the two replacements leaves a checkpoint that still verifies (the previous one).
+    The checksum file goes first and names the new digest and those it replaces, so a crash between the
+    two replacements leaves a checkpoint that still verifies (the previous one, even after such crashes
+    KEPT_CHECKSUMS - 1 times in a row).
     """
     path = Path(path)
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
     data = buffer.getvalue()
     try:
-        previous = _accepted_checksums(path)[:1]
+        previous = _accepted_checksums(path)[: KEPT_CHECKSUMS - 1]
     except CheckpointError:  # an unreadable old checksum is replaced, not kept
         previous = []
     digests = [hashlib.sha256(data).hexdigest(), *previous]
