@@ -35,7 +35,7 @@ from .config import TrainConfig
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
-from .errors import ConfigError, RunDirError, StopRun
+from .errors import ConfigError, StopRun
 from .live import LiveFindings
 from .models import build_model, kill_relus
 from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
