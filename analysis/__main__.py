@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 from rundir.read import RunError
+from rundir.errorline import last_line_of_defence, single_line
+
 from .render.formats import PRINTABLE
 
 
@@ -58,6 +60,12 @@ def _split_dashes(argv: list[str]) -> tuple[list[str], None, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Anything unexpected ends as one line naming a saved traceback, exit 1 (rundir/errorline.py)."""
+    with last_line_of_defence():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a path's undecodable bytes print as \xff, never a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             return verify_command(paths, args)
         return report_paths(paths, args.format, args.out, args.fail_on)
     except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(single_line(f"error: {e}"), file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
         return 0

@@ -41,6 +41,9 @@ LIVE_FINDINGS = "live_findings.json"
 # <run dir>/verify/<timestamp>/verify.json: a `python -m analysis RUN --verify` sweep's plan and result.
 VERIFY_DIR, VERIFY_JSON = "verify", "verify.json"
 CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT, BEST_CHECKPOINT = "last.pt", "best.pt"  # every epoch; when validation accuracy improves
+# last.pt.sha256 beside last.pt (trainer/checkpoint.py): its digest first, then those of the files it replaced
+CHECKSUM_SUFFIX = ".sha256"
 LOG_SUFFIX = ".log"
 
 # status.json's "status" values.

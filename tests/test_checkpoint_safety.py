@@ -4,6 +4,7 @@ state exactly; nothing in the code base reads run files with an unsafe loader.""
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
 import os
 import random
@@ -53,6 +54,56 @@ def test_random_state_round_trips_through_a_saved_checkpoint(tmp_path):
     checkpoint.set_rng_state(checkpoint.load(tmp_path / "last.pt")["rng"])
     got = (random.random(), np.random.normal(), torch.rand(3))
     assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
+
+
+# ───────────────────────────── checksums ─────────────────────────────
+
+
+def test_every_save_writes_a_checksum_that_load_verifies(tmp_path):
+    path = tmp_path / checkpoint.LAST
+    checkpoint.save(path, {"epoch": 1})
+    checkpoint.save(path, {"epoch": 2})
+    digests = checkpoint.checksum_path(path).read_text().split()
+    assert digests[0] == hashlib.sha256(path.read_bytes()).hexdigest() and len(digests) == 2
+    for epoch in (3, 4):
+        checkpoint.save(path, {"epoch": epoch})
+    assert len(checkpoint.checksum_path(path).read_text().split()) == checkpoint.KEPT_CHECKSUMS
+    assert checkpoint.load(path)["epoch"] == 4
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch.*best.pt.*trainer.resume=false"):
+        checkpoint.load(path)
+
+
+def test_a_crash_between_the_checksum_and_the_checkpoint_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / checkpoint.LAST
+    checkpoint.save(path, {"epoch": 1})
+    real_write = checkpoint.atomic_write
+
+    def dies_on_the_checkpoint(target, write, mode="wb"):
+        if target == path:
+            raise KeyboardInterrupt  # killed after the new checksum went in, before the checkpoint did
+        real_write(target, write, mode)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", dies_on_the_checkpoint)
+    for epoch in (2, 3):  # twice in a row
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint.save(path, {"epoch": epoch})
+    assert checkpoint.load(path)["epoch"] == 1  # the checkpoint that is there, whose digest is still listed
+
+
+def test_starting_over_removes_checkpoints_and_their_checksums(tmp_path):
+    for name in (checkpoint.LAST, checkpoint.BEST):
+        checkpoint.save(tmp_path / name, {"epoch": 1})
+    checkpoint.discard(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_without_a_checksum_still_loads(tmp_path):
+    """Written before checksums existed: nothing to verify against, loaded as before."""
+    torch.save({"format": checkpoint.FORMAT, "epoch": 4}, tmp_path / "last.pt")
+    assert checkpoint.load(tmp_path / "last.pt")["epoch"] == 4
 
 
 # ───────────────────────────── no unsafe loaders anywhere ─────────────────────────────

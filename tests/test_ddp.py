@@ -55,7 +55,8 @@ def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     diag = run / "diagnostics"
     written = sorted(p.name for p in diag.iterdir() if p.name != "live_findings.json")  # rank 0's, if any fired
     assert written == ["run_info.json", "status.json", "train_diagnostics.jsonl", "val_diagnostics.jsonl"]
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "best.pt.sha256", "last.pt",
+                                                                       "last.pt.sha256"]
     assert (run / "train.log").read_text().count("epoch 1/1") == 1  # rank 1 logs nothing
     assert (proc.stdout + proc.stderr).count("epoch 1/1") == 1
     info = json.loads((diag / "run_info.json").read_text())

@@ -154,6 +154,12 @@ def test_sigkill_in_validation_in_a_checkpoint_write_and_in_a_jsonl_append_loses
     assert any(name.startswith(".last.pt.") for name in temporaries(run))
     assert len(read_jsonl_strict(run / "diagnostics" / JSONL[0])[0]) == 2
 
+    # 3b. Resumed at epoch 1 again, killed while writing epoch 2's checksum, which goes before last.pt: the
+    #     old checksum file still lists the epoch-1 last.pt, which loads and verifies.
+    crash(run, "last.pt.sha256:1:KILL", KILLED)
+    assert check_intact(run, ref)["epoch"] == 1
+    assert any(name.startswith(".last.pt.sha256.") for name in temporaries(run))
+
     # 4. Resumed at epoch 1 again, killed halfway through appending an epoch-3 record: a torn tail.
     crash(run, f"jsonl:{rng.randint(3, 4)}:KILL", KILLED)
     assert check_intact(run, ref, torn_tail_allowed=True)["epoch"] == 2

@@ -4,6 +4,8 @@ Nothing here imports torch, so `--help` and config errors answer at once. Under 
 process runs this; `ranks.hydra_args_for_rank` keeps Hydra from creating anything for ranks > 0.
 """
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -50,12 +52,34 @@ def main(cfg: DictConfig) -> float:
 
     from .app import run
 
+    from .hydra_errors import JobFailed
+
     hc = HydraConfig.get()
-    return run(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+    # Inside the job too: Hydra would print its own line about a job that raised before the error line. A
+    # sweep job's JobFailed (bad input, one line already) goes on to Hydra, which reports it at the end.
+    with _defence(let_through=(JobFailed,)):
+        return run(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+
+
+_RAW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # as the user set it, before one_line_errors does
+
+
+def _defence(let_through: tuple = ()) -> contextlib.AbstractContextManager:
+    """Anything unexpected ends as one line naming a saved traceback, exit 1 (rundir/errorline.py);
+    HYDRA_FULL_ERROR=1 shows the raw traceback instead."""
+    from rundir.errorline import last_line_of_defence
+
+    return contextlib.nullcontext() if _RAW_TRACEBACKS else last_line_of_defence(let_through)
 
 
 def entry() -> None:
-    """The console entry: adapt the command line to this process's rank, then run Hydra."""
+    """The console entry, behind the last line of defence."""
+    with _defence():
+        _entry()
+
+
+def _entry() -> None:
+    """Adapt the command line to this process's rank, then run Hydra."""
     from .errors import ConfigError
     from .hydra_errors import one_line_errors
     from .ranks import Ranks, hydra_args_for_rank, is_multirun
@@ -69,6 +93,11 @@ def entry() -> None:
         _refuse("torchrun runs one training job; sweep with a launcher instead "
                 "(hydra/launcher=submitit_slurm with hydra.launcher.tasks_per_node=N), or call torchrun "
                 "once per job with its own hydra.run.dir", print_it=ranks.is_main)
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if ranks.distributed and not os.environ.get(name)]
+    if missing:  # torch.distributed's env:// rendezvous would fail after Hydra created the run directory
+        _refuse(f"WORLD_SIZE={ranks.world_size} asks for a distributed run but {missing[0]} is not set: start it "
+                f"with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK left over in this shell",
+                print_it=ranks.is_main)
     sys.argv[1:] = hydra_args_for_rank(sys.argv[1:], ranks)
     with one_line_errors(print_it=ranks.is_main):
         main()

@@ -21,8 +21,11 @@ from typing import Optional
 from omegaconf import DictConfig
 
 from rundir.files import RunFileError, Status
-from rundir.format import STATUS
+from rundir.format import DIAGNOSTICS, STATUS
 
+from rundir.errorline import single_line
+
+from . import preflight
 from .config import validate
 from .errors import USER_ERRORS, RunDirError, StopRun
 from .hydra_errors import EXIT_BAD_INPUT, JobFailed
@@ -45,6 +48,9 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
         if multirun:
             typed.diagnostics.dir = str(job_diagnostics_dir(Path(typed.diagnostics.dir), run_dir))
         diag_dir = Path(typed.diagnostics.dir)
+        if ranks.is_main:  # rank 0 writes the run's files (other ranks' run_dir is a placeholder until shared)
+            preflight.check_run_paths(run_dir, diag_dir, typed.trainer.resume)
+        preflight.check_data_root(typed.data.root)
         from . import distributed
         from .loop import train  # imports torch: only once the config is known to be good
 
@@ -79,10 +85,13 @@ def job_diagnostics_dir(diag_dir: Path, run_dir: Path) -> Path:
 
 def _default_diag_dir(cfg: DictConfig, run_dir: Path, multirun: bool) -> Path:
     try:
-        configured = Path(cfg.diagnostics.dir)
-        return job_diagnostics_dir(configured, run_dir) if multirun else configured
+        named = str(cfg.diagnostics.dir)
     except Exception:  # noqa: BLE001 - the config itself may be what is broken
-        return run_dir / "diagnostics"
+        named = ""
+    # An empty name (DIAGNOSTICS_DIR set to nothing) would be the current directory.
+    if not named.strip():
+        return run_dir / DIAGNOSTICS
+    return job_diagnostics_dir(Path(named), run_dir) if multirun else Path(named)
 
 
 def _record_failure(diag_dir: Path, message: str) -> None:
@@ -104,6 +113,7 @@ def _log_to_file(message: str) -> None:
 
 
 def _fail(message: str, code: int, multirun: bool, ranks: Ranks = Ranks()) -> float:
+    message = single_line(message)  # a newline in an echoed value would make it two lines
     if not ranks.is_main:
         # Rank 0 meets the same bad input and says it once; torchrun then stops this process.
         time.sleep(PEER_GRACE_S)

@@ -456,18 +456,73 @@ def validate(cfg: DictConfig) -> TrainConfig:
             raise ConfigError(_omegaconf_message(e, group + ".")) from None
         except ValueError as e:  # raised by a schema's __post_init__ range check
             raise ConfigError(str(e)) from None
+        check_numbers(group, typed[group])
     from analysis.rules import CATALOG  # numpy only; no torch
 
     unknown = [i for i in typed["trainer"].stop_on if i not in CATALOG]
     if unknown:
         raise ConfigError(f"trainer.stop_on names unknown finding id {unknown[0]!r}; known: {', '.join(CATALOG)}")
     config = TrainConfig(**typed)
+    check_paths(config)
     check_combinations(config)
     return config
 
 
+# ───────────────────────────── bounds of every number ─────────────────────────────
+
+# Every float must be finite (NaN and infinity pass `x > 0`-style checks and then crash or poison the run)
+# unless its field's metadata says otherwise: `field(default=..., metadata={ALLOW_NONFINITE: True})`.
+ALLOW_NONFINITE = "allow_nonfinite"
+
+# Every int lies in [INT_MIN, INT_MAX] unless INT_LIMITS below gives the key its own bounds. The ceiling is
+# the largest C int: torch, numpy and the DataLoader hand these to C code, where a larger value overflows
+# (diagnostics.update_every=10**20 crashed at the end of the first epoch). Every int of the schema counts
+# something, so none is negative.
+INT_MIN, INT_MAX = 0, 2**31 - 1
+
+# key -> (lowest, highest, why); a test checks that every key exists in a schema.
+INT_LIMITS: dict[str, tuple[int, int, str]] = {
+    "trainer.seed": (0, 2**32 - 1, "numpy seeds are 32-bit"),
+    "trainer.epochs": (1, 100_000, "more passes than any real run makes; a larger number is a typo"),
+    "data.in_channels": (1, 64, "image channels; 64 is far beyond any image format"),
+    "model.in_channels": (1, 64, "interpolated from data.in_channels"),
+    "data.image_size": (1, 1024, "images are held in memory as float32: 12 MB per RGB image at 1024"),
+    "data.size": (2, 1_000_000, "fake images are generated in memory"),
+    "model.width": (1, 1024, "the ResNets double it per stage: 1024 makes an 8192-channel last stage"),
+    "augmentation.num_ops": (0, 16, "each image goes through num_ops transformations; RandAugment has 14 kinds"),
+}
+
+
+def check_numbers(group: str, conf: Any) -> None:
+    """Finite floats and bounded ints, derived from the schema's field types (bools are neither)."""
+    for f in dataclasses.fields(conf):
+        key, value = f"{group}.{f.name}", getattr(conf, f.name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not f.metadata.get(ALLOW_NONFINITE) and any(
+                isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(f"{key} must be finite, got {value}")
+        low, high, why = INT_LIMITS.get(key, (INT_MIN, INT_MAX, "larger values overflow in C code"))
+        for v in (v for v in values if isinstance(v, int) and not isinstance(v, bool)):
+            if v > high:
+                raise ConfigError(f"{key} must be <= {high} ({why}), got {v}")
+            if v < low:
+                raise ConfigError(f"{key} must be >= {low}, got {v}")
+
+
+def check_paths(c: TrainConfig) -> None:
+    """Path values that name no place: an empty string is the current directory to Path()."""
+    if not c.diagnostics.dir.strip():
+        raise ConfigError("diagnostics.dir is empty (DIAGNOSTICS_DIR set to nothing?); unset DIAGNOSTICS_DIR "
+                          "or name a directory")
+    if c.data.root is not None and not c.data.root.strip():
+        raise ConfigError("data.root is empty; name the dataset directory or leave data.root unset")
+
+
 def check_combinations(c: TrainConfig) -> None:
     """Settings that are valid one by one but cannot work, or do nothing, together."""
+    padding = getattr(c.augmentation, "crop_padding", 0)
+    if padding > c.data.image_size:  # a random crop of mostly padding; 100000 asked for 120 GB
+        raise ConfigError(f"augmentation.crop_padding={padding} must be <= data.image_size={c.data.image_size}")
     warmup = getattr(c.scheduler, "warmup_epochs", 0.0)
     if warmup >= c.trainer.epochs:
         raise ConfigError(f"scheduler.warmup_epochs={warmup} must be < trainer.epochs={c.trainer.epochs}: "

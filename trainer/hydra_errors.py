@@ -12,10 +12,13 @@ import contextlib
 import difflib
 import os
 import sys
+import traceback
 from typing import Iterable, Iterator, Optional
 
 from hydra.errors import CompactHydraException, HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
+
+from rundir.errorline import single_line
 
 from .config import SCHEMAS, unknown_key_hint
 
@@ -67,6 +70,13 @@ def one_line_errors(print_it: bool = True) -> Iterator[None]:
     except (HydraException, OmegaConfBaseException) as e:
         _say(f"error: {one_line(e)}", print_it)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    except OSError as e:
+        if not _raised_by_hydra(e):
+            raise  # the trainer's own: its RunFileErrors never get here, and anything else is a bug
+        where = e.filename if e.filename is not None else _first_line(str(e))
+        _say(f"error: cannot create {where}: {e.strerror or e}; hydra.run.dir (hydra.sweep.dir in a sweep) "
+             f"must name a directory that can be created and written", print_it)
+        raise SystemExit(EXIT_BAD_INPUT) from None
     except Exception as e:  # noqa: BLE001 - only a launcher plugin's refusal is reported here
         plugin = _raising_plugin(e)
         if plugin is None:
@@ -76,6 +86,14 @@ def one_line_errors(print_it: bool = True) -> Iterator[None]:
         raise SystemExit(EXIT_BAD_INPUT) from None
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def _raised_by_hydra(exc: BaseException) -> bool:
+    """True when Hydra itself failed to create the run directory or write into it (a file in the way, a
+    read-only file system, a name too long): the innermost frame outside pathlib is Hydra's own code."""
+    frames = [f.filename.replace("\\", "/") for f in traceback.extract_tb(exc.__traceback__)]
+    own = [f for f in frames if not f.endswith(("/pathlib.py", "/os.py"))]
+    return bool(own) and "/hydra/" in own[-1] and "/hydra_plugins/" not in own[-1]
 
 
 def _raising_plugin(exc: BaseException) -> Optional[str]:
@@ -93,7 +111,7 @@ def _raising_plugin(exc: BaseException) -> Optional[str]:
 
 def _say(message: str, print_it: bool) -> None:
     if print_it:
-        print(message, file=sys.stderr)
+        print(single_line(message), file=sys.stderr)  # an override's value may hold a newline
 
 
 def one_line(exc: BaseException) -> str:

@@ -29,15 +29,15 @@ import torch
 from torch import nn
 
 from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
-from rundir.format import DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
+from rundir.format import CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
 from rundir.read import read_json, read_jsonl
 
-from . import checkpoint, distributed, faults
+from . import checkpoint, distributed, faults, preflight
 from .config import TrainConfig
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
-from .errors import ConfigError, RunDirError, StopRun
+from .errors import ConfigError, StopRun
 from .live import LiveFindings
 from .loggers import build_logger
 from .models import build_model
@@ -187,18 +187,6 @@ class Preempted(Exception):
 # ───────────────────────────── the run ─────────────────────────────
 
 
-def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
-    """Refuse a diagnostics directory that already holds another run's files."""
-    problems: list[str] = []
-    info = read_json(diag_dir / RUN_INFO, problems)  # rundir's reader: a FIFO or a huge file cannot hang it
-    if problems:
-        raise RunDirError(f"{diag_dir / RUN_INFO} is unreadable; choose another diagnostics.dir or remove it")
-    owner = info.get("run_dir") if info is not None else None
-    if isinstance(owner, str) and owner and Path(owner).resolve() != run_dir.resolve():
-        raise RunDirError(f"diagnostics.dir={diag_dir} holds the diagnostics of another run ({owner}); "
-                          f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
-
-
 def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> float:
     """Train as configured, writing diagnostics; returns the best validation accuracy.
 
@@ -209,7 +197,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     main = ranks.is_main  # the only rank that writes files and logs
     run_dir = Path(run_dir)
     diag_dir = Path(cfg.diagnostics.dir)
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / CHECKPOINTS
     config = plain(cfg)
     t = cfg.trainer
 
@@ -222,13 +210,13 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     # DDP: join the process group; every rank takes rank 0's directories (Hydra's ${now:} differs per rank).
     device = distributed.start(ranks, device)
     run_dir, diag_dir = (Path(p) for p in distributed.share((str(run_dir), str(diag_dir))))
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = run_dir / CHECKPOINTS
     if main:
-        check_diagnostics_dir(diag_dir, run_dir)
+        preflight.check_diagnostics_dir(diag_dir, run_dir)
     resume_from = checkpoint.find_resumable(ckpt_dir) if t.resume else None
     saved = None
     if resume_from is not None:
-        saved = checkpoint.load(resume_from)
+        saved = checkpoint.load_for_resume(resume_from)
         checkpoint.check_identity(saved, config, resume_from)
         changed = checkpoint.changed_keys(saved.get("config") or {}, config)
         if changed:
@@ -253,7 +241,9 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         log.warning("data.batch_size=%d is more than the %d training images: one step per epoch",
                     cfg.data.batch_size, len(data.train))
 
-    model = faults.break_model(cfg.fault, build_model(cfg.model))
+    model = build_model(cfg.model)
+    preflight.check_shapes(data.val, cfg.data, model, cfg.model.name)  # before a fault breaks it: a shape check only
+    model = faults.break_model(cfg.fault, model)
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     ddp_model = distributed.wrap(model, device)  # the model itself in a single process
     optimizer = build_optimizer(cfg.optimizer, cfg.regularization, model.parameters(), fused=device.type == "cuda")
@@ -274,6 +264,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     start_epoch, start_step = 1, 0
     best_acc, best_epoch = -1.0, None
     if saved is not None:
+        checkpoint.check_fits(saved, model, optimizer, resume_from, schedule)
         model.load_state_dict(saved["model"])
         load_optimizer_state(optimizer, saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
