@@ -12,7 +12,6 @@ a plain open() would give it (the umask's), so that teammates can read reports o
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path

@@ -35,7 +35,6 @@ from rundir.format import HYDRA_DIR, VERIFY_DIR, VERIFY_JSON as MANIFEST
 from rundir.read import Run, RunError
 from rundir.safe import read_json
 
-from .overrides import fmt
 from .sweep import parse_value, split_override
 
 FIX_GROUP = "verify_fix"  # the config group whose options are the fixes (and the control)

@@ -30,7 +30,7 @@ from torch import nn
 
 from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
 from rundir.format import CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
-from rundir.read import read_json, read_jsonl
+from rundir.read import read_jsonl
 
 from . import checkpoint, distributed, faults, preflight
 from .config import TrainConfig
