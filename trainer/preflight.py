@@ -71,23 +71,23 @@ def _stat(path: Path) -> Optional[os.stat_result]:
         return os.stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
-            raise RunFileError(f"cannot write {path}: it is a link to nothing ({os.readlink(path)})") from None
+            raise RunFileError("write", path, f"it is a link to nothing ({os.readlink(path)})") from None
         return None
     except OSError as e:  # a symlink loop, a name too long, no permission on a parent
-        raise RunFileError(f"cannot write {path}: {e.strerror or e}") from None
+        raise RunFileError("write", path, str(e.strerror or e)) from None
 
 
 def _check_directory(directory: Path) -> None:
     st = _stat(directory)
     if st is not None:
         if not stat.S_ISDIR(st.st_mode):
-            raise RunFileError(f"cannot write {directory}: it is a file, not a directory; move it away")
+            raise RunFileError("write", directory, "it is a file, not a directory; move it away")
         if not os.access(directory, os.W_OK | os.X_OK):
-            raise RunFileError(f"cannot write {directory}: Permission denied")
+            raise RunFileError("write", directory, "Permission denied")
         return
     parent = _existing_ancestor(directory)
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunFileError(f"cannot create {directory}: {parent} is not writable")
+        raise RunFileError("create", directory, f"{parent} is not writable")
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -95,7 +95,7 @@ def _existing_ancestor(path: Path) -> Path:
         st = _stat(parent)
         if st is not None:
             if not stat.S_ISDIR(st.st_mode):
-                raise RunFileError(f"cannot create {path}: {parent} is a file, not a directory")
+                raise RunFileError("create", path, f"{parent} is a file, not a directory")
             return parent
     return Path("/")
 
@@ -105,9 +105,9 @@ def _check_file(path: Path) -> None:
     if st is None:
         return
     if not stat.S_ISREG(st.st_mode):
-        raise RunFileError(f"cannot write {path}: {_kind(st.st_mode)}")
+        raise RunFileError("write", path, _kind(st.st_mode))
     if not os.access(path, os.R_OK | os.W_OK):
-        raise RunFileError(f"cannot write {path}: Permission denied")
+        raise RunFileError("write", path, "Permission denied")
 
 
 def _check_not_another_runs_top(diag_dir: Path, run_dir: Path) -> None:
