@@ -5,6 +5,7 @@
     python -m analysis RUN --format json | jq '.findings[].id'
     python -m analysis RUN --out report/                          # report.md, report.json, report.html, PNGs
     python -m analysis --rules                                    # the rule catalog
+    python -m analysis lightning_logs/version_0/metrics.csv       # another tool's run (docs/importers.md)
 
 Exit status: 0 when a report was made (reading warnings included), 2 when the input cannot be read
 as a run at all (a missing path, a directory that is no run, a file with no diagnostics record in it)
@@ -18,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .importers import FORMATS as FROM
 from .records import RunError
 
 FORMATS = ("text", "markdown", "json", "html", "csv")
@@ -34,6 +36,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--fail-on", choices=("info", "warning", "critical"),
                     help="exit 1 when a finding of this severity or worse fired")
     ap.add_argument("--rules", action="store_true", help="print the rule catalog (Markdown) and exit")
+    imports = ap.add_argument_group("runs from other tools (docs/importers.md)")
+    imports.add_argument("--from", dest="source", choices=FROM,
+                         help="the log format (default: detected from the path)")
+    imports.add_argument("--map", action="append", default=[], metavar="NAME=FIELD",
+                         help="read metric NAME as FIELD (train.loss, val.accuracy, ...; or ignore); repeatable")
+    imports.add_argument("--steps-per-epoch", type=int, metavar="N",
+                         help="TensorBoard: N logged steps make one epoch (default: the epoch tag, or inferred)")
     return ap.parse_args(argv)
 
 
@@ -50,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         from .dispatch import report_paths
+        from .importers import options
 
-        return report_paths(paths, args.format, args.out, args.fail_on)
+        imports = options(args.source, args.map, args.steps_per_epoch)
+        return report_paths(paths, args.format, args.out, args.fail_on, imports)
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
