@@ -289,7 +289,21 @@ def load_sweep(path: Path | str, imports: Any = None) -> Sweep:
     if not job_dirs and multirun is None:
         raise RunError(f"{path}: not a sweep directory (no multirun.yaml and no job directories)")
     command = ("python -m trainer -m " + " ".join(task)) if task else None
+    if task and job_dirs and _foreign_job(job_dirs[0], imports):  # e.g. a lightning-hydra-template multirun
+        script = "python src/train.py" if get(multirun, "hydra.job.config_name") == "train.yaml" \
+            else str(get(multirun, "hydra.job.name") or "?")
+        command = f"{script} -m " + " ".join(task)
     return Sweep(path, command, axes, fixed, job_dirs, expected, warnings, imports=imports)
+
+
+def _foreign_job(path: Path, imports: Any) -> bool:
+    """True when the job's logs are another tool's (read by analysis.importers), not traindx's."""
+    from .importers import detect
+
+    try:
+        return detect(path, getattr(imports, "source", None)) is not None
+    except RunError:
+        return False
 
 
 def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:

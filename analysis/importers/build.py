@@ -170,6 +170,8 @@ def to_run(src: Source, user_map: Optional[dict] = None) -> Run:
         notes.append(f"not in the log: {', '.join(unknown_fields)}")
     notes.append(f"unknown (rules that need them stay silent): {', '.join(unknown_facts) or 'none'}")
     notes += src.notes
+    if src.planned_epochs and last_train is not None and last_train >= src.planned_epochs:
+        src.completed = True  # every planned epoch trained
     status = None
     if src.completed:
         status = {"status": "completed"}

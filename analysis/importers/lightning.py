@@ -76,9 +76,6 @@ def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | No
     planned = (src.config or {}).get("trainer", {}).get("epochs")
     if isinstance(planned, int) and planned > 0:
         src.planned_epochs = planned
-        trained = max((e for e in ends), default=-1) + 1
-        if trained >= planned:
-            src.completed = True
     return src
 
 

@@ -50,5 +50,4 @@ def read(path: Path) -> Source:
             planned = args.get("epochs")
             if isinstance(planned, int) and planned > 0:
                 src.planned_epochs = planned
-                src.completed = True if src.series and max(max(s) for s in src.series.values()) >= planned else None
     return src
