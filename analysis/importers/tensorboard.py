@@ -116,8 +116,7 @@ def _epoch_map(scalars, steps_per_epoch, src: Source):
         src.notes.append(f"steps mapped to epochs with --steps-per-epoch {steps_per_epoch}")
         return lambda step: step // steps_per_epoch + 1
     val_steps = _val_steps(scalars)
-    train_points = max((len(p) for t, p in scalars.items() if (target(t) or _NOT).stage == "train"
-                        and (target(t) or _NOT).field != "learning_rate"), default=0)
+    train_points = max((len(p) for t, p in scalars.items() if _kind(t) == ("train", "metric")), default=0)
     if len(val_steps) >= 2 and train_points > len(val_steps):
         gaps = {b - a for a, b in zip(val_steps, val_steps[1:])}
         if len(gaps) == 1 and min(gaps) > 1:
@@ -133,16 +132,17 @@ def _epoch_map(scalars, steps_per_epoch, src: Source):
     return lambda step: step + shift
 
 
-class _Not:
-    stage, field = None, None
-
-
-_NOT = _Not()
+def _kind(tag: str) -> tuple[Optional[str], str]:
+    """(stage, 'metric' or 'optimizer') of a tag: the learning rate and gradient norm are logged per step
+    even by a run that logs its metrics per epoch, so they say nothing about the logging rhythm."""
+    t = target(tag)
+    if t is None:
+        return None, ""
+    return t.stage, "optimizer" if t.field in ("learning_rate", "mean_grad_norm") else "metric"
 
 
 def _val_steps(scalars) -> list[int]:
     for tag, points in scalars.items():
-        t = target(tag)
-        if t is not None and t.stage == "val":
+        if _kind(tag)[0] == "val":
             return sorted({s for s, _, _ in points})
     return []
