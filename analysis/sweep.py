@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .records import Run, RunError, get, is_run_dir, load_run, read_yaml, stale_note
+from .records import Run, RunError, get, is_run_dir, read_yaml, stale_note
 
 SEED_KEY = "trainer.seed"  # runs that differ only in this key are replicates
 

@@ -181,6 +181,12 @@ def test_summary_writer_per_step_epochs_inferred_or_given(tmp_path):
     assert report["summary"]["epochs"] == 4
 
 
+def test_runs_of_different_tools_given_together_are_compared(tmp_path):
+    report = analyze_json(LIGHTNING_CSV, LIGHTNING_TB, DATA / "mnist_keras.csv")
+    assert report["sweep"]["kind"] == "runs" and [r["epochs"] for r in report["runs"]] == [4, 4, 30]
+    assert [r["status"] for r in report["runs"]] == ["completed", "completed", "unknown"]
+
+
 def test_missing_tensorboard_package_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing.event_file_loader", None)
