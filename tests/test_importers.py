@@ -127,7 +127,8 @@ def test_map_renames_and_ignores_metrics_and_bad_options_are_one_line(tmp_path):
     for bad, said in ((["--map", "val_score=val.acc"], "error: --map 'val_score=val.acc': FIELD must be"),
                       (["--map", "novalue"], "error: --map 'novalue': expected NAME=FIELD"),
                       (["--from", "hf"], "no Hugging Face trainer_state.json found (--from hf)"),
-                      (["--steps-per-epoch", "0"], "error: --steps-per-epoch 0")):
+                      (["--steps-per-epoch", "0"], "error: --steps-per-epoch 0"),
+                      (["--from", "jsonl"], "is not a diagnostics JSONL file")):
         proc = analyze(tmp_path / "metrics.csv", *bad)
         assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
