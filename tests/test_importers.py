@@ -343,6 +343,20 @@ def test_lightning_hydra_template_multirun(tmp_path):
     check_lht_sweep(lht_sweep_from_fixtures(tmp_path), tmp_path / "report")
 
 
+def test_lightning_hydra_template_job_that_failed_is_named(tmp_path):
+    sweep = lht_sweep_from_fixtures(tmp_path)
+    write_yaml(sweep / "multirun.yaml", {"hydra": {
+        "mode": "MULTIRUN", "job": {"name": "train", "config_name": "train.yaml"},
+        "overrides": {"task": ["logger=csv", "model.optimizer.lr=0.01,0.5,5.0"]}}})
+    hydra_job(sweep / "2", 2, 5.0, epochs=3)  # crashed before Lightning logged anything
+    (sweep / "2" / "train.log").write_text("[2026-11-30 06:00:09][__main__][ERROR] - RuntimeError: CUDA error: "
+                                           "out of memory\n")
+    report = analyze_json(sweep, "--out", tmp_path / "report")
+    assert report["sweep"]["jobs"]["completed"] == 2 and report["sweep"]["jobs"]["expected"] == 3
+    failed = {f["job"]: f for f in report["sweep"]["failures"]}
+    assert failed["2"]["status"] == "no diagnostics" and "out of memory" in failed["2"]["error"]
+
+
 # ───────────── written live by Lightning (slow: Lightning's import and fits) ─────────────
 
 

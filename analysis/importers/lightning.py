@@ -38,7 +38,8 @@ def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | No
          run_dir: Path | None = None) -> Source:
     rows = _rows(path)
     run_dir = run_dir or path.parent
-    src = Source("Lightning CSVLogger", "lightning", [path], run_dir.name, run_dir)
+    name = run_dir.name if path.name == METRICS or run_dir != path.parent else path.stem
+    src = Source("Lightning CSVLogger", "lightning", [path], name, run_dir)
     # The step at which each epoch's rows end: a row without an epoch (LearningRateMonitor's) belongs to
     # the first epoch that had not ended at its step.
     ends: dict[int, int] = {}
