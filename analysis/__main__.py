@@ -6,6 +6,7 @@
     python -m analysis RUN --out report/                          # report.md, report.json, report.html, PNGs
     python -m analysis --rules                                    # the rule catalog
     python -m analysis RUN --verify -- hydra/launcher=joblib      # rerun the top fixes and a control (docs/sweeps.md)
+    python -m analysis lightning_logs/version_0/metrics.csv       # another tool's run (docs/importers.md)
 
 Exit status: 0 when a report was made (reading warnings included), 2 when the input cannot be read
 as a run at all (a missing path, a directory that is no run, a file with no diagnostics record in it)
@@ -22,6 +23,7 @@ from pathlib import Path
 from rundir.read import RunError
 from rundir.errorline import last_line_of_defence, single_line
 
+from .importers import FORMATS as FROM
 from .render.formats import PRINTABLE
 
 
@@ -37,6 +39,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--fail-on", choices=("info", "warning", "critical"),
                     help="exit 1 when a finding of this severity or worse fired")
     ap.add_argument("--rules", action="store_true", help="print the rule catalog (Markdown) and exit")
+    imports = ap.add_argument_group("runs from other tools (docs/importers.md)")
+    imports.add_argument("--from", dest="source", choices=FROM,
+                         help="the log format (default: detected from the path)")
+    imports.add_argument("--map", action="append", default=[], metavar="NAME=FIELD",
+                         help="read metric NAME as FIELD (train.loss, val.accuracy, ...; or ignore); repeatable")
+    imports.add_argument("--steps-per-epoch", type=int, metavar="N",
+                         help="TensorBoard: N logged steps make one epoch (default: the epoch tag, or inferred)")
     v = ap.add_argument_group("verify (docs/sweeps.md): python -m analysis RUN --verify [-- HYDRA OVERRIDES]")
     v.add_argument("--verify", action="store_true", help="rerun the top fixes and a control as one Hydra multirun "
                    "(python -m trainer -m); what follows -- goes to it (hydra/launcher=joblib, ...)")
@@ -81,12 +90,14 @@ def _main(argv: list[str] | None) -> int:
         return 2
     try:
         from .dispatch import report_paths
+        from .importers import options
 
+        imports = options(args.source, args.map, args.steps_per_epoch)
         if args.verify:
             from .verify import verify_command
 
             return verify_command(paths, args)
-        return report_paths(paths, args.format, args.out, args.fail_on)
+        return report_paths(paths, args.format, args.out, args.fail_on, imports)
     except RunError as e:
         print(single_line(f"error: {e}"), file=sys.stderr)
         return 2

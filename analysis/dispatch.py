@@ -88,7 +88,9 @@ def write_files(target: Path, files: dict[str, str | Callable[[Path], object]]) 
     return written
 
 
-def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Optional[str]) -> int:
+def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Optional[str], imports=None) -> int:
+    """imports: importers.ImportOptions (--from, --map, --steps-per-epoch) for runs other tools logged."""
+    from .importers import load_runs
     from .sweep import is_sweep_dir
 
     for p in paths:
@@ -101,11 +103,14 @@ def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Opti
     try:
         if len(paths) == 1:
             if sweeps:
-                return report_sweep(paths[0], fmt, out)
-            return report_run(paths[0], fmt, out, fail_on)
+                return report_sweep(paths[0], fmt, out, imports)
+            runs = load_runs(paths[0], imports)  # several: a Keras file of appended fits, logger versions
+            if len(runs) > 1:
+                return report_sweep(runs, fmt, out, imports)
+            return report_run(paths[0], fmt, out, fail_on, runs[0])
         if len(sweeps) == len(paths):
-            return report_sweeps(paths, fmt, out)
-        return report_sweep(paths, fmt, out)  # several runs: compared as one ad-hoc sweep
+            return report_sweeps(paths, fmt, out, imports)
+        return report_sweep(paths, fmt, out, imports)  # several runs: compared as one ad-hoc sweep
     except RunError:
         remove_empty(made)
         raise
@@ -133,14 +138,14 @@ def _named(written: list[Path], fmt: str, kind: str) -> Optional[Path]:
     return next((p for p in written if p.name == file_name(fmt, kind)), None)
 
 
-def report_sweep(path, fmt: str, out: Optional[Path]) -> int:
-    """One sweep directory (or a list of run directories): files into <sweep>/analysis/, --out, or for runs
+def report_sweep(path, fmt: str, out: Optional[Path], imports=None) -> int:
+    """One sweep directory (or a list of run directories or Runs): files into <sweep>/analysis/, --out, or for runs
     given one by one the current directory."""
     from . import sweep_report
     from .render.formats import SWEEP, render
     from .sweep import load_sweep, sweep_from_runs
 
-    sweep = load_sweep(path) if isinstance(path, Path) else sweep_from_runs(path)
+    sweep = load_sweep(path, imports) if isinstance(path, Path) else sweep_from_runs(path, imports)
     report = sweep_report.build(sweep)
     implicit = sweep.path / "analysis" if isinstance(path, Path) else Path.cwd()
     html_path = _named(write_report(SWEEP, report, sweep, out, implicit), "html", SWEEP)
@@ -153,25 +158,28 @@ def report_sweep(path, fmt: str, out: Optional[Path]) -> int:
     return 0
 
 
-def report_sweeps(paths: list[Path], fmt: str, out: Optional[Path]) -> int:
+def report_sweeps(paths: list[Path], fmt: str, out: Optional[Path], imports=None) -> int:
     """Several sweeps: each one's best, and what changed against the first; files into --out or the current directory."""
     from . import compare, sweep_report
     from .render.formats import COMPARISON, render
     from .sweep import load_sweep
 
-    data = compare.build([sweep_report.build(load_sweep(p)) for p in paths])
+    data = compare.build([sweep_report.build(load_sweep(p, imports)) for p in paths])
     written = write_report(COMPARISON, data, None, out, Path.cwd())
     sys.stdout.write(render(fmt, COMPARISON, data, None)
                      + (f"\nwrote {', '.join(map(str, written))}\n" if fmt == "text" and written else ""))
     return 0
 
 
-def report_run(path: Path, fmt: str, out: Optional[Path], fail_on: Optional[str]) -> int:
+def report_run(path: Path, fmt: str, out: Optional[Path], fail_on: Optional[str], run=None) -> int:
+    """One run: read from path, unless already read (run: an imported one)."""
     from . import run_report
     from .render.formats import RUN
 
-    run = load_run(path)
+    run = run if run is not None else load_run(path)
     report = run_report.build(run)
+    if run.imported is not None:  # another tool's log: what was read, what is unknown
+        report["run"]["imported"] = run.imported
     report["run"]["status_note"] = stale_note(run)  # status running, but the process seems gone
     report["run"]["notes"] = list(run.notes)  # where the diagnostics were read from, when not diagnostics/
     written = write_report(RUN, report, run, out, None)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rundir.format import MULTIRUN_YAML
-from rundir.read import (Run, RunError, exists, get, is_dir, is_run_dir, load_run, log_files, read_log_tail,
+from rundir.read import (Run, RunError, exists, get, is_dir, is_run_dir, log_files, read_log_tail,
                          read_yaml, stale_note)
 from .config_keys import DIAGNOSTICS_DIR, TRAINER_SEED
 
@@ -131,6 +131,7 @@ class Sweep:
     warnings: list[str] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)  # filled by analyze_jobs
     runs_given: bool = False  # single runs compared as one sweep (no sweep directory of their own)
+    imports: Any = None  # importers.ImportOptions: how to read jobs another tool logged
 
     @property
     def name(self) -> str:
@@ -145,16 +146,22 @@ class Sweep:
         return [n for n in range(self.expected) if n not in present]
 
 
-def analyze_job(path: Path) -> Job:
-    """Load one job directory and analyse it; never raises on a broken directory."""
+def analyze_job(path: Path | Run, imports: Any = None) -> Job:
+    """Load one job directory (ours, or another tool's: importers) and analyse it, or analyse a Run
+    already read; never raises on a broken directory."""
+    from .importers import load_job
     from .rules import diagnose
     from .run_report import summary
 
-    num = int(path.name) if path.name.isdigit() else None
-    try:
-        run = load_run(path)
-    except RunError as e:
-        return Job(num, path, state="unreadable", error=str(e))
+    if isinstance(path, Run):
+        run, path = path, path.path
+        num = None
+    else:
+        num = int(path.name) if path.name.isdigit() else None
+        try:
+            run = load_job(path, imports)
+        except RunError as e:
+            return Job(num, path, state="unreadable", error=str(e))
     coords = {}
     for o in run.overrides:
         k, v = split_override(o)
@@ -174,15 +181,22 @@ def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
     """Analyse every job, in worker processes for large sweeps (one per core), in order."""
     import os
 
+    from functools import partial
+
     dirs = sweep.job_dirs
+    analyze = partial(analyze_job, imports=sweep.imports)
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
     if len(dirs) >= POOL_MIN_JOBS and workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            sweep.jobs = list(pool.map(analyze_job, dirs, chunksize=max(1, len(dirs) // (workers * 8))))
+            sweep.jobs = list(pool.map(analyze, dirs, chunksize=max(1, len(dirs) // (workers * 8))))
     else:
-        sweep.jobs = [analyze_job(d) for d in dirs]
+        sweep.jobs = [analyze(d) for d in dirs]
+    _axes_from_jobs(sweep)
+
+
+def _axes_from_jobs(sweep: Sweep) -> None:
     if not sweep.axes and sweep.jobs:  # no multirun.yaml (or an Optuna sweep): axes from the jobs
         keys: dict[str, list[Any]] = {}
         for j in sweep.jobs:
@@ -210,8 +224,12 @@ def _job_dirs(path: Path) -> list[Path]:
 
 
 def _job_state(run: Run) -> str:
+    from .importers import is_imported
+
     if run.state != "unknown":
         return run.state
+    if (len(run.train) or len(run.val)) and is_imported(run):
+        return "unknown"  # another tool's log that does not show whether the run ended: not running
     if len(run.train) or len(run.val):
         # Diagnostics but no status.json: an imported log (other tools write none) or a trainer from before
         # status files. Complete when it reached its planned epochs or plans none it says; else still going.
@@ -238,7 +256,8 @@ def _last_error_line(path: Path, warnings: list[str]) -> Optional[str]:
     return None
 
 
-def load_sweep(path: Path | str) -> Sweep:
+def load_sweep(path: Path | str, imports: Any = None) -> Sweep:
+    """imports: importers.ImportOptions for jobs another tool logged (a lightning-hydra-template multirun)."""
     path = Path(path)
     if not is_dir(path):
         raise RunError(f"{path}: no such directory")
@@ -271,7 +290,21 @@ def load_sweep(path: Path | str) -> Sweep:
     if not job_dirs and multirun is None:
         raise RunError(f"{path}: not a sweep directory (no multirun.yaml and no job directories)")
     command = ("python -m trainer -m " + " ".join(task)) if task else None
-    return Sweep(path, command, axes, fixed, job_dirs, expected, warnings)
+    if task and job_dirs and _foreign_job(job_dirs[0], imports):  # e.g. a lightning-hydra-template multirun
+        script = "python src/train.py" if get(multirun, "hydra.job.config_name") == "train.yaml" \
+            else str(get(multirun, "hydra.job.name") or "?")
+        command = f"{script} -m " + " ".join(task)
+    return Sweep(path, command, axes, fixed, job_dirs, expected, warnings, imports=imports)
+
+
+def _foreign_job(path: Path, imports: Any) -> bool:
+    """True when the job's logs are another tool's (read by analysis.importers), not traindx's."""
+    from .importers import detect
+
+    try:
+        return detect(path, getattr(imports, "source", None)) is not None
+    except RunError:
+        return False
 
 
 def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
@@ -366,11 +399,16 @@ def _common_overrides(runs: list[Run], axes: dict[str, list[Any]]) -> dict[str, 
     return out
 
 
-def sweep_from_runs(paths: list[Path]) -> Sweep:
-    """Runs given one by one, compared as one sweep: the axes are the config values that differ."""
+def sweep_from_runs(paths: list[Path] | list[Run], imports: Any = None) -> Sweep:
+    """Runs given one by one (paths, or Runs already read), compared as one sweep: the axes are the config
+    values that differ."""
     import os
 
-    runs = [load_run(p) for p in paths]
+    from .importers import load_job
+
+    given = list(paths)
+    runs = [p if isinstance(p, Run) else load_job(p, imports) for p in given]
+    paths = [r.path if isinstance(p, Run) else p for p, r in zip(given, runs)]
     flat = [_flatten(r.config) for r in runs]
     derived = set().union(*(_derived_keys(r) for r in runs)) if runs else set()
     axes = config_axes(flat, derived)
@@ -379,8 +417,9 @@ def sweep_from_runs(paths: list[Path]) -> Sweep:
         where = Path(os.path.commonpath([str(Path(p).absolute()) for p in paths]))
     except ValueError:  # different drives
         where = Path.cwd()
-    sweep = Sweep(where, None, axes, common, [Path(p) for p in paths], None, runs_given=True)
-    analyze_jobs(sweep, workers=1)
+    sweep = Sweep(where, None, axes, common, [Path(p) for p in paths], None, runs_given=True, imports=imports)
+    sweep.jobs = [analyze_job(r) for r in runs]  # read once above
+    _axes_from_jobs(sweep)
     for job, f in zip(sweep.jobs, flat):
         job.num = None
         job.overrides = {**common, **_run_coordinates(f, axes)}

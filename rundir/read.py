@@ -86,6 +86,11 @@ class Run:
     memo: dict = field(default_factory=dict, repr=False)  # derived values shared by rules and sections
     hydra_config: Optional[dict] = None  # .hydra/config.yaml as written (interpolations unresolved)
     notes: list[str] = field(default_factory=list)  # where things were read from, when not the usual place
+    # Another tool's log (analysis/importers): {tool, format, files, fields, ...}; None for traindx's runs.
+    imported: Optional[dict] = None
+    # Facts the source does not state (config keys like "augmentation.name", "val_size"): unknown, not
+    # absent. A rule that needs one stays silent or says so. Empty for traindx's runs, which record all.
+    unknown: frozenset = frozenset()
 
     # ── facts derived from what was read ──
     @property

@@ -1,0 +1,203 @@
+"""What every importer hands over (a `Source`: observations by metric name and epoch) -> the `Run` the
+rules read, with what was imported and what is unknown said in the run's notes and `Run.imported`.
+
+Epochs are traindx's: 1-based. Per epoch, a training metric logged per step is averaged (the trainer's
+own records are epoch means); a validation metric logged several times in one epoch keeps its last value
+(the state at the epoch's end); the learning rate keeps its first value as `learning_rate` and its last
+as `learning_rate_end`, as the trainer records them, so a schedule that glides within an epoch is told
+apart from one that cuts between epochs. Nothing is invented: a field the log lacks is absent, and a
+fact the rules use (augmentation, validation size, ...) that the source does not state is listed in
+`Run.unknown`, never filled with a default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from rundir.columns import Columns
+from rundir.read import Run
+
+from .names import Target, score_fallback, target
+
+# Facts the rules and report sections read from a run's config or run_info.json. An imported run that
+# lacks one has it listed in Run.unknown: a rule needing it stays silent or says so.
+RULE_FACTS = ("optimizer.name", "optimizer.lr", "scheduler.name", "data.batch_size", "trainer.epochs",
+              "regularization.weight_decay", "regularization.grad_clip", "regularization.label_smoothing",
+              "augmentation.name", "data.num_classes", "val_size")
+# Record fields worth naming when absent (the trainer's gradient and update statistics are the rest).
+CORE_FIELDS = ("train.loss", "train.accuracy", "train.learning_rate", "val.loss", "val.accuracy")
+
+
+@dataclass
+class Source:
+    """One run as another tool logged it, before mapping."""
+
+    tool: str  # e.g. "Lightning CSVLogger"
+    format: str  # the --from name
+    files: list[Path]
+    name: str
+    path: Path  # the run's directory (or the log's folder)
+    # metric name -> epoch (1-based) -> values in logging order
+    series: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+    default_stage: str = "train"  # the stage of names without a stage word (Keras's `loss`)
+    percent: set = field(default_factory=set)  # names whose values are percentages (timm's eval_top1)
+    config: Optional[dict] = None  # traindx keys the source states (config_map.py)
+    source_config: Optional[dict] = None  # the tool's own config as read (hparams.yaml, args.yaml, .hydra)
+    overrides: list[str] = field(default_factory=list)  # Hydra overrides (lightning-hydra-template jobs)
+    completed: Optional[bool] = None  # True when the log proves the run ended (a test pass, max_steps)
+    planned_epochs: Optional[int] = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, name: str, epoch: int, value: Any) -> None:
+        v = _float(value)
+        if v is not None:
+            self.series.setdefault(name, {}).setdefault(int(epoch), []).append(v)
+
+
+def _float(value: Any) -> Optional[float]:
+    """A logged value as a float (NaN and Inf kept: a diverged run logs them), None when empty or text."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _resolve(src: Source, user_map: Optional[dict]) -> tuple[dict[Target, str], dict[str, str]]:
+    """Which source name fills each field, and why the others are not imported."""
+    chosen: dict[tuple[str, str], tuple[Target, str]] = {}
+    skipped: dict[str, str] = {}
+    for name in src.series:
+        t = target(name, user_map, src.default_stage)
+        if t is None:
+            skipped[name] = "ignored by --map" if user_map and name in user_map else "not a field the rules read"
+            continue
+        key = (t.stage, t.field)
+        if key in chosen:
+            other_t, other = chosen[key]
+            if t.preferred and not other_t.preferred:
+                skipped[other] = f"{t} taken from {name}"
+                chosen[key] = (t, name)
+            else:
+                skipped[name] = f"{t} taken from {other}"
+            continue
+        chosen[key] = (t, name)
+    for stage in ("train", "val"):  # a score in place of a missing accuracy (Hugging Face's eval_f1)
+        if (stage, "accuracy") in chosen:
+            continue
+        for name in list(skipped):
+            t = score_fallback(name, src.default_stage)
+            if t is not None and t.stage == stage and not (user_map and name in user_map):
+                chosen[(stage, "accuracy")] = (t, name)
+                del skipped[name]
+                src.notes.append(f"{stage} accuracy is {name}: the log holds no accuracy (chance-level checks "
+                                 f"do not apply to it)")
+                break
+    return {t: name for t, name in chosen.values()}, skipped
+
+
+def _percent_scale(src: Source, name: str, values: dict[int, list[float]]) -> float:
+    """1/100 for accuracies logged in percent (timm; Keras users who multiply by 100), else 1."""
+    if name in src.percent:
+        return 0.01
+    finite = [v for vs in values.values() for v in vs if math.isfinite(v)]
+    if finite and max(finite) > 1.5 and max(finite) <= 100.0:
+        src.notes.append(f"{name} read as a percentage (values up to {max(finite):g}) and divided by 100")
+        return 0.01
+    return 1.0
+
+
+def to_run(src: Source, user_map: Optional[dict] = None) -> Run:
+    """The Run the rules read, from what one importer found."""
+    fields, skipped = _resolve(src, user_map)
+    train: dict[int, dict] = {}
+    val: dict[int, dict] = {}
+    per_step: list[str] = []
+    for t, name in fields.items():
+        values = src.series[name]
+        scale = _percent_scale(src, name, values) if t.field in ("accuracy", "top5_accuracy") else 1.0
+        rows = train if t.stage == "train" else val
+        for epoch, vs in values.items():
+            rec = rows.setdefault(epoch, {"epoch": epoch})
+            if t.field == "learning_rate":
+                rec["learning_rate"] = vs[0]
+                if len(vs) > 1:
+                    rec["learning_rate_end"] = vs[-1]
+            elif t.field == "mean_grad_norm":
+                rec["mean_grad_norm"] = _mean(vs)
+                rec["max_grad_norm"] = max(vs)
+            elif t.stage == "val":
+                rec[t.field] = vs[-1] * scale
+            else:
+                rec[t.field] = _mean(vs) * scale
+        if t.stage == "train" and t.field not in ("learning_rate",) and any(len(vs) > 1 for vs in values.values()):
+            per_step.append(name)
+    last_train = max((e for e, r in train.items() if len(r) > 1), default=None)
+    if last_train is not None:  # validation after the last training epoch: Lightning's trainer.validate()
+        late = sorted(e for e in val if e > last_train)
+        if late:
+            for e in late:
+                del val[e]
+            src.notes.append(f"validation after the last training epoch (epoch {', '.join(map(str, late))}: a "
+                             f"re-validation or evaluation pass) left out")
+    imported = {str(t): name for t, name in sorted(fields.items(), key=lambda kv: str(kv[0]))}
+    found = set(imported)
+    if any("max_grad_norm" in r for r in train.values()):
+        found.add("train.max_grad_norm")
+    config = src.config or None
+    unknown_facts = [k for k in RULE_FACTS if not _known(config, k)]
+    unknown_fields = [f for f in CORE_FIELDS if f not in found]
+    imported_info = {"tool": src.tool, "format": src.format, "files": [str(f) for f in src.files],
+                     "fields": imported, "per_step_averaged": sorted(per_step),
+                     "not_imported": dict(sorted(skipped.items())), "not_in_log": unknown_fields,
+                     "unknown": unknown_facts}
+    notes = [f"imported from {src.tool}: {', '.join(str(f) for f in src.files)}",
+             "fields: " + (", ".join(f"{k} <- {v}" + (" (per step, averaged per epoch)" if v in per_step else "")
+                                     for k, v in imported.items()) or "none")]
+    if skipped:
+        notes.append("not imported: " + ", ".join(f"{k} ({why})" for k, why in sorted(skipped.items())[:12])
+                     + (f" and {len(skipped) - 12} more" if len(skipped) > 12 else "")
+                     + "; map one with --map NAME=train.FIELD|val.FIELD")
+    if unknown_fields:
+        notes.append(f"not in the log: {', '.join(unknown_fields)}")
+    notes.append(f"unknown (rules that need them stay silent): {', '.join(unknown_facts) or 'none'}")
+    notes += src.notes
+    if src.planned_epochs and last_train is not None and last_train >= src.planned_epochs:
+        src.completed = True  # every planned epoch trained
+    status = None
+    if src.completed:
+        status = {"status": "completed"}
+    if src.planned_epochs:
+        status = {**(status or {}), "epochs": src.planned_epochs}
+    return Run(name=src.name, path=src.path, train=Columns(list(train.values())), val=Columns(list(val.values())),
+               config=config, overrides=list(src.overrides), info=None, status=status,
+               warnings=list(src.warnings), hydra_config=src.source_config if src.overrides else None, notes=notes,
+               imported=imported_info, unknown=frozenset(unknown_facts))
+
+
+def _known(config: Optional[dict], dotted: str) -> bool:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def is_imported(run: Run) -> bool:
+    """True for a run read from another tool's logs (it has no status.json: its state is not 'running')."""
+    return run.imported is not None

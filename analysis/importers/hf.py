@@ -1,0 +1,105 @@
+"""Hugging Face Trainer's `trainer_state.json` -> Source.
+
+`log_history` holds training rows (`loss`, `learning_rate`, `grad_norm` every logging_steps) and
+evaluation rows (`eval_loss`, `eval_accuracy` or `eval_f1`, ... every eval_steps), each with a fractional
+`epoch`: a row belongs to epoch ceil(epoch) (0.05..1.0 -> 1). The closing summary row (`train_loss`,
+`train_runtime`) is no step and is skipped. The scheduler kind comes from the TrainingArguments when
+they were saved as JSON (training_args.json) or listed in the model card (README.md); training_args.bin
+is a pickle and is never read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from rundir.read import RunError
+from rundir.safe import read_json
+
+from .build import Source
+from .config_map import map_config, model_card_hyperparameters
+
+STATE = "trainer_state.json"
+_SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "total_flos")
+_SKIP = ("epoch", "step")
+
+
+def looks_like(path: Path) -> bool:
+    if path.suffix != ".json":
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return b'"log_history"' in head or (path.name == STATE and head.lstrip().startswith(b"{"))
+
+
+def find(path: Path) -> list[Path]:
+    """trainer_state.json in the directory, else in its newest checkpoint-N/."""
+    if path.is_file():
+        return [path]
+    if (path / STATE).is_file():
+        return [path / STATE]
+    checkpoints = [p for p in path.glob(f"checkpoint-*/{STATE}") if p.parent.name.split("-")[-1].isdigit()]
+    return [max(checkpoints, key=lambda p: int(p.parent.name.split("-")[-1]))] if checkpoints else []
+
+
+def read(path: Path) -> Source:
+    warnings: list[str] = []
+    state = read_json(path, warnings)
+    if state is None or not isinstance(state.get("log_history"), list):
+        raise RunError(f"{path}: not a Hugging Face trainer_state.json (no log_history list)"
+                       + (f": {warnings[0]}" if warnings else ""))
+    run_dir = path.parent
+    src = Source("Hugging Face Trainer trainer_state.json", "hf", [path], run_dir.name, run_dir)
+    src.warnings += warnings
+    for row in state["log_history"]:
+        if not isinstance(row, dict) or any(k in row for k in _SUMMARY_KEYS):
+            continue
+        epoch = row.get("epoch")
+        if not isinstance(epoch, (int, float)) or isinstance(epoch, bool) or not math.isfinite(epoch):
+            continue
+        bucket = max(1, math.ceil(epoch - 1e-9))
+        for key, value in row.items():
+            if key not in _SKIP:
+                src.add(key, bucket, value)
+    args, where = _training_args(run_dir)
+    if where is not None:
+        src.files.append(where)
+    src.source_config = {**state, "log_history": "..."} if not args else args
+    src.config = map_config(args, {"num_train_epochs": state.get("num_train_epochs")})
+    planned = state.get("num_train_epochs")
+    if isinstance(planned, int) and planned > 0:
+        src.planned_epochs = planned
+    steps, max_steps = state.get("global_step"), state.get("max_steps")
+    if isinstance(steps, int) and isinstance(max_steps, int) and max_steps > 0 and steps >= max_steps:
+        src.completed = True
+    if not args:
+        src.notes.append("no TrainingArguments found (training_args.json or a model card beside it): the "
+                         "scheduler kind is unknown")
+    return src
+
+
+def _training_args(run_dir: Path) -> tuple[dict, Path | None]:
+    """TrainingArguments as saved by the user (JSON), or the model card's hyperparameter list; looks in the
+    state's directory and, for checkpoint-N/, in the output directory above it."""
+    for d in (run_dir, run_dir.parent):
+        j = d / "training_args.json"
+        if j.is_file():
+            try:
+                obj = json.loads(j.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                obj = None
+            if isinstance(obj, dict):
+                return obj, j
+        card = d / "README.md"
+        if card.is_file():
+            try:
+                found = model_card_hyperparameters(card.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                found = {}
+            if found:
+                return found, card
+    return {}, None

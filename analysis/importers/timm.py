@@ -1,0 +1,55 @@
+"""timm's train.py output (`summary.csv`: epoch,train_loss,eval_loss,eval_top1,eval_top5,lr; `args.yaml`
+beside it) -> Source. Epochs are 0-based; top-1 and top-5 are percentages."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rundir.read import RunError
+from rundir.safe import read_yaml_mapping
+
+from .build import Source
+from .config_map import map_config
+
+SUMMARY = "summary.csv"
+
+
+def looks_like(path: Path) -> bool:
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            head = next(csv.reader(f), None)
+    except (OSError, csv.Error):
+        return False
+    return bool(head) and head[0].strip() == "epoch" and "step" not in head and any(h.strip().startswith("eval_") for h in head)
+
+
+def read(path: Path) -> Source:
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise RunError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    except csv.Error as e:
+        raise RunError(f"{path}: not a CSV file ({e})") from None
+    src = Source("timm train.py summary.csv", "timm", [path], path.parent.name, path.parent)
+    src.percent = {"eval_top1", "eval_top5", "train_top1", "train_top5"}
+    for r in rows:
+        try:
+            epoch = int(float(r.get("epoch") or "")) + 1
+        except ValueError:
+            continue
+        for key, value in r.items():
+            if key and key != "epoch":
+                src.add(key.strip(), epoch, value)
+    args_path = path.parent / "args.yaml"
+    if args_path.exists():
+        args = read_yaml_mapping(args_path, src.warnings)
+        if args is not None:
+            src.files.append(args_path)
+            src.source_config = args
+            src.config = map_config(args)
+            planned = args.get("epochs")
+            if isinstance(planned, int) and planned > 0:
+                src.planned_epochs = planned
+    return src
