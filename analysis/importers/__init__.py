@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from rundir.format import HYDRA_CONFIG, HYDRA_DIR, HYDRA_OVERRIDES
 from rundir.read import Run, RunError, find_diagnostics_dir, load_run
 from rundir.safe import read_yaml_list, read_yaml_mapping
 
@@ -98,7 +99,7 @@ def load_runs(path: Path, opts: Optional[ImportOptions] = None) -> list[Run]:
     if found is None:
         return [load_run(path)]
     kind, targets = found
-    hydra_dir = path / ".hydra" if path.is_dir() and (path / ".hydra").is_dir() else None
+    hydra_dir = path / HYDRA_DIR if path.is_dir() and (path / HYDRA_DIR).is_dir() else None
     runs = [to_run(src, opts.mapping) for t in targets for src in _read(kind, t, opts, hydra_dir, path)]
     if len(targets) > 1 and hydra_dir is not None:  # a job directory is one run: its newest log
         runs = runs[-1:]
@@ -122,8 +123,8 @@ def _read(kind: str, t: Path, opts: ImportOptions, hydra_dir: Optional[Path], jo
     if kind == "hf":
         return [hf.read(t)]
     warnings: list[str] = []
-    hydra_cfg = read_yaml_mapping(hydra_dir / "config.yaml", warnings) if hydra_dir else None
-    overrides = read_yaml_list(hydra_dir / "overrides.yaml", warnings) if hydra_dir else []
+    hydra_cfg = read_yaml_mapping(hydra_dir / HYDRA_CONFIG, warnings) if hydra_dir else None
+    overrides = read_yaml_list(hydra_dir / HYDRA_OVERRIDES, warnings) if hydra_dir else []
     run_dir = job if hydra_dir else None
     if kind == "lightning":
         src = lightning.read(t, hydra_cfg, overrides, run_dir)
