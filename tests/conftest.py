@@ -192,3 +192,4 @@ def guard_train_steps(monkeypatch, on, off, guard_loader: tuple[str, ...]) -> li
     monkeypatch.setattr(loop, "build_loaders", wrap(loop.build_loaders, "dataloader"))
     monkeypatch.setattr(loop, "build_device_loaders", wrap(loop.build_device_loaders, "device"))
     return guards
+

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, made_once
 
 # Never in the wheel (setup.py leaves them out); the copy the wheel is built from leaves out the bulky rest too.
 NOT_SHIPPED = ("tests", "benchmarks", "docs", "outputs")
@@ -25,7 +25,7 @@ NOT_COPIED = shutil.ignore_patterns(".git", ".venv*", "outputs", "multirun", "bu
 TINY = ["trainer.epochs=1", "model.width=4", "data.image_size=16"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory) -> tuple[Path, Path]:
     """(the built wheel, the bin/ of a fresh virtual environment holding only that wheel).
 
@@ -35,7 +35,11 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     wheel, since a .pth file's directories are added as they are (their own .pth files, such as an
     editable install's, are not run).
     """
-    tmp = tmp_path_factory.mktemp("packaging")
+    tmp = made_once(tmp_path_factory, "installed_wheel", build_and_install)
+    return next((tmp / "wheels").glob("traindx-*.whl")), tmp / "venv" / "bin"
+
+
+def build_and_install(tmp: Path) -> None:
     src, wheels, env_dir = tmp / "src", tmp / "wheels", tmp / "venv"
     shutil.copytree(ROOT, src, ignore=NOT_COPIED)
     try:
@@ -56,7 +60,6 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
                              check=True, capture_output=True, text=True).stdout.strip()
     dependencies = [p for p in [*site.getsitepackages(), site.getusersitepackages()] if Path(p).is_dir()]
     (Path(purelib) / "running_interpreter_packages.pth").write_text("\n".join(dependencies) + "\n")
-    return wheel, env_dir / "bin"
 
 
 def test_the_wheel_holds_every_package_of_the_checkout_and_nothing_else(installed):
