@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+
+# One intra-op thread in every test process and every process a test starts (set before torch is imported):
+# pytest-xdist already runs one worker per core, and on a busy machine OpenMP's spinning threads make small
+# CPU steps about 10x slower.
+os.environ["OMP_NUM_THREADS"] = "1"
+# Hypothesis keeps its example database (and caches) outside the checkout.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "traindx-hypothesis"))
 
 
 def compose(overrides: list[str] | None = None, diag_dir: str | Path = "/tmp/unused"):
@@ -44,31 +55,56 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """The directory `name`, made by `make(path)` once per test session and shared by every xdist worker.
+
+    Each worker has its own session fixtures, but the workers' temporary directories share a parent: the
+    first worker to ask makes the directory there, under a file lock, and the others wait and reuse it. Only
+    a `make` that returns marks it done, so a failure fails every test that needs it, in every worker.
+    Whoever receives the path only reads it (tests that change a run change a copy).
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path, done = base / name, base / f"{name}.done"
+    with FileLock(str(base / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            make(path)
+            done.touch()
+    return path
+
+
+def trained(args: list[str], **kw) -> None:
+    proc = run_trainer(args, **kw)
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory) -> Path:
     """One real 2-epoch default run on digits, shared by the tests that only read its files."""
-    run_dir = tmp_path_factory.mktemp("digits_run")
-    proc = run_trainer([f"hydra.run.dir={run_dir}", "trainer.epochs=2", "scheduler=constant"])
-    assert proc.returncode == 0, proc.stderr
-    return run_dir
+    return made_once(tmp_path_factory, "digits_run", lambda run_dir: trained(
+        [f"hydra.run.dir={run_dir}", "trainer.epochs=2", "scheduler=constant"]))
 
 
 @pytest.fixture(scope="session")
 def sweep_2x2(tmp_path_factory) -> Path:
     """A real 2x2 multirun (scheduler.patience x regularization.label_smoothing, 2 epochs on digits)."""
-    sweep = tmp_path_factory.mktemp("sweeps") / "sweep_2x2"
-    proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=2", "scheduler=plateau",
-                        "scheduler.patience=1,3", "regularization.label_smoothing=0,0.1"])
-    assert proc.returncode == 0, proc.stderr
-    return sweep
+    return made_once(tmp_path_factory, "sweep_2x2", lambda sweep: trained(
+        ["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=2", "scheduler=plateau", "scheduler.patience=1,3",
+         "regularization.label_smoothing=0,0.1"]))
 
 
 @pytest.fixture(scope="session")
 def sweep_with_failure(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """A multirun whose second job fails on a bad value (optimizer.lr=-1)."""
-    sweep = tmp_path_factory.mktemp("sweeps") / "sweep_fail"
-    proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=1", "optimizer.lr=0.05,-1"])
-    return sweep, proc
+    """A multirun whose second job fails on a bad value (optimizer.lr=-1), and the launch's outcome."""
+    def launch(sweep: Path) -> None:
+        proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=1", "optimizer.lr=0.05,-1"])
+        (sweep.parent / "sweep_fail.proc.json").write_text(json.dumps(
+            {"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}))
+
+    sweep = made_once(tmp_path_factory, "sweep_fail", launch)
+    return sweep, subprocess.CompletedProcess(**json.loads((sweep.parent / "sweep_fail.proc.json").read_text()))
 
 
 @pytest.fixture
@@ -99,10 +135,8 @@ def tiny_run(tmp_path_factory) -> Path:
     the uninterrupted reference of the resume tests and the existing run of the bad-input catalog (copied)."""
     from reliability_helpers import TINY_ARGS, TINY_ENV
 
-    run_dir = tmp_path_factory.mktemp("tiny_run")
-    proc = run_trainer([f"hydra.run.dir={run_dir}", *TINY_ARGS], env=TINY_ENV)
-    assert proc.returncode == 0, proc.stderr
-    return run_dir
+    return made_once(tmp_path_factory, "tiny_run", lambda run_dir: trained(
+        [f"hydra.run.dir={run_dir}", *TINY_ARGS], env=TINY_ENV))
 
 
 class StepGuard:
@@ -158,3 +192,4 @@ def guard_train_steps(monkeypatch, on, off, guard_loader: tuple[str, ...]) -> li
     monkeypatch.setattr(loop, "build_loaders", wrap(loop.build_loaders, "dataloader"))
     monkeypatch.setattr(loop, "build_device_loaders", wrap(loop.build_device_loaders, "device"))
     return guards
+

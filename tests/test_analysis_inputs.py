@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, compose, run_module
+from conftest import ROOT, compose, made_once, run_module
 
 FAST = ["trainer.epochs=1", "model.width=4", "data.image_size=16", "data.batch_size=128"]
 ENV = {"OMP_NUM_THREADS": "1"}
@@ -203,15 +203,16 @@ def test_a_clean_run_has_no_reading_warnings(digits_run):
 # ───────────── 4. diagnostics written elsewhere ─────────────
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def elsewhere(tmp_path_factory) -> Path:
     """Two real runs launched from `launch/`: one with diagnostics.dir=rel_diag (relative: Hydra 1.3 does not
-    chdir, so it lands in launch/rel_diag), one with DIAGNOSTICS_DIR=env_diag."""
-    root = tmp_path_factory.mktemp("elsewhere")
-    launch = root / "launch"
-    launch.mkdir()
-    trainers([(["hydra.run.dir=runs/explicit", "diagnostics.dir=rel_diag", *FAST], launch, {}),
-              (["hydra.run.dir=runs/env", *FAST], launch, {"DIAGNOSTICS_DIR": "env_diag"})])
+    chdir, so it lands in launch/rel_diag), one with DIAGNOSTICS_DIR=env_diag. Made once for all workers."""
+    def launch_two(root: Path) -> None:
+        (root / "launch").mkdir(parents=True)
+        trainers([(["hydra.run.dir=runs/explicit", "diagnostics.dir=rel_diag", *FAST], root / "launch", {}),
+                  (["hydra.run.dir=runs/env", *FAST], root / "launch", {"DIAGNOSTICS_DIR": "env_diag"})])
+
+    launch = made_once(tmp_path_factory, "elsewhere", launch_two) / "launch"
     for name in ("rel_diag", "env_diag"):
         assert (launch / name / "train_diagnostics.jsonl").exists()
     assert not (launch / "runs" / "explicit" / "diagnostics").exists()
@@ -268,15 +269,19 @@ def test_diagnostics_dir_from_the_environment(elsewhere, tmp_path):
 # ───────────── 5. single runs compared ─────────────
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def four_runs(tmp_path_factory) -> list[Path]:
-    """Single real runs differing in optimizer.lr, the augmentation option, and crop_padding within basic."""
-    root = tmp_path_factory.mktemp("four_runs")
-    trainers([([f"hydra.run.dir={root / 'a'}", *FAST], root, {}),
-              ([f"hydra.run.dir={root / 'b'}", "optimizer.lr=0.1", *FAST], root, {}),
-              ([f"hydra.run.dir={root / 'c'}", "augmentation=basic", *FAST], root, {}),
-              ([f"hydra.run.dir={root / 'd'}", "augmentation=basic", "augmentation.crop_padding=2", *FAST],
-               root, {})])
+    """Single real runs differing in optimizer.lr, the augmentation option, and crop_padding within basic.
+    Made once for all workers."""
+    def launch_four(root: Path) -> None:
+        root.mkdir()
+        trainers([([f"hydra.run.dir={root / 'a'}", *FAST], root, {}),
+                  ([f"hydra.run.dir={root / 'b'}", "optimizer.lr=0.1", *FAST], root, {}),
+                  ([f"hydra.run.dir={root / 'c'}", "augmentation=basic", *FAST], root, {}),
+                  ([f"hydra.run.dir={root / 'd'}", "augmentation=basic", "augmentation.crop_padding=2", *FAST],
+                   root, {})])
+
+    root = made_once(tmp_path_factory, "four_runs", launch_four)
     return [root / n for n in "abcd"]
 
 
