@@ -16,7 +16,7 @@ from .findings import Finding
 from .records import Run
 from .rules import diagnose
 from .schedule import find_cuts, is_piecewise
-from .stats import trend, window_size
+from .stats import json_safe, trend, window_size
 
 GROUPS = ("data", "model", "optimizer", "scheduler", "augmentation", "fault")
 
@@ -85,12 +85,13 @@ def lr_section(run: Run) -> dict:
             lines.append("the LR was never cut")
         for c in cuts:
             line = f"cut at epoch {c.epoch}: {_f(c.lr_before)} -> {_f(c.lr_after)} (x{c.lr_after / c.lr_before:.3g})"
+            if c.planned:
+                line += " (planned by the schedule)"
             if c.verdict != "unknown":
                 line += (f"; val loss before it {c.verdict} (slope {_f(c.val_slope, '+.3g')}/epoch, "
                          f"t={_f(c.val_slope_t, '.1f')}, noise {_f(c.val_noise, '.2g')})")
-            if c.bought_loss is not None:
-                line += (f"; it bought val loss {_f(c.bought_loss, '+.3g')}, "
-                         f"val accuracy {_f(c.bought_accuracy, '+.3g')}")
+            if c.after_text():
+                line += f"; {c.after_text()}"
             lines.append(line)
     else:
         lines.append("the LR follows a smooth schedule (no discrete cuts)")
@@ -218,10 +219,11 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
                                 update_section(run), data_section(run)) if s is not None]
-    return {
+    # JSON has no NaN or Infinity: a value that was not recorded or not computable is null ("unknown").
+    return json_safe({
         "run": run_meta(run),
         "summary": summary(run),
         "sections": sections,
         "findings": [f.to_dict() for f in findings],
         "warnings": list(run.warnings),
-    }
+    })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
@@ -9,10 +10,9 @@ from ..facts import at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_weight_decay, override
 from ..records import Run
-from ..stats import binomial_se, trend, window_size
+from ..stats import binomial_se, decline_from_best, noise, trend, window_size
 from . import rule
 
-OVERFIT_GAP = 0.1  # AUTOTRAINER: train - val accuracy >= 0.1
 OVERTRAIN_MIN = 5  # ours: at least 5 epochs ...
 OVERTRAIN_SHARE = 0.25  # ... and 25% of the run after the best validation epoch
 VAL_ABOVE_TRAIN = 0.05  # UMLAUT OverconfidentValAccuracy: val - train > 0.05 ...
@@ -28,22 +28,53 @@ def _best_epoch(run: Run) -> tuple[int, float] | None:
     return int(run.val.epochs[i]), float(acc[i])
 
 
-@rule("overfitting", section="Generalization", title="val loss rising while train loss falls, with a gap",
-      source="AUTOTRAINER (train - val accuracy >= 0.1); SageMaker Debugger Overfit; trend test ours",
-      thresholds={"val loss": "rising (Student t, 95%) over the last max(4, 20%) epochs", "accuracy gap": f">= {OVERFIT_GAP}"})
+GAP_Z = 3.0  # ours: a train-val accuracy gap counts when it exceeds 3 standard errors of the gap
+
+
+def accuracy_noise(run: Run, acc: np.ndarray) -> float:
+    """Per-epoch noise of a val-accuracy curve: the binomial SE at its median when the val size is known,
+    or the curve's own epoch-to-epoch noise when that is larger or the size is unknown (never inf)."""
+    acc = acc[np.isfinite(acc)]
+    n = val_size(run)
+    binom = binomial_se(float(np.median(acc)), n) if n and len(acc) else 0.0
+    return max(binom, noise(acc))
+
+
+def _gap_noise(run: Run, train_acc: np.ndarray, val_acc: np.ndarray) -> float:
+    """Standard error of one epoch's train - val accuracy gap: both accuracies' binomial noise, or the gap
+    curve's own noise when larger (or when the sizes are unknown)."""
+    n_val = val_size(run)
+    n_train = finite(run.train["num_samples"])
+    se = 0.0
+    if n_val:
+        se += binomial_se(float(val_acc[-1]), n_val) ** 2
+    if len(n_train):
+        se += binomial_se(float(train_acc[-1]), int(n_train[-1])) ** 2
+    k = min(len(train_acc), len(val_acc))
+    return max(math.sqrt(se), noise(train_acc[-k:] - val_acc[-k:]))
+
+
+@rule("overfitting", section="Generalization", title="val loss rising from its minimum while train loss falls, with a gap",
+      source="SageMaker Debugger Overfit; AUTOTRAINER (train - val accuracy gap); best-vs-last windows calibrated "
+             "by simulation and gap against its noise (ours)",
+      thresholds={"val loss": "last max(4, 20%)-epoch window above the best window by more than the 95% quantile of "
+                              "that difference on i.i.d. noise (simulated at the run's epoch count)",
+                  "train loss": "fell over the run and is not rising (Student t, 95%) over the last window",
+                  "accuracy gap": f"train - val > {GAP_Z:g} standard errors of the gap"})
 def overfitting(run: Run):
     y, e = run.val.finite("nll" if run.val.has("nll") else "loss")
-    if len(y) < 5:
+    train_loss, train_epochs = run.train.finite("loss")
+    if len(y) < 5 or len(train_loss) < 3:
         return None
     w = window_size(len(y))
-    tr_val = trend(y[-w:], e[-w:])
-    train_loss, train_epochs = run.train.finite("loss")
+    rise = decline_from_best(y, w, noise(y), higher_is_better=False)
     tr_train = trend(train_loss[-w:], train_epochs[-w:])
     train_acc, val_acc = finite(run.train["accuracy"]), finite(run.val["accuracy"])
-    if not (len(train_acc) and len(val_acc)):
+    if rise is None or not (len(train_acc) and len(val_acc)):
         return None
-    gap = float(train_acc[-1] - val_acc[-1])
-    if not (tr_val.rising() and not tr_train.rising() and gap >= OVERFIT_GAP):
+    gap = float(np.mean(train_acc[-w:]) - np.mean(val_acc[-w:]))
+    gap_se = _gap_noise(run, train_acc, val_acc)
+    if not (rise.significant and not tr_train.rising() and train_loss[-1] < train_loss[0] and gap > GAP_Z * gap_se):
         return None
     recs = []
     wd = run.cfg("regularization.weight_decay")
@@ -54,11 +85,14 @@ def overfitting(run: Run):
     if run.cfg("regularization.label_smoothing") == 0:
         recs.append(Recommendation("label smoothing", ["regularization.label_smoothing=0.1"]))
     recs.append(_stop_at_best(run))
+    min_epoch = int(e[rise.best_start + int(np.argmin(y[rise.best_start:rise.best_start + w]))])
     return Finding("overfitting", "warning",
-                   f"overfitting: val loss rising ({tr_val.slope:+.3g}/epoch, t={tr_val.t:.1f}) while train loss is not; "
-                   f"train-val accuracy gap {gap:.2f}",
-                   evidence={"val_loss_trend": tr_val.as_dict(), "train_loss_trend": tr_train.as_dict(),
-                             "accuracy_gap": gap, "gap_threshold": OVERFIT_GAP},
+                   f"overfitting: val loss rose from {float(y.min()):.4g} (epoch {min_epoch}) to a last-{w}-epoch mean of "
+                   f"{rise.last_mean:.4g} (+{rise.drop:.3g}, noise threshold {rise.threshold:.2g}) while train loss fell "
+                   f"to {float(train_loss[-1]):.4g}; train-val accuracy gap {gap:.2f} ({gap / gap_se:.0f} SE)",
+                   evidence={"val_loss_rise": rise.as_dict(), "val_loss_min_epoch": min_epoch,
+                             "train_loss_trend": tr_train.as_dict(), "accuracy_gap": gap, "gap_se": gap_se,
+                             "gap_threshold_se": GAP_Z},
                    recommendations=recs, epoch=int(e[-1]))
 
 
@@ -72,9 +106,12 @@ def _stop_at_best(run: Run) -> Recommendation:
 
 
 @rule("overtraining", section="Generalization", title="many epochs trained after the best validation epoch",
-      source="SageMaker Debugger Overtraining (patience 10 on val); compute-waste accounting and noise test ours",
-      thresholds={"epochs after best": f">= max({OVERTRAIN_MIN}, {OVERTRAIN_SHARE:.0%} of the run)",
-                  "worse": "last-window mean val accuracy below best by > 2 binomial SE",
+      source="SageMaker Debugger Overtraining (patience 10 on val); compute-waste accounting and the "
+             "simulation-calibrated best-vs-last window test ours",
+      thresholds={"epochs after best": f">= max({OVERTRAIN_MIN}, {OVERTRAIN_SHARE:.0%} of the run) (info)",
+                  "worse (warning)": "last max(4, 20%)-epoch window mean below the best window's by more than the 95% "
+                                     "quantile of that difference on i.i.d. noise at the run's epoch count "
+                                     "(at most 5% false alarms on a flat noisy curve)",
                   "learned": "not at chance (as accuracy_at_chance judges it)"})
 def overtraining(run: Run):
     best = _best_epoch(run)
@@ -85,23 +122,21 @@ def overtraining(run: Run):
     last = int(run.val.epochs[-1])
     after = last - best_epoch
     planned = run.planned_epochs or last
-    if after < max(OVERTRAIN_MIN, OVERTRAIN_SHARE * planned):
+    acc = finite(run.val["accuracy"])
+    decline = decline_from_best(acc, window_size(len(acc)), accuracy_noise(run, acc))
+    worse = decline is not None and decline.significant
+    if not worse and after < max(OVERTRAIN_MIN, OVERTRAIN_SHARE * planned):
         return None
-    acc = run.val["accuracy"]
-    tail = acc[run.val.epochs > best_epoch]
-    tail = tail[np.isfinite(tail)][-window_size(after):]
-    se = binomial_se(best_acc, val_size(run))
-    drop = best_acc - float(np.mean(tail)) if len(tail) else 0.0
-    worse = drop > 2 * se
     share = after / last
     return Finding(
         "overtraining", "warning" if worse else "info",
         f"best val accuracy {best_acc:.4f} at epoch {best_epoch}; {after} epochs ({share:.0%} of the run) were trained "
-        f"after it" + (f", ending {drop:.3f} lower (more than 2 SE = {2 * se:.3f})" if worse
+        f"after it" + (f"; the last {window_size(len(acc))} epochs average {decline.drop:.3f} below the best stretch "
+                       f"(noise threshold {decline.threshold:.3f})" if worse
                        else " without beating it (the later epochs are within noise of the best)"),
         evidence={"best_epoch": best_epoch, "best_val_accuracy": best_acc, "last_epoch": last,
-                  "epochs_after_best": after, "share_after_best": share, "tail_mean_drop": drop,
-                  "binomial_se": se},
+                  "epochs_after_best": after, "share_after_best": share,
+                  "decline": decline.as_dict() if decline is not None else None},
         recommendations=[_stop_at_best(run)], epoch=last)
 
 
@@ -165,15 +200,20 @@ def val_above_train(run: Run):
     # above is no evidence: most epochs, and the mean gap, must exceed the threshold.
     if above.mean() < 0.75 or np.nanmean(v - t) <= VAL_ABOVE_TRAIN:
         return None
-    augmented = run.cfg("augmentation.name") not in (None, "none")
+    aug = run.cfg("augmentation.name")
+    augmented = aug not in (None, "none")
+    # Only a run known to train without augmentation makes val > train suspicious; unknown is not "none".
+    suspicious = aug == "none"
     gap = float(np.nanmean(v - t))
-    return Finding("val_above_train", "info" if augmented else "warning",
+    why = (" (expected with training augmentation)" if augmented
+           else ": with no augmentation this suggests leakage or a preprocessing mismatch" if suspicious
+           else " (augmentation not recorded: expected if the training data is augmented or regularized)")
+    return Finding("val_above_train", "warning" if suspicious else "info",
                    f"validation accuracy exceeds training accuracy by {gap:.3f} on average from epoch {VAL_ABOVE_FROM}"
-                   + (" (expected with training augmentation)" if augmented
-                      else ": with no augmentation this suggests leakage or a preprocessing mismatch"),
+                   + why,
                    evidence={"mean_gap": gap, "epochs": [int(x) for x in common[above]][:20],
                              "augmentation": run.cfg("augmentation.name")},
-                   recommendations=[] if augmented else [Recommendation(
+                   recommendations=[] if not suspicious else [Recommendation(
                        "check train/val overlap and that both splits get the same preprocessing "
                        "(python -m trainer.check_data <same overrides>)", [])],
                    epoch=int(common[above][0]) if above.any() else None)
