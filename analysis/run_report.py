@@ -14,7 +14,7 @@ import numpy as np
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
 from .records import Run
-from .rules import diagnose
+from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise
 from .stats import json_safe, trend, window_size
 
@@ -215,6 +215,8 @@ def run_meta(run: Run) -> dict:
 def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     """The whole report for one run, as plain data."""
     findings = diagnose(run) if findings is None else findings
+    cause = causes.differential(run, findings)
+    findings = causes.consistent(run, findings, cause)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
@@ -224,6 +226,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         "run": run_meta(run),
         "summary": summary(run),
         "sections": sections,
+        "cause": cause,
         "findings": [f.to_dict() for f in findings],
         "warnings": list(run.warnings),
     })

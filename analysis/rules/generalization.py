@@ -8,7 +8,7 @@ import numpy as np
 
 from ..facts import at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
-from ..overrides import lower_augmentation, lower_label_smoothing, lower_weight_decay, override
+from ..overrides import lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, undo_fault
 from ..records import Run
 from ..stats import binomial_se, decline_from_best, noise, trend, window_size
 from . import rule
@@ -217,6 +217,35 @@ def val_above_train(run: Run):
                        "check train/val overlap and that both splits get the same preprocessing "
                        "(python -m trainer.check_data <same overrides>)", [])],
                    epoch=int(common[above][0]) if above.any() else None)
+
+
+@rule("val_far_below_train", section="Generalization", title="evaluation far below training from the start",
+      source="ours: a broken run must not get a clean report (train/eval mismatch: BatchNorm statistics wrecked by "
+             "huge steps, an eval-mode bug, a transform mismatch)",
+      thresholds={"gap": "train - val accuracy > 4 SE of the gap in the first epochs after the first and at the end",
+                  "or loss": "val loss above ln C at the end while the train loss fell below half of it"})
+def val_far_below_train(run: Run):
+    from .causes import CHECK_EVAL, HIGH_MOMENTUM, effective_lr, mismatch, usual_effective_lr
+    ev = mismatch(run)
+    if ev is None or at_chance(run) is not None:
+        return None  # a run at chance everywhere is accuracy_at_chance's
+    eff, (_, most) = effective_lr(run), usual_effective_lr(run)
+    recs = []
+    if eff is not None and most is not None and eff > most:
+        m = run.cfg("optimizer.momentum")
+        if run.cfg("optimizer.name") == "sgd" and isinstance(m, (int, float)) and m > HIGH_MOMENTUM:
+            recs.append(Recommendation(f"lower the momentum: lr / (1 - momentum) = {eff:.3g} takes steps too large for "
+                                       "BatchNorm's running statistics", [override("optimizer.momentum", 0.9)]))
+        recs.append(Recommendation(f"lower the learning rate (effective step {eff:.3g}, usual up to {most:.3g})",
+                                   lower_lr(run, 10)))
+    recs.append(Recommendation(CHECK_EVAL, undo_fault(run)))
+    what = (f"validation accuracy is {ev['final_gap']:.2f} below training accuracy and was far below it from the first "
+            f"epochs ({ev['final_gap'] / ev['gap_se']:.0f} SE)" if ev["val_far_below_train"] else
+            f"the val loss ends at {ev['final_val_loss']:.3g}, above ln C = {ev['chance_loss']:.3g}, while the train loss "
+            f"fell to {ev['final_train_loss']:.3g}")
+    return Finding("val_far_below_train", "warning",
+                   what + ": what the model learns in training mode does not carry over to evaluation",
+                   evidence=ev, recommendations=recs, epoch=int(run.val.epochs[-1]))
 
 
 @rule("run_failed", section="Run", title="the run ended with an error", source="status.json",

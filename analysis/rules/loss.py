@@ -128,14 +128,14 @@ def accuracy_at_chance(run: Run):
     ev = at_chance(run)
     if ev is None:
         return None
-    # The advice follows the run's own evidence (causes.cause): tiny updates, dead units, huge updates, or
-    # weights that move normally on labels that cannot be learned; never a fixed LR direction.
+    # The advice follows the run's own evidence (causes: the differential diagnosis): tiny updates, dead units,
+    # huge steps, a clip far below the norm, decay that shrinks the weights, or labels that cannot be learned.
     why = causes.cause(run)
     return Finding(
         "accuracy_at_chance", "critical",
         f"stuck at chance: val accuracy {ev['recent_val_accuracy']:.3f} over the last epochs "
         f"(chance 1/{run.num_classes} = {ev['chance_accuracy']:.3f}), loss {ev['last_loss']:.3f} "
-        f"(ln {run.num_classes} = {ev['chance_loss']:.3f}); likely cause: {causes.CAUSE_TEXT[why]}",
+        f"(ln {run.num_classes} = {ev['chance_loss']:.3f}); likely cause: {causes.cause_text(run)}",
         evidence={**ev, "cause": why}, recommendations=causes.fixes(run), epoch=int(run.val.epochs[-1]))
 
 
