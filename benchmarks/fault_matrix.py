@@ -11,7 +11,7 @@ augmentation magnitude and every `fault` option. The ground truth of a case (the
 of the case, written before any analysis runs. Healthy variants (every optimizer, scheduler and
 augmentation, moderate label smoothing, several seeds, a narrow ResNet) measure false alarms.
 
-A case counts as broken only when it really is: its best val accuracy below 90% of the healthy accuracy of
+A case counts as broken only when it really is: its final val accuracy below 90% of the healthy accuracy of
 its setup (same optimizer and model). Knob settings that do not break training are listed as "no effect".
 For a broken case:
 - flagged: a warning or critical finding;
@@ -189,7 +189,10 @@ def analyse(run_dir: Path) -> dict:
 
 
 def best_accuracy(report: dict) -> float:
-    acc = report["summary"].get("best_val_accuracy")
+    """The run's outcome: its final val accuracy (where it ends, as a user keeps it), else its best."""
+    s = report["summary"]
+    acc = s.get("final_val_accuracy")
+    acc = s.get("best_val_accuracy") if acc is None else acc
     return float(acc) if acc is not None else 0.0
 
 
@@ -322,9 +325,15 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None, help="cases whose name contains one of these")
     ap.add_argument("--list", action="store_true", help="print the generated cases and exit")
     ap.add_argument("--no-fix", action="store_true", help="skip training the recommended fixes")
+    ap.add_argument("--cached-only", action="store_true", help="analyse only the cases already trained (no training)")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the tables to this file")
     args = ap.parse_args()
     cases = [c for c in generate_cases() if not args.only or any(o in c.name for o in args.only)]
+    if args.cached_only:
+        def trained(overrides):
+            return (args.cache / case_key(overrides) / "overrides.json").exists()
+        cases = [c for c in cases if trained(c.overrides) and trained(c.setup)]
+        args.no_fix = True
     if args.list:
         for c in cases:
             print(f"{'held out' if c.held_out else 'tuned   '}  {c.knob or 'healthy':32s} {c.name}: {' '.join(c.overrides)}")

@@ -94,7 +94,8 @@ def effective_lr(run: Run) -> Optional[float]:
     if lr is None:
         return None
     if run.cfg("optimizer.name") == "sgd":
-        m = _num(run, "optimizer.momentum") or 0.0
+        m = _num(run, "optimizer.momentum")
+        m = USUAL_MOMENTUM if m is None else m  # not recorded: the schema default, not 0
         return lr / max(1 - m, 1e-6)
     return lr
 
@@ -182,7 +183,7 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
         high.support(3, "non-finite loss or gradients")
     lo_r, hi_r = update_ratio_range(run)
     if hi_r > UPDATE_RATIO_HUGE:
-        high.support(2, f"updates up to {hi_r:.2g} of the weights (> {UPDATE_RATIO_HUGE:g})")
+        high.support(3, f"updates up to {hi_r:.2g} of the weights (> {UPDATE_RATIO_HUGE:g})")
     if eff is not None and most is not None:
         if eff > 10 * most:
             high.support(3, f"effective LR {eff:.3g} over 10x the usual maximum {most:.3g} for {run.cfg('optimizer.name')}")
@@ -323,15 +324,17 @@ def _data_candidates(run: Run, fired: dict) -> list[Candidate]:
             c.support(points, f"{fid} fired")
             c.recommendations.extend(fired[fid].recommendations)
             out.append(c)
-    labels = Candidate("labels_or_data", "the weights move normally, so the labels or the data cannot be learned",
+    labels = Candidate("data", "the weights move normally, so the labels or the data cannot be learned",
                        explains=("accuracy_at_chance", "loss_plateau_early", "overtraining"))
     if at_chance(run) is not None:
         lo_r, hi_r = update_ratio_range(run)
         if np.isfinite(hi_r) and UPDATE_RATIO_TINY <= hi_r <= UPDATE_RATIO_HUGE:
             labels.support(2, "at chance while the weights move at a normal rate")
-        tr_acc = finite(run.train["accuracy"])
-        if len(tr_acc) and run.num_classes and tr_acc[-1] < 2.0 / run.num_classes:
-            labels.support(1, "training accuracy is at chance too: nothing in the labels is learnable")
+        if dead_relu_share(run) > DEAD_SHARE:
+            labels.oppose(2, "dead ReLUs explain a run that learns nothing")
+        steps = total_steps(run)
+        if steps is not None and steps < FEW_STEPS:
+            labels.oppose(2, f"only {steps} optimizer steps: too few to learn anything")
     labels.recommendations += [Recommendation(CHECK_LABELS, undo_fault(run)), Recommendation(CHECK_LOOP)]
     out.append(labels)
     return out
@@ -392,7 +395,7 @@ def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
     steps = total_steps(run)
     bs = _num(run, "data.batch_size")
     if steps is not None and steps < FEW_STEPS and bs:
-        few.support(2, f"{steps} optimizer steps in the whole run")
+        few.support(3, f"{steps} optimizer steps in the whole run (< {FEW_STEPS})")
         few.recommendations.append(Recommendation("a smaller batch takes more steps per epoch",
                                                   [override("data.batch_size", int(max(32, bs // 16)))]))
     out.append(few)
@@ -494,7 +497,7 @@ def consistent(run: Run, findings: list[Finding], cause: Optional[dict]) -> list
 def cause(run: Run) -> str:
     """The likeliest reason a run learned nothing, from the differential diagnosis on the run's own facts."""
     best = primary(run)
-    return best.id if best is not None else "labels_or_data"
+    return best.id if best is not None else "data"
 
 
 def cause_text(run: Run) -> str:

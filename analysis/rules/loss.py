@@ -17,6 +17,7 @@ from . import causes, rule
 DIVERGE_FACTOR = 1.5  # ours: the last loss above 1.5x the best, with a significantly rising trend
 OSC_AMPLITUDE = 0.03  # AUTOTRAINER 'unstable': swings of val accuracy >= 0.03 ...
 OSC_SHARE = 0.2  # ... at least 0.2 x epochs of them
+OSC_SETTLED_EPOCHS = 3  # a run whose last 3 epochs stay within one swing, at its best, has settled
 PLATEAU_EARLY_SHARE = 0.5  # a plateau starting in the first half of the run is early
 PLATEAU_GAP_SHARE = 0.25  # ... while over 25% of the initial distance to the loss floor remains
 PLATEAU_MIN_WINDOW = 4  # epochs in the flat window, at least
@@ -84,7 +85,8 @@ def loss_diverging(run: Run):
                            "is known, else the curve's own second-difference noise)",
                   "swings": f">= max(3, {OSC_SHARE} x epochs), and >= 2 in the late part (the second half, or after "
                             "the last LR cut when later)",
-                  "settled": "not when the last epoch is within one swing of the best (a run that settles at its best)"})
+                  "settled": f"not when the last {OSC_SETTLED_EPOCHS} epochs stay within one swing of each other and of "
+                             "the best (a run that settles at its best)"})
 def loss_oscillating(run: Run):
     acc = finite(run.val["accuracy"])
     if len(acc) < 5:
@@ -102,7 +104,8 @@ def loss_oscillating(run: Run):
         late_start = max(late_start, after_cut)
     late = oscillations(acc[late_start:], amplitude)
     needed = max(3, int(math.ceil(OSC_SHARE * len(acc))))
-    settled = acc[-1] >= acc.max() - amplitude
+    tail = acc[-OSC_SETTLED_EPOCHS:]
+    settled = float(tail.max() - tail.min()) < amplitude and acc[-1] >= acc.max() - amplitude
     if n < needed or late < 2 or settled:  # early instability that settled is not what this rule reports
         return None
     recs = [Recommendation("lower the learning rate", lower_lr(run, 2))]
