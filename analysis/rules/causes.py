@@ -142,7 +142,9 @@ def mismatch(run: Run) -> Optional[dict]:
     from ..facts import val_size
     from ..stats import binomial_se, noise
     n = val_size(run)
-    se = max(binomial_se(float(np.median(v)), n) if n else 0.0, noise(v), 1e-3)
+    # Measurement noise: binomial when the val size is known (a swinging val curve is the symptom, not noise),
+    # else the curve's own epoch-to-epoch noise.
+    se = max(binomial_se(float(np.median(v)), n) if n else noise(v), 1e-3)
     early = gap[1:1 + MISMATCH_EPOCHS] if len(gap) > MISMATCH_EPOCHS else gap
     late_loss = finite(run.val["loss"])
     tr_loss = finite(run.train["loss"])
@@ -158,7 +160,10 @@ def mismatch(run: Run) -> Optional[dict]:
                         and np.all(early_kept < MISMATCH_KEPT) and float(np.mean(kept[-3:])) < MISMATCH_KEPT)
     if not (acc_mismatch or loss_mismatch):
         return None
+    # Recovered: the last epoch generalizes what training learned (BatchNorm statistics settled as the LR fell).
+    recovered = bool(kept[-1] >= MISMATCH_KEPT and gap[-1] <= MISMATCH_GAP_Z * se) and not loss_mismatch
     return {"early_gap": [round(float(g), 4) for g in early], "final_gap": float(np.mean(gap[-3:])), "gap_se": se,
+            "recovered_at_last_epoch": recovered,
             "final_val_loss": float(late_loss[-1]) if len(late_loss) else None, "chance_loss": l0,
             "final_train_loss": float(tr_loss[-1]) if len(tr_loss) else None,
             "val_loss_above_chance": bool(loss_mismatch), "val_far_below_train": acc_mismatch}

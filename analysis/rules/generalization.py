@@ -223,7 +223,9 @@ def val_above_train(run: Run):
       source="ours: a broken run must not get a clean report (train/eval mismatch: BatchNorm statistics wrecked by "
              "huge steps, an eval-mode bug, a transform mismatch)",
       thresholds={"gap": "train - val accuracy > 4 SE of the gap in the first epochs after the first and at the end",
-                  "or loss": "val loss above ln C at the end while the train loss fell below half of it"})
+                  "and kept": "validation keeps < 50% of training accuracy's rise above chance, early and at the end",
+                  "or loss": "val loss above ln C at the end while the train loss fell below half of it",
+                  "info": "when the last epoch recovered (val within 4 SE of train)"})
 def val_far_below_train(run: Run):
     from .causes import CHECK_EVAL, HIGH_MOMENTUM, effective_lr, mismatch, usual_effective_lr
     ev = mismatch(run)
@@ -243,7 +245,10 @@ def val_far_below_train(run: Run):
             f"epochs ({ev['final_gap'] / ev['gap_se']:.0f} SE)" if ev["val_far_below_train"] else
             f"the val loss ends at {ev['final_val_loss']:.3g}, above ln C = {ev['chance_loss']:.3g}, while the train loss "
             f"fell to {ev['final_train_loss']:.3g}")
-    return Finding("val_far_below_train", "warning",
+    if ev["recovered_at_last_epoch"]:
+        what += f"; it recovered at the last epoch (val accuracy {float(finite(run.val['accuracy'])[-1]):.3f})"
+    # A run that ends where it should is not broken: the episode is worth knowing (info), not a warning.
+    return Finding("val_far_below_train", "info" if ev["recovered_at_last_epoch"] else "warning",
                    what + ": what the model learns in training mode does not carry over to evaluation",
                    evidence=ev, recommendations=recs, epoch=int(run.val.epochs[-1]))
 
