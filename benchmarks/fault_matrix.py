@@ -263,7 +263,7 @@ def evaluate(cases: list[Case], cache: Path, workers: int, fix: bool = True) -> 
         else:
             row["kind"] = "broken"
             row["flagged"] = bool(alarms)
-            row["root_cause"] = bool(alarms) and touches(advice, c.knob)
+            row["root_cause"] = bool(alarms) and primary is not None and touches(advice, c.knob)
             if advice:
                 fixes.append((row, apply(c.overrides, advice)))
         rows.append(row)
