@@ -242,10 +242,12 @@ def run_all(jobs: list[tuple[str, ...]], cache: Path, workers: int) -> None:
                   file=sys.stderr, flush=True)
 
 
-def evaluate(cases: list[Case], cache: Path, workers: int, fix: bool = True) -> list[dict]:
-    """Train (cached), analyse, and for flagged broken cases train the first advice; one row per case."""
+def evaluate(cases: list[Case], cache: Path, workers: int, fix: bool = True, train: bool = True) -> list[dict]:
+    """Train (cached), analyse, and for flagged broken cases train the first advice; one row per case.
+    train=False uses only runs already in the cache (a fix run not trained yet is "not measured")."""
     setups = sorted({c.setup for c in cases})
-    run_all([*setups, *(c.overrides for c in cases)], cache, workers)
+    if train:
+        run_all([*setups, *(c.overrides for c in cases)], cache, workers)
     healthy = {s: best_accuracy(analyse(cache / case_key(s))) for s in setups}
     rows, fixes = [], []
     for c in cases:
@@ -268,12 +270,15 @@ def evaluate(cases: list[Case], cache: Path, workers: int, fix: bool = True) -> 
                 fixes.append((row, apply(c.overrides, advice)))
         rows.append(row)
     if fix:
-        run_all([f for _, f in fixes], cache, workers)
+        if train:
+            run_all([f for _, f in fixes], cache, workers)
         for row, fixed in fixes:
-            row["fixed_accuracy"] = best_accuracy(analyse(cache / case_key(fixed)))
+            if (cache / case_key(fixed) / "overrides.json").exists():
+                row["fixed_accuracy"] = best_accuracy(analyse(cache / case_key(fixed)))
     for row in rows:
         if row["kind"] == "broken":
-            row["fixed"] = row.get("fixed_accuracy", 0.0) >= FIXED_SHARE * row["healthy_accuracy"]
+            measured = "fixed_accuracy" in row or not row["advice"]
+            row["fixed"] = (row.get("fixed_accuracy", 0.0) >= FIXED_SHARE * row["healthy_accuracy"]) if measured else None
     return rows
 
 
@@ -290,7 +295,10 @@ def table(rows: list[dict]) -> str:
         n = len(broken)
 
         def pct(k):
-            return f"{sum(r[k] for r in broken)}/{n} ({100 * sum(r[k] for r in broken) / n:.0f}%)" if n else "-"
+            known = [r for r in broken if r[k] is not None]
+            hits = sum(bool(r[k]) for r in known)
+            text = f"{hits}/{len(known)} ({100 * hits / len(known):.0f}%)" if known else "-"
+            return text + (f", {n - len(known)} not measured" if len(known) < n else "")
 
         return [str(len(sel)), str(n), pct("flagged"), pct("root_cause"), pct("fixed"),
                 f"{sum(bool(r['alarms']) for r in healthy)}/{len(healthy)}",
@@ -311,7 +319,8 @@ def details(rows: list[dict]) -> str:
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         alarms = ", ".join(f"{i}" for i, _ in r["alarms"]) or "-"
-        fixed = f"{r['fixed_accuracy']:.3f}" if "fixed_accuracy" in r else "-"
+        fixed = f"{r['fixed_accuracy']:.3f}" if "fixed_accuracy" in r else ("not measured" if r.get("fixed", 1) is None
+                                                                         else "-")
         out.append(f"| {r['case']} | {'held out' if r['held_out'] else 'tuned'} | {r['knob'] or '-'} | {r['kind']} | "
                    f"{r['accuracy']:.3f} ({r['healthy_accuracy']:.3f}) | {alarms} | {r['primary'] or '-'} | "
                    f"`{' '.join(r['advice']) or '-'}` | {fixed} |")
@@ -332,15 +341,17 @@ def main() -> None:
     if args.cached_only:
         def trained(overrides):
             return (args.cache / case_key(overrides) / "overrides.json").exists()
+        missing = [c.name for c in cases if not (trained(c.overrides) and trained(c.setup))]
         cases = [c for c in cases if trained(c.overrides) and trained(c.setup)]
-        args.no_fix = True
+        if missing:
+            print(f"not trained yet, left out: {', '.join(missing)}", file=sys.stderr)
     if args.list:
         for c in cases:
             print(f"{'held out' if c.held_out else 'tuned   '}  {c.knob or 'healthy':32s} {c.name}: {' '.join(c.overrides)}")
         return
     from common import machine
 
-    rows = evaluate(cases, args.cache, args.workers, fix=not args.no_fix)
+    rows = evaluate(cases, args.cache, args.workers, fix=not args.no_fix, train=not args.cached_only)
     text = (f"Measured with `python benchmarks/fault_matrix.py` ({len(cases)} generated cases, digits, "
             f"{EPOCHS} epochs each) on {machine()}.\n\n{table(rows)}\n\n{details(rows)}\n")
     print(text)

@@ -143,21 +143,23 @@ def overtraining(run: Run):
 def _strong_regularizers(run: Run) -> dict:
     strong = {}
     e = run.cfg("regularization.label_smoothing")
-    if isinstance(e, (int, float)) and e >= STRONG["label_smoothing"]:
+    # Strong means past the recipe's value: the usual settings (smoothing 0.1, weight decay 5e-4, the schema's
+    # defaults) are what healthy runs use (the fault matrix's healthy variants), not over-regularization.
+    if isinstance(e, (int, float)) and e > STRONG["label_smoothing"]:
         strong["regularization.label_smoothing"] = e
     wd = run.cfg("regularization.weight_decay")
-    if isinstance(wd, (int, float)) and wd >= STRONG["weight_decay"]:
+    if isinstance(wd, (int, float)) and wd > STRONG["weight_decay"]:
         strong["regularization.weight_decay"] = wd
     aug = run.cfg("augmentation.name")
     m = run.cfg("augmentation.magnitude")
-    if aug == "trivialaugment" or (aug == "randaugment" and isinstance(m, (int, float)) and m >= STRONG["randaugment_magnitude"]):
+    if aug == "trivialaugment" or (aug == "randaugment" and isinstance(m, (int, float)) and m > STRONG["randaugment_magnitude"]):
         strong["augmentation"] = aug if aug == "trivialaugment" else f"randaugment magnitude {m}"
     return strong
 
 
 @rule("over_regularization", section="Generalization", title="several strong regularizers and underfitting",
       source="seed ('label smoothing + weight decay + strong augmentation may be too much')",
-      thresholds={"strong": "label_smoothing >= 0.1, weight_decay >= 5e-4, RandAugment magnitude >= 10 or "
+      thresholds={"strong": "label_smoothing > 0.1, weight_decay > 5e-4, RandAugment magnitude > 10 or "
                             "TrivialAugment; at least 2 of them",
                   "underfitting": "train accuracy <= val accuracy + 0.02 and train loss > floor + 50% of its start"})
 def over_regularization(run: Run):
