@@ -157,14 +157,40 @@ def _strong_regularizers(run: Run) -> dict:
     return strong
 
 
-@rule("over_regularization", section="Generalization", title="several strong regularizers and underfitting",
+FAR = {"label_smoothing": 0.3, "weight_decay": 1e-2, "randaugment_magnitude": 20}  # 3x, 20x, 2x the recipe values
+# AdamW decouples the decay from the gradient: its recipes use 0.01-0.3 (torch's default 0.01), so "far past" starts
+# at 1.0 there.
+FAR_ADAMW_WEIGHT_DECAY = 1.0
+USUAL = {"regularization.label_smoothing": STRONG["label_smoothing"], "regularization.weight_decay": STRONG["weight_decay"],
+         "augmentation.magnitude": STRONG["randaugment_magnitude"]}
+
+
+def _far_regularizers(run: Run) -> dict:
+    """One regularizer pushed far past its usual range holds a run back on its own (the fault matrix's cases:
+    smoothing 0.9, weight decay x100, RandAugment 30)."""
+    far = {}
+    e, wd = run.cfg("regularization.label_smoothing"), run.cfg("regularization.weight_decay")
+    m = run.cfg("augmentation.magnitude")
+    if isinstance(e, (int, float)) and e >= FAR["label_smoothing"]:
+        far["regularization.label_smoothing"] = e
+    far_wd = FAR_ADAMW_WEIGHT_DECAY if run.cfg("optimizer.name") == "adamw" else FAR["weight_decay"]
+    if isinstance(wd, (int, float)) and wd >= far_wd:
+        far["regularization.weight_decay"] = wd
+    if run.cfg("augmentation.name") == "randaugment" and isinstance(m, (int, float)) and m >= FAR["randaugment_magnitude"]:
+        far["augmentation.magnitude"] = m
+    return far
+
+
+@rule("over_regularization", section="Generalization", title="strong regularization and underfitting",
       source="seed ('label smoothing + weight decay + strong augmentation may be too much')",
       thresholds={"strong": "label_smoothing > 0.1, weight_decay > 5e-4, RandAugment magnitude > 10 or "
-                            "TrivialAugment; at least 2 of them",
+                            "TrivialAugment; at least 2 of them, or one far past its usual range (label_smoothing >= 0.3, "
+                            "weight_decay >= 1e-2 (AdamW: >= 1.0), RandAugment magnitude >= 20)",
                   "underfitting": "train accuracy <= val accuracy + 0.02 and train loss > floor + 50% of its start"})
 def over_regularization(run: Run):
     strong = _strong_regularizers(run)
-    if len(strong) < 2:
+    far = _far_regularizers(run)
+    if len(strong) < 2 and not far:
         return None
     train_acc, val_acc = finite(run.train["accuracy"]), finite(run.val["accuracy"])
     loss = finite(run.train["loss"])
@@ -174,14 +200,19 @@ def over_regularization(run: Run):
     underfit = train_acc[-1] <= val_acc[-1] + 0.02 and (loss[-1] - floor) > 0.5 * (loss[0] - floor)
     if not underfit:
         return None
-    recs = [Recommendation(text, ov) for text, ov in (
+    # The regularizer farthest past its usual range first, back to its usual value; then the gentler steps.
+    recs = [Recommendation(f"{key.split('.')[-1].replace('_', ' ')} {value:g} is far past its usual range: back to "
+                           f"{USUAL[key]:g}", [override(key, USUAL[key])]) for key, value in far.items()]
+    recs += [Recommendation(text, ov) for text, ov in (
         ("less label smoothing", lower_label_smoothing(run)), ("less weight decay", lower_weight_decay(run)),
-        ("weaker augmentation", lower_augmentation(run))) if ov]
+        ("weaker augmentation", lower_augmentation(run))) if ov and ov[0].split("=")[0] not in far]
+    what = (f"{len(strong)} strong regularizers" if len(strong) >= 2 else
+            f"a regularizer far past its usual range")
     return Finding("over_regularization", "warning",
-                   f"{len(strong)} strong regularizers ({', '.join(f'{k}={v}' for k, v in strong.items())}) and the "
+                   f"{what} ({', '.join(f'{k}={v}' for k, v in {**strong, **far}.items())}) and the "
                    f"model underfits: train accuracy {train_acc[-1]:.3f} vs val {val_acc[-1]:.3f}, "
                    f"train loss {loss[-1]:.3g} (floor {floor:.3g})",
-                   evidence={"strong": strong, "train_accuracy": float(train_acc[-1]), "val_accuracy": float(val_acc[-1]),
+                   evidence={"strong": strong, "far_past_usual": far, "train_accuracy": float(train_acc[-1]), "val_accuracy": float(val_acc[-1]),
                              "train_loss": float(loss[-1]), "loss_floor": floor},
                    recommendations=recs, epoch=int(run.train.epochs[-1]))
 
