@@ -401,8 +401,13 @@ def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
     bs = _num(run, "data.batch_size")
     if steps is not None and steps < FEW_STEPS and bs:
         few.support(3, f"{steps} optimizer steps in the whole run (< {FEW_STEPS})")
+        # Enough steps: 4x FEW_STEPS over the run, the batch a power of two.
+        samples = finite(run.train["num_samples"])
+        epochs = run.planned_epochs or len(run.train)
+        target = float(np.median(samples)) * epochs / (4 * FEW_STEPS) if len(samples) else bs / 16
+        batch = int(2 ** math.floor(math.log2(max(8.0, min(target, bs / 2)))))
         few.recommendations.append(Recommendation("a smaller batch takes more steps per epoch",
-                                                  [override("data.batch_size", int(max(32, bs // 16)))]))
+                                                  [override("data.batch_size", batch)]))
     out.append(few)
     return out
 
