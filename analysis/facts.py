@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from rundir.read import Run
-from .config_keys import REGULARIZATION_LABEL_SMOOTHING
+from rundir.config_keys import REGULARIZATION_LABEL_SMOOTHING
 from .stats import binomial_se, window_size
 
 

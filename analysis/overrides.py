@@ -6,7 +6,7 @@ import math
 from typing import Any, Optional
 
 from rundir.read import Run
-from .config_keys import (
+from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, FAULT_NAME, OPTIMIZER_LR, OPTIMIZER_NAME,
     REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_MIN_LR, SCHEDULER_PATIENCE,
     SCHEDULER_THRESHOLD)

@@ -11,14 +11,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .config_keys import (
+from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
 from rundir.read import Run
-from .rules import diagnose
+from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise
-from .stats import trend, window_size
+from .stats import json_safe, trend, window_size
 
 GROUPS = ("data", "model", "optimizer", "scheduler", "augmentation", "fault")
 
@@ -87,12 +87,13 @@ def lr_section(run: Run) -> dict:
             lines.append("the LR was never cut")
         for c in cuts:
             line = f"cut at epoch {c.epoch}: {_f(c.lr_before)} -> {_f(c.lr_after)} (x{c.lr_after / c.lr_before:.3g})"
+            if c.planned:
+                line += " (planned by the schedule)"
             if c.verdict != "unknown":
                 line += (f"; val loss before it {c.verdict} (slope {_f(c.val_slope, '+.3g')}/epoch, "
                          f"t={_f(c.val_slope_t, '.1f')}, noise {_f(c.val_noise, '.2g')})")
-            if c.bought_loss is not None:
-                line += (f"; it bought val loss {_f(c.bought_loss, '+.3g')}, "
-                         f"val accuracy {_f(c.bought_accuracy, '+.3g')}")
+            if c.after_text():
+                line += f"; {c.after_text()}"
             lines.append(line)
     else:
         lines.append("the LR follows a smooth schedule (no discrete cuts)")
@@ -225,15 +226,19 @@ def outcome_sections(run: Run, findings: list[Finding]) -> list[dict]:
 def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     """The whole report for one run, as plain data."""
     findings = diagnose(run) if findings is None else findings
+    cause = causes.differential(run, findings)
+    findings = causes.consistent(run, findings, cause)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
                                 update_section(run), data_section(run)) if s is not None]
     sections += outcome_sections(run, findings)
-    return {
+    # JSON has no NaN or Infinity: a value that was not recorded or not computable is null ("unknown").
+    return json_safe({
         "run": run_meta(run),
         "summary": summary(run),
         "sections": sections,
+        "cause": cause,
         "findings": [f.to_dict() for f in findings],
         "warnings": list(run.warnings),
-    }
+    })

@@ -12,14 +12,19 @@ from typing import Optional
 
 import numpy as np
 
-from .config_keys import SCHEDULER_NAME, SCHEDULER_PATIENCE, SCHEDULER_THRESHOLD
+from rundir.config_keys import SCHEDULER_NAME, SCHEDULER_PATIENCE, SCHEDULER_THRESHOLD
 from .findings import Recommendation
 from .overrides import lower_plateau_threshold, raise_min_lr, raise_patience, uses
 from rundir.read import Run
 from .stats import noise, trend
 
 CUT_RATIO = 0.9  # an epoch whose LR is below 0.9x the previous one's is a cut (piecewise schedules)
-PIECEWISE = ("plateau", "step")  # schedulers whose LR moves in cuts; cosine/onecycle glide
+PIECEWISE = ("plateau", "step", "multistep")  # schedulers whose LR moves in cuts; cosine/onecycle glide
+PLANNED = ("step", "multistep")  # cuts fixed in advance by the schedule, not triggered by the val loss
+HURT_Z = 2.0  # a cut "hurt" when the val loss after it is worse than before by > 2 noise SE of the difference
+DECAYED_SHARE = 1e-3  # an LR below 1e-3 x the run's peak LR ...
+DECAYED_MIN_EPOCHS = 3  # ... for at least max(3, 25% of the run) epochs has decayed to nothing
+DECAYED_RUN_SHARE = 0.25
 
 
 @dataclass
@@ -27,15 +32,29 @@ class Cut:
     epoch: int  # first epoch trained at the lower LR
     lr_before: float
     lr_after: float
-    verdict: str  # "stalled", "still improving", or "unknown"
+    verdict: str  # "stalled", "still improving", "unclear" (falling, but not significantly), or "unknown"
     val_slope: Optional[float]  # val-loss slope per epoch over the epochs before the cut
     val_slope_t: Optional[float]
     val_noise: Optional[float]  # epoch-to-epoch noise of the val loss (std)
-    bought_loss: Optional[float]  # val loss: mean over the window after the cut minus the one before
-    bought_accuracy: Optional[float]  # val accuracy: same difference
+    bought_loss: Optional[float]  # val loss: mean over the window after the cut minus the one before (None: unknown)
+    bought_accuracy: Optional[float]  # val accuracy: same difference (a before/after difference, not a proven effect)
+    planned: bool = False  # a step/multistep cut, fixed before training
+    hurt: bool = False  # the val loss (or accuracy) after the cut is worse than before, beyond noise
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in self.__dict__.items()}
+        return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else None if isinstance(v, float) else v)
+                for k, v in self.__dict__.items()}
+
+    def after_text(self) -> str:
+        """What changed after the cut, neutrally: a before/after difference, not a cause ('' when unknown)."""
+        parts = [f"{what} {v:+.3g}" for what, v in (("val loss", self.bought_loss), ("accuracy", self.bought_accuracy))
+                 if v is not None]
+        return "after the cut: " + ", ".join(parts) if parts else ""
+
+
+def is_planned(run: Run) -> bool:
+    """Cuts of a step/multistep schedule were planned before training; they are not reactions to the val loss."""
+    return run.cfg(SCHEDULER_NAME) in PLANNED
 
 
 def is_piecewise(run: Run) -> bool:
@@ -48,7 +67,11 @@ def is_piecewise(run: Run) -> bool:
     if len(lr) < 2:
         return False
     ratios = lr[1:] / np.maximum(lr[:-1], 1e-300)
-    return bool(np.all((ratios >= 0.999) & (ratios <= 1.001) | (ratios < CUT_RATIO)))
+    holds = (ratios >= 0.999) & (ratios <= 1.001)
+    cuts = ratios < CUT_RATIO
+    # A step schedule holds the LR longer than it cuts it; an LR that drops at every epoch is a smooth decay
+    # (linear, cosine, exponential) sampled once per epoch, not a series of cuts.
+    return bool(np.all(holds | cuts) and holds.sum() >= cuts.sum() > 0)
 
 
 def find_cuts(run: Run) -> list[Cut]:
@@ -73,25 +96,80 @@ def _find_cuts(run: Run) -> list[Cut]:
     return cuts
 
 
+def _mean(values: np.ndarray) -> Optional[float]:
+    v = values[np.isfinite(values)]
+    return float(v.mean()) if len(v) else None
+
+
 def _judge(run: Run, epoch: int, before: float, after: float, window: int) -> Cut:
-    """The val loss over the `window` epochs before the cut: still falling beyond its noise, or stalled?"""
+    """The val loss over the `window` epochs before the cut: still falling beyond its noise, or stalled?
+    A fall that is large but not significant on few points is "unclear", never "stalled"."""
     ve, vl, va = run.val.epochs, run.val["loss"], run.val["accuracy"]
     pre = (ve < epoch) & (ve >= epoch - window)
     post = (ve >= epoch) & (ve < epoch + window)
-    slope = t = sigma = bought_loss = bought_acc = None
+    slope = t = sigma = None
     verdict = "unknown"
-    if pre.sum() >= 3:
+    if np.isfinite(vl[pre]).sum() >= 3:
         tr = trend(vl[pre], ve[pre])
         sigma = noise(vl[ve < epoch])
         slope, t = tr.slope, tr.t
+        predicted_fall = -tr.slope * window
         # Still improving: the slope is significantly negative *and* the fall it predicts over the
         # window is larger than the epoch-to-epoch noise (a "cut on noise" is ReduceLROnPlateau's
         # typical premature trigger: threshold_mode='rel' with a tiny threshold).
-        verdict = "still improving" if tr.falling() and -tr.slope * window > sigma else "stalled"
+        if tr.falling() and predicted_fall > sigma:
+            verdict = "still improving"
+        elif predicted_fall <= max(sigma, 0.0):
+            verdict = "stalled"
+        else:
+            verdict = "unclear"
+    bought_loss = bought_acc = None
     if pre.any() and post.any():
-        bought_loss = float(np.nanmean(vl[post]) - np.nanmean(vl[pre]))
-        bought_acc = float(np.nanmean(va[post]) - np.nanmean(va[pre]))
-    return Cut(epoch, before, after, verdict, slope, t, sigma, bought_loss, bought_acc)
+        lp, la = _mean(vl[post]), _mean(vl[pre])
+        bought_loss = lp - la if lp is not None and la is not None else None
+        ap, aa = _mean(va[post]), _mean(va[pre])
+        bought_acc = ap - aa if ap is not None and aa is not None else None
+    hurt = _hurt(run, pre, post, bought_loss, bought_acc)
+    return Cut(epoch, before, after, verdict, slope, t, sigma, bought_loss, bought_acc, is_planned(run), hurt)
+
+
+def _hurt(run: Run, pre: np.ndarray, post: np.ndarray, d_loss: Optional[float], d_acc: Optional[float]) -> bool:
+    """The val loss rose (or the accuracy fell) across the cut by more than HURT_Z standard errors of the
+    difference of two window means, the noise taken from the curve itself."""
+    for values, delta, sign in ((run.val["loss"], d_loss, 1.0), (run.val["accuracy"], d_acc, -1.0)):
+        if delta is None:
+            continue
+        sigma = noise(values[np.isfinite(values)])
+        n_pre, n_post = int(np.isfinite(values[pre]).sum()), int(np.isfinite(values[post]).sum())
+        if sigma > 0 and n_pre and n_post and sign * delta > HURT_Z * sigma * math.sqrt(1 / n_pre + 1 / n_post):
+            return True
+    return False
+
+
+def decayed_to_nothing(run: Run) -> Optional[dict]:
+    """The LR spent the end of the run below DECAYED_SHARE x its peak, for at least max(3, 25%) of the epochs:
+    the weights froze. None when the LR was not recorded or did not decay that far."""
+    lr = run.train["learning_rate"]
+    e = run.train.epochs
+    ok = np.isfinite(lr)
+    if ok.sum() < 2:
+        return None
+    peak = float(np.nanmax(lr))
+    if peak <= 0:
+        return None
+    tiny = ok & (lr < DECAYED_SHARE * peak)
+    # the final stretch of consecutive tiny epochs
+    stretch = 0
+    for is_tiny in tiny[::-1]:
+        if not is_tiny:
+            break
+        stretch += 1
+    planned = run.planned_epochs or int(e[-1])
+    if stretch < max(DECAYED_MIN_EPOCHS, DECAYED_RUN_SHARE * planned):
+        return None
+    first = int(e[len(e) - stretch])
+    return {"peak_lr": peak, "final_lr": float(lr[ok][-1]), "tiny_below": DECAYED_SHARE * peak,
+            "tiny_from_epoch": first, "epochs_at_tiny_lr": stretch, "scheduler": run.cfg(SCHEDULER_NAME)}
 
 
 def early_limit(run: Run) -> int:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from rundir.format import MULTIRUN_YAML
 from rundir.read import (Run, RunError, exists, get, is_dir, is_run_dir, log_files, read_log_tail,
                          read_yaml, stale_note)
-from .config_keys import DIAGNOSTICS_DIR, TRAINER_SEED
+from rundir.config_keys import DIAGNOSTICS_DIR, TRAINER_SEED
 
 SEED_KEY = TRAINER_SEED  # runs that differ only in this key are replicates
 

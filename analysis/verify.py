@@ -34,6 +34,7 @@ from rundir.files import write_json
 from rundir.format import HYDRA_DIR, VERIFY_DIR, VERIFY_JSON as MANIFEST
 from rundir.read import Run, RunError
 from rundir.safe import read_json
+from rundir.config_keys import TRAINER_EPOCHS, TRAINER_SEED
 
 from .sweep import parse_value, split_override
 
@@ -50,7 +51,7 @@ class Interrupted(RunError):
     """Ctrl-C during the verification sweep (exit 130, after one line)."""
 
 
-SET_BY_VERIFY = ("trainer.epochs", "trainer.seed")  # the verification sets these for every job alike
+SET_BY_VERIFY = (TRAINER_EPOCHS, TRAINER_SEED)  # the verification sets these for every job alike
 
 
 def top_fixes(findings: list[dict], top: int) -> list[dict]:
@@ -127,7 +128,7 @@ def plan(run: Run, findings: list[dict], sweep_dir: Path, top: int = DEFAULT_TOP
     if not fixes:
         raise RunError(f"{run.path}: no finding recommends an override: nothing to verify")
     epochs = epochs or run.planned_epochs or run.last_epoch or 1
-    seed = run.cfg("trainer.seed", 0)
+    seed = run.cfg(TRAINER_SEED, 0)
     seed = seed if isinstance(seed, int) and seed >= 0 else 0
     seed_list = list(range(seed, seed + max(1, seeds)))
     fix_keys = {split_override(o)[0] for fx in fixes for o in fx["overrides"]}

@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .config_keys import DATA_NUM_CLASSES, TRAINER_EPOCHS
 from . import safe
 from .columns import Columns
 from .format import (DIAGNOSTICS, DIAGNOSTICS_POINTER, HYDRA_CONFIG, HYDRA_DIR, HYDRA_OVERRIDES, POINTER_KEY, RUN_INFO,
@@ -95,11 +96,11 @@ class Run:
     # ── facts derived from what was read ──
     @property
     def num_classes(self) -> Optional[int]:
-        return _first_int((get(self.info, "num_classes"), get(self.config, "data.num_classes")), minimum=2)
+        return _first_int((get(self.info, "num_classes"), get(self.config, DATA_NUM_CLASSES)), minimum=2)
 
     @property
     def planned_epochs(self) -> Optional[int]:
-        return _first_int((get(self.config, "trainer.epochs"), get(self.status, "epochs")), minimum=1)
+        return _first_int((get(self.config, TRAINER_EPOCHS), get(self.status, "epochs")), minimum=1)
 
     @property
     def last_epoch(self) -> int:

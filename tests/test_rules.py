@@ -275,3 +275,113 @@ def test_input_not_normalized_recommends_the_measured_statistics():
                      "train_transform": "Compose(Normalize(...))"})
     f = finding(run, "input_not_normalized")
     assert f.recommendations[0].overrides == ["data.mean=[0.7,0.7,0.7]", "data.std=[0.1,0.1,0.1]"]
+
+
+# ── issue 11: statistics that hold on real curves, one root cause per run ──
+
+def step_run(n=30, val_loss=None, step=10, **kw):
+    lr = 0.1 * 0.1 ** (np.arange(n) // step)
+    if val_loss is not None:
+        kw["val_loss"] = val_loss
+    return make(n, config={"scheduler": {"name": "step", "step_size": step}}, train_learning_rate=lr, **kw)
+
+
+def test_planned_step_cuts_are_not_premature_unless_they_hurt():
+    rng = np.random.default_rng(0)
+    falling = 2.0 - 0.05 * np.arange(30) + rng.normal(0, 0.005, 30)
+    found = ids(step_run(val_loss=falling, step=5))
+    assert not found & {"lr_cut_premature", "lr_reduced_early"}
+    hurt = falling.copy()
+    hurt[5:] += 1.0  # the val loss jumps up right after the first cut
+    assert "lr_reduced_early" in ids(step_run(val_loss=hurt, step=5))
+
+
+def test_a_large_but_insignificant_fall_is_unclear_not_stalled():
+    from analysis.schedule import find_cuts
+    val_loss = np.array([3.0, 2.2, 2.9, 1.6, 2.5, 1.4, 1.0, 0.9, 0.9, 0.9, 0.9, 0.9])  # falls ~0.3/epoch, noisily
+    cuts = find_cuts(plateau_run(6, n=12, val_loss=val_loss))
+    assert cuts[0].verdict == "unclear"
+
+
+def test_lr_decayed_to_nothing_is_named():
+    frozen = np.concatenate([np.linspace(2.3, 0.8, 20), np.full(20, 0.8)])  # no progress once the LR is ~0
+    f = finding(step_run(n=40, step=5, train_loss=frozen), "lr_decayed_to_nothing")
+    assert f.evidence["final_lr"] < 1e-6 and f.recommendations[0].overrides == ["scheduler=cosine"]
+
+
+def test_loss_oscillating_without_a_validation_size_uses_the_curves_own_noise():
+    acc = 0.9 + np.random.default_rng(0).normal(0, 0.003, 20)
+    acc[2::3] = 0.6  # every third epoch collapses, to the end
+    run = make(20, val_accuracy=acc, val_num_samples=[None] * 20)
+    f = finding(run, "loss_oscillating")
+    assert f.evidence["noise_source"] == "curve"
+
+
+def test_loss_oscillating_not_for_a_run_that_settles_at_its_best():
+    acc = np.concatenate([np.tile([0.80, 0.90], 6), np.full(8, 0.994)])
+    assert "loss_oscillating" not in ids(make(20, val_accuracy=acc))
+
+
+def test_val_above_train_with_unknown_augmentation_is_info():
+    n = 10
+    run = make(n, config={"augmentation": {}}, train_accuracy=np.full(n, 0.7), val_accuracy=np.full(n, 0.8))
+    assert finding(run, "val_above_train").severity == "info"
+
+
+def test_overfitting_judges_the_rise_from_the_minimum_against_noise():
+    n = 11  # the published fine-tune: val loss rising for 5 epochs from its minimum by about 1.5%
+    val_loss = np.array([1.2858, 1.2631, 1.247, 1.2419, 1.2316, 1.2306, 1.2361, 1.2348, 1.2425, 1.2425, 1.2495])
+    train_loss = np.linspace(0.91, 0.20, n)
+    run = make(n, val_loss=val_loss, train_loss=train_loss, train_accuracy=np.linspace(0.72, 0.95, n),
+               val_accuracy=np.linspace(0.65, 0.68, n))
+    assert "overfitting" in ids(run)
+    flat = make(n, val_loss=1.23 + np.random.default_rng(0).normal(0, 0.01, n), train_loss=train_loss,
+                train_accuracy=np.linspace(0.72, 0.95, n), val_accuracy=np.linspace(0.65, 0.68, n))
+    assert "overfitting" not in ids(flat)
+
+
+def test_val_far_below_train_from_the_start_is_a_warning_with_a_cause():
+    from analysis import run_report
+    n = 8
+    run = make(n, config={"optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.999}},
+               train_accuracy=np.linspace(0.5, 0.99, n), val_accuracy=np.array([0.1, 0.2, 0.3, 0.15, 0.4, 0.2, 0.3, 0.35]))
+    f = finding(run, "val_far_below_train")
+    assert f.severity == "warning" and f.recommendations[0].overrides == ["optimizer.momentum=0.9"]
+    rep = run_report.build(run)
+    assert rep["cause"]["primary"]["id"] == "lr_too_high"
+    assert "val_far_below_train" in rep["cause"]["symptoms"]
+
+
+def test_weight_decay_is_a_candidate_cause_when_the_weight_norm_collapses():
+    from analysis.rules import causes
+    n = 10
+    norm = np.linspace(20, 2, n)
+    run = make(n, config={"regularization": {"weight_decay": 0.5, "label_smoothing": 0.0}},
+               train_weight_update=1e-3 * norm, train_weight_update_ratio=np.full(n, 1e-3),
+               train_loss=np.full(n, 2.3), val_loss=np.full(n, 2.3), train_accuracy=np.full(n, 0.1),
+               val_accuracy=np.full(n, 0.1))
+    best = causes.primary(run)
+    assert best.id == "weight_decay_too_strong"
+    assert best.recommendations[0].overrides == ["regularization.weight_decay=0.0005"]
+    assert "weight_decay_too_strong" in finding(run, "accuracy_at_chance").message or \
+        "weight decay" in finding(run, "accuracy_at_chance").message
+
+
+def test_no_recommendation_contradicts_the_primary_cause():
+    from analysis import run_report
+    n = 10
+    run = make(n, train_weight_update_ratio=np.full(n, 0.5), train_loss=np.full(n, 2.3), val_loss=np.full(n, 2.3),
+               train_accuracy=np.full(n, 0.1), val_accuracy=np.full(n, 0.1))
+    rep = run_report.build(run)
+    assert rep["cause"]["primary"]["id"] == "lr_too_high"
+    lrs = [o for f in rep["findings"] for r in f["recommendations"] for o in r["overrides"] if o.startswith("optimizer.lr=")]
+    assert lrs and all(float(o.split("=")[1]) < 0.05 for o in lrs)
+
+
+def test_report_json_never_holds_nan():
+    import json
+
+    from analysis import run_report
+    n = 6
+    run = make(n, train_loss=[None] * n, val_loss=[None] * n, val_num_samples=[None] * n)
+    json.dumps(run_report.build(run), allow_nan=False)

@@ -19,14 +19,15 @@ from typing import Any, Optional
 
 from rundir.columns import Columns
 from rundir.read import Run
+from rundir.config_keys import AUGMENTATION_NAME, DATA_BATCH_SIZE, DATA_NUM_CLASSES, OPTIMIZER_LR, OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_NAME, TRAINER_EPOCHS
 
 from .names import Target, score_fallback, target
 
 # Facts the rules and report sections read from a run's config or run_info.json. An imported run that
 # lacks one has it listed in Run.unknown: a rule needing it stays silent or says so.
-RULE_FACTS = ("optimizer.name", "optimizer.lr", "scheduler.name", "data.batch_size", "trainer.epochs",
-              "regularization.weight_decay", "regularization.grad_clip", "regularization.label_smoothing",
-              "augmentation.name", "data.num_classes", "val_size")
+RULE_FACTS = (OPTIMIZER_NAME, OPTIMIZER_LR, SCHEDULER_NAME, DATA_BATCH_SIZE, TRAINER_EPOCHS,
+              REGULARIZATION_WEIGHT_DECAY, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING,
+              AUGMENTATION_NAME, DATA_NUM_CLASSES, "val_size")
 # Record fields worth naming when absent (the trainer's gradient and update statistics are the rest).
 CORE_FIELDS = ("train.loss", "train.accuracy", "train.learning_rate", "val.loss", "val.accuracy")
 

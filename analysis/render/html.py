@@ -47,6 +47,22 @@ def findings_html(findings: list[dict]) -> list[str]:
     return out
 
 
+def cause_html(cause: dict | None) -> list[str]:
+    """The differential diagnosis's primary cause, its evidence, fix and symptoms (every string escaped)."""
+    if not cause or not cause.get("primary"):
+        return []
+    p = cause["primary"]
+    items = [f"<li>for: {escape(e)}</li>" for e in p["evidence_for"]]
+    items += [f"<li>against: {escape(e)}</li>" for e in p["evidence_against"]]
+    for r in p["recommendations"][:2]:
+        ov = " ".join(code(o) for o in r.get("overrides", []))
+        items.append(f"<li>fix: {escape(r['text'])}{': ' + ov if ov else ''}</li>")
+    if cause.get("symptoms"):
+        items.append("<li>its symptoms: " + ", ".join(code(x) for x in cause["symptoms"]) + "</li>")
+    return [f"<p><b>Primary cause</b>: {escape(p['text'])} ({code(p['id'])}, score {escape(format(p['score'], 'g'))})</p>",
+            "<ul>" + "".join(items) + "</ul>"]
+
+
 def run_charts(run: Run) -> list[str]:
     tr, va = run.train, run.val
     charts = [
@@ -76,6 +92,7 @@ def render_run(report: dict, run: Run) -> str:
                 + "</table>")
     body += run_charts(run)
     body.append("<h2>Diagnosis &amp; Recommendations</h2>")
+    body += cause_html(report.get("cause"))
     body += findings_html(report["findings"])
     for section in report["sections"]:
         body.append(f"<h2>{escape(section['title'])}</h2><ul>"

@@ -37,6 +37,23 @@ def finding_md(f: dict) -> list[str]:
     return lines
 
 
+def cause_md(cause: Optional[dict]) -> list[str]:
+    if not cause or not cause.get("primary"):
+        return []
+    p = cause["primary"]
+    lines = [f"**Primary cause**: {md_escape(p['text'])} ({code(p['id'])}, score {p['score']:g})", ""]
+    lines += [f"- for: {md_escape(e)}" for e in p["evidence_for"]]
+    lines += [f"- against: {md_escape(e)}" for e in p["evidence_against"]]
+    for r in p["recommendations"][:2]:
+        ov = " ".join(code(o) for o in r.get("overrides", []))
+        lines.append(f"- fix: {md_escape(r['text'])}" + (f": {ov}" if ov else ""))
+    if cause.get("symptoms"):
+        lines.append("- its symptoms: " + ", ".join(code(s) for s in cause["symptoms"]))
+    if cause.get("alternatives"):
+        lines.append("- alternatives: " + ", ".join(f"{code(a['id'])} ({a['score']:g})" for a in cause["alternatives"]))
+    return lines + [""]
+
+
 def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
     run, s = report["run"], report["summary"]
     out = [f"# Run {md_escape(run['name'])}", "", f"Path: {code(run['path'])}  ", f"Status: {md_escape(status_text(run))}  "]
@@ -51,6 +68,7 @@ def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
     for section in report["sections"]:
         out += ["", f"## {section['title']}", ""] + [f"- {md_escape(line)}" for line in section["lines"]]
     out += ["", "## Diagnosis & Recommendations", ""]
+    out += cause_md(report.get("cause"))
     if not report["findings"]:
         out.append("No findings: nothing in this run crossed a threshold.")
     for f in report["findings"]:

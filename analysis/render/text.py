@@ -17,6 +17,27 @@ def finding_lines(f: dict, indent: str = "") -> list[str]:
     return lines
 
 
+def cause_lines(cause: dict | None, indent: str = "  ") -> list[str]:
+    """The differential diagnosis: the primary cause, its evidence and fix, its symptoms, the alternatives."""
+    if not cause:
+        return []
+    p = cause.get("primary")
+    if p is None:
+        alts = ", ".join(f"{a['id']} ({a['score']:g})" for a in cause.get("alternatives", []))
+        return [f"{indent}cause: no single cause stands out" + (f"; candidates: {alts}" if alts else "")]
+    lines = [f"{indent}primary cause: {p['text']} [{p['id']}, score {p['score']:g}]"]
+    lines += [f"{indent}    for: {e}" for e in p["evidence_for"]]
+    lines += [f"{indent}    against: {e}" for e in p["evidence_against"]]
+    for r in p["recommendations"][:2]:
+        tail = f"  ->  {overrides_line(r['overrides'])}" if r.get("overrides") else ""
+        lines.append(f"{indent}    fix: {r['text']}{tail}")
+    if cause.get("symptoms"):
+        lines.append(f"{indent}    its symptoms: {', '.join(cause['symptoms'])}")
+    if cause.get("alternatives"):
+        lines.append(f"{indent}    alternatives: " + ", ".join(f"{a['id']} ({a['score']:g})" for a in cause["alternatives"]))
+    return lines
+
+
 def status_text(run: dict) -> str:
     """`running`, or `running (no update for 42 min: the process may have been killed; rerun to resume)`."""
     return run["status"] + (f" ({run['status_note']})" if run.get("status_note") else "")
@@ -36,6 +57,7 @@ def render_run(report: dict) -> str:
     for section in report["sections"]:
         out += ["", f"== {section['title']} =="] + [f"  {line}" for line in section["lines"]]
     out += ["", "== Diagnosis & Recommendations =="]
+    out += cause_lines(report.get("cause"))
     if not report["findings"]:
         out.append("  no findings: nothing in this run crossed a threshold")
     for f in report["findings"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..config_keys import DATA_MEAN, DATA_STD
+from rundir.config_keys import DATA_MEAN, DATA_STD
 from ..findings import Finding, Recommendation
 from ..overrides import fmt, undo_fault
 from rundir.read import Run

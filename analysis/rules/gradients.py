@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..config_keys import REGULARIZATION_GRAD_CLIP
+from rundir.config_keys import REGULARIZATION_GRAD_CLIP
 from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
@@ -192,7 +192,12 @@ def clipping_saturated(run: Run):
         return None
     median_norm = float(np.nanmedian(run.train["mean_grad_norm"])) if run.train.has("mean_grad_norm") else None
     recs = []
-    if median_norm is not None and run.config is not None:
+    if _norm_over_scale(run) is not None:
+        # The norms were measured on still-scaled gradients: a threshold "at the typical norm" would be the loss
+        # scale times too large. The fix is the order of unscale and clip (amp_scaled_gradients).
+        recs.append(Recommendation("the clipped gradients were still scaled by AMP: unscale before clipping "
+                                   "(see amp_scaled_gradients), not a larger threshold", undo_fault(run)))
+    elif median_norm is not None and run.config is not None:
         recs.append(Recommendation("raise the clip threshold to the typical norm, so it only cuts spikes",
                                    [override(REGULARIZATION_GRAD_CLIP, float(f"{2 * median_norm:.2g}"))]))
         recs.append(Recommendation("or turn clipping off", ["regularization.grad_clip=null"]))
@@ -206,17 +211,25 @@ def clipping_saturated(run: Run):
                    recommendations=recs, epoch=int(run.train.epochs[np.argmax(saturated)]))
 
 
-@rule("amp_scaled_gradients", section="Gradients", title="gradients read or clipped before unscaling (fp16 AMP)",
-      source="seed (AMP clip-before-unscale fix); Lightning #9330, wandb #4369 (scaled norms)",
-      thresholds={"pre-clip norm / loss scale": f"> {AMP_NORM_OVER_SCALE}", "loss scale": f">= {AMP_MIN_SCALE:g}"})
-def amp_scaled_gradients(run: Run):
+def _norm_over_scale(run: Run) -> float | None:
+    """The median pre-clip norm / loss scale when it says the norms were read on scaled gradients, else None."""
     g, s = run.train["mean_grad_norm"], run.train["amp_scale"]
     ok = np.isfinite(g) & np.isfinite(s) & (s >= AMP_MIN_SCALE)
     if not ok.any():
         return None
     ratio = float(np.median(g[ok] / s[ok]))
-    if ratio <= AMP_NORM_OVER_SCALE:
+    return ratio if ratio > AMP_NORM_OVER_SCALE else None
+
+
+@rule("amp_scaled_gradients", section="Gradients", title="gradients read or clipped before unscaling (fp16 AMP)",
+      source="seed (AMP clip-before-unscale fix); Lightning #9330, wandb #4369 (scaled norms)",
+      thresholds={"pre-clip norm / loss scale": f"> {AMP_NORM_OVER_SCALE}", "loss scale": f">= {AMP_MIN_SCALE:g}"})
+def amp_scaled_gradients(run: Run):
+    ratio = _norm_over_scale(run)
+    if ratio is None:
         return None
+    g, s = run.train["mean_grad_norm"], run.train["amp_scale"]
+    ok = np.isfinite(g) & np.isfinite(s) & (s >= AMP_MIN_SCALE)
     return Finding("amp_scaled_gradients", "critical",
                    f"gradient norms track the loss scale (norm/scale = {ratio:.2g}): gradients were measured and "
                    f"clipped before scaler.unscale_, so clipping cut them by about the scale ({np.median(s[ok]):.0f}x)",

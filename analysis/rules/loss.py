@@ -6,20 +6,23 @@ import math
 
 import numpy as np
 
-from ..config_keys import DATA_BATCH_SIZE, REGULARIZATION_GRAD_CLIP, TRAINER_AMP
+from rundir.config_keys import DATA_BATCH_SIZE, REGULARIZATION_GRAD_CLIP, TRAINER_AMP
 from ..facts import CHANCE_LOSS_SHARE, CHANCE_MIN_EPOCHS, at_chance, finite, loss_floor, val_size
 from ..findings import Finding, Recommendation
 from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, uses)
 from rundir.read import Run
 from ..schedule import find_cuts, is_piecewise, relax_cuts
-from ..stats import binomial_se, first_flat_window, oscillations, trend, window_size
+from ..stats import binomial_se, first_flat_window, noise, oscillations, trend, window_size
 from . import causes, rule
 
 DIVERGE_FACTOR = 1.5  # ours: the last loss above 1.5x the best, with a significantly rising trend
 OSC_AMPLITUDE = 0.03  # AUTOTRAINER 'unstable': swings of val accuracy >= 0.03 ...
 OSC_SHARE = 0.2  # ... at least 0.2 x epochs of them
+OSC_SETTLED_EPOCHS = 3  # a run whose last 3 epochs stay within one swing, at its best, has settled
 PLATEAU_EARLY_SHARE = 0.5  # a plateau starting in the first half of the run is early
 PLATEAU_GAP_SHARE = 0.25  # ... while over 25% of the initial distance to the loss floor remains
+PLATEAU_MIN_WINDOW = 4  # epochs in the flat window, at least
+PLATEAU_PERSIST_SHARE = 0.25  # ... and the loss fell by < 25% of its distance to the floor after the plateau
 
 
 def _clip_rec(run: Run) -> list[Recommendation]:
@@ -42,12 +45,15 @@ def nonfinite_loss(run: Run):
     if not bad.any():
         return None
     first = int(tr.epochs[np.argmax(bad)])
-    total = int(np.nansum(steps))
+    recorded = np.isfinite(steps).any()
+    total = int(np.nansum(steps)) if recorded else None  # not recorded: unknown, never 0
     recs = [Recommendation("lower the learning rate", lower_lr(run, 10))] + _clip_rec(run)
     if run.cfg(TRAINER_AMP) == "fp16":
         recs.append(Recommendation("bf16 has fp32's range: no overflow", ["trainer.amp=bf16"]))
     return Finding("nonfinite_loss", "critical",
-                   f"non-finite loss or gradients from epoch {first} ({total} steps with a non-finite loss)",
+                   f"non-finite loss or gradients from epoch {first} ("
+                   + (f"{total} steps with a non-finite loss)" if total is not None
+                      else "the number of non-finite steps was not recorded)"),
                    evidence={"first_epoch": first, "nonfinite_steps": total,
                              "epochs": [int(e) for e in tr.epochs[bad]][:20]},
                    recommendations=recs, epoch=first)
@@ -76,18 +82,32 @@ def loss_diverging(run: Run):
 
 @rule("loss_oscillating", section="Loss", title="validation accuracy swinging up and down to the end",
       source="AUTOTRAINER 'unstable' (amplitude 0.03, count >= 0.2 x epochs); noise floor and persistence ours",
-      thresholds={"swing": f">= max({OSC_AMPLITUDE}, 2 sqrt(2) binomial SE)",
-                  "swings": f">= max(3, {OSC_SHARE} x epochs), and >= 2 in the second half (not settled)"})
+      thresholds={"swing": f">= max({OSC_AMPLITUDE}, 2 sqrt(2) x the per-epoch noise: binomial SE when the val size "
+                           "is known, else the curve's own second-difference noise)",
+                  "swings": f">= max(3, {OSC_SHARE} x epochs), and >= 2 in the late part (the second half, or after "
+                            "the last LR cut when later)",
+                  "settled": f"not when the last {OSC_SETTLED_EPOCHS} epochs stay within one swing of each other and of "
+                             "the best (a run that settles at its best)"})
 def loss_oscillating(run: Run):
     acc = finite(run.val["accuracy"])
     if len(acc) < 5:
         return None
-    # A swing between two epochs must beat the noise of two accuracies measured on val_size images.
-    amplitude = max(OSC_AMPLITUDE, 2 * math.sqrt(2) * binomial_se(float(np.median(acc)), val_size(run)))
+    n_val = val_size(run)
+    # A swing between two epochs must beat the noise of two accuracies; without the val size, the curve's own
+    # epoch-to-epoch noise stands in for the binomial SE (so the rule is never silently off).
+    sigma = binomial_se(float(np.median(acc)), n_val) if n_val else noise(acc)
+    amplitude = max(OSC_AMPLITUDE, 2 * math.sqrt(2) * sigma)
     n = oscillations(acc, amplitude)
-    late = oscillations(acc[len(acc) // 2:], amplitude)
+    late_start = len(acc) // 2
+    cuts = [c.epoch for c in find_cuts(run)]
+    if cuts:
+        after_cut = int(np.searchsorted(run.val.epochs[np.isfinite(run.val["accuracy"])], cuts[-1]))
+        late_start = max(late_start, after_cut)
+    late = oscillations(acc[late_start:], amplitude)
     needed = max(3, int(math.ceil(OSC_SHARE * len(acc))))
-    if n < needed or late < 2:  # early instability that settled is not what this rule reports
+    tail = acc[-OSC_SETTLED_EPOCHS:]
+    settled = float(tail.max() - tail.min()) < amplitude and acc[-1] >= acc.max() - amplitude
+    if n < needed or late < 2 or settled:  # early instability that settled is not what this rule reports
         return None
     recs = [Recommendation("lower the learning rate", lower_lr(run, 2))]
     bs = run.cfg(DATA_BATCH_SIZE)
@@ -97,8 +117,9 @@ def loss_oscillating(run: Run):
         recs.append(Recommendation("decay the LR smoothly", ["scheduler=cosine"]))
     return Finding("loss_oscillating", "warning",
                    f"validation accuracy reversed direction {n} times by >= {amplitude:.1%} over {len(acc)} epochs, "
-                   f"{late} of them in the second half",
-                   evidence={"reversals": n, "reversals_second_half": late, "needed": needed, "amplitude": amplitude,
+                   f"{late} of them late in the run, ending {acc.max() - acc[-1]:.3f} below its best",
+                   evidence={"reversals": n, "reversals_late": late, "needed": needed, "amplitude": amplitude,
+                             "noise": sigma, "noise_source": "binomial" if n_val else "curve",
                              "accuracy_std": float(np.std(acc))},
                    recommendations=recs, epoch=int(run.val.epochs[-1]))
 
@@ -111,14 +132,14 @@ def accuracy_at_chance(run: Run):
     ev = at_chance(run)
     if ev is None:
         return None
-    # The advice follows the run's own evidence (causes.cause): tiny updates, dead units, huge updates, or
-    # weights that move normally on labels that cannot be learned; never a fixed LR direction.
+    # The advice follows the run's own evidence (causes: the differential diagnosis): tiny updates, dead units,
+    # huge steps, a clip far below the norm, decay that shrinks the weights, or labels that cannot be learned.
     why = causes.cause(run)
     return Finding(
         "accuracy_at_chance", "critical",
         f"stuck at chance: val accuracy {ev['recent_val_accuracy']:.3f} over the last epochs "
         f"(chance 1/{run.num_classes} = {ev['chance_accuracy']:.3f}), loss {ev['last_loss']:.3f} "
-        f"(ln {run.num_classes} = {ev['chance_loss']:.3f}); likely cause: {causes.CAUSE_TEXT[why]}",
+        f"(ln {run.num_classes} = {ev['chance_loss']:.3f}); likely cause: {causes.cause_text(run)}",
         evidence={**ev, "cause": why}, recommendations=causes.fixes(run), epoch=int(run.val.epochs[-1]))
 
 
@@ -133,7 +154,8 @@ def loss_plateau_early(run: Run):
         return None
     planned = run.planned_epochs or int(e[-1])
     floor = loss_floor(run)
-    width = window_size(planned, share=0.1, minimum=3)
+    # 4 epochs at least: a 3-epoch window has one degree of freedom, and a noisy curve looks flat on it.
+    width = window_size(planned, share=0.1, minimum=PLATEAU_MIN_WINDOW)
     start = first_flat_window(y, width, floor=floor)
     if start is None:
         return None
@@ -141,6 +163,11 @@ def loss_plateau_early(run: Run):
     level = float(np.mean(y[start:start + width]))
     gap0 = float(y[0]) - floor
     if plateau_epoch > PLATEAU_EARLY_SHARE * planned or gap0 <= 0 or (level - floor) < PLATEAU_GAP_SHARE * gap0:
+        return None
+    # A plateau holds: the loss at the end is not far below the plateau level (a dip that the loss later
+    # left behind was a noisy window, not a plateau).
+    end_level = float(np.mean(y[-width:]))
+    if level - end_level > PLATEAU_PERSIST_SHARE * (level - floor):
         return None
     return Finding(
         "loss_plateau_early", "warning",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ..config_keys import OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_NAME, SCHEDULER_PATIENCE
+from rundir.config_keys import OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_NAME, SCHEDULER_PATIENCE
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, raise_lr
 from rundir.read import Run
-from ..schedule import CUT_RATIO, early_limit, find_cuts, relax_cuts
+from ..stats import trend
+from ..schedule import CUT_RATIO, DECAYED_SHARE, decayed_to_nothing, early_limit, find_cuts, relax_cuts
 from . import rule
 
 # UMLAUT LRHigh/LRLow bounds for Adam; the SGD band is ours (CIFAR recipes use 0.01-0.4).
@@ -22,13 +23,16 @@ def lr_reduced_early(run: Run):
     if not cuts or cuts[0].epoch > limit:
         return None
     first = cuts[0]
+    if first.planned and not first.hurt:
+        return None  # a step schedule's cut was planned, not a reaction to noise: judged only by what followed
     recs = relax_cuts(run) + [Recommendation("or start from a higher LR, so the cuts come later and matter", [])]
     stalled = first.verdict == "stalled"
     return Finding(
         "lr_reduced_early", "warning",
         f"LR cut at epoch {first.epoch} ({first.lr_before:.3g} -> {first.lr_after:.3g}), within the first "
         f"{limit} epochs; {len(cuts)} cut(s) in all"
-        + ("" if first.verdict == "unknown" else f"; the val loss was {first.verdict} before it"),
+        + ("" if first.verdict == "unknown" else f"; the val loss was {first.verdict} before it")
+        + (f"; {first.after_text()}" if first.after_text() else ""),
         evidence={"cuts": [c.as_dict() for c in cuts], "early_limit_epoch": limit,
                   "scheduler": run.cfg(SCHEDULER_NAME), "patience": run.cfg(SCHEDULER_PATIENCE),
                   "val_loss_stalled_before_first_cut": stalled},
@@ -39,7 +43,8 @@ def lr_reduced_early(run: Run):
       source="ours: scheduler-event attribution (val-loss slope vs its own noise, Student t at 95%)",
       thresholds={"still falling": "slope significantly < 0 (Student t, 95%) and predicted fall over the window > val-loss noise"})
 def lr_cut_premature(run: Run):
-    premature = [c for c in find_cuts(run) if c.verdict == "still improving"]
+    # A planned (step) cut is not premature by design; it counts only when the val loss measurably worsened.
+    premature = [c for c in find_cuts(run) if c.verdict == "still improving" and (not c.planned or c.hurt)]
     if not premature:
         return None
     c = premature[0]
@@ -68,3 +73,23 @@ def lr_out_of_range(run: Run):
                    recommendations=[Recommendation("try an LR inside the band",
                                                    lower_lr(run, 10) if lr > hi else raise_lr(run, 10))])
 
+
+
+@rule("lr_decayed_to_nothing", section="Learning Rate", title="the LR decayed to almost zero and the weights froze",
+      source="ours (the LR schedule shape, as wandb-primary's lr_schedule_features; SageMaker WeightUpdateRatio idea)",
+      thresholds={"LR": f"< {DECAYED_SHARE:g} x its peak", "for": "the last max(3, 25% of the run) epochs"})
+def lr_decayed_to_nothing(run: Run):
+    ev = decayed_to_nothing(run)
+    if ev is None:
+        return None
+    y, e = run.train.finite("loss")
+    frozen = y[e >= ev["tiny_from_epoch"]] if len(y) else y
+    still_falling = len(frozen) >= 3 and trend(frozen).falling() and (frozen[0] - frozen[-1]) > 0.1 * abs(frozen[0])
+    if still_falling:
+        return None  # a loss that still falls clearly at the tiny LR is not frozen
+    recs = relax_cuts(run, floor=True) if run.cfg(SCHEDULER_NAME) == "plateau" else [
+        Recommendation("decay the LR smoothly over the whole run instead of cutting it to nothing", ["scheduler=cosine"])]
+    return Finding("lr_decayed_to_nothing", "warning",
+                   f"the LR decayed to {ev['final_lr']:.3g} (below {DECAYED_SHARE:g} x its peak {ev['peak_lr']:.3g}) from "
+                   f"epoch {ev['tiny_from_epoch']}: the last {ev['epochs_at_tiny_lr']} epochs barely moved the weights",
+                   evidence=ev, recommendations=recs, epoch=ev["tiny_from_epoch"])

@@ -1,10 +1,11 @@
-"""The trainer's config keys the analysis reads or recommends, named once.
+"""The trainer's config keys the run readers and the analysis read or recommend, named once.
 
 A run's config (run_info.json, or .hydra/config.yaml) is read with `run.cfg(KEY)`, which returns
 None for a key the run does not have: a key renamed in the trainer's schemas would silently turn a
 finding off. Every key lives here instead, and tests/test_config_keys.py composes the trainer's
 config and fails when one of them does not exist (with the option that owns it, OPTION_OF).
-The analysis imports neither the trainer nor torch, so the table is plain strings.
+Here in rundir/ (torch-free) so that the readers and the analysis share it; the analysis imports neither the
+trainer nor torch, so the table is plain strings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SCHEDULER_MIN_LR = "scheduler.min_lr"
 
 AUGMENTATION_NAME = "augmentation.name"
 AUGMENTATION_MAGNITUDE = "augmentation.magnitude"
+AUGMENTATION_NUM_OPS = "augmentation.num_ops"
 AUGMENTATION_CROP_PADDING = "augmentation.crop_padding"
 
 REGULARIZATION_LABEL_SMOOTHING = "regularization.label_smoothing"
@@ -52,5 +54,6 @@ OPTION_OF = {
     SCHEDULER_COOLDOWN: "scheduler=plateau",
     SCHEDULER_MIN_LR: "scheduler=plateau",  # cosine's too
     AUGMENTATION_MAGNITUDE: "augmentation=randaugment",
+    AUGMENTATION_NUM_OPS: "augmentation=randaugment",
     AUGMENTATION_CROP_PADDING: "augmentation=basic",
 }

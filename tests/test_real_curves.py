@@ -1,0 +1,132 @@
+"""Published training curves as fixtures (tests/data/real_curves/, sources in its README.md): healthy runs get
+no warning, broken ones are caught with the right cause, and every report is valid JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis import run_report
+from rundir.read import load_run, run_from_records
+from analysis.rules import CATALOG
+from analysis.stats import best_vs_last_quantile, decline_from_best
+from conftest import ROOT, run_module
+
+CURVES = ROOT / "tests" / "data" / "real_curves"
+HEALTHY = ["voc20_resnet18", "mnist_keras_plateau", "cifar10_bnn_resnet18_step", "hf_vit_irrigation"]
+# run -> (finding that must fire, primary cause id or None when none is asserted)
+FAULTY = {"signdigits_resnet18_step7": ("lr_decayed_to_nothing", "lr_schedule"),
+          "cifar10_resnet50_finetune_lowlr": ("overfitting", "overfitting"),
+          "cifar10_resnet50_finetune_nan": ("nonfinite_loss", "lr_too_high"),
+          "signdigits_resnet18_const": ("loss_plateau_early", None)}
+
+
+def report(name: str) -> dict:
+    return run_report.build(load_run(CURVES / name))
+
+
+def alarms(rep: dict) -> list[str]:
+    return [f["id"] for f in rep["findings"] if f["severity"] in ("warning", "critical")]
+
+
+def test_every_fixture_is_covered_and_sourced():
+    folders = {p.name for p in CURVES.iterdir() if p.is_dir() and p.name != "raw"}
+    assert folders == set(HEALTHY) | set(FAULTY)
+    readme = (CURVES / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in folders)  # each with its source repository and path
+
+
+@pytest.mark.parametrize("name", HEALTHY)
+def test_healthy_published_runs_get_no_warning(name):
+    rep = report(name)
+    assert alarms(rep) == [] and rep["cause"] is None
+
+
+@pytest.mark.parametrize("name", sorted(FAULTY))
+def test_faulty_published_runs_are_caught_with_the_right_cause(name):
+    finding, cause = FAULTY[name]
+    rep = report(name)
+    assert finding in alarms(rep), rep["findings"]
+    if cause is not None:
+        assert rep["cause"]["primary"]["id"] == cause
+        assert finding in rep["cause"]["symptoms"]
+
+
+@pytest.mark.parametrize("name", HEALTHY + sorted(FAULTY))
+def test_reports_are_strict_json(name):
+    json.dumps(report(name), allow_nan=False)  # raises on NaN or Infinity
+
+
+def test_json_and_out_on_an_accuracy_only_log_do_not_crash(tmp_path):
+    run = CURVES / "cifar10_bnn_resnet18_step"  # no loss at all: every loss-based value is unknown
+    proc = run_module("analysis", [str(run), "--format", "json"])
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert all(c["bought_loss"] is None for c in rep["sections"][0]["data"]["cuts"])
+    proc = run_module("analysis", [str(run), "--out", str(tmp_path / "out")])
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    json.loads((tmp_path / "out" / "report.json").read_text())
+
+
+def test_constant_lr_plateau_is_not_overtraining_nor_leakage():
+    rep = report("signdigits_resnet18_const")
+    severity = {f["id"]: f["severity"] for f in rep["findings"]}
+    assert severity.get("overtraining", "info") == "info"  # one spike at epoch 34 is not a best to return to
+    assert severity.get("val_above_train", "info") == "info"
+
+
+def test_step_schedule_cut_is_judged_by_what_followed_not_blamed():
+    rep = report("signdigits_resnet18_step7")
+    ids = {f["id"] for f in rep["findings"]}
+    assert not ids & {"lr_reduced_early", "lr_cut_premature"}  # its first cut helped: planned, not premature
+    lines = " ".join(rep["sections"][0]["lines"])
+    assert "after the cut: val loss -0.396, accuracy +0.125" in lines and "bought" not in lines
+    assert rep["cause"]["primary"]["recommendations"][0]["overrides"] == ["scheduler=cosine"]
+
+
+def test_nan_run_says_the_step_count_is_unknown_not_zero():
+    f = next(f for f in report("cifar10_resnet50_finetune_nan")["findings"] if f["id"] == "nonfinite_loss")
+    assert f["evidence"]["nonfinite_steps"] is None and "0 steps" not in f["message"]
+
+
+def test_linear_decay_sampled_per_epoch_is_not_a_series_of_cuts():
+    assert report("hf_vit_irrigation")["summary"]["lr_cuts"] == 0
+
+
+# ── the statistics behind overtraining and overfitting ──
+
+@pytest.mark.parametrize("epochs", [12, 30, 60])
+def test_best_vs_last_test_keeps_false_alarms_near_5_percent_on_iid_binomial_epochs(epochs):
+    """The old criterion (best epoch vs the tail mean, 2 SE of one measurement) fired on 69% of such curves."""
+    rng = np.random.default_rng(epochs)
+    n, p = 413, 0.8
+    se = np.sqrt(p * (1 - p) / n)
+    width = max(4, round(0.2 * epochs))
+    hits = sum(decline_from_best(rng.binomial(n, p, epochs) / n, width, se).significant for _ in range(400))
+    assert hits / 400 <= 0.08  # 5% by construction, plus Monte Carlo error of 400 draws
+
+
+def test_best_vs_last_test_catches_a_late_decline_in_a_long_run():
+    rng = np.random.default_rng(1)
+    acc = 0.9 + 0.01 * rng.standard_normal(100)
+    acc[-20:] -= 0.03  # the last 20 of 100 epochs lose 3 points
+    assert decline_from_best(acc, 20, 0.01).significant
+    assert best_vs_last_quantile(100, 20) < best_vs_last_quantile(10, 4)  # more epochs per window, less noise
+
+
+def overtrained_run(decline: float, n_val: int = 1000, epochs: int = 40, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    acc = np.concatenate([np.linspace(0.5, 0.9, epochs // 2), np.full(epochs - epochs // 2, 0.9)])
+    acc[-8:] -= decline
+    acc = rng.binomial(n_val, acc) / n_val
+    train = [{"epoch": i + 1, "loss": 1.0 / (i + 1), "accuracy": 0.95} for i in range(epochs)]
+    val = [{"epoch": i + 1, "loss": 0.5, "accuracy": float(a), "num_samples": n_val} for i, a in enumerate(acc)]
+    return run_from_records(train, val, config={"trainer": {"epochs": epochs}, "data": {"num_classes": 10}})
+
+
+def test_overtraining_warns_on_a_real_decline_only():
+    assert CATALOG["overtraining"].fn(overtrained_run(0.08)).severity == "warning"
+    quiet = CATALOG["overtraining"].fn(overtrained_run(0.0))
+    assert quiet is None or quiet.severity == "info"
