@@ -1,6 +1,9 @@
-"""The rule catalog as a Markdown table (the README's catalog is this output)."""
+"""The rule catalog as a Markdown table: `python -m analysis --rules`, and docs/rules.md
+(`python -m analysis.catalog_doc > docs/rules.md`; tests/test_docs.py checks it)."""
 
 from __future__ import annotations
+
+import sys
 
 from .rules import CATALOG
 
@@ -11,3 +14,7 @@ def catalog_markdown() -> str:
         th = "; ".join(f"{k}: {v}" for k, v in r.thresholds.items())
         rows.append(f"| `{r.id}` | {r.section} | {r.title} | {th.replace('|', chr(92) + '|')} | {r.source} |")
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write("# Rule catalog\n\n" + catalog_markdown())

@@ -19,6 +19,7 @@ def _rules_doc() -> str:
 
 @pytest.mark.parametrize("path, generate, command", [
     ("docs/config.md", _config_doc, "python -m trainer.config_doc > docs/config.md"),
+    ("docs/rules.md", _rules_doc, "python -m analysis.catalog_doc > docs/rules.md"),
 ])
 def test_generated_doc_is_current(path, generate, command):
     assert (ROOT / path).read_text() == generate(), f"{path} is stale: run `{command}`"
