@@ -1,4 +1,5 @@
-"""Fault injection: does the analysis catch each bug the seed describes? The README's detection table.
+"""Fault injection: does the analysis catch each planted bug with its expected finding? (The wider, generated
+measure is benchmarks/fault_matrix.py, docs/fault-matrix.md.)
 
     python benchmarks/detection.py [--seeds 3] [--only NAME ...]
 

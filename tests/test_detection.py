@@ -1,6 +1,6 @@
 """Fault injection end to end: real short runs on digits whose analysis reports the matching finding.
 
-The cases are the README's detection table (benchmarks/detection.py); the slow ones run with -m slow.
+The cases are benchmarks/detection.py's planted faults with their expected findings; the slow ones run with -m slow.
 """
 
 from __future__ import annotations
