@@ -56,7 +56,9 @@ def test_cuda_requested_without_cuda(tmp_path):
 def test_bad_value_fails_only_its_own_sweep_job(sweep_with_failure):
     sweep, proc = sweep_with_failure
     assert proc.returncode == 2  # the failed job's own exit code, once the sweep has run
-    assert proc.stderr.strip().splitlines()[-1] == "error: optimizer.lr must be > 0, got -1.0"
+    *_, error, pointer = proc.stderr.strip().splitlines()  # the job's one line, then where the sweep report is
+    assert error == "error: optimizer.lr must be > 0, got -1.0"
+    assert pointer == f"sweep report (failed jobs included): python -m analysis {sweep}"
     assert "Traceback" not in proc.stderr
     assert json.loads((sweep / "0" / "diagnostics" / "status.json").read_text())["status"] == "completed"
     failed = json.loads((sweep / "1" / "diagnostics" / "status.json").read_text())

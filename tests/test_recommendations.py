@@ -88,6 +88,7 @@ def test_shuffled_labels_point_at_the_labels_not_the_lr(tmp_path, one_thread):
     assert not lr_overrides(found)
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_frozen_by_the_scheduler_points_at_the_scheduler_and_the_rerun_trains(tmp_path, one_thread):
     found = findings_of(tmp_path / "hair", HAIR_TRIGGER)
     f = top(found)

@@ -190,6 +190,7 @@ def test_a_sweep_that_fails_at_composition_leaves_no_directory(tmp_path):
     assert not sweep.exists() and "missing" not in proc.stderr
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_an_exported_diagnostics_dir_gets_a_subfolder_per_multirun_job(tmp_path):
     shared = tmp_path / "diag"
     sweep = tmp_path / "sweep"
@@ -207,6 +208,7 @@ def test_an_exported_diagnostics_dir_gets_a_subfolder_per_multirun_job(tmp_path)
 # ───────────── resume ─────────────
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_resume_keeps_the_first_start_and_adds_resumed_at(tmp_path):
     run = tmp_path / "run"
     args = [f"hydra.run.dir={run}", "model.width=4", "data.image_size=16"]
@@ -223,6 +225,7 @@ def test_resume_keeps_the_first_start_and_adds_resumed_at(tmp_path):
 # ───────────── check_data ─────────────
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_check_data_grid_is_a_seeded_random_sample_of_a_class_sorted_folder(tmp_path):
     from PIL import Image
 

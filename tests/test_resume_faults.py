@@ -130,6 +130,7 @@ def finish(run_dir: Path, extra: tuple = ()) -> subprocess.CompletedProcess:
 # ───────────────────────────── default suite: chosen windows ─────────────────────────────
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_sigkill_in_validation_in_a_checkpoint_write_and_in_a_jsonl_append_loses_nothing(tiny_run, tmp_path):
     rng = random.Random(5)  # seeded: the same moments on every run of the suite
     ref = reference(tiny_run)
@@ -184,6 +185,7 @@ def test_dataloader_workers_resume_exactly_and_draw_what_the_main_process_draws(
     assert_same_as_reference(run, tiny_run, ref, config_differs=("data.num_workers",))
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_sigterm_during_set_up_is_recorded_as_preempted(tiny_run, tmp_path):
     """Once status.json says "running", a signal in the rest of the set-up (here: while run_info.json is
     written) is handled like one mid-epoch (whose resume the test below follows to the end): the first
@@ -196,6 +198,7 @@ def test_sigterm_during_set_up_is_recorded_as_preempted(tiny_run, tmp_path):
     assert (saved["epoch"], saved["step"]) == (0, 1)
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_sigterm_mid_epoch_checkpoints_marks_preempted_and_resumes_exactly(tiny_run, tmp_path):
     rng = random.Random(7)
     ref, run = reference(tiny_run), tmp_path / "run"

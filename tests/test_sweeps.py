@@ -45,6 +45,7 @@ def log_window(job: Path) -> tuple[datetime, datetime]:
 # ───────────────────────────── joblib ─────────────────────────────
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_joblib_runs_two_jobs_at_once_with_dataloader_workers(tmp_path):
     needs("hydra_joblib_launcher", "sweeps")
     sweep = tmp_path / "sweep"

@@ -63,6 +63,7 @@ def test_jq_lines_of_the_seed_work(digits_run):
         assert [float(v) for v in out.split()] == [r[field] for r in read_jsonl(path)]
 
 
+@pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_diagnostics_dir_environment_variable_is_honoured(tmp_path):
     target = tmp_path / "elsewhere"
     proc = run_trainer([f"hydra.run.dir={tmp_path / 'run'}", "trainer.epochs=1"],

@@ -1,8 +1,9 @@
-"""The rule catalog: one small function per finding id, registered here, documented in the README.
+"""The rule catalog: one small function per finding id, registered here, documented in docs/rules.md.
 
 A rule takes a `Run` and returns a `Finding` or None. Its id is public and stable; its thresholds
-are module constants named in `thresholds`, with the source they come from (the seed, or a tool in
-shared/reference/diagnostic-rules.md). `python -m analysis --rules` prints the catalog.
+are module constants named in `thresholds`, with the source they come from (the original recipe's
+diagnostics document, or a published tool: SageMaker Debugger, AUTOTRAINER, UMLAUT, ...).
+`python -m analysis --rules` prints the catalog; `python -m analysis.catalog_doc > docs/rules.md` writes it.
 """
 
 from __future__ import annotations
