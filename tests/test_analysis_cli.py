@@ -17,7 +17,7 @@ SECTIONS = ["Learning Rate Analysis", "Loss Analysis", "Accuracy Analysis", "Gra
             "Weight Update Analysis"]
 
 
-def analyze(*args, cwd=ROOT):
+def analyze(*args, cwd=None):
     return run_module("analysis", [str(a) for a in args], cwd=cwd, timeout=60)
 
 

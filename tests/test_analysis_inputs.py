@@ -22,7 +22,7 @@ FAST = ["trainer.epochs=1", "model.width=4", "data.image_size=16", "data.batch_s
 ENV = {"OMP_NUM_THREADS": "1"}
 
 
-def analyze(*args, cwd=ROOT, env=None):
+def analyze(*args, cwd=None, env=None):
     return run_module("analysis", [str(a) for a in args], cwd=cwd, env=env, timeout=120)
 
 

@@ -191,7 +191,7 @@ def test_path_names_that_are_not_utf8_are_reported(tmp_path):
     out = tmp_path / os.fsdecode(b"out-\xff")
     for args in ([str(run)], [str(run), "--format", "json"], [str(run), "--format", "html"],
                  [str(run), "--out", str(out)], [str(run / "diagnostics" / "train_diagnostics.jsonl")]):
-        proc = subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "analysis", *args], cwd=tmp_path, capture_output=True,
                               timeout=TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert proc.returncode == 0 and b"Traceback" not in proc.stderr, (args, proc.stderr[-2000:])
     assert proc.stdout  # a report was printed
@@ -200,7 +200,7 @@ def test_path_names_that_are_not_utf8_are_reported(tmp_path):
     sweep = tmp_path / "sweep"
     a_run(sweep / name)
     a_run(sweep / "other")
-    proc = subprocess.run([sys.executable, "-m", "analysis", str(sweep)], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "analysis", str(sweep)], cwd=tmp_path, capture_output=True,
                           timeout=TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr[-2000:]
 

@@ -29,7 +29,7 @@ LIGHTNING_CSV = DATA / "lightning" / "csv" / "version_0"
 LIGHTNING_TB = DATA / "lightning" / "tb" / "version_0"
 
 
-def analyze(*args, cwd=ROOT):
+def analyze(*args, cwd=None):
     return run_module("analysis", [str(a) for a in args], cwd=cwd, timeout=120)
 
 
