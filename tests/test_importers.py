@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import math
 import shutil
 import subprocess
@@ -373,3 +374,17 @@ def test_lightning_live_csv_and_tensorboard(tmp_path):
 def test_lightning_hydra_template_multirun_live(tmp_path):
     pytest.importorskip("lightning")
     check_lht_sweep(lightning_hydra_multirun(tmp_path, [0.01, 0.5], epochs=3, tensorboard_jobs=(1,)), tmp_path / "out")
+
+
+# ───────────── hostile files ─────────────
+
+
+@pytest.mark.parametrize("name", ["metrics.csv", "training.log", "summary.csv", "trainer_state.json",
+                                  "events.out.tfevents.1.host"])
+def test_a_fifo_in_place_of_a_log_is_refused_without_hanging(tmp_path, name):
+    """Logs are read through rundir's safe reader (regular files only): a FIFO never blocks the analysis."""
+    os.mkfifo(tmp_path / name)
+    for target in (tmp_path / name, tmp_path):  # the file named, and the directory searched for a log
+        proc = analyze(target, "--format", "json")  # the subprocess has a timeout: a hang fails
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -10,7 +10,6 @@ is a pickle and is never read.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from rundir.safe import read_json
 
 from .build import Source
 from .config_map import map_config, model_card_hyperparameters
+from .textfile import HEAD_BYTES, head_text, read_text
 
 STATE = "trainer_state.json"
 _SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "total_flos")
@@ -28,12 +28,10 @@ _SKIP = ("epoch", "step")
 def looks_like(path: Path) -> bool:
     if path.suffix != ".json":
         return False
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
+    head = head_text(path)
+    if head is None:
         return False
-    return b'"log_history"' in head or (path.name == STATE and head.lstrip().startswith(b"{"))
+    return '"log_history"' in head or (path.name == STATE and head.lstrip().startswith("{"))
 
 
 def find(path: Path) -> list[Path]:
@@ -88,17 +86,14 @@ def _training_args(run_dir: Path) -> tuple[dict, Path | None]:
     for d in (run_dir, run_dir.parent):
         j = d / "training_args.json"
         if j.is_file():
-            try:
-                obj = json.loads(j.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                obj = None
+            obj = read_json(j, [])  # rundir's reader: regular files only, capped
             if isinstance(obj, dict):
                 return obj, j
         card = d / "README.md"
         if card.is_file():
             try:
-                found = model_card_hyperparameters(card.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
+                found = model_card_hyperparameters(read_text(card, HEAD_BYTES * 16))
+            except RunError:
                 found = {}
             if found:
                 return found, card

@@ -7,33 +7,23 @@ run), or where the header line repeats.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from rundir.read import RunError
 
 from .build import Source
+from .textfile import csv_header, csv_rows
 
 NAMES = ("training.log", "training.csv", "history.csv", "log.csv", "training_log.csv")
 
 
 def looks_like(path: Path) -> bool:
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            head = next(csv.reader(f), None)
-    except (OSError, csv.Error):
-        return False
+    head = csv_header(path)
     return bool(head) and head[0].strip() == "epoch" and "step" not in head
 
 
 def read(path: Path) -> list[Source]:
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            lines = list(csv.reader(f))
-    except OSError as e:
-        raise RunError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
-    except csv.Error as e:
-        raise RunError(f"{path}: not a CSV file ({e})") from None
+    lines = csv_rows(path)
     if not lines or not lines[0] or lines[0][0].strip() != "epoch":
         raise RunError(f"{path}: not a Keras CSVLogger file (its first column is not 'epoch')")
     header = [h.strip() for h in lines[0]]

@@ -10,14 +10,13 @@ shows the run ended.
 from __future__ import annotations
 
 import bisect
-import csv
 from pathlib import Path
 
-from rundir.read import RunError
 from rundir.safe import read_yaml_mapping
 
 from .build import Source
 from .config_map import map_config
+from .textfile import csv_dicts, csv_header
 
 METRICS = "metrics.csv"
 HPARAMS = "hparams.yaml"
@@ -29,11 +28,7 @@ def looks_like(path: Path) -> bool:
 
 
 def _header(path: Path) -> list[str] | None:
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            return next(csv.reader(f), None)
-    except OSError:
-        return None
+    return csv_header(path)
 
 
 def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | None = None,
@@ -83,13 +78,7 @@ def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | No
 
 
 def _rows(path: Path) -> list[dict]:
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            return list(csv.DictReader(f))
-    except OSError as e:
-        raise RunError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
-    except csv.Error as e:
-        raise RunError(f"{path}: not a CSV file ({e})") from None
+    return csv_dicts(path)
 
 
 def _int(value) -> int | None:

@@ -80,7 +80,7 @@ def _scalars(files: list[Path]) -> dict[str, list[tuple[int, float, float]]]:
 
 
 def read(path: Path, steps_per_epoch: Optional[int] = None) -> Source:
-    files = [path] if path.is_file() else sorted(path.glob(PATTERN))
+    files = [path] if path.is_file() else sorted(p for p in path.glob(PATTERN) if p.is_file())  # never a FIFO
     if not files:
         raise RunError(f"{path}: no TensorBoard event files ({PATTERN})")
     run_dir = path.parent if path.is_file() else path

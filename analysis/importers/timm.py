@@ -3,35 +3,24 @@ beside it) -> Source. Epochs are 0-based; top-1 and top-5 are percentages."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from rundir.read import RunError
 from rundir.safe import read_yaml_mapping
 
 from .build import Source
 from .config_map import map_config
+from .textfile import csv_dicts, csv_header
 
 SUMMARY = "summary.csv"
 
 
 def looks_like(path: Path) -> bool:
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            head = next(csv.reader(f), None)
-    except (OSError, csv.Error):
-        return False
+    head = csv_header(path)
     return bool(head) and head[0].strip() == "epoch" and "step" not in head and any(h.strip().startswith("eval_") for h in head)
 
 
 def read(path: Path) -> Source:
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise RunError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
-    except csv.Error as e:
-        raise RunError(f"{path}: not a CSV file ({e})") from None
+    rows = csv_dicts(path)
     src = Source("timm train.py summary.csv", "timm", [path], path.parent.name, path.parent)
     src.percent = {"eval_top1", "eval_top5", "train_top1", "train_top5"}
     for r in rows:
