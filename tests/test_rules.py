@@ -223,6 +223,23 @@ def test_overfitting():
     assert "overfitting" in ids(run)
 
 
+def test_overfitting_never_advises_stopping_at_or_after_the_end_of_the_run():
+    """Val loss rising while val accuracy is still best at the last epoch (a published 7-epoch Keras run): "stop
+    near the best epoch" would be trainer.epochs past the run's own end, so the advice is to regularize."""
+    n = 12
+    val_loss = np.concatenate([np.linspace(0.8, 0.45, 6), np.linspace(0.47, 0.6, 6)])
+    rising_acc = np.linspace(0.6, 0.82, n)
+    run = make(n, val_loss=val_loss, train_accuracy=np.linspace(0.7, 0.99, n), val_accuracy=rising_acc,
+               config={"trainer": {"epochs": n}})
+    f = finding(run, "overfitting")
+    stops = [o for r in f.recommendations for o in r.overrides if o.startswith("trainer.epochs=")]
+    assert all(int(o.split("=")[1]) < n for o in stops) and f.recommendations
+    early_best = np.concatenate([np.linspace(0.6, 0.85, 4), np.full(n - 4, 0.8)])  # best at epoch 4: stopping helps
+    f = finding(make(n, val_loss=val_loss, train_accuracy=np.linspace(0.7, 0.99, n), val_accuracy=early_best,
+                     config={"trainer": {"epochs": n}}), "overfitting")
+    assert "trainer.epochs=6" in f.recommendations[-1].overrides
+
+
 def test_overtraining_says_how_many_epochs_were_spent_after_the_best():
     n = 50
     acc = np.concatenate([np.linspace(0.3, 0.8, 10), np.full(40, 0.75)])
