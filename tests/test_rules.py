@@ -334,6 +334,17 @@ def test_loss_oscillating_without_a_validation_size_uses_the_curves_own_noise():
     assert f.evidence["noise_source"] == "curve"
 
 
+def test_loss_oscillating_counts_a_turn_at_the_first_epoch_of_the_late_part():
+    """SGD momentum 0.999 on digits (359 val images): a crash to 0.35 and a recovery in the second half. The swing
+    into the crash turns at epoch 6, the late part's first epoch; counted from there it was one reversal, and the
+    run that ends 11 points under a healthy one got "no findings"."""
+    acc = [0.337, 0.256, 0.379, 0.847, 0.563, 0.777, 0.747, 0.345, 0.827, 0.852]
+    f = finding(make(10, val_accuracy=acc, val_num_samples=np.full(10, 359)), "loss_oscillating")
+    assert f.evidence["reversals_late"] == 2
+    calm = [0.337, 0.256, 0.379, 0.847, 0.563, 0.777, 0.80, 0.82, 0.84, 0.852]  # the same start, a calm second half
+    assert "loss_oscillating" not in ids(make(10, val_accuracy=calm, val_num_samples=np.full(10, 359)))
+
+
 def test_loss_oscillating_not_for_a_run_that_settles_at_its_best():
     acc = np.concatenate([np.tile([0.80, 0.90], 6), np.full(8, 0.994)])
     assert "loss_oscillating" not in ids(make(20, val_accuracy=acc))
