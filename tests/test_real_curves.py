@@ -22,7 +22,8 @@ FAULTY = {"signdigits_resnet18_step7": ("lr_decayed_to_nothing", "lr_schedule"),
           "cifar10_resnet50_finetune_lowlr": ("overfitting", "overfitting"),
           "cifar10_resnet50_finetune_nan": ("nonfinite_loss", "lr_too_high"),
           "signdigits_resnet18_const": ("loss_plateau_early", None),
-          "deepfake_keras_overfit": ("overfitting", "overfitting")}
+          "deepfake_keras_overfit": ("overfitting", "overfitting"),
+          "lung_keras_unstable_val": ("loss_oscillating", None)}
 # Judged mildly overfit by eye (best single epoch vs the tail), but the rise or decline is within the curve's own
 # noise by the calibrated best-vs-last window test: no alarm but the generalization ones, no other cause.
 BORDERLINE = ["tomato_keras_earlystop", "car_keras_gap", "fer_resnet50_keras"]
@@ -34,6 +35,7 @@ KERAS_RAW = {"deepfake_keras_overfit": "deepfake_keras_training_log.csv",
              "car_keras_gap": "car_keras_training.log",
              "fer_resnet50_keras": "emotion_resnet50_training.log",
              "mnist_keras_dense": "mnist_keras_run2_training_log.csv",
+             "lung_keras_unstable_val": "lung_keras_training_log.csv",
              "mnist_keras_plateau": "mnist_keras.csv"}
 
 
