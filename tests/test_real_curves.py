@@ -26,7 +26,7 @@ FAULTY = {"signdigits_resnet18_step7": ("lr_decayed_to_nothing", "lr_schedule"),
           "lung_keras_unstable_val": ("loss_oscillating", None)}
 # Judged mildly overfit by eye (best single epoch vs the tail), but the rise or decline is within the curve's own
 # noise by the calibrated best-vs-last window test: no alarm but the generalization ones, no other cause.
-BORDERLINE = ["tomato_keras_earlystop", "car_keras_gap", "fer_resnet50_keras"]
+BORDERLINE = ["tomato_keras_earlystop", "car_keras_gap", "fer_resnet50_keras", "plant_keras_short"]
 GENERALIZATION = {"overfitting", "overtraining"}
 # fixture folder -> its original Keras CSVLogger file in raw/ (the fixture must hold exactly its numbers)
 KERAS_RAW = {"deepfake_keras_overfit": "deepfake_keras_training_log.csv",
@@ -36,6 +36,7 @@ KERAS_RAW = {"deepfake_keras_overfit": "deepfake_keras_training_log.csv",
              "fer_resnet50_keras": "emotion_resnet50_training.log",
              "mnist_keras_dense": "mnist_keras_run2_training_log.csv",
              "lung_keras_unstable_val": "lung_keras_training_log.csv",
+             "plant_keras_short": "plant_keras_training_log.csv",
              "mnist_keras_plateau": "mnist_keras.csv"}
 
 
