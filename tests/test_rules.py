@@ -223,6 +223,23 @@ def test_overfitting():
     assert "overfitting" in ids(run)
 
 
+def test_overfitting_never_advises_stopping_at_or_after_the_end_of_the_run():
+    """Val loss rising while val accuracy is still best at the last epoch (a published 7-epoch Keras run): "stop
+    near the best epoch" would be trainer.epochs past the run's own end, so the advice is to regularize."""
+    n = 12
+    val_loss = np.concatenate([np.linspace(0.8, 0.45, 6), np.linspace(0.47, 0.6, 6)])
+    rising_acc = np.linspace(0.6, 0.82, n)
+    run = make(n, val_loss=val_loss, train_accuracy=np.linspace(0.7, 0.99, n), val_accuracy=rising_acc,
+               config={"trainer": {"epochs": n}})
+    f = finding(run, "overfitting")
+    stops = [o for r in f.recommendations for o in r.overrides if o.startswith("trainer.epochs=")]
+    assert all(int(o.split("=")[1]) < n for o in stops) and f.recommendations
+    early_best = np.concatenate([np.linspace(0.6, 0.85, 4), np.full(n - 4, 0.8)])  # best at epoch 4: stopping helps
+    f = finding(make(n, val_loss=val_loss, train_accuracy=np.linspace(0.7, 0.99, n), val_accuracy=early_best,
+                     config={"trainer": {"epochs": n}}), "overfitting")
+    assert "trainer.epochs=6" in f.recommendations[-1].overrides
+
+
 def test_overtraining_says_how_many_epochs_were_spent_after_the_best():
     n = 50
     acc = np.concatenate([np.linspace(0.3, 0.8, 10), np.full(40, 0.75)])
@@ -315,6 +332,17 @@ def test_loss_oscillating_without_a_validation_size_uses_the_curves_own_noise():
     run = make(20, val_accuracy=acc, val_num_samples=[None] * 20)
     f = finding(run, "loss_oscillating")
     assert f.evidence["noise_source"] == "curve"
+
+
+def test_loss_oscillating_counts_a_turn_at_the_first_epoch_of_the_late_part():
+    """SGD momentum 0.999 on digits (359 val images): a crash to 0.35 and a recovery in the second half. The swing
+    into the crash turns at epoch 6, the late part's first epoch; counted from there it was one reversal, and the
+    run that ends 11 points under a healthy one got "no findings"."""
+    acc = [0.337, 0.256, 0.379, 0.847, 0.563, 0.777, 0.747, 0.345, 0.827, 0.852]
+    f = finding(make(10, val_accuracy=acc, val_num_samples=np.full(10, 359)), "loss_oscillating")
+    assert f.evidence["reversals_late"] == 2
+    calm = [0.337, 0.256, 0.379, 0.847, 0.563, 0.777, 0.80, 0.82, 0.84, 0.852]  # the same start, a calm second half
+    assert "loss_oscillating" not in ids(make(10, val_accuracy=calm, val_num_samples=np.full(10, 359)))
 
 
 def test_loss_oscillating_not_for_a_run_that_settles_at_its_best():

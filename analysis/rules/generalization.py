@@ -86,7 +86,11 @@ def overfitting(run: Run):
         recs.append(Recommendation("augment the training data", ["augmentation=basic"]))
     if run.cfg(REGULARIZATION_LABEL_SMOOTHING) == 0:
         recs.append(Recommendation("label smoothing", ["regularization.label_smoothing=0.1"]))
-    recs.append(_stop_at_best(run))
+    stop = _stop_at_best(run)
+    if stop is not None:
+        recs.append(stop)
+    if not recs:  # nothing in the config to turn, and the best epoch is the last: regularizing is what is left
+        recs.append(Recommendation("regularize: more weight decay, data augmentation, dropout or label smoothing", []))
     min_epoch = int(e[rise.best_start + int(np.argmin(y[rise.best_start:rise.best_start + w]))])
     return Finding("overfitting", "warning",
                    f"overfitting: val loss rose from {float(y.min()):.4g} (epoch {min_epoch}) to a last-{w}-epoch mean of "
@@ -98,11 +102,15 @@ def overfitting(run: Run):
                    recommendations=recs, epoch=int(e[-1]))
 
 
-def _stop_at_best(run: Run) -> Recommendation:
+def _stop_at_best(run: Run) -> Recommendation | None:
+    """Stop a few epochs after the best val accuracy; None when that would not shorten the run (the best epoch
+    is at its end: a "stop at epoch 9" for a 7-epoch run changes nothing)."""
     best = _best_epoch(run)
+    margin = max(2, int(round(0.1 * best[0]))) if best is not None else 0
+    if best is not None and best[0] + margin >= run.last_epoch:
+        return None
     if best is None or run.config is None:
         return Recommendation("stop at the best validation epoch and use checkpoints/best.pt", [])
-    margin = max(2, int(round(0.1 * best[0])))
     return Recommendation("stop near the best validation epoch (checkpoints/best.pt holds its weights)",
                           [override(TRAINER_EPOCHS, best[0] + margin)])
 
@@ -139,7 +147,7 @@ def overtraining(run: Run):
         evidence={"best_epoch": best_epoch, "best_val_accuracy": best_acc, "last_epoch": last,
                   "epochs_after_best": after, "share_after_best": share,
                   "decline": decline.as_dict() if decline is not None else None},
-        recommendations=[_stop_at_best(run)], epoch=last)
+        recommendations=[r for r in [_stop_at_best(run)] if r is not None], epoch=last)
 
 
 def _strong_regularizers(run: Run) -> dict:

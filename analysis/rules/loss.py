@@ -103,7 +103,9 @@ def loss_oscillating(run: Run):
     if cuts:
         after_cut = int(np.searchsorted(run.val.epochs[np.isfinite(run.val["accuracy"])], cuts[-1]))
         late_start = max(late_start, after_cut)
-    late = oscillations(acc[late_start:], amplitude)
+    # Reversals whose turning point lies in the late part: counting from one epoch earlier gives the direction of
+    # a swing already under way when the late part begins, so a crash right after its first epoch is a turn too.
+    late = oscillations(acc[max(late_start - 1, 0):], amplitude)
     needed = max(3, int(math.ceil(OSC_SHARE * len(acc))))
     tail = acc[-OSC_SETTLED_EPOCHS:]
     settled = float(tail.max() - tail.min()) < amplitude and acc[-1] >= acc.max() - amplitude
