@@ -177,7 +177,9 @@ def test_a_missing_mlflow_package_is_one_config_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_logger_overhead_benchmark_prints_its_ratio_and_the_call_time():
+@needs_tensorboard
+@needs_mlflow
+def test_logger_overhead_benchmark_prints_each_loggers_ratio_and_call_time():
     import re
     import subprocess
 
@@ -186,6 +188,9 @@ def test_logger_overhead_benchmark_prints_its_ratio_and_the_call_time():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "logger_overhead.py"), "--pairs", "2",
                            "model.width=4", "data.image_size=16"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert re.search(r"ratio on/off: median \d+\.\d+, geometric mean \d+\.\d+, 95% CI", proc.stdout), proc.stdout
-    call = float(re.search(r"logger call: (\d+\.\d+) ms", proc.stdout).group(1))
-    assert 0 < call < 1000 and "machine:" in proc.stdout
+    blocks = re.split(r"^\[logger=(\w+)\]$", proc.stdout, flags=re.M)
+    assert "machine:" in blocks[0] and blocks[1::2] == ["tensorboard", "mlflow"], proc.stdout
+    for block in blocks[2::2]:
+        assert re.search(r"ratio on/off: median \d+\.\d+, geometric mean \d+\.\d+, 95% CI", block), proc.stdout
+        call = float(re.search(r"logger call: (\d+\.\d+) ms", block).group(1))
+        assert 0 < call < 1000

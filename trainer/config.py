@@ -325,7 +325,7 @@ class LoggerConf:
     dir: Optional[str] = None  # tensorboard: where its files go; null: <run dir>/<name>
     # mlflow: the tracking store; null: file:<run dir>/mlruns, in a sweep file:<sweep dir>/mlruns (one store for all jobs)
     tracking_uri: Optional[str] = None
-    experiment: Optional[str] = None  # mlflow: null: the sweep directory's path in a sweep, else "traindx"
+    experiment: Optional[str] = None  # mlflow: the experiment name; null: the sweep directory's path in a sweep, else traindx
 
     def __post_init__(self) -> None:
         _check(self.name in LOGGERS, f"logger={self.name} is unknown; options: {', '.join(LOGGERS)}")
