@@ -104,10 +104,12 @@ def history(client, run_id: str, tag: str) -> dict[int, float]:
 
 @needs_mlflow
 def test_mlflow_sweep_one_experiment_one_run_per_job_metrics_equal_the_jsonl(tmp_path, monkeypatch):
-    sweep = tmp_path / "sweep"
-    proc = run_trainer(["-m", f"hydra.sweep.dir={sweep}", "logger=mlflow", "trainer.epochs=2", "model.width=4",
-                        "data.image_size=16", "optimizer.lr=0.03,0.07"], env={"OMP_NUM_THREADS": "1", **NO_TELEMETRY})
+    # the sweep directory as Hydra's default has it: a time interpolation (.hydra/hydra.yaml keeps it unresolved)
+    proc = run_trainer(["-m", f"hydra.sweep.dir={tmp_path}/sweep_${{now:%H-%M-%S-%f}}", "logger=mlflow",
+                        "trainer.epochs=2", "model.width=4", "data.image_size=16", "optimizer.lr=0.03,0.07"],
+                       env={"OMP_NUM_THREADS": "1", **NO_TELEMETRY})
     assert proc.returncode == 0, proc.stderr
+    (sweep,) = tmp_path.glob("sweep_*")
     client = mlflow_client(sweep / "mlruns", monkeypatch)  # one store for the sweep, in its directory
     experiment = client.get_experiment_by_name(str(sweep))
     runs = client.search_runs([experiment.experiment_id])

@@ -85,16 +85,27 @@ def finding_line(finding: Any, epoch: int) -> str:
 
 
 def sweep_dir(run_dir: Path) -> Optional[Path]:
-    """The sweep directory when this run is a job of a Hydra multirun (`.hydra/hydra.yaml`), else None."""
-    import yaml
+    """The sweep directory when this run is a job of a Hydra multirun, else None.
 
+    `.hydra/hydra.yaml` keeps `hydra.sweep.dir` unresolved (`${now:...}` would give this moment's time,
+    not the sweep's), so the sweep directory is the run directory less its resolved `hydra.sweep.subdir`.
+    """
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir).absolute()
     try:
-        hydra = yaml.safe_load((Path(run_dir) / HYDRA_DIR / HYDRA_RUNTIME).read_text())["hydra"]
-        if hydra["mode"] == "MULTIRUN":
-            return Path(hydra["sweep"]["dir"])
+        hydra = OmegaConf.load(run_dir / HYDRA_DIR / HYDRA_RUNTIME).hydra
+        if str(hydra.mode) != "MULTIRUN":
+            return None
     except Exception:  # noqa: BLE001 - no Hydra directory (train() called directly): a single run
-        pass
-    return None
+        return None
+    try:
+        subdir = Path(str(hydra.sweep.subdir)).parts  # ${hydra.job.num} by default, resolved from the same file
+    except Exception:  # noqa: BLE001 - a subdir made of resolvers only the job had: its parent, the default layout
+        subdir = ()
+    if subdir and run_dir.parts[-len(subdir):] == subdir:
+        return Path(*run_dir.parts[:-len(subdir)])
+    return run_dir.parent
 
 
 class NoLogger:
@@ -163,8 +174,6 @@ class MlflowLogger:
             raise ConfigError('logger=mlflow needs the mlflow-skinny package: pip install "traindx[mlflow]"') from None
         self.run_dir = Path(run_dir).absolute()
         sweep = sweep_dir(self.run_dir)
-        if sweep is not None and not sweep.is_absolute():
-            sweep = Path.cwd() / sweep  # a sweep dir relative to where Hydra was started (chdir is off)
         self.tracking_uri = cfg.tracking_uri or f"file:{(sweep or self.run_dir) / 'mlruns'}"
         self.experiment = cfg.experiment or (str(sweep) if sweep is not None else "traindx")
         self.client, self.run_id, self.findings = None, None, []  # opened at the first epoch, like the event file
@@ -187,7 +196,8 @@ class MlflowLogger:
         else:
             experiment_id = experiment.experiment_id
         tag = self.RUN_DIR_TAG
-        found = client.search_runs([experiment_id], filter_string=f"tags.`{tag}` = '{self.run_dir}'", max_results=1)
+        found = [] if "'" in str(self.run_dir) else client.search_runs(  # a quote cannot go in the filter: no resume
+            [experiment_id], filter_string=f"tags.`{tag}` = '{self.run_dir}'", max_results=1)
         if found:  # a resumed run: the epochs it redoes get a second value at the same step
             self.run_id = found[0].info.run_id
             client.update_run(self.run_id, status="RUNNING")
