@@ -204,7 +204,8 @@ class MlflowLogger:
         else:
             run = client.create_run(experiment_id, run_name=self.run_dir.name, tags={tag: str(self.run_dir)})
             self.run_id = run.info.run_id
-            params = [Param(k, str(v)[:6000]) for k, v in run_overrides(self.run_dir).items()]
+            # 500 characters: the limit of MLflow 2's param values (an override is rarely longer)
+            params = [Param(metric_name(k), str(v)[:500]) for k, v in run_overrides(self.run_dir).items()]
             if params:
                 client.log_batch(self.run_id, params=params)
         self.client = client
@@ -243,7 +244,7 @@ class MlflowLogger:
 
 
 def metric_name(tag: str) -> str:
-    """An MLflow-legal metric name (letters, digits, _ - . / space): other characters of a layer name become _."""
+    """An MLflow-legal metric or param name (letters, digits, _ - . / space): other characters become _."""
     return re.sub(r"[^\w\-./ ]", "_", tag)
 
 
