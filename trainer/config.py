@@ -314,15 +314,18 @@ class DiagnosticsConf:
 
 # ───────────────────────────── logger ─────────────────────────────
 
-LOGGERS = ("none", "tensorboard")  # trainer/loggers.py builds each
+LOGGERS = ("none", "tensorboard", "mlflow")  # trainer/loggers.py builds each
 
 
 @dataclass
 class LoggerConf:
     """A viewer of the diagnostics records, written each epoch next to the JSONL files."""
 
-    name: str = "none"  # none | tensorboard (pip install "traindx[tensorboard]")
-    dir: Optional[str] = None  # where its files go; null: <run dir>/<name>
+    name: str = "none"  # none | tensorboard | mlflow (pip install "traindx[tensorboard]" / "traindx[mlflow]")
+    dir: Optional[str] = None  # tensorboard: where its files go; null: <run dir>/<name>
+    # mlflow: the tracking store; null: file:<run dir>/mlruns, in a sweep file:<sweep dir>/mlruns (one store for all jobs)
+    tracking_uri: Optional[str] = None
+    experiment: Optional[str] = None  # mlflow: the experiment name; null: the sweep directory's path in a sweep, else traindx
 
     def __post_init__(self) -> None:
         _check(self.name in LOGGERS, f"logger={self.name} is unknown; options: {', '.join(LOGGERS)}")

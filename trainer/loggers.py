@@ -10,15 +10,25 @@ the findings that fired that epoch, and `close(best)` at the end.
                          as text when they fire, and the run's overrides as hparams with the best
                          validation accuracy (TensorBoard's HParams tab: run with
                          `tensorboard --logdir <sweep dir>`). Needs `pip install "traindx[tensorboard]"`.
+    logger=mlflow        one MLflow run per traindx run (in a sweep: per job, in one experiment named after
+                         the sweep, in one store): the same numbers as metrics (step = epoch), the findings
+                         as tags and a findings.md artifact, the overrides as params, and the best
+                         validation accuracy as a metric at the end. Needs `pip install "traindx[mlflow]"`.
+
+Both take the same walk over a record (`scalars`), the same overrides (`run_overrides`) and the same
+finding line (`finding_line`).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from rundir.format import HYDRA_DIR, HYDRA_OVERRIDES
+from rundir.format import HYDRA_DIR, HYDRA_OVERRIDES, HYDRA_RUNTIME
 
 from .config import LoggerConf
 from .errors import ConfigError
@@ -69,6 +79,35 @@ def run_overrides(run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def finding_line(finding: Any, epoch: int) -> str:
+    """How a finding that fired reads in a viewer: `**warning** epoch 4: the LR was cut ...`."""
+    return f"**{finding.severity}** epoch {epoch}: {finding.message}"
+
+
+def sweep_dir(run_dir: Path) -> Optional[Path]:
+    """The sweep directory when this run is a job of a Hydra multirun, else None.
+
+    `.hydra/hydra.yaml` keeps `hydra.sweep.dir` unresolved (`${now:...}` would give this moment's time,
+    not the sweep's), so the sweep directory is the run directory less its resolved `hydra.sweep.subdir`.
+    """
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir).absolute()
+    try:
+        hydra = OmegaConf.load(run_dir / HYDRA_DIR / HYDRA_RUNTIME).hydra
+        if str(hydra.mode) != "MULTIRUN":
+            return None
+    except Exception:  # noqa: BLE001 - no Hydra directory (train() called directly): a single run
+        return None
+    try:
+        subdir = Path(str(hydra.sweep.subdir)).parts  # ${hydra.job.num} by default, resolved from the same file
+    except Exception:  # noqa: BLE001 - a subdir made of resolvers only the job had: its parent, the default layout
+        subdir = ()
+    if subdir and run_dir.parts[-len(subdir):] == subdir:
+        return Path(*run_dir.parts[:-len(subdir)])
+    return run_dir.parent
+
+
 class NoLogger:
     def epoch(self, epoch: int, train: dict, val: dict, findings: list) -> None:
         pass
@@ -102,7 +141,7 @@ class TensorBoardLogger:
             for tag, value in scalars(prefix, record):
                 w.add_scalar(tag, value, epoch)
         for f in findings:
-            w.add_text(f"findings/{f.id}", f"**{f.severity}** epoch {epoch}: {f.message}", epoch)
+            w.add_text(f"findings/{f.id}", finding_line(f, epoch), epoch)
 
     def close(self, best_val_accuracy: Optional[float]) -> None:
         if self.writer is None:
@@ -118,6 +157,97 @@ class TensorBoardLogger:
         self.writer.close()
 
 
+class MlflowLogger:
+    """One MLflow run, through MlflowClient (no global active run: a sweep's jobs in one process stay apart).
+
+    The store is written synchronously: a local file store costs a few ms per epoch (benchmarks/logger_overhead.py).
+    """
+
+    RUN_DIR_TAG = "traindx.run_dir"  # finds the run again when a traindx run resumes
+    BEST_METRIC = "best_val_accuracy"
+    FINDINGS_ARTIFACT = "findings.md"
+
+    def __init__(self, cfg: LoggerConf, run_dir: Path):
+        try:
+            import mlflow  # noqa: F401 - fails without the package
+        except ImportError:
+            raise ConfigError('logger=mlflow needs the mlflow-skinny package: pip install "traindx[mlflow]"') from None
+        self.run_dir = Path(run_dir).absolute()
+        sweep = sweep_dir(self.run_dir)
+        self.tracking_uri = cfg.tracking_uri or f"file:{(sweep or self.run_dir) / 'mlruns'}"
+        self.experiment = cfg.experiment or (str(sweep) if sweep is not None else "traindx")
+        self.client, self.run_id, self.findings = None, None, []  # opened at the first epoch, like the event file
+
+    def _open(self) -> str:
+        from mlflow import MlflowClient
+        from mlflow.entities import Param
+        from mlflow.exceptions import MlflowException
+
+        if self.tracking_uri.startswith("file:") or "://" not in self.tracking_uri:
+            # MLflow 3 refuses its file store unless asked for; the user asked for it (this is the default).
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiment = client.get_experiment_by_name(self.experiment)
+        if experiment is None:
+            try:
+                experiment_id = client.create_experiment(self.experiment)
+            except MlflowException:  # another job of the sweep created it first
+                experiment_id = client.get_experiment_by_name(self.experiment).experiment_id
+        else:
+            experiment_id = experiment.experiment_id
+        tag = self.RUN_DIR_TAG
+        found = [] if "'" in str(self.run_dir) else client.search_runs(  # a quote cannot go in the filter: no resume
+            [experiment_id], filter_string=f"tags.`{tag}` = '{self.run_dir}'", max_results=1)
+        if found:  # a resumed run: the epochs it redoes get a second value at the same step
+            self.run_id = found[0].info.run_id
+            client.update_run(self.run_id, status="RUNNING")
+        else:
+            run = client.create_run(experiment_id, run_name=self.run_dir.name, tags={tag: str(self.run_dir)})
+            self.run_id = run.info.run_id
+            # 500 characters: the limit of MLflow 2's param values (an override is rarely longer)
+            params = [Param(metric_name(k), str(v)[:500]) for k, v in run_overrides(self.run_dir).items()]
+            if params:
+                client.log_batch(self.run_id, params=params)
+        self.client = client
+        return self.run_id
+
+    def epoch(self, epoch: int, train: dict, val: dict, findings: list) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        run_id = self.run_id or self._open()
+        now = int(time.time() * 1000)
+        metrics = [Metric(metric_name(tag), value, now, epoch)
+                   for prefix, record in (("train", train), ("val", val)) for tag, value in scalars(prefix, record)]
+        self.client.log_batch(run_id, metrics=metrics)
+        for f in findings:
+            line = finding_line(f, epoch)
+            self.findings.append(f"- `{f.id}`: {line}")
+            self.client.set_tag(run_id, f"finding.{f.id}", line)
+        if findings:  # the artifact is rewritten whole: it lists every finding so far
+            self.client.log_text(run_id, "\n".join(self.findings) + "\n", self.FINDINGS_ARTIFACT)
+
+    def close(self, best_val_accuracy: Optional[float]) -> None:
+        if self.run_id is None:
+            return
+        if best_val_accuracy is not None:
+            self.client.log_metric(self.run_id, self.BEST_METRIC, best_val_accuracy)
+        # close() runs in the loop's `finally`: the exception on its way out, if any, says how the run ended
+        from .loop import Preempted  # loaded by now (the loop calls this); importing it above would be circular
+
+        error = sys.exc_info()[1]
+        status = ("FINISHED" if error is None else
+                  "KILLED" if isinstance(error, (Preempted, KeyboardInterrupt)) else "FAILED")
+        self.client.set_terminated(self.run_id, status=status)
+        self.run_id = None
+
+
+def metric_name(tag: str) -> str:
+    """An MLflow-legal metric or param name (letters, digits, _ - . / space): other characters become _."""
+    return re.sub(r"[^\w\-./ ]", "_", tag)
+
+
 def build_logger(cfg: LoggerConf, run_dir: Path):
     """The logger `cfg.name` names, writing under run_dir (or cfg.dir). ConfigError when its package is missing."""
     if cfg.name == "none":
@@ -125,4 +255,6 @@ def build_logger(cfg: LoggerConf, run_dir: Path):
     log_dir = Path(cfg.dir) if cfg.dir else Path(run_dir) / cfg.name
     if cfg.name == "tensorboard":
         return TensorBoardLogger(log_dir, Path(run_dir))
+    if cfg.name == "mlflow":
+        return MlflowLogger(cfg, Path(run_dir))
     raise ConfigError(f"logger={cfg.name} is unknown")  # LoggerConf checks the name first
