@@ -219,6 +219,7 @@ def elsewhere(tmp_path_factory) -> Path:
     return launch
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_recorded_diagnostics_dir_is_read_from_the_pointer(elsewhere):
     # analysed from elsewhere (ROOT): the trainer recorded the absolute path in diagnostics_dir.json
     run = elsewhere / "runs" / "explicit"
@@ -233,6 +234,7 @@ def test_recorded_diagnostics_dir_is_read_from_the_pointer(elsewhere):
     assert f"note: diagnostics read from {elsewhere / 'rel_diag'}" in text.splitlines()[2]
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_diagnostics_dir_from_the_environment(elsewhere, tmp_path):
     run = elsewhere / "runs" / "env"
     # Hydra records ${oc.env:DIAGNOSTICS_DIR,...}, not the value; the trainer records where they went
@@ -293,6 +295,7 @@ def composed(overrides: list[str]) -> dict:
     return plain(validate(compose(overrides)))
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_runs_compared_axes_are_group_choices_and_best_lines_run(four_runs):
     proc = analyze(*four_runs, "--format", "json", cwd=four_runs[0].parent)  # the report files land in cwd
     assert proc.returncode == 0, proc.stderr
@@ -322,6 +325,7 @@ def test_runs_compared_axes_are_group_choices_and_best_lines_run(four_runs):
         assert mine == recorded, cli
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_runs_compared_text_header_and_table(four_runs):
     proc = analyze(*four_runs, cwd=four_runs[0].parent)
     assert proc.returncode == 0, proc.stderr

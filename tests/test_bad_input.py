@@ -39,6 +39,7 @@ def test_config_errors(tmp_path, overrides, needle, who):
         assert not run_dir.exists()
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_missing_dataset_without_download(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_trainer([f"hydra.run.dir={run_dir}", "data=cifar10", f"data.root={tmp_path / 'none'}"])
@@ -53,6 +54,7 @@ def test_cuda_requested_without_cuda(tmp_path):
     assert proc.returncode == 2 and "trainer.device=cuda but CUDA is not available" in proc.stderr
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_bad_value_fails_only_its_own_sweep_job(sweep_with_failure):
     sweep, proc = sweep_with_failure
     assert proc.returncode == 2  # the failed job's own exit code, once the sweep has run

@@ -41,6 +41,7 @@ def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: float = 240) -
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -102,6 +103,7 @@ def test_a_ddp_run_resumed_at_an_epoch_repeats_the_uninterrupted_run(tmp_path):
         assert resumed == straight
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_bad_input_under_torchrun_is_one_line_from_rank_0(tmp_path):
     proc = torchrun([f"hydra.run.dir={tmp_path / 'run'}", "trainer.device=cuda", "trainer.epochs=1"], tmp_path)

@@ -25,6 +25,7 @@ def test_fault_is_detected(name):
     assert caught(findings, expected), [(f["id"], f["severity"]) for f in findings]
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_nonfinite_loss_stops_the_run_by_default(tmp_path):
     proc = run_trainer([f"hydra.run.dir={tmp_path}", "optimizer.lr=1e5", "scheduler=constant", "trainer.epochs=5"])
     assert proc.returncode == 3 and "Traceback" not in proc.stderr
@@ -58,6 +59,7 @@ def test_stop_on_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert status["status"] == "failed" and status["finding"] == "lr_reduced_early"
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_live_findings_are_logged_once_at_the_epoch_they_fire(tmp_path):
     proc = run_trainer([f"hydra.run.dir={tmp_path}", "fault=shuffled_labels", "trainer.epochs=4"])
     assert proc.returncode == 0, proc.stderr

@@ -102,6 +102,7 @@ def history(client, run_id: str, tag: str) -> dict[int, float]:
     return {m.step: m.value for m in client.get_metric_history(run_id, metric_name(tag))}
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 @needs_mlflow
 def test_mlflow_sweep_one_experiment_one_run_per_job_metrics_equal_the_jsonl(tmp_path, monkeypatch):
     # the sweep directory as Hydra's default has it: a time interpolation (.hydra/hydra.yaml keeps it unresolved)

@@ -46,6 +46,7 @@ def test_lr_5_over_the_reported_10_epochs_is_blamed_on_the_lr(tmp_path, one_thre
 
 # ── (c) StepLR every 3 epochs: planned cuts of a healthy run are not premature ──
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_first_planned_step_cut_of_a_healthy_run_is_not_premature(tmp_path, one_thread):
     rep = diagnose(tmp_path, "scheduler=step", "scheduler.step_size=3", "trainer.epochs=4")
     assert rep["summary"]["lr_cuts"] == 1

@@ -113,6 +113,7 @@ def test_amp_bf16_on_cpu_trains(tmp_path):
     assert math.isfinite(train[0]["loss"]) and "amp_scale" not in train[0]
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_fp16_scaler_records_unscaled_norms_and_clips_after_unscaling(tmp_path):
     # A small model on 16x16 inputs: fp16 runs slowly on CPU; the ratios asserted hold as for the default model.
     common = ["trainer.epochs=1", "trainer.device=cpu", "scheduler=constant", "regularization.grad_clip=0.5",
