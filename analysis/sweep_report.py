@@ -36,8 +36,13 @@ def _stats(values: list[float]) -> dict:
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
-    return {"n": len(values), "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values), "max": max(values)}
+    n = len(values)
+    try:  # accuracies of 1e308 (a hostile file): their sum overflows, their std may too
+        std = statistics.stdev(values) if n > 1 else 0.0
+    except (OverflowError, ValueError):
+        std = None
+    return {"n": n, "mean": math.fsum(v / n for v in values),  # each term divided first: never overflows
+            "std": std if std is None or math.isfinite(std) else None, "min": min(values), "max": max(values)}
 
 
 def _run_row(job) -> dict:
@@ -120,7 +125,7 @@ def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[
         if key == SEED_KEY:
             continue
         levels = []
-        for v in values:
+        for v in _with_runs(rows, key, values):
             at = [r for r in rows if key in r["overrides"] and r["overrides"][key] == v]
             levels.append({"value": v, **_stats([r[METRIC] for r in at]), "runs": [r["job"] for r in at]})
         effects.append({"key": key, "levels": levels, **axis_effect(groups, key, sd)})
@@ -141,17 +146,31 @@ def grid(rows: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
     if len(keys) < 2:
         return None
     rk, ck = keys[0], keys[1]
+    row_values, col_values = _with_runs(rows, rk, axes[rk]), _with_runs(rows, ck, axes[ck])
     mean, n = [], []
-    for rv in axes[rk]:
+    for rv in row_values:
         mrow, nrow = [], []
-        for cv in axes[ck]:
+        for cv in col_values:
             st = _stats([r[METRIC] for r in rows if r["overrides"].get(rk) == rv and r["overrides"].get(ck) == cv])
             mrow.append(st["mean"])
             nrow.append(st["n"])
         mean.append(mrow)
         n.append(nrow)
-    return {"rows": rk, "cols": ck, "row_values": axes[rk], "col_values": axes[ck], "mean": mean, "n": n,
-            "averaged_over": [k for k in axes if k not in (rk, ck)]}
+    return {"rows": rk, "cols": ck, "row_values": row_values, "col_values": col_values, "mean": mean, "n": n,
+            "averaged_over": [k for k in axes if k not in (rk, ck)],
+            "omitted": {k: len(axes[k]) - len(kept) for k, kept in ((rk, row_values), (ck, col_values))
+                        if len(kept) < len(axes[k])}}
+
+
+GRID_MAX = 50  # values per side of the grid; a range(0,10000) axis would make a 10,000 x 10,000 table
+
+
+def _with_runs(rows: list[dict], key: str, values: list[Any]) -> list[Any]:
+    """An axis' values for the grid: all of them when few, else those some run has, at most GRID_MAX."""
+    if len(values) <= GRID_MAX:
+        return values
+    present = {repr(r["overrides"].get(key)) for r in rows}
+    return [v for v in values if repr(v) in present][:GRID_MAX]
 
 
 def replicate_groups(rows: list[dict]) -> list[dict]:
@@ -388,7 +407,7 @@ def build(sweep: Sweep) -> dict:
     rows = [_run_row(job) for job in sweep.jobs]
     counts = {state: sum(1 for r in rows if r["status"] == state)
               for state in ("completed", "failed", "running", "preempted", "no diagnostics", "unreadable")}
-    missing = sweep.missing()
+    missing_count, missing = sweep.missing()
     failures = [{"job": r["job"], "status": r["status"], "error": r["error"]} for r in rows
                 if r["status"] in ("failed", "no diagnostics", "unreadable")]
     by_id: dict[str, list[str]] = {}
@@ -412,7 +431,7 @@ def build(sweep: Sweep) -> dict:
         "sweep": {"path": str(sweep.path), "name": sweep.name, "command": sweep.command,
                   "kind": "runs" if sweep.runs_given else "sweep",
                   "axes": sweep.axes, "fixed": sweep.fixed,
-                  "jobs": {"expected": sweep.expected, "found": len(rows), **counts, "missing": len(missing)},
+                  "jobs": {"expected": sweep.expected, "found": len(rows), **counts, "missing": missing_count},
                   "missing_jobs": missing, "failures": failures,
                   "stale": [{"job": j.name, "note": j.stale} for j in sweep.jobs if j.stale]},
         "runs": rows,
