@@ -50,8 +50,9 @@ def difference_se(a: dict, b: dict, sd_a: Optional[float], sd_b: Optional[float]
         sd = best["std"] if best["n"] > 1 else pooled
         if sd is None:
             return None
-        parts.append(sd**2 / max(best["n"], 1))
-    return math.sqrt(sum(parts))
+        parts.append((sd / math.sqrt(max(best["n"], 1))) ** 2 if math.isfinite(sd) and sd < 1e150 else math.inf)
+    se = math.sqrt(sum(parts))
+    return se if math.isfinite(se) else None  # spreads near 1e308 (a hostile file): the noise is unknown
 
 
 def _compare(base: dict, other: dict) -> dict:

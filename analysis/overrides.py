@@ -21,6 +21,8 @@ def fmt(value: Any, exact: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
+        if not math.isfinite(value):  # Hydra's grammar reads nan, inf and -inf back
+            return repr(value)
         if value == int(value) and abs(value) < 1e6:
             return f"{value:.1f}"
         return repr(value) if exact else f"{float(f'{value:.3g}')!r}"

@@ -71,10 +71,15 @@ SEEDS_TO_ADD = "0,1,2"  # the replicates a sweep without any is told to add befo
 def noise_sd(groups: list[dict]) -> Optional[float]:
     """Run-to-run standard deviation pooled over the configurations run more than once (seeds as
     replicates), or None when no configuration was."""
-    dof = sum(g["n"] - 1 for g in groups if g["n"] > 1)
+    replicated = [g for g in groups if g["n"] > 1 and g["std"] is not None]
+    dof = sum(g["n"] - 1 for g in replicated)
     if not dof:
         return None
-    return math.sqrt(sum((g["n"] - 1) * g["std"] ** 2 for g in groups if g["n"] > 1) / dof)
+    try:  # stds near 1e308 (a hostile file): their squares overflow, and the noise is unknown
+        sd = math.sqrt(math.fsum((g["n"] - 1) * g["std"] ** 2 for g in replicated) / dof)
+    except OverflowError:
+        return None
+    return sd if math.isfinite(sd) else None
 
 
 def tie_tolerance(na: int, nb: int, sd: Optional[float]) -> float:
