@@ -37,12 +37,12 @@ def _stats(values: list[float]) -> dict:
     if not values:
         return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
     n = len(values)
-    try:  # accuracies of 1e308 (a hostile file): their sum overflows, their std may too
-        std = statistics.stdev(values) if n > 1 else 0.0
+    try:  # accuracies of 1e308 (a hostile file): their sum overflows, their std may too (inf: the JSON
+        std = statistics.stdev(values) if n > 1 else 0.0  # report says null, the text inf)
     except (OverflowError, ValueError):
-        std = None
+        std = math.inf
     return {"n": n, "mean": math.fsum(v / n for v in values),  # each term divided first: never overflows
-            "std": std if std is None or math.isfinite(std) else None, "min": min(values), "max": max(values)}
+            "std": std, "min": min(values), "max": max(values)}
 
 
 def _run_row(job) -> dict:
