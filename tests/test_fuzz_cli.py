@@ -137,7 +137,7 @@ def test_sweep_signature_is_reported_not_a_crash(name, fmt, tmp_path, capsys):
         report = json.loads(out)
         expected = 10000 ** (3 if "three" in name else 2)
         assert report["sweep"]["jobs"]["expected"] == expected
-        assert report["sweep"]["jobs"]["missing"] == expected - 4 or report["sweep"]["jobs"]["missing"] > expected - 10
+        assert report["sweep"]["jobs"]["missing"] == expected - 4  # jobs 0..3 are there
         assert len(report["sweep"]["missing_jobs"]) <= 100
         if report["grid"]:
             assert len(report["grid"]["row_values"]) <= 50 and len(report["grid"]["col_values"]) <= 50
