@@ -193,7 +193,16 @@ def replicate_groups(rows: list[dict]) -> list[dict]:
 
 
 def _numeric(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite number a float can hold (an override of 400 digits is no number to take a median of)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1.7e308
+
+
+def variance_of_mean(std: float, n: int) -> float:
+    """std**2 / n, infinite (never an OverflowError) for the spreads near 1e308 of a hostile file."""
+    try:
+        return (std / math.sqrt(max(n, 1))) ** 2
+    except OverflowError:
+        return math.inf
 
 
 def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]],
@@ -239,7 +248,8 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
         return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
     delta = a["mean"] - b["mean"]
     # Welch-style standard error of the difference, and at least the seeds' noise for these n.
-    se = math.sqrt((a["std"] ** 2 / a["n"] if a["n"] > 1 else 0) + (b["std"] ** 2 / b["n"] if b["n"] > 1 else 0))
+    se = math.sqrt((variance_of_mean(a["std"], a["n"]) if a["n"] > 1 else 0)
+                   + (variance_of_mean(b["std"], b["n"]) if b["n"] > 1 else 0))
     if sd is not None:
         se = max(se, sd * math.sqrt(1 / a["n"] + 1 / b["n"]))
     if se == 0:
