@@ -48,9 +48,9 @@ def undo_fault(run: Run) -> list[str]:
 
 
 def _num(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= 1.7e308:
+        return None  # NaN, infinity, and ints of 400 digits (a hostile config), which no float holds
+    return float(value)
 
 
 def raise_patience(run: Run) -> list[str]:
