@@ -13,11 +13,11 @@ analysis' report files).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import datetime as _dt
 import json
 import logging
-import codecs
 import os
 import tempfile
 from pathlib import Path
