@@ -11,6 +11,7 @@ import math
 from typing import Any, Optional
 
 from .sweep import SEED_KEY
+from .sweep_report import variance_of_mean
 
 NOISE_SE = 2  # a difference within this many standard errors of the noise is read as noise
 
@@ -50,8 +51,9 @@ def difference_se(a: dict, b: dict, sd_a: Optional[float], sd_b: Optional[float]
         sd = best["std"] if best["n"] > 1 else pooled
         if sd is None:
             return None
-        parts.append(sd**2 / max(best["n"], 1))
-    return math.sqrt(sum(parts))
+        parts.append(variance_of_mean(sd, best["n"]))
+    se = math.sqrt(sum(parts))
+    return se if math.isfinite(se) else None  # spreads near 1e308 (a hostile file): the noise is unknown
 
 
 def _compare(base: dict, other: dict) -> dict:

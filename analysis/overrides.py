@@ -21,6 +21,8 @@ def fmt(value: Any, exact: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
+        if not math.isfinite(value):  # Hydra's grammar reads nan, inf and -inf back
+            return repr(value)
         if value == int(value) and abs(value) < 1e6:
             return f"{value:.1f}"
         return repr(value) if exact else f"{float(f'{value:.3g}')!r}"
@@ -46,9 +48,9 @@ def undo_fault(run: Run) -> list[str]:
 
 
 def _num(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= 1.7e308:
+        return None  # NaN, infinity, and ints of 400 digits (a hostile config), which no float holds
+    return float(value)
 
 
 def raise_patience(run: Run) -> list[str]:

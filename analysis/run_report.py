@@ -124,9 +124,12 @@ def loss_section(run: Run) -> dict:
     if chance_loss(run) is not None:
         floor_note += f"; chance level ln {run.num_classes} = {chance_loss(run):.4g}"
     lines.append(floor_note)
-    nonfinite = int(np.nansum(tr["nonfinite_steps"])) if tr.has("nonfinite_steps") else 0
-    if nonfinite:
-        lines.append(f"{nonfinite} training steps had a non-finite loss")
+    counts = np.asarray(tr["nonfinite_steps"], dtype=float) if tr.has("nonfinite_steps") else np.zeros(0)
+    nonfinite = float(np.sum(counts[np.isfinite(counts)]))
+    if not math.isfinite(nonfinite) or nonfinite > 2**53:  # a hostile file's 1e308 steps: a count no run had
+        lines.append("training steps with a non-finite loss: unknown (the recorded counts are not plausible)")
+    elif nonfinite:
+        lines.append(f"{int(nonfinite)} training steps had a non-finite loss")
     return {"title": "Loss Analysis", "lines": lines, "data": data}
 
 

@@ -8,6 +8,7 @@ stops the report. Files are read with safe loaders only.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,19 +73,40 @@ _RANGE = re.compile(r"^range\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*(?:,\s*(-?[\d.]+)
 _CHOICE = re.compile(r"^choice\((.*)\)$")
 
 
+def _range_bounds(value: str) -> Optional[tuple[float, float, float]]:
+    """range(start, stop[, step]) as finite floats with a non-zero step, else None."""
+    m = _RANGE.match(value.strip())
+    if not m:
+        return None
+    try:
+        start, stop, step = float(m.group(1)), float(m.group(2)), float(m.group(3) or 1)
+    except ValueError:  # range(1.2.3, 4)
+        return None
+    if step == 0 or not all(math.isfinite(x) for x in (start, stop, step)):
+        return None
+    return start, stop, step
+
+
+def sweep_size(value: str, values: list[str]) -> int:
+    """How many jobs a swept value makes: a range's full length (its values are kept only up to
+    AXIS_VALUES_KEPT), else the values listed."""
+    bounds = _range_bounds(value)
+    if not bounds:
+        return len(values)
+    start, stop, step = bounds
+    return max(0, math.ceil((stop - start) / step))
+
+
 def sweep_values(value: str) -> Optional[list[str]]:
     """The values of a swept override ('3,5,10', 'choice(a,b)', 'range(1,4)'), or None if not a sweep."""
     m = _CHOICE.match(value.strip())
     if m:
         return _split_top_level(m.group(1))
-    m = _RANGE.match(value.strip())
-    if m:
-        start, stop = float(m.group(1)), float(m.group(2))
-        step = float(m.group(3)) if m.group(3) else 1.0
-        if step == 0:
-            return None
+    bounds = _range_bounds(value)
+    if bounds:
+        start, stop, step = bounds
         vals, v = [], start
-        while (v < stop if step > 0 else v > stop) and len(vals) < 10_000:
+        while (v < stop if step > 0 else v > stop) and len(vals) < AXIS_VALUES_KEPT:
             vals.append(f"{v:g}")
             v += step
         return vals
@@ -97,6 +119,10 @@ def sort_values(values: list[Any]) -> list[Any]:
     if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return sorted(values)
     return values
+
+
+MISSING_LISTED = 100  # missing job numbers listed in a report (the count is always given)
+AXIS_VALUES_KEPT = 10_000  # values of one range() axis enumerated; its length is still counted in full
 
 
 @dataclass
@@ -139,11 +165,20 @@ class Sweep:
             return f"{len(self.job_dirs)} runs"
         return self.path.name
 
-    def missing(self) -> list[int]:
+    def missing(self, limit: int = MISSING_LISTED) -> tuple[int, list[int]]:
+        """How many of the expected job numbers have no directory, and the first `limit` of them. Counted,
+        never enumerated: a multirun.yaml sweeping range(0,10000) on three keys expects 10^12 jobs."""
         if self.expected is None:
-            return []
-        present = {int(d.name) for d in self.job_dirs if d.name.isdigit()}
-        return [n for n in range(self.expected) if n not in present]
+            return 0, []
+        present = {int(d.name) for d in self.job_dirs if d.name.isdigit() and len(d.name) < 20}
+        present = {n for n in present if n < self.expected}
+        listed = []
+        n = 0
+        while len(listed) < limit and n < self.expected:
+            if n not in present:
+                listed.append(n)
+            n += 1
+        return self.expected - len(present), listed
 
 
 def analyze_job(path: Path | Run, imports: Any = None) -> Job:
@@ -267,6 +302,7 @@ def load_sweep(path: Path | str, imports: Any = None) -> Sweep:
     task = [str(t) for t in task] if isinstance(task, list) else []
     axes: dict[str, list[Any]] = {}
     fixed: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
     for item in task:
         key, value = split_override(item)
         values = sweep_values(value)
@@ -274,12 +310,11 @@ def load_sweep(path: Path | str, imports: Any = None) -> Sweep:
             fixed[key] = parse_value(value)
         else:
             axes[key] = [parse_value(v) for v in values]
+            sizes[key] = sweep_size(value, values)
     expected = None
     sweeper = get(multirun, "hydra.sweeper._target_") if isinstance(multirun, dict) else None
     if isinstance(multirun, dict) and (sweeper is None or str(sweeper).endswith("BasicSweeper")):
-        expected = 1
-        for values in axes.values():
-            expected *= len(values)
+        expected = math.prod(sizes.values())  # a product, never an enumeration of the jobs
     elif isinstance(get(multirun, "hydra.sweeper.n_trials"), int):  # Optuna: one job per trial
         expected = get(multirun, "hydra.sweeper.n_trials")
 

@@ -36,8 +36,13 @@ def _stats(values: list[float]) -> dict:
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
-    return {"n": len(values), "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0, "min": min(values), "max": max(values)}
+    n = len(values)
+    try:  # accuracies of 1e308 (a hostile file): their sum overflows, their std may too (inf: the JSON
+        std = statistics.stdev(values) if n > 1 else 0.0  # report says null, the text inf)
+    except (OverflowError, ValueError):
+        std = math.inf
+    return {"n": n, "mean": math.fsum(v / n for v in values),  # each term divided first: never overflows
+            "std": std, "min": min(values), "max": max(values)}
 
 
 def _run_row(job) -> dict:
@@ -66,10 +71,15 @@ SEEDS_TO_ADD = "0,1,2"  # the replicates a sweep without any is told to add befo
 def noise_sd(groups: list[dict]) -> Optional[float]:
     """Run-to-run standard deviation pooled over the configurations run more than once (seeds as
     replicates), or None when no configuration was."""
-    dof = sum(g["n"] - 1 for g in groups if g["n"] > 1)
+    replicated = [g for g in groups if g["n"] > 1 and g["std"] is not None]
+    dof = sum(g["n"] - 1 for g in replicated)
     if not dof:
         return None
-    return math.sqrt(sum((g["n"] - 1) * g["std"] ** 2 for g in groups if g["n"] > 1) / dof)
+    try:  # stds near 1e308 (a hostile file): their squares overflow, and the noise is unknown
+        sd = math.sqrt(math.fsum((g["n"] - 1) * g["std"] ** 2 for g in replicated) / dof)
+    except OverflowError:
+        return None
+    return sd if math.isfinite(sd) else None
 
 
 def tie_tolerance(na: int, nb: int, sd: Optional[float]) -> float:
@@ -120,7 +130,7 @@ def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[
         if key == SEED_KEY:
             continue
         levels = []
-        for v in values:
+        for v in _with_runs(rows, key, values):
             at = [r for r in rows if key in r["overrides"] and r["overrides"][key] == v]
             levels.append({"value": v, **_stats([r[METRIC] for r in at]), "runs": [r["job"] for r in at]})
         effects.append({"key": key, "levels": levels, **axis_effect(groups, key, sd)})
@@ -141,17 +151,31 @@ def grid(rows: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
     if len(keys) < 2:
         return None
     rk, ck = keys[0], keys[1]
+    row_values, col_values = _with_runs(rows, rk, axes[rk]), _with_runs(rows, ck, axes[ck])
     mean, n = [], []
-    for rv in axes[rk]:
+    for rv in row_values:
         mrow, nrow = [], []
-        for cv in axes[ck]:
+        for cv in col_values:
             st = _stats([r[METRIC] for r in rows if r["overrides"].get(rk) == rv and r["overrides"].get(ck) == cv])
             mrow.append(st["mean"])
             nrow.append(st["n"])
         mean.append(mrow)
         n.append(nrow)
-    return {"rows": rk, "cols": ck, "row_values": axes[rk], "col_values": axes[ck], "mean": mean, "n": n,
-            "averaged_over": [k for k in axes if k not in (rk, ck)]}
+    return {"rows": rk, "cols": ck, "row_values": row_values, "col_values": col_values, "mean": mean, "n": n,
+            "averaged_over": [k for k in axes if k not in (rk, ck)],
+            "omitted": {k: len(axes[k]) - len(kept) for k, kept in ((rk, row_values), (ck, col_values))
+                        if len(kept) < len(axes[k])}}
+
+
+GRID_MAX = 50  # values per side of the grid; a range(0,10000) axis would make a 10,000 x 10,000 table
+
+
+def _with_runs(rows: list[dict], key: str, values: list[Any]) -> list[Any]:
+    """An axis' values for the grid: all of them when few, else those some run has, at most GRID_MAX."""
+    if len(values) <= GRID_MAX:
+        return values
+    present = {repr(r["overrides"].get(key)) for r in rows}
+    return [v for v in values if repr(v) in present][:GRID_MAX]
 
 
 def replicate_groups(rows: list[dict]) -> list[dict]:
@@ -169,7 +193,16 @@ def replicate_groups(rows: list[dict]) -> list[dict]:
 
 
 def _numeric(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite number a float can hold (an override of 400 digits is no number to take a median of)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1.7e308
+
+
+def variance_of_mean(std: float, n: int) -> float:
+    """std**2 / n, infinite (never an OverflowError) for the spreads near 1e308 of a hostile file."""
+    try:
+        return (std / math.sqrt(max(n, 1))) ** 2
+    except OverflowError:
+        return math.inf
 
 
 def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]],
@@ -215,7 +248,8 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
         return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
     delta = a["mean"] - b["mean"]
     # Welch-style standard error of the difference, and at least the seeds' noise for these n.
-    se = math.sqrt((a["std"] ** 2 / a["n"] if a["n"] > 1 else 0) + (b["std"] ** 2 / b["n"] if b["n"] > 1 else 0))
+    se = math.sqrt((variance_of_mean(a["std"], a["n"]) if a["n"] > 1 else 0)
+                   + (variance_of_mean(b["std"], b["n"]) if b["n"] > 1 else 0))
     if sd is not None:
         se = max(se, sd * math.sqrt(1 / a["n"] + 1 / b["n"]))
     if se == 0:
@@ -388,7 +422,7 @@ def build(sweep: Sweep) -> dict:
     rows = [_run_row(job) for job in sweep.jobs]
     counts = {state: sum(1 for r in rows if r["status"] == state)
               for state in ("completed", "failed", "running", "preempted", "no diagnostics", "unreadable")}
-    missing = sweep.missing()
+    missing_count, missing = sweep.missing()
     failures = [{"job": r["job"], "status": r["status"], "error": r["error"]} for r in rows
                 if r["status"] in ("failed", "no diagnostics", "unreadable")]
     by_id: dict[str, list[str]] = {}
@@ -412,7 +446,7 @@ def build(sweep: Sweep) -> dict:
         "sweep": {"path": str(sweep.path), "name": sweep.name, "command": sweep.command,
                   "kind": "runs" if sweep.runs_given else "sweep",
                   "axes": sweep.axes, "fixed": sweep.fixed,
-                  "jobs": {"expected": sweep.expected, "found": len(rows), **counts, "missing": len(missing)},
+                  "jobs": {"expected": sweep.expected, "found": len(rows), **counts, "missing": missing_count},
                   "missing_jobs": missing, "failures": failures,
                   "stale": [{"job": j.name, "note": j.stale} for j in sweep.jobs if j.stale]},
         "runs": rows,

@@ -13,6 +13,7 @@ analysis' report files).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import datetime as _dt
 import json
@@ -72,6 +73,21 @@ def _umask() -> int:
 TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .<name>.<random>.tmp next to the target
 
 
+def _surrogates(error: UnicodeError) -> tuple[bytes, int]:
+    """A path's undecodable bytes (U+DC80..U+DCFF) go back as those bytes; any other lone surrogate (a
+    `\\ud800` escape in a hostile JSON string) is written as the text `\\ud800`, never an exception."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out = bytearray()
+    for ch in error.object[error.start:error.end]:
+        out += bytes([ord(ch) - 0xDC00]) if 0xDC80 <= ord(ch) <= 0xDCFF else ch.encode("ascii", "backslashreplace")
+    return bytes(out), error.end
+
+
+SURROGATES = "traindx-surrogates"
+codecs.register_error(SURROGATES, _surrogates)
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Call write(file) on a temporary file next to path, then move it into place atomically.
 
@@ -79,7 +95,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
     text = "b" not in mode
 
     def fill(fd: int, _tmp: str) -> None:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8", "errors": "surrogateescape"} if text else {})) as f:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8", "errors": SURROGATES} if text else {})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -125,9 +125,15 @@ def run_from_records(train: list[dict], val: list[dict], *, name: str = "run", p
                overrides=list(overrides or []), info=info, status=status, warnings=list(warnings or []))
 
 
+# Larger counts (num_classes with 400 digits) are taken as unknown: no float arithmetic on them can fail.
+INT_MAX = 2**31
+
+
 def _first_int(values, minimum: int) -> Optional[int]:
-    """The first of values that is an int (not a bool) of at least minimum: sources in order of trust."""
-    return next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= minimum), None)
+    """The first of values that is an int (not a bool) of at least minimum and at most INT_MAX: sources in
+    order of trust."""
+    return next((v for v in values if isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= INT_MAX),
+                None)
 
 
 # ───────────────────────────── finding a run's files ─────────────────────────────

@@ -10,6 +10,7 @@ every format's file for its kind. Adding a format is one entry here.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -32,8 +33,21 @@ class Format:
     kinds: dict[str, Output]
 
 
+def json_safe(value: Any) -> Any:
+    """value with every NaN or infinity as None (JSON has no such numbers): the one place a report is made
+    JSON-safe, whatever section computed a non-finite value from hostile input."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): json_safe(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _json(report: dict, _source: Any, _siblings: frozenset) -> str:
-    return json.dumps(report, indent=2, allow_nan=False, default=str) + "\n"
+    return json.dumps(json_safe(report), indent=2, allow_nan=False, default=str) + "\n"
 
 
 def _png(_report: dict, run: Any, _siblings: frozenset) -> Callable[[Path], object]:

@@ -30,7 +30,8 @@ def run_curves(run: Run, path: Path) -> Path:
     ax = axes[1, 0]
     ax.plot(tr.epochs, tr["learning_rate"])
     ax.set_title("learning rate")
-    if np.nanmin(tr["learning_rate"]) > 0:
+    lr = np.asarray(tr["learning_rate"], dtype=float)
+    if lr.size and np.isfinite(lr).any() and np.nanmin(lr) > 0:
         ax.set_yscale("log")
     ax = axes[1, 1]
     for name in ("mean_grad_norm", "max_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer"):

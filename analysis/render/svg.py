@@ -28,6 +28,8 @@ def _span(lo: float, hi: float) -> tuple[float, float]:
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
+    if not math.isfinite(hi - lo) or (hi - lo) / n == 0:  # -1e308..1e308, or a span below the float resolution
+        return [lo, hi]
     step = 10 ** math.floor(math.log10((hi - lo) / n))
     for m in (1, 2, 5, 10):
         if (hi - lo) / (step * m) <= n:
@@ -48,16 +50,19 @@ def _log_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
     for mantissas in ((1, 2, 5), (1,)):
-        ticks = [math.log10(m * 10.0**e) for e in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in mantissas]
+        ticks = [e + math.log10(m) for e in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in mantissas]
         ticks = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
         if len(ticks) <= n:
             break
     if len(ticks) >= 2:
         return ticks
+    lo, hi = max(lo, -307.0), min(hi, 308.0)  # 10**hi overflows past 1.8e308
     return [math.log10(t) for t in _nice_ticks(10**lo, 10**hi) if t > 0]
 
 
 def _label(v: float, log: bool) -> str:
+    if log and not -307 <= v <= 308:  # 10**v would over- or underflow (an LR of 1e308 in a hostile file)
+        return f"1e{round(v)}"
     value = 10**v if log else v
     return f"{value:.3g}"
 

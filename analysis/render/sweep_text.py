@@ -158,6 +158,8 @@ def render_sweep_markdown(report: dict) -> str:
                 f"{m:.4f} (n={n})" if m is not None else "n/a" for m, n in zip(mrow, nrow)) + " |")
         if g["averaged_over"]:
             out.append(f"\nAveraged over {', '.join(md_escape(k) for k in g['averaged_over'])}.")
+        for key, count in g.get("omitted", {}).items():
+            out.append(f"\n{count} values of {md_escape(key)} without runs are not shown.")
         out.append("")
     replicates = replicate_rows(report)
     if replicates:

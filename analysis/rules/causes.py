@@ -83,9 +83,9 @@ class Candidate:
 
 def _num(run: Run, key: str) -> Optional[float]:
     v = run.cfg(key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, int) and abs(v) > 2**53):
+        return None  # an int of 400 digits (a hostile config) has no float
+    return float(v) if math.isfinite(v) else None
 
 
 def effective_lr(run: Run) -> Optional[float]:
@@ -120,7 +120,8 @@ def weight_norms(run: Run) -> np.ndarray:
 
 def total_steps(run: Run) -> Optional[int]:
     b = finite(run.train["num_batches"])
-    return int(b.sum()) if len(b) else None
+    total = float(np.sum(b)) if len(b) else math.nan
+    return int(total) if math.isfinite(total) else None  # counts of 1e308 (a hostile file) sum to inf
 
 
 def mismatch(run: Run) -> Optional[dict]:
