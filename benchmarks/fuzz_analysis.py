@@ -273,12 +273,24 @@ def png_drawn(draw: bool):
         png.run_curves = real
 
 
+@contextlib.contextmanager
+def _working_directory(path: str):
+    """contextlib.chdir (Python 3.11+) for 3.10 too."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def run_case(seed: int, templates: dict[str, dict[str, bytes]]) -> str | None:
     """None when the case passed, else a one-line failure naming the seed and what happened."""
     from analysis.__main__ import main
 
     draw = random.Random(-seed - 1).random() < PNG_SHARE
-    with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp, png_drawn(draw):
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp, png_drawn(draw), _working_directory(tmp):
+        # in the case's directory: runs or sweeps compared write their report into the current directory
         args = case_args(seed, Path(tmp), templates)
         out, err = _Stream(), _Stream()
         old = signal.signal(signal.SIGALRM, _expire)
