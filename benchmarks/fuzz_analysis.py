@@ -332,18 +332,33 @@ def run_cases(seeds: range) -> tuple[int, list[str]]:
 MEMORY_LIMIT_BYTES = 3 << 30  # per process: a case that exhausts memory fails with MemoryError, not the OOM killer
 
 
-def limit_memory() -> None:
+@contextlib.contextmanager
+def memory_limit():
+    """At most MEMORY_LIMIT_BYTES more address space than the process holds now (a test worker that imported
+    torch already holds gigabytes of it), for the cases run inside; the limit before is restored after."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY or soft > MEMORY_LIMIT_BYTES:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, hard))
+    try:
+        with open("/proc/self/status") as f:
+            held = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        held = 0
+    limit = held + MEMORY_LIMIT_BYTES
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _worker(chunk: tuple[int, int]) -> tuple[int, list[str]]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    limit_memory()
-    return run_cases(range(*chunk))
+    with memory_limit():
+        return run_cases(range(*chunk))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,11 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=0, help="stop starting chunks after this many seconds")
     a = ap.parse_args(argv)
     if a.replay is not None:
-        limit_memory()
         tmp = Path(tempfile.mkdtemp(prefix="fuzz-replay-"))
         print("args:", case_args(a.replay, tmp, templates()))
         shutil.rmtree(tmp)
-        print(run_case(a.replay, templates()) or "passed")
+        with memory_limit():
+            print(run_case(a.replay, templates()) or "passed")
         return 0
     start = time.perf_counter()
     chunk = 250

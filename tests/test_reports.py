@@ -88,6 +88,7 @@ def test_comparison_drops_the_seed_axis_and_reads_the_difference_against_its_noi
     assert single["best_delta_se"] is None and single["best_delta_within_noise"] is None
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_comparison_html_is_a_page_with_tables_not_markdown(sweep_2x2, sweep_with_failure, tmp_path):
     sweep_b, _ = sweep_with_failure
     proc = analyze(sweep_2x2, sweep_b, "--out", tmp_path)

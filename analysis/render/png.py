@@ -14,6 +14,7 @@ def run_curves(run: Run, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullLocator
 
     tr, va = run.train, run.val
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
@@ -32,17 +33,25 @@ def run_curves(run: Run, path: Path) -> Path:
     ax.set_title("learning rate")
     lr = np.asarray(tr["learning_rate"], dtype=float)
     if lr.size and np.isfinite(lr).any() and np.nanmin(lr) > 0:
-        ax.set_yscale("log")
+        _log_axis(ax, LogLocator, NullLocator)
     ax = axes[1, 1]
     for name in ("mean_grad_norm", "max_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer"):
         if tr.has(name):
             ax.plot(tr.epochs, tr[name], label=name)
     ax.set_title("gradient norms")
-    ax.set_yscale("log")
+    _log_axis(ax, LogLocator, NullLocator)
     ax.legend(fontsize=7)
     for a in axes.flat:
         a.set_xlabel("epoch")
-    fig.suptitle(run.name)
+    fig.suptitle(run.name, parse_math=False)  # a run's name is the user's text, never mathtext
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _log_axis(ax, LogLocator, NullLocator) -> None:
+    """A log y axis with a handful of labelled decades: values that span the whole float range (1e-308 to
+    1e308) would otherwise get hundreds of tick labels, each typeset, and take minutes to draw."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax.yaxis.set_minor_locator(NullLocator())
