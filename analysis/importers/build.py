@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rundir.columns import Columns
-from rundir.read import Run
-from rundir.config_keys import AUGMENTATION_NAME, DATA_BATCH_SIZE, DATA_NUM_CLASSES, OPTIMIZER_LR, OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_NAME, TRAINER_EPOCHS
+from rundir.config_keys import (AUGMENTATION_NAME, DATA_BATCH_SIZE, DATA_NUM_CLASSES, OPTIMIZER_LR, OPTIMIZER_NAME,
+                                REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY,
+                                SCHEDULER_NAME, TRAINER_EPOCHS)
+from rundir.read import Run, get
 
 from .names import Target, score_fallback, target
 
@@ -186,13 +188,11 @@ def to_run(src: Source, user_map: Optional[dict] = None) -> Run:
                imported=imported_info, unknown=frozenset(unknown_facts))
 
 
+_ABSENT = object()
+
+
 def _known(config: Optional[dict], dotted: str) -> bool:
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return get(config, dotted, _ABSENT) is not _ABSENT
 
 
 def _mean(values: list[float]) -> float:

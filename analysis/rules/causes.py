@@ -26,7 +26,10 @@ from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance
 from ..findings import Finding, Recommendation
 from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
 from rundir.read import Run
-from rundir.config_keys import AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, AUGMENTATION_NUM_OPS, DATA_BATCH_SIZE, OPTIMIZER_LR, OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY
+from rundir.config_keys import (
+    AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, AUGMENTATION_NUM_OPS, DATA_BATCH_SIZE, OPTIMIZER_LR,
+    OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING,
+    REGULARIZATION_WEIGHT_DECAY)
 from ..schedule import decayed_to_nothing, find_cuts
 
 CHECK_LABELS = ("check that labels match images and that train/val transforms are right "
