@@ -366,7 +366,7 @@ def _model_candidates(run: Run, fired: dict) -> list[Candidate]:
     if ev is not None:
         mism.support(2, "validation far below training from the first epochs" if ev["val_far_below_train"]
                      else "val loss above ln C while the train loss fell")
-        eff, (usual, most) = effective_lr(run), usual_effective_lr(run)
+        eff, (_usual, most) = effective_lr(run), usual_effective_lr(run)
         if eff is not None and most is not None and eff > most:
             mism.oppose(1, "the effective LR is high: large steps explain it better")
         mism.recommendations += [Recommendation(CHECK_EVAL, undo_fault(run))]

@@ -217,7 +217,7 @@ def over_regularization(run: Run):
         ("less label smoothing", lower_label_smoothing(run)), ("less weight decay", lower_weight_decay(run)),
         ("weaker augmentation", lower_augmentation(run))) if ov and ov[0].split("=")[0] not in far]
     what = (f"{len(strong)} strong regularizers" if len(strong) >= 2 else
-            f"a regularizer far past its usual range")
+            "a regularizer far past its usual range")
     return Finding("over_regularization", "warning",
                    f"{what} ({', '.join(f'{k}={v}' for k, v in {**strong, **far}.items())}) and the "
                    f"model underfits: train accuracy {train_acc[-1]:.3f} vs val {val_acc[-1]:.3f}, "
