@@ -34,8 +34,9 @@ def test_diagnostics_overhead_prints_paired_ratios_and_the_per_step_breakdown():
     for clock in ("wall", "cpu"):
         m = re.search(rf"{clock} .*{RATIO}", out)
         assert m, out
-        lo, hi = float(m.group(3)), float(m.group(4))
-        assert 0.5 < lo <= hi < 2.0
+        median, geomean, lo, hi = map(float, m.groups())
+        # Two pairs on a machine shared with other tests: the interval is wide, the estimates are not absurd.
+        assert lo <= geomean <= hi and 0.5 < geomean < 2.0 and 0.5 < median < 2.0
     for call in ("grad_norm", "before_update", "after_update", "probe.hooks", "jsonl.write"):
         assert re.search(rf"^\s+{re.escape(call)}\s+\d", out, re.M), call
     # diagnostics-off epochs really skip the gradient norms: their time is (near) zero there
