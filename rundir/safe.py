@@ -126,15 +126,22 @@ def log_files(run_dir: Path) -> list[Path]:
         return []
 
 
+def read_whole(path: Path, cap: int, warnings: list[str]) -> Optional[bytes]:
+    """All of a regular file's bytes when it holds at most cap of them; None when absent, and None with a
+    warning when it is unreadable or larger (a file read whole, unlike a JSONL file, is no use cut short)."""
+    data = read_capped(path, cap, warnings)
+    if data is not None and len(data) > cap:
+        warnings.append(f"{path}: larger than {in_mib(cap)}, ignored")
+        return None
+    return data
+
+
 def read_json(path: Path, warnings: list[str]) -> Optional[dict]:
     """A JSON file holding an object (run_info.json, status.json, diagnostics_dir.json); None when absent,
     and None with a warning when it is unreadable, too large, or holds something else."""
     path = Path(path)
-    data = read_capped(path, MAX_JSON_BYTES, warnings)
+    data = read_whole(path, MAX_JSON_BYTES, warnings)
     if data is None:
-        return None
-    if len(data) > MAX_JSON_BYTES:
-        warnings.append(f"{path}: larger than {in_mib(MAX_JSON_BYTES)}, ignored")
         return None
     try:
         obj = json.loads(data)
@@ -188,11 +195,8 @@ def read_yaml(path: Path, warnings: list[str]) -> Any:
     import yaml
 
     path = Path(path)
-    data = read_capped(path, MAX_YAML_BYTES, warnings)
+    data = read_whole(path, MAX_YAML_BYTES, warnings)
     if data is None:
-        return None
-    if len(data) > MAX_YAML_BYTES:
-        warnings.append(f"{path}: larger than {in_mib(MAX_YAML_BYTES)}, ignored")
         return None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     text = data.decode("utf-8", errors="replace")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from rundir.read import RunError
-from rundir.safe import MAX_JSONL_BYTES, in_mib, read_capped
+from rundir.safe import MAX_JSONL_BYTES, read_capped, read_whole
 
 MAX_LOG_BYTES = MAX_JSONL_BYTES  # a CSV or JSON log holds what a JSONL log would: the same cap
 HEAD_BYTES = 64 * 2**10  # what format detection reads of a file: its first line(s)
@@ -18,11 +18,9 @@ HEAD_BYTES = 64 * 2**10  # what format detection reads of a file: its first line
 def read_text(path: Path, cap: int = MAX_LOG_BYTES) -> str:
     """The file's text, or RunError naming why it cannot be read (not a regular file, unreadable, too large)."""
     warnings: list[str] = []
-    data = read_capped(path, cap, warnings)
+    data = read_whole(path, cap, warnings)
     if data is None:
         raise RunError(warnings[0] if warnings else f"{path}: no such file")
-    if len(data) > cap:
-        raise RunError(f"{path}: larger than {in_mib(cap)}: not read")
     return data.decode("utf-8", errors="replace")
 
 
