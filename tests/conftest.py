@@ -39,15 +39,16 @@ def compose(overrides: list[str] | None = None, diag_dir: str | Path = "/tmp/unu
 
 
 def run_module(module: str, args: list[str], cwd: Path | str | None = None, env: dict | None = None,
-               timeout: float = 300) -> subprocess.CompletedProcess:
+               timeout: float = 300, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """`python -m module args...` in a subprocess, with output captured as text. It runs in a fresh empty
     directory unless cwd says otherwise: what a command writes into its working directory (runs compared
-    one by one write their report there) never lands in the checkout."""
+    one by one write their report there) never lands in the checkout. wrapper: a command that runs it
+    (its arguments follow)."""
     if cwd is None:
         cwd = tempfile.mkdtemp(prefix="traindx-cwd-")
     full_env = {k: v for k, v in os.environ.items() if k != "DIAGNOSTICS_DIR"}
     full_env.update({"PYTHONPATH": str(ROOT), **(env or {})})  # env may extend PYTHONPATH
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
+    return subprocess.run([*wrapper, sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
 
 

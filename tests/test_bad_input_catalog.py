@@ -21,6 +21,8 @@ import os
 import pickle
 import shutil
 import signal
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -42,7 +44,8 @@ class Case:
     id: str
     args: list[str]  # overrides after TINY_ARGS; "{run}" and "{tmp}" are filled in
     message: str  # must appear in the one line on stderr ("{run}", "{tmp}" filled in)
-    via: str = "inproc"  # or "cli"; "hydra": Hydra refuses the command line before any job runs
+    via: str = "inproc"  # or "cli"; "hydra": Hydra refuses the command line before any job runs;
+    # "read-only": the real command, with the run copy mounted read-only (READ_ONLY_MOUNT)
     prepare: Optional[Callable[[Path, Path], None]] = None  # (run copy, tmp_path): damage a file first
     env: dict = field(default_factory=dict)
     run_dir: str = "{run}"  # where the command runs (a fresh directory for the DIAGNOSTICS_DIR row)
@@ -157,6 +160,25 @@ def _empty_class_folders(_run: Path, tmp: Path) -> None:
         (tmp / "folder" / name).mkdir(parents=True)
 
 
+# Mounts $1 read-only over itself, then runs the rest of the arguments. `unshare -rm` gives the command a user
+# and mount namespace of its own: no privileges needed, and the mount is gone when the command ends.
+READ_ONLY_MOUNT = ("unshare", "-rm", "sh", "-c",
+                   'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"', "sh")
+
+
+def _cannot_mount_read_only() -> Optional[str]:
+    """Why this machine cannot show a read-only file system (a container that forbids user namespaces)."""
+    probe_dir = tempfile.mkdtemp(prefix="traindx-ro-")
+    try:
+        probe = subprocess.run([*READ_ONLY_MOUNT, probe_dir, "sh", "-c", f"! touch {probe_dir}/x"],
+                               capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"cannot run unshare here: {e}"
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+    return None if probe.returncode == 0 else f"no read-only bind mount here: {probe.stderr.strip()[:200]}"
+
+
 ROOT_NOTE = ("running as root: chmod 000 does not stop root from reading; the rows with a directory in place "
              "of a file cover unreadable files")
 
@@ -241,6 +263,10 @@ CASES = [
          "File name too long"),
     Case("torchrun variables without MASTER_ADDR", [], "WORLD_SIZE=2 asks for a distributed run but MASTER_ADDR is "
          "not set", via="cli", env={"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": ""}),
+    Case("existing run on a read-only file system", [], "cannot write {run}/train.log: Read-only file system",
+         via="read-only"),
+    Case("new run directory on a read-only file system", [], "cannot create {run}/new: Read-only file system",
+         via="read-only", run_dir="{run}/new"),
     # ── options this machine cannot serve ──
     Case("cuda without CUDA", ["trainer.device=cuda"], "trainer.device=cuda but CUDA is not available",
          skip="this machine has CUDA" if torch.cuda.is_available() else None),
@@ -335,11 +361,12 @@ CASES = [
 def invoke(case: Case, run_dir: Path, fill: Callable[[str], str], capsys) -> tuple[int, str]:
     args = [fill(a) for a in case.args]
     env = {k: fill(v) for k, v in case.env.items()}
-    if case.via in ("cli", "hydra"):
+    if case.via in ("cli", "hydra", "read-only"):
         cwd = Path(fill(case.cwd)) if case.cwd else ROOT
         cwd.mkdir(exist_ok=True)
+        wrapper = (*READ_ONLY_MOUNT, fill("{run}")) if case.via == "read-only" else ()
         proc = run_trainer([f"hydra.run.dir={run_dir}", *TINY_ARGS, *args], env={**TINY_ENV, **env},
-                           timeout=CASE_TIMEOUT_S, cwd=cwd)
+                           timeout=CASE_TIMEOUT_S, cwd=cwd, wrapper=wrapper)
         assert not case.cwd or list(cwd.iterdir()) == [], f"written into the working directory: {list(cwd.iterdir())}"
         return proc.returncode, proc.stderr
     from trainer import app
@@ -374,6 +401,8 @@ def no_hang(seconds: int):
 def test_bad_input_is_refused_in_one_line_and_changes_nothing(case, tiny_run, tmp_path, capsys):
     if case.skip:
         pytest.skip(case.skip)
+    if case.via == "read-only" and (reason := _cannot_mount_read_only()):
+        pytest.skip(reason)
     run = copy_run(tiny_run, tmp_path / "run")
 
     def fill(text: str) -> str:
@@ -402,5 +431,6 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(case, tiny_run, tm
     assert not (tmp_path / "pwned").exists()  # the pickled command never ran
 
 
-def test_catalog_is_at_least_25_cases():
+def test_catalog_is_at_least_25_cases_and_documented_with_its_count():
     assert len(CASES) >= 25 and len({c.id for c in CASES}) == len(CASES)
+    assert f"`tests/test_bad_input_catalog.py`: {len(CASES)} bad inputs" in (ROOT / "docs" / "reliability.md").read_text()

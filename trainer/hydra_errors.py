@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import os
 import sys
+import sysconfig
 import traceback
 from typing import Iterable, Iterator, Optional
 
@@ -70,12 +71,16 @@ def one_line_errors(print_it: bool = True) -> Iterator[None]:
     except (HydraException, OmegaConfBaseException) as e:
         _say(f"error: {one_line(e)}", print_it)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    except OSError as e:
-        if not _raised_by_hydra(e):
+    except (OSError, ValueError) as e:
+        # OSError: Hydra creating the run directory or writing its .hydra/ files; ValueError: logging's
+        # dictConfig, called by Hydra, wraps the OSError of opening train.log (a read-only file system).
+        os_error = e if isinstance(e, OSError) else e.__cause__
+        if not isinstance(os_error, OSError) or not _raised_by_hydra(e):
             raise  # the trainer's own: its RunFileErrors never get here, and anything else is a bug
-        where = e.filename if e.filename is not None else _first_line(str(e))
-        _say(f"error: cannot create {where}: {e.strerror or e}; hydra.run.dir (hydra.sweep.dir in a sweep) "
-             f"must name a directory that can be created and written", print_it)
+        where = os_error.filename if os_error.filename is not None else _first_line(str(os_error))
+        verb = "write" if os.path.lexists(str(where)) else "create"
+        _say(f"error: cannot {verb} {where}: {os_error.strerror or os_error}; hydra.run.dir (hydra.sweep.dir in a "
+             f"sweep) must name a directory that can be created and written", print_it)
         raise SystemExit(EXIT_BAD_INPUT) from None
     except Exception as e:  # noqa: BLE001 - only a launcher plugin's refusal is reported here
         plugin = _raising_plugin(e)
@@ -90,10 +95,20 @@ def one_line_errors(print_it: bool = True) -> Iterator[None]:
 
 def _raised_by_hydra(exc: BaseException) -> bool:
     """True when Hydra itself failed to create the run directory or write into it (a file in the way, a
-    read-only file system, a name too long): the innermost frame outside pathlib is Hydra's own code."""
-    frames = [f.filename.replace("\\", "/") for f in traceback.extract_tb(exc.__traceback__)]
-    own = [f for f in frames if not f.endswith(("/pathlib.py", "/os.py"))]
+    read-only file system, a name too long): the innermost frame outside the standard library (pathlib,
+    os, logging's configuration) is Hydra's own code."""
+    frames = [f.filename for f in traceback.extract_tb(exc.__traceback__)]
+    own = [f.replace("\\", "/") for f in frames if not _in_stdlib(f)]
     return bool(own) and "/hydra/" in own[-1] and "/hydra_plugins/" not in own[-1]
+
+
+def _in_stdlib(filename: str) -> bool:
+    """Under the standard library's directory and not in its site-packages (where a Python without a venv
+    installs Hydra)."""
+    paths = sysconfig.get_paths()
+    stdlib, installed = (os.path.normcase(paths[k]) + os.sep for k in ("stdlib", "purelib"))
+    name = os.path.normcase(filename)
+    return name.startswith(stdlib) and not name.startswith(installed)
 
 
 def _raising_plugin(exc: BaseException) -> Optional[str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.render.svg import LIMIT
 from rundir.read import Run
 
 
@@ -19,25 +20,25 @@ def run_curves(run: Run, path: Path) -> Path:
     tr, va = run.train, run.val
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
     ax = axes[0, 0]
-    ax.plot(tr.epochs, tr["loss"], label="train")
-    ax.plot(va.epochs, va["loss"], label="val")
+    ax.plot(*_drawable(tr.epochs, tr["loss"]), label="train")
+    ax.plot(*_drawable(va.epochs, va["loss"]), label="val")
     ax.set_title("loss")
     ax.legend()
     ax = axes[0, 1]
-    ax.plot(tr.epochs, tr["accuracy"], label="train")
-    ax.plot(va.epochs, va["accuracy"], label="val")
+    ax.plot(*_drawable(tr.epochs, tr["accuracy"]), label="train")
+    ax.plot(*_drawable(va.epochs, va["accuracy"]), label="val")
     ax.set_title("accuracy")
     ax.legend()
     ax = axes[1, 0]
-    ax.plot(tr.epochs, tr["learning_rate"])
+    ax.plot(*_drawable(tr.epochs, tr["learning_rate"]))
     ax.set_title("learning rate")
-    lr = np.asarray(tr["learning_rate"], dtype=float)
-    if lr.size and np.isfinite(lr).any() and np.nanmin(lr) > 0:
+    lr = _drawable(tr.epochs, tr["learning_rate"])[1]
+    if np.isfinite(lr).any() and np.nanmin(lr) > 0:
         _log_axis(ax, LogLocator, NullLocator)
     ax = axes[1, 1]
     for name in ("mean_grad_norm", "max_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer"):
         if tr.has(name):
-            ax.plot(tr.epochs, tr[name], label=name)
+            ax.plot(*_drawable(tr.epochs, tr[name]), label=name)
     ax.set_title("gradient norms")
     _log_axis(ax, LogLocator, NullLocator)
     ax.legend(fontsize=7)
@@ -47,6 +48,14 @@ def run_curves(run: Run, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _drawable(xs, ys) -> tuple[np.ndarray, np.ndarray]:
+    """The points matplotlib can place, the others as gaps (NaN): the same limit as the SVG charts, since a
+    hostile file's 1e308 makes matplotlib's tick locator fail on a range it cannot step through."""
+    x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (np.abs(x) < LIMIT) & (np.abs(y) < LIMIT)
+    return np.where(ok, x, np.nan), np.where(ok, y, np.nan)
 
 
 def _log_axis(ax, LogLocator, NullLocator) -> None:
