@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from rundir.read import Run
 from rundir.config_keys import (
@@ -27,6 +27,15 @@ def fmt(value: Any, exact: bool = False) -> str:
             return f"{value:.1f}"
         return repr(value) if exact else f"{float(f'{value:.3g}')!r}"
     return str(value)
+
+
+VALUES_LISTED = 12  # values of one axis a report line lists; a range(0,10000) axis ends in "…, (N values)"
+
+
+def values_text(values: Sequence[Any]) -> str:
+    """An axis' values as a report line lists them: '1, 3, 10', or the first VALUES_LISTED and the count."""
+    shown = ", ".join(fmt(v) for v in values[:VALUES_LISTED])
+    return shown if len(values) <= VALUES_LISTED else f"{shown}, … ({len(values)} values)"
 
 
 def override(key: str, value: Any) -> str:

@@ -21,7 +21,7 @@ from rundir.config_keys import (
     AUGMENTATION_CROP_PADDING, AUGMENTATION_MAGNITUDE, DATA_NUM_WORKERS, DIAGNOSTICS_UPDATE_EVERY,
     OPTIMIZER_MOMENTUM, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_COOLDOWN,
     SCHEDULER_MIN_LR, SCHEDULER_PATIENCE)
-from .overrides import fmt
+from .overrides import fmt, values_text
 from .sweep import SEED_KEY, Sweep, analyze_jobs, parse_value, split_override
 
 METRIC = "best_val_accuracy"  # what the sweep compares runs by
@@ -236,7 +236,7 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
             return {"verdict": "not tested", "note": f"the sweep ran no {key} between {fmt(base)} and {fmt(target)}"}
         better = [r for r in done if r["overrides"].get(key) in on_the_way]
         same = [r for r in done if r["overrides"].get(key) == base]
-        toward = f"{key} = {', '.join(fmt(v) for v in on_the_way)}"
+        toward = f"{key} = {values_text(on_the_way)}"
         against = f"{key} = {fmt(base)}"
     else:
         better = [r for r in done if r["overrides"].get(key) == target]

@@ -51,6 +51,7 @@ class Case:
     run_dir: str = "{run}"  # where the command runs (a fresh directory for the DIAGNOSTICS_DIR row)
     cwd: Optional[str] = None  # "cli" rows: the working directory (created empty; it must stay empty)
     skip: Optional[str] = None  # reason, when this machine cannot show the case
+    slow: bool = False  # a real command that imports torchvision: `-m slow` (CI runs it)
 
 
 def _write(rel: str, data: bytes) -> Callable[[Path, Path], None]:
@@ -252,7 +253,7 @@ CASES = [
     Case("epochs beyond any run", ["trainer.epochs=123456789012345678901234567890"],
          "trainer.epochs must be <= 100000"),
     Case("newline inside an override value", ["data=imagefolder", "data.root='{tmp}/a\nb'", "trainer.resume=false"],
-         "data.root={tmp}/a\\nb is not a directory", via="cli"),
+         "data.root={tmp}/a\\nb is not a directory", via="cli", slow=True),
     # ── run directories Hydra cannot create: refused before anything is written ──
     Case("run directory under a file", [], "cannot create {run}/train.log/x: Not a directory", via="cli",
          run_dir="{run}/train.log/x"),
@@ -397,7 +398,7 @@ def no_hang(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=pytest.mark.slow if c.slow else ()) for c in CASES])
 def test_bad_input_is_refused_in_one_line_and_changes_nothing(case, tiny_run, tmp_path, capsys):
     if case.skip:
         pytest.skip(case.skip)

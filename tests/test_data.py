@@ -151,3 +151,16 @@ def test_augmented_batches_depend_on_seed_epoch_and_batch_number_only(source, im
     for (x, _), (rx, _) in zip(_epoch(in_process, 3, skip=2 * 8), reference[2:], strict=True):
         assert torch.equal(x, rx)  # resumed after two steps
     assert not torch.equal(_epoch(in_process, 4)[0][0], reference[0][0])  # another epoch, other draws
+
+
+def test_digits_read_from_the_shipped_file_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits as sk_digits
+
+    from trainer.data import digits_arrays, load_digits
+
+    pixels, labels = digits_arrays()
+    reference = sk_digits()
+    assert np.array_equal(pixels, reference.images) and np.array_equal(labels, reference.target)
+    source = load_digits(16)
+    assert source.images.shape == (1797, 3, 16, 16) and source.images.dtype == torch.uint8
+    assert sorted(set(source.labels.tolist())) == list(range(10))

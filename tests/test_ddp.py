@@ -223,5 +223,6 @@ def _collectives(rank: int, store: str) -> None:
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_collectives_reduce_as_documented(tmp_path):
     torch.multiprocessing.spawn(_collectives, args=(str(tmp_path / "store"),), nprocs=2)

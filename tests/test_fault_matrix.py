@@ -44,8 +44,9 @@ def test_pasting_advice_replaces_the_key_and_a_group_choice_drops_its_keys():
 
 
 # Every case: `python -m pytest -m matrix` (about an hour on 2 cores; benchmarks/fault_matrix.py measures the same
-# cases with their fixes). The default suite runs FAST.
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in FAST else pytest.mark.matrix) for n in CASES])
+# cases with their fixes). `-m slow` (so CI) runs FAST.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow if n in FAST else pytest.mark.matrix)
+                                  for n in CASES])
 def test_matrix_case(name, tmp_path, one_thread):
     case = CASES[name]
     report = analyse(train_cached(case.overrides, tmp_path))

@@ -30,6 +30,7 @@ def events(log_dir):
 
 
 @needs_tensorboard
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_tensorboard_scalars_equal_the_jsonl_and_hparams_carry_the_overrides(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_trainer([f"hydra.run.dir={run_dir}", "logger=tensorboard", "trainer.epochs=2", "model.width=4",

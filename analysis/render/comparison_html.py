@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..overrides import fmt
+from ..overrides import values_text
 from .comparison_text import delta_text, ms, setting_text
 from .html import code, page
 
@@ -23,8 +23,8 @@ def render_html(data: dict) -> str:
         b = s["best"]
         rows.append([escape(s["name"]) + f'<br><span class="muted">{escape(s["path"])}</span>',
                      escape(ms(b)) if b else "n/a", " ".join(code(o) for o in b["overrides"]) if b else "",
-                     "<br>".join(f"{code(k)} = {escape(', '.join(fmt(v) for v in vs))}" for k, vs in s["axes"].items())
-                     or "none", escape(", ".join(fmt(v) for v in s["seeds"])) if s["seeds"] else "-",
+                     "<br>".join(f"{code(k)} = {escape(values_text(vs))}" for k, vs in s["axes"].items())
+                     or "none", escape(values_text(s["seeds"])) if s["seeds"] else "-",
                      f"{s['jobs']['completed']}/{s['jobs']['found']}"])
     body.append(_table(["sweep", "best val accuracy", "best overrides", "axes", "seeds", "completed"], rows))
     for c in data["comparisons"]:

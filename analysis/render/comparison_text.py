@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..overrides import fmt
+from ..overrides import values_text
 from .markdown import code, md_escape
 
 
@@ -15,7 +15,7 @@ def ms(best: dict) -> str:
 
 def setting_text(s: dict) -> str:
     """`swept 1, 3`, `fixed 0.05` or `default`."""
-    return s["kind"] + (" " + ", ".join(fmt(v) for v in s["values"]) if s["values"] else "")
+    return s["kind"] + (" " + values_text(s["values"]) if s["values"] else "")
 
 
 def delta_text(c: dict, noise_se: int) -> str:
@@ -38,7 +38,7 @@ def render_text(data: dict) -> str:
     for s in data["sweeps"]:
         out.append(f"  {s['name']} ({s['path']}): {sweep_line(s)}")
         out.append(f"    axes: {', '.join(s['axes']) or 'none'}; jobs completed {s['jobs']['completed']} of "
-                   f"{s['jobs']['found']}" + (f"; seeds {', '.join(fmt(v) for v in s['seeds'])} as replicates"
+                   f"{s['jobs']['found']}" + (f"; seeds {values_text(s['seeds'])} as replicates"
                                               if s["seeds"] else ""))
     for c in data["comparisons"]:
         out += ["", f"{c['other']} vs {c['baseline']}:"]

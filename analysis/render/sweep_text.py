@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..overrides import fmt
+from ..overrides import fmt, values_text
 from .markdown import code, md_escape
 
 
@@ -36,7 +36,7 @@ def provenance_lines(s: dict) -> list[str]:
     else:
         lines = [f"command: {s['command'] or 'n/a (no multirun.yaml)'}"]
     if s["axes"]:
-        lines.append("axes: " + "; ".join(f"{k} = {', '.join(fmt(v) for v in vs)}" for k, vs in s["axes"].items()))
+        lines.append("axes: " + "; ".join(f"{k} = {values_text(vs)}" for k, vs in s["axes"].items()))
     failed = j["failed"] + j["no diagnostics"] + j["unreadable"]
     if runs:
         lines.append(f"runs: {j['found']}, {j['completed']} completed, {failed} failed, {j['running']} running, "
@@ -69,7 +69,7 @@ def replicates_line(report: dict) -> str | None:
     if not rep:
         return None
     sd = rep.get("noise_sd")
-    return (f"seeds ({rep['key']} = {', '.join(fmt(v) for v in rep['values'])}) are replicates, not an axis: each "
+    return (f"seeds ({rep['key']} = {values_text(rep['values'])}) are replicates, not an axis: each "
             f"configuration is the mean ± sd over its seeds, with n" + (f"; run-to-run sd {sd:.4f}" if sd else ""))
 
 
