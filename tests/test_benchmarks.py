@@ -74,3 +74,9 @@ def test_time_to_target_projects_the_preset_from_measured_epochs():
     assert 0 < steady and abs(projected - (head + 78 * steady)) <= 0.05 * projected + 2  # + the last epoch's tail
     fit = int(re.search(r"epochs that fit 300 s: (\d+)", out).group(1))
     assert fit >= 1 and (fit >= 80) == (projected <= 300 + steady)
+
+
+def test_digits_load_prints_both_loaders_and_their_ratio():
+    out = bench("digits_load.py", "--pairs", "1")
+    assert "trainer.data.digits_arrays" in out and "sklearn.datasets.load_digits" in out
+    assert re.search(r"ratio \(trainer / scikit-learn\): median \d+\.\d+", out), out
