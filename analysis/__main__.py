@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="*", type=Path, help="run directories, sweep directories or JSONL files")
-    ap.add_argument("--file", type=Path, action="append", default=[], help="a diagnostics JSONL file (the seed's form)")
+    ap.add_argument("--file", type=Path, action="append", default=[], help="one diagnostics JSONL file, read on its own")
     ap.add_argument("--format", choices=PRINTABLE, default="text", help="what to print (default: text)")
     ap.add_argument("--out", type=Path, help="also write the report files into this directory (created if "
                                              "missing; an error, exit 2, when it cannot be written)")

@@ -8,6 +8,10 @@ import sys
 from .rules import CATALOG
 
 
+SOURCES = ("Sources: *recipe* is the original recipe traindx grew from (its rules of thumb, quoted); *ours* marks "
+           "what this project chose and tests; the rest are the tools and papers named.")
+
+
 def catalog_markdown() -> str:
     rows = ["| id | section | detects | thresholds | source |", "|---|---|---|---|---|"]
     for r in CATALOG.values():
@@ -16,5 +20,10 @@ def catalog_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
+def catalog_page() -> str:
+    """docs/rules.md: the title, what the source column's words mean, the table."""
+    return "# Rule catalog\n\n" + SOURCES + "\n\n" + catalog_markdown()
+
+
 if __name__ == "__main__":
-    sys.stdout.write("# Rule catalog\n\n" + catalog_markdown())
+    sys.stdout.write(catalog_page())

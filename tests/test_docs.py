@@ -13,8 +13,8 @@ def _config_doc() -> str:
 
 
 def _rules_doc() -> str:
-    from analysis.catalog_doc import catalog_markdown
-    return "# Rule catalog\n\n" + catalog_markdown()
+    from analysis.catalog_doc import catalog_page
+    return catalog_page()
 
 
 @pytest.mark.parametrize("path, generate, command", [

@@ -18,7 +18,7 @@ INPUT_STD_BAND = (0.5, 2.0)  # ours: normalized inputs have a per-channel std ne
 
 
 @rule("transforms_not_separated", section="Data", title="validation goes through the training pipeline",
-      source="seed (transform-separation fix); UMLAUT's preprocessing-mismatch check",
+      source="recipe (transform-separation fix); UMLAUT's preprocessing-mismatch check",
       thresholds={"val pipeline": "must draw no random numbers", "instances": "one per split"})
 def transforms_not_separated(run: Run):
     info = run.info or {}
@@ -33,8 +33,8 @@ def transforms_not_separated(run: Run):
         evidence={"transforms_shared": shared, "val_transform_deterministic": not val_random,
                   "train_transform": info.get("train_transform"), "val_transform": info.get("val_transform")},
         recommendations=[
-            Recommendation("give each split its own dataset instance with its own transform (the seed's fix; "
-                           "data=imagefolder does this)", undo_fault(run)),
+            Recommendation("give each split its own dataset instance with its own transform (every data= option "
+                           "does: data=imagefolder is an example)", undo_fault(run)),
             CHECK_DATA,
         ])
 

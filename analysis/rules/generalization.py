@@ -192,7 +192,7 @@ def _far_regularizers(run: Run) -> dict:
 
 
 @rule("over_regularization", section="Generalization", title="strong regularization and underfitting",
-      source="seed ('label smoothing + weight decay + strong augmentation may be too much')",
+      source="recipe ('label smoothing + weight decay + strong augmentation may be too much')",
       thresholds={"strong": "label_smoothing > 0.1, weight_decay > 5e-4, RandAugment magnitude > 10 or "
                             "TrivialAugment; at least 2 of them, or one far past its usual range (label_smoothing >= 0.3, "
                             "weight_decay >= 1e-2 (AdamW: >= 1.0), RandAugment magnitude >= 20)",

@@ -53,7 +53,7 @@ def _compute_layer_means(run: Run) -> dict[str, float]:
 
 
 @rule("vanishing_gradients", section="Gradients", title="gradients too small to move the weights",
-      source="seed (norms < 0.01 with weight changes < 1e-6); SageMaker Debugger (< 1e-7 per tensor); "
+      source="recipe (norms < 0.01 with weight changes < 1e-6); SageMaker Debugger (< 1e-7 per tensor); "
              "AUTOTRAINER (first/last layer < 1e-3)",
       thresholds={"global norm": f"< {VANISH_GLOBAL} with weight update < {VANISH_UPDATE}",
                   "any layer": f"< {VANISH_LAYER}", "first/last layer": f"< {VANISH_RATIO}"})
@@ -222,7 +222,7 @@ def _norm_over_scale(run: Run) -> float | None:
 
 
 @rule("amp_scaled_gradients", section="Gradients", title="gradients read or clipped before unscaling (fp16 AMP)",
-      source="seed (AMP clip-before-unscale fix); Lightning #9330, wandb #4369 (scaled norms)",
+      source="recipe (AMP clip-before-unscale fix); Lightning #9330, wandb #4369 (scaled norms)",
       thresholds={"pre-clip norm / loss scale": f"> {AMP_NORM_OVER_SCALE}", "loss scale": f">= {AMP_MIN_SCALE:g}"})
 def amp_scaled_gradients(run: Run):
     ratio = _norm_over_scale(run)
@@ -236,7 +236,7 @@ def amp_scaled_gradients(run: Run):
                    evidence={"median_norm_over_scale": ratio, "median_amp_scale": float(np.median(s[ok])),
                              "threshold": AMP_NORM_OVER_SCALE},
                    recommendations=[Recommendation("call scaler.unscale_(optimizer) before clip_grad_norm_ "
-                                                   "(the seed's critical fix)",
+                                                   "(the order of PyTorch's AMP examples)",
                                                    undo_fault(run)),
                                     Recommendation("or use bf16, which needs no loss scaling", ["trainer.amp=bf16"])],
                    epoch=int(run.train.epochs[np.argmax(ok)]))

@@ -127,7 +127,7 @@ def loss_oscillating(run: Run):
 
 
 @rule("accuracy_at_chance", section="Accuracy", title="accuracy near 1/C and loss near ln C",
-      source="seed ('loss around ln(100) for CIFAR-100'); chance from the run's C (ours)",
+      source="recipe ('loss around ln(100) for CIFAR-100'); chance from the run's C (ours)",
       thresholds={"val accuracy": "mean of the last max(4, 20%) epochs <= 1/C + max(2 SE, 0.02)",
                   "loss": f">= {CHANCE_LOSS_SHARE} ln C", "after": f"{CHANCE_MIN_EPOCHS} epochs"})
 def accuracy_at_chance(run: Run):
@@ -146,7 +146,7 @@ def accuracy_at_chance(run: Run):
 
 
 @rule("loss_plateau_early", section="Loss", title="training loss stopped falling early, far above its floor",
-      source="seed ('loss improves for 3-6 epochs then stops'); noise-aware window (ours); floor from label smoothing",
+      source="recipe ('loss improves for 3-6 epochs then stops'); noise-aware window (ours); floor from label smoothing",
       thresholds={"flat window": "slope not significantly < 0 and fall < 1% of the gap to the floor",
                   "early": f"starts in the first {PLATEAU_EARLY_SHARE:.0%} of the run",
                   "far": f"> {PLATEAU_GAP_SHARE:.0%} of the initial gap to the floor remains"})

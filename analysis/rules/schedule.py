@@ -15,7 +15,7 @@ LR_BANDS = {"adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2), "sgd": (1e-4, 1.0)}
 
 
 @rule("lr_reduced_early", section="Learning Rate", title="the LR was cut within the first quarter of the run",
-      source="seed ('LR drops within first 5-10 epochs')",
+      source="recipe ('LR drops within first 5-10 epochs')",
       thresholds={"first cut": "at epoch <= min(10, 25% of trainer.epochs)", "cut": f"LR < {CUT_RATIO} x previous epoch's"})
 def lr_reduced_early(run: Run):
     cuts = find_cuts(run)
