@@ -48,6 +48,7 @@ def test_missing_dataset_without_download(tmp_path):
     assert json.loads((run_dir / "diagnostics" / "status.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.slow  # the catalog's in-process row runs by default; this is the real command (CI: -m slow)
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_requested_without_cuda(tmp_path):
     proc = run_trainer([f"hydra.run.dir={tmp_path}", "trainer.device=cuda"])

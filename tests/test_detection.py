@@ -36,6 +36,7 @@ def test_nonfinite_loss_stops_the_run_by_default(tmp_path):
     assert "nonfinite_loss" in (tmp_path / "train.log").read_text()
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_stop_on_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     from trainer.config import validate
     from trainer.errors import StopRun

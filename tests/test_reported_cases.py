@@ -35,6 +35,7 @@ def assert_lr_blamed(rep: dict) -> None:
 
 # ── (a) optimizer.lr=5: the LR, never loss_plateau_early, leads ──
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_lr_5_is_blamed_on_the_lr_early_on(tmp_path, one_thread):
     assert_lr_blamed(diagnose(tmp_path, "optimizer.lr=5", "trainer.epochs=3"))
 

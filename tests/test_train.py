@@ -80,6 +80,7 @@ def test_task_function_returns_best_val_accuracy(tmp_path):
     assert [r["learning_rate"] for r in train] == [0.05, 0.025]  # StepLR halves each epoch
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_plateau_cuts_the_lr_when_val_loss_stalls(tmp_path):
     # patience 0 and a huge threshold: every epoch counts as "no improvement", so each one cuts.
     _, train, _ = train_here(tmp_path, ["trainer.epochs=3", "scheduler=plateau", "scheduler.patience=0",
@@ -88,6 +89,7 @@ def test_plateau_cuts_the_lr_when_val_loss_stalls(tmp_path):
     assert lrs[0] == 0.05 and lrs[1] == pytest.approx(0.005) and lrs[2] == pytest.approx(0.0005)
 
 
+@pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_grad_clip_records_clipped_fraction_and_bounds_update(tmp_path):
     _, free, _ = train_here(tmp_path / "a", ["trainer.epochs=1", "scheduler=constant"])
     _, clipped, _ = train_here(tmp_path / "b", ["trainer.epochs=1", "scheduler=constant",
