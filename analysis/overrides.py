@@ -29,7 +29,7 @@ def fmt(value: Any, exact: bool = False) -> str:
     return str(value)
 
 
-VALUES_LISTED = 12  # values of one axis a report line lists; a range(0,10000) axis ends in "…, (N values)"
+VALUES_LISTED = 12  # values of one axis a report line lists; a range(0,10000) axis ends in ", … (10000 values)"
 
 
 def values_text(values: Sequence[Any]) -> str:

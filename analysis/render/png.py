@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.render.svg import LIMIT
+from .svg import LIMIT
 from rundir.read import Run
 
 
