@@ -11,7 +11,7 @@ import math
 from typing import Any, Optional
 
 from .sweep import SEED_KEY
-from .sweep_report import variance_of_mean
+from .stats import variance_of_mean
 
 NOISE_SE = 2  # a difference within this many standard errors of the noise is read as noise
 

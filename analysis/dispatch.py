@@ -20,7 +20,11 @@ from typing import Callable, Optional
 from rundir.files import RunFileError, atomic_write, atomic_write_path
 from rundir.read import RunError, check_path, load_run, stale_note
 
+from . import compare, run_report, sweep_report
 from .findings import severity_rank
+from .importers import load_runs
+from .render.formats import COMPARISON, RUN, SWEEP, file_name, render as render_format, report_files
+from .sweep import is_sweep_dir, load_sweep, sweep_from_runs
 
 
 class OutputError(RunError):
@@ -90,9 +94,6 @@ def write_files(target: Path, files: dict[str, str | Callable[[Path], object]]) 
 
 def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Optional[str], imports=None) -> int:
     """imports: importers.ImportOptions (--from, --map, --steps-per-epoch) for runs other tools logged."""
-    from .importers import load_runs
-    from .sweep import is_sweep_dir
-
     for p in paths:
         check_path(p)  # missing, a name too long, no access: one line
     sweeps = [p for p in paths if is_sweep_dir(p)]
@@ -116,40 +117,33 @@ def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Opti
         raise
 
 
-def write_report(kind: str, report: dict, source, out: Optional[Path], implicit: Optional[Path]) -> list[Path]:
+def write_report(kind: str, report: dict, curves, out: Optional[Path], implicit: Optional[Path]) -> list[Path]:
     """The kind's report files into --out (a failure is an error) or else the implicit place (a failure is a
     warning: a sweep someone else owns, a read-only current directory); [] when neither is given."""
-    from .render.formats import report_files
-
     if out is not None:
-        return write_files(out, report_files(kind, report, source))
+        return write_files(out, report_files(kind, report, curves))
     if implicit is None:
         return []
     try:
-        return write_files(implicit, report_files(kind, report, source))
+        return write_files(implicit, report_files(kind, report, curves))
     except OutputError as e:
         print(f"warning: {e}; use --out DIR", file=sys.stderr)
         return []
 
 
 def _named(written: list[Path], fmt: str, kind: str) -> Optional[Path]:
-    from .render.formats import file_name
-
     return next((p for p in written if p.name == file_name(fmt, kind)), None)
 
 
 def report_sweep(path, fmt: str, out: Optional[Path], imports=None) -> int:
     """One sweep directory (or a list of run directories or Runs): files into <sweep>/analysis/, --out, or for runs
     given one by one the current directory."""
-    from . import sweep_report
-    from .render.formats import SWEEP, render
-    from .sweep import load_sweep, sweep_from_runs
-
     sweep = load_sweep(path, imports) if isinstance(path, Path) else sweep_from_runs(path, imports)
     report = sweep_report.build(sweep)
     implicit = sweep.path / "analysis" if isinstance(path, Path) else Path.cwd()
-    html_path = _named(write_report(SWEEP, report, sweep, out, implicit), "html", SWEEP)
-    sys.stdout.write(render(fmt, SWEEP, report, sweep)
+    plots = sweep_report.curves(sweep)
+    html_path = _named(write_report(SWEEP, report, plots, out, implicit), "html", SWEEP)
+    sys.stdout.write(render_format(fmt, SWEEP, report, plots)
                      + (f"\nHTML report: {html_path}\n" if fmt == "text" and html_path else ""))
     for w in report["warnings"][:50]:
         print(f"warning: {w}", file=sys.stderr)
@@ -160,30 +154,24 @@ def report_sweep(path, fmt: str, out: Optional[Path], imports=None) -> int:
 
 def report_sweeps(paths: list[Path], fmt: str, out: Optional[Path], imports=None) -> int:
     """Several sweeps: each one's best, and what changed against the first; files into --out or the current directory."""
-    from . import compare, sweep_report
-    from .render.formats import COMPARISON, render
-    from .sweep import load_sweep
-
     data = compare.build([sweep_report.build(load_sweep(p, imports)) for p in paths])
     written = write_report(COMPARISON, data, None, out, Path.cwd())
-    sys.stdout.write(render(fmt, COMPARISON, data, None)
+    sys.stdout.write(render_format(fmt, COMPARISON, data, None)
                      + (f"\nwrote {', '.join(map(str, written))}\n" if fmt == "text" and written else ""))
     return 0
 
 
 def report_run(path: Path, fmt: str, out: Optional[Path], fail_on: Optional[str], run=None) -> int:
     """One run: read from path, unless already read (run: an imported one)."""
-    from . import run_report
-    from .render.formats import RUN
-
     run = run if run is not None else load_run(path)
     report = run_report.build(run)
     if run.imported is not None:  # another tool's log: what was read, what is unknown
         report["run"]["imported"] = run.imported
     report["run"]["status_note"] = stale_note(run)  # status running, but the process seems gone
     report["run"]["notes"] = list(run.notes)  # where the diagnostics were read from, when not diagnostics/
-    written = write_report(RUN, report, run, out, None)
-    sys.stdout.write(render(report, run, fmt))
+    plots = run_report.curves(run)
+    written = write_report(RUN, report, plots, out, None)
+    sys.stdout.write(render_format(fmt, RUN, report, plots))
     for w in run.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if written:
@@ -191,11 +179,3 @@ def report_run(path: Path, fmt: str, out: Optional[Path], fail_on: Optional[str]
     if fail_on and any(severity_rank(f["severity"]) >= severity_rank(fail_on) for f in report["findings"]):
         return 1
     return 0
-
-
-def render(report: dict, run, fmt: str) -> str:
-    """One run's report as `--format fmt` prints it."""
-    from .render.formats import RUN
-    from .render.formats import render as render_format
-
-    return render_format(fmt, RUN, report, run)

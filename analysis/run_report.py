@@ -15,10 +15,14 @@ from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
+from .records import read_live
+from rundir.format import epoch_ranges
 from rundir.read import Run
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise
 from .stats import json_safe, trend, window_size
+from .summary import finite_number, summary
+from .verification import verified_section
 
 GROUPS = ("data", "model", "optimizer", "scheduler", "augmentation", "fault")
 
@@ -27,49 +31,6 @@ def _f(x: Any, spec: str = ".4g") -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return format(x, spec)
-
-
-def _num(x: Any) -> Optional[float]:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _at(columns, name: str, index: int) -> Optional[float]:
-    col = columns[name]
-    return _num(col[index]) if len(col) else None
-
-
-def summary(run: Run) -> dict:
-    """The numbers a sweep table needs per run."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _summary(run)
-
-
-def _summary(run: Run) -> dict:
-    va, tr = run.val, run.train
-    acc = va["accuracy"]
-    best_i = int(np.nanargmax(acc)) if np.isfinite(acc).any() else None
-    vloss = va["loss"]
-    lr = tr["learning_rate"]
-    return {
-        "status": run.state,
-        "epochs": run.last_epoch,
-        "planned_epochs": run.planned_epochs,
-        "best_val_accuracy": _num(acc[best_i]) if best_i is not None else None,
-        "best_epoch": int(va.epochs[best_i]) if best_i is not None else None,
-        "final_val_accuracy": _at(va, "accuracy", -1),
-        "best_val_top5": _num(np.nanmax(va["top5_accuracy"])) if va.has("top5_accuracy") else None,
-        "final_val_loss": _at(va, "loss", -1),
-        "best_val_loss": _num(np.nanmin(vloss)) if np.isfinite(vloss).any() else None,
-        "final_train_loss": _at(tr, "loss", -1),
-        "final_train_accuracy": _at(tr, "accuracy", -1),
-        "initial_lr": _at(tr, "learning_rate", 0),
-        "final_lr": _at(tr, "learning_rate", -1),
-        "lr_cuts": len(find_cuts(run)) if len(lr) else 0,
-    }
 
 
 def lr_section(run: Run) -> dict:
@@ -98,7 +59,7 @@ def lr_section(run: Run) -> dict:
     else:
         lines.append("the LR follows a smooth schedule (no discrete cuts)")
     return {"title": "Learning Rate Analysis", "lines": lines,
-            "data": {"initial": _num(lr[0]), "final": _num(lr[-1]), "cuts": [c.as_dict() for c in cuts]}}
+            "data": {"initial": finite_number(lr[0]), "final": finite_number(lr[-1]), "cuts": [c.as_dict() for c in cuts]}}
 
 
 def loss_section(run: Run) -> dict:
@@ -170,7 +131,7 @@ def gradient_section(run: Run) -> dict:
     if tr.has("amp_scale"):
         lines.append(f"AMP loss scale: last {_f(tr['amp_scale'][-1], '.0f')}")
     return {"title": "Gradient Norm Analysis", "lines": lines,
-            "data": {"first": _num(g[0]), "last": _num(g[-1])}}
+            "data": {"first": finite_number(g[0]), "last": finite_number(g[-1])}}
 
 
 def update_section(run: Run) -> dict:
@@ -183,7 +144,7 @@ def update_section(run: Run) -> dict:
              else f"updates nearly stop (min ratio {_f(np.nanmin(r), '.2g')})"]
     if tr.has("dead_relu_fraction"):
         lines.append(f"dead ReLU units (worst layer, sampled batch): {_f(tr['dead_relu_fraction'][-1], '.0%')}")
-    return {"title": "Weight Update Analysis", "lines": lines, "data": {"first": _num(r[0]), "last": _num(r[-1])}}
+    return {"title": "Weight Update Analysis", "lines": lines, "data": {"first": finite_number(r[0]), "last": finite_number(r[-1])}}
 
 
 def data_section(run: Run) -> Optional[dict]:
@@ -217,13 +178,56 @@ def run_meta(run: Run) -> dict:
     }
 
 
+def _valid(entry: object) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("epochs"), list)
+            and all(isinstance(r, list) and len(r) == 2 and all(isinstance(e, int) for e in r)
+                    for r in entry["epochs"]))
+
+
+def live_section(run: Run, final_ids: set[str]) -> Optional[dict]:
+    """Live findings the final diagnosis does not repeat: cleared during training (with the epochs they
+    held), or held to the end yet not found on the whole run. None when there are none."""
+    record = read_live(run)
+    if record is None:
+        return None
+    entries = [e for e in record["findings"] if _valid(e) and e["epochs"] and e["id"] not in final_ids]
+    if not entries:
+        return None
+    lines, data = [], []
+    for e in entries:
+        held = epoch_ranges(e["epochs"])
+        if e.get("active"):
+            state = "held to the last epoch, but the diagnosis of the whole run does not repeat it"
+        else:
+            state = f"cleared by epoch {e['epochs'][-1][1] + 1}"
+        stopped = "; it stopped the run" if e.get("stopped_run") else ""
+        lines.append(f"{e['id']} ({e.get('severity', '?')}) fired live at {held}, {state}{stopped}: "
+                     f"{e.get('message', '')}")
+        data.append({"id": e["id"], "severity": e.get("severity"), "epochs": e["epochs"],
+                     "state": "held" if e.get("active") else "cleared", "stopped_run": bool(e.get("stopped_run")),
+                     "message": e.get("message")})
+    return {"title": "Live findings that cleared", "lines": lines, "data": {"findings": data}}
+
+
 def outcome_sections(run: Run, findings: list[Finding]) -> list[dict]:
     """What happened to the advice beyond this diagnosis: live findings that cleared during training
-    (live_record.py), and fixes verified by a sweep (`--verify`, verify.py)."""
-    from .live_record import live_section
-    from .verify import verified_section
-
+    (records.py reads them), and fixes verified by a sweep (`--verify`: verification.py)."""
     return [s for s in (live_section(run, {f.id for f in findings}), verified_section(run)) if s is not None]
+
+
+# The per-epoch series the plots and epochs.csv draw (those the run recorded): the renderers get these arrays,
+# never the Run.
+TRAIN_CURVES = ("loss", "accuracy", "learning_rate", "mean_grad_norm", "min_grad_norm", "max_grad_norm",
+                "grad_norm_first_layer", "grad_norm_last_layer", "weight_update", "weight_update_ratio",
+                "clipped_fraction", "nonfinite_steps", "epoch_time_s")
+VAL_CURVES = ("loss", "accuracy", "top5_accuracy")
+
+
+def curves(run: Run) -> dict:
+    """{"name", "train": {"epoch": ..., field: array}, "val": {...}}: plain arrays, NaN where an epoch lacks a value."""
+    def split(cols, names) -> dict:
+        return {"epoch": cols.epochs, **{n: cols[n] for n in names if cols.has(n)}}
+    return {"name": run.name, "train": split(run.train, TRAIN_CURVES), "val": split(run.val, VAL_CURVES)}
 
 
 def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:

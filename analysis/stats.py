@@ -9,7 +9,9 @@ locally linear trend, with a median so one spike does not dominate.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -254,3 +256,51 @@ def json_safe(obj):
     if isinstance(obj, float):
         return finite_or_none(obj)
     return obj
+
+
+# ── replicates: the statistics the sweep, comparison and verification reports share ──
+
+def describe(values: list[Optional[float]]) -> dict:
+    """n, mean, std, min and max of the finite values (the None and non-finite ones are left out)."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+    n = len(values)
+    try:  # accuracies of 1e308 (a hostile file): their sum overflows, their std may too (inf: the JSON
+        std = statistics.stdev(values) if n > 1 else 0.0  # report says null, the text inf)
+    except (OverflowError, ValueError):
+        std = math.inf
+    return {"n": n, "mean": math.fsum(v / n for v in values),  # each term divided first: never overflows
+            "std": std, "min": min(values), "max": max(values)}
+
+
+EXACT_TIE = 1e-9  # without replicates there is no noise estimate: only equal values tie
+
+
+def noise_sd(groups: list[dict]) -> Optional[float]:
+    """Run-to-run standard deviation pooled over the configurations run more than once (seeds as
+    replicates), or None when no configuration was."""
+    replicated = [g for g in groups if g["n"] > 1 and g["std"] is not None]
+    dof = sum(g["n"] - 1 for g in replicated)
+    if not dof:
+        return None
+    try:  # stds near 1e308 (a hostile file): their squares overflow, and the noise is unknown
+        sd = math.sqrt(math.fsum((g["n"] - 1) * g["std"] ** 2 for g in replicated) / dof)
+    except OverflowError:
+        return None
+    return sd if math.isfinite(sd) else None
+
+
+def tie_tolerance(na: int, nb: int, sd: Optional[float]) -> float:
+    """Largest difference of two means (of na and nb runs) that is still noise: 2 standard errors."""
+    if sd is None:
+        return EXACT_TIE
+    return max(EXACT_TIE, 2 * sd * math.sqrt(1 / max(na, 1) + 1 / max(nb, 1)))
+
+
+def variance_of_mean(std: float, n: int) -> float:
+    """std**2 / n, infinite (never an OverflowError) for the spreads near 1e308 of a hostile file."""
+    try:
+        return (std / math.sqrt(max(n, 1))) ** 2
+    except OverflowError:
+        return math.inf

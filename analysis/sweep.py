@@ -9,6 +9,7 @@ stops the report. Files are read with safe loaders only.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,10 @@ from typing import Any, Optional
 
 from rundir.format import MULTIRUN_YAML
 from rundir.read import (Run, RunError, exists, get, is_dir, is_run_dir, log_files, read_log_tail,
-                         read_yaml, stale_note)
+                         read_yaml)
 from rundir.config_keys import DIAGNOSTICS_DIR, TRAINER_SEED
+
+from .importers import detect, is_imported, load_job
 
 SEED_KEY = TRAINER_SEED  # runs that differ only in this key are replicates
 
@@ -158,6 +161,7 @@ class Sweep:
     jobs: list[Job] = field(default_factory=list)  # filled by analyze_jobs
     runs_given: bool = False  # single runs compared as one sweep (no sweep directory of their own)
     imports: Any = None  # importers.ImportOptions: how to read jobs another tool logged
+    given: list = field(default_factory=list)  # runs_given: (Run, its coordinates as overrides), until analysed
 
     @property
     def name(self) -> str:
@@ -181,57 +185,8 @@ class Sweep:
         return self.expected - len(present), listed
 
 
-def analyze_job(path: Path | Run, imports: Any = None) -> Job:
-    """Load one job directory (ours, or another tool's: importers) and analyse it, or analyse a Run
-    already read; never raises on a broken directory."""
-    from .importers import load_job
-    from .rules import diagnose
-    from .run_report import summary
-
-    if isinstance(path, Run):
-        run, path = path, path.path
-        num = None
-    else:
-        num = int(path.name) if path.name.isdigit() else None
-        try:
-            run = load_job(path, imports)
-        except RunError as e:
-            return Job(num, path, state="unreadable", error=str(e))
-    coords = {}
-    for o in run.overrides:
-        k, v = split_override(o)
-        coords[k] = parse_value(v)
-    curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
-              "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
-    findings = diagnose(run)
-    warnings = list(run.warnings)
-    return Job(num, path, coords, _job_state(run), _job_error(run, path, warnings), summary(run), findings, curves,
-               warnings, stale_note(run))
-
-
-POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
-
-
-def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
-    """Analyse every job, in worker processes for large sweeps (one per core), in order."""
-    import os
-
-    from functools import partial
-
-    dirs = sweep.job_dirs
-    analyze = partial(analyze_job, imports=sweep.imports)
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if len(dirs) >= POOL_MIN_JOBS and workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            sweep.jobs = list(pool.map(analyze, dirs, chunksize=max(1, len(dirs) // (workers * 8))))
-    else:
-        sweep.jobs = [analyze(d) for d in dirs]
-    _axes_from_jobs(sweep)
-
-
-def _axes_from_jobs(sweep: Sweep) -> None:
+def axes_from_jobs(sweep: Sweep) -> None:
+    """Axes from the analysed jobs' overrides, where the sweep named none (no multirun.yaml, an Optuna sweep)."""
     if not sweep.axes and sweep.jobs:  # no multirun.yaml (or an Optuna sweep): axes from the jobs
         keys: dict[str, list[Any]] = {}
         for j in sweep.jobs:
@@ -258,9 +213,8 @@ def _job_dirs(path: Path) -> list[Path]:
     return sorted(dirs, key=lambda p: (0, int(p.name)) if p.name.isdigit() else (1, p.name))
 
 
-def _job_state(run: Run) -> str:
-    from .importers import is_imported
-
+def job_state(run: Run) -> str:
+    """completed, failed, running, preempted, no diagnostics or unknown (another tool's log that does not say)."""
     if run.state != "unknown":
         return run.state
     if (len(run.train) or len(run.val)) and is_imported(run):
@@ -273,11 +227,11 @@ def _job_state(run: Run) -> str:
     return "no diagnostics"
 
 
-def _job_error(run: Run, path: Path, warnings: list[str]) -> Optional[str]:
+def job_error(run: Run, path: Path, warnings: list[str]) -> Optional[str]:
     err = get(run.status, "error")
     if err:
         return str(err)
-    if _job_state(run) == "no diagnostics":
+    if job_state(run) == "no diagnostics":
         return _last_error_line(path, warnings) or "no diagnostics written (the job failed before its first epoch; see its log)"
     return None
 
@@ -334,7 +288,6 @@ def load_sweep(path: Path | str, imports: Any = None) -> Sweep:
 
 def _foreign_job(path: Path, imports: Any) -> bool:
     """True when the job's logs are another tool's (read by analysis.importers), not traindx's."""
-    from .importers import detect
 
     try:
         return detect(path, getattr(imports, "source", None)) is not None
@@ -436,11 +389,7 @@ def _common_overrides(runs: list[Run], axes: dict[str, list[Any]]) -> dict[str, 
 
 def sweep_from_runs(paths: list[Path] | list[Run], imports: Any = None) -> Sweep:
     """Runs given one by one (paths, or Runs already read), compared as one sweep: the axes are the config
-    values that differ."""
-    import os
-
-    from .importers import load_job
-
+    values that differ. The runs are read here once and kept in `given` until jobs.analyze_jobs analyses them."""
     given = list(paths)
     runs = [p if isinstance(p, Run) else load_job(p, imports) for p in given]
     paths = [r.path if isinstance(p, Run) else p for p, r in zip(given, runs)]
@@ -453,12 +402,5 @@ def sweep_from_runs(paths: list[Path] | list[Run], imports: Any = None) -> Sweep
     except ValueError:  # different drives
         where = Path.cwd()
     sweep = Sweep(where, None, axes, common, [Path(p) for p in paths], None, runs_given=True, imports=imports)
-    sweep.jobs = [analyze_job(r) for r in runs]  # read once above
-    _axes_from_jobs(sweep)
-    for job, f in zip(sweep.jobs, flat):
-        job.num = None
-        job.overrides = {**common, **_run_coordinates(f, axes)}
-    names = [j.name for j in sweep.jobs]
-    if len(set(names)) != len(names):
-        sweep.warnings.append("several runs share a directory name; see their paths")
+    sweep.given = [(r, {**common, **_run_coordinates(f, axes)}) for r, f in zip(runs, flat)]
     return sweep

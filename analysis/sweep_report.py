@@ -22,7 +22,10 @@ from rundir.config_keys import (
     OPTIMIZER_MOMENTUM, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_COOLDOWN,
     SCHEDULER_MIN_LR, SCHEDULER_PATIENCE)
 from .overrides import fmt, values_text
-from .sweep import SEED_KEY, Sweep, analyze_jobs, parse_value, split_override
+from .stats import describe, noise_sd, tie_tolerance, variance_of_mean
+from .jobs import analyze_jobs
+from .records import plain_overrides
+from .sweep import SEED_KEY, Sweep, parse_value, split_override
 
 METRIC = "best_val_accuracy"  # what the sweep compares runs by
 # Hard bounds of swept keys: a best value sitting on one is no reason to extend the range past it.
@@ -30,19 +33,6 @@ BOUNDS = {REGULARIZATION_LABEL_SMOOTHING: (0, 1), REGULARIZATION_WEIGHT_DECAY: (
           SCHEDULER_PATIENCE: (0, None), SCHEDULER_COOLDOWN: (0, None), OPTIMIZER_MOMENTUM: (0, 1),
           SCHEDULER_MIN_LR: (0, None), AUGMENTATION_MAGNITUDE: (0, 30), AUGMENTATION_CROP_PADDING: (0, None),
           DIAGNOSTICS_UPDATE_EVERY: (1, None), DATA_NUM_WORKERS: (0, None)}
-
-
-def _stats(values: list[float]) -> dict:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
-    n = len(values)
-    try:  # accuracies of 1e308 (a hostile file): their sum overflows, their std may too (inf: the JSON
-        std = statistics.stdev(values) if n > 1 else 0.0  # report says null, the text inf)
-    except (OverflowError, ValueError):
-        std = math.inf
-    return {"n": n, "mean": math.fsum(v / n for v in values),  # each term divided first: never overflows
-            "std": std, "min": min(values), "max": max(values)}
 
 
 def _run_row(job) -> dict:
@@ -64,29 +54,7 @@ def _run_row(job) -> dict:
     }
 
 
-EXACT_TIE = 1e-9  # without replicates there is no noise estimate: only equal values tie
 SEEDS_TO_ADD = "0,1,2"  # the replicates a sweep without any is told to add before trusting a small difference
-
-
-def noise_sd(groups: list[dict]) -> Optional[float]:
-    """Run-to-run standard deviation pooled over the configurations run more than once (seeds as
-    replicates), or None when no configuration was."""
-    replicated = [g for g in groups if g["n"] > 1 and g["std"] is not None]
-    dof = sum(g["n"] - 1 for g in replicated)
-    if not dof:
-        return None
-    try:  # stds near 1e308 (a hostile file): their squares overflow, and the noise is unknown
-        sd = math.sqrt(math.fsum((g["n"] - 1) * g["std"] ** 2 for g in replicated) / dof)
-    except OverflowError:
-        return None
-    return sd if math.isfinite(sd) else None
-
-
-def tie_tolerance(na: int, nb: int, sd: Optional[float]) -> float:
-    """Largest difference of two means (of na and nb runs) that is still noise: 2 standard errors."""
-    if sd is None:
-        return EXACT_TIE
-    return max(EXACT_TIE, 2 * sd * math.sqrt(1 / max(na, 1) + 1 / max(nb, 1)))
 
 
 def _slices(groups: list[dict], key: str) -> list[dict[Any, dict]]:
@@ -132,7 +100,7 @@ def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[
         levels = []
         for v in _with_runs(rows, key, values):
             at = [r for r in rows if key in r["overrides"] and r["overrides"][key] == v]
-            levels.append({"value": v, **_stats([r[METRIC] for r in at]), "runs": [r["job"] for r in at]})
+            levels.append({"value": v, **describe([r[METRIC] for r in at]), "runs": [r["job"] for r in at]})
         effects.append({"key": key, "levels": levels, **axis_effect(groups, key, sd)})
     return effects
 
@@ -156,7 +124,7 @@ def grid(rows: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
     for rv in row_values:
         mrow, nrow = [], []
         for cv in col_values:
-            st = _stats([r[METRIC] for r in rows if r["overrides"].get(rk) == rv and r["overrides"].get(ck) == cv])
+            st = describe([r[METRIC] for r in rows if r["overrides"].get(rk) == rv and r["overrides"].get(ck) == cv])
             mrow.append(st["mean"])
             nrow.append(st["n"])
         mean.append(mrow)
@@ -187,7 +155,7 @@ def replicate_groups(rows: list[dict]) -> list[dict]:
     out = []
     for members in groups.values():
         overrides = {k: v for k, v in members[0]["overrides"].items() if k != SEED_KEY}
-        out.append({"overrides": overrides, **_stats([m[METRIC] for m in members]),
+        out.append({"overrides": overrides, **describe([m[METRIC] for m in members]),
                     "runs": [m["job"] for m in members]})
     return out
 
@@ -195,14 +163,6 @@ def replicate_groups(rows: list[dict]) -> list[dict]:
 def _numeric(v: Any) -> bool:
     """A finite number a float can hold (an override of 400 digits is no number to take a median of)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1.7e308
-
-
-def variance_of_mean(std: float, n: int) -> float:
-    """std**2 / n, infinite (never an OverflowError) for the spreads near 1e308 of a hostile file."""
-    try:
-        return (std / math.sqrt(max(n, 1))) ** 2
-    except OverflowError:
-        return math.inf
 
 
 def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dict[str, list[Any]],
@@ -242,7 +202,7 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
         better = [r for r in done if r["overrides"].get(key) == target]
         same = [r for r in done if key in r["overrides"] and r["overrides"].get(key) != target]
         toward, against = f"{key} = {fmt(target)}", f"{key} != {fmt(target)}"
-    a, b = _stats([r[METRIC] for r in better]), _stats([r[METRIC] for r in same])
+    a, b = describe([r[METRIC] for r in better]), describe([r[METRIC] for r in same])
     if not a["n"] or not b["n"]:
         missing = toward if not a["n"] else against
         return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
@@ -415,6 +375,11 @@ def flag_runs(rows: list[dict], sd: Optional[float]) -> None:
                                   f"({', '.join(o['job'] for o in neighbours[:8])})")
 
 
+def curves(sweep: Sweep) -> dict[str, dict]:
+    """Each analysed job's curves by its name: what the HTML report plots (plain lists, never the Sweep)."""
+    return {j.name: j.curves for j in sweep.jobs if j.curves}
+
+
 def build(sweep: Sweep) -> dict:
     if not sweep.jobs:
         analyze_jobs(sweep)
@@ -436,8 +401,6 @@ def build(sweep: Sweep) -> dict:
     best = best_config(groups, sweep.axes)
     reconcile(recs, best)
     if best and not sweep.runs_given:
-        from .verify import plain_overrides
-
         best["overrides_cli"] = plain_overrides(sweep.path, best["overrides_cli"])  # a --verify sweep's fixN
     warnings = list(sweep.warnings)
     for job in sweep.jobs:

@@ -32,17 +32,17 @@ from typing import Any, Optional
 
 from rundir.files import write_json
 from rundir.format import HYDRA_DIR, VERIFY_DIR, VERIFY_JSON as MANIFEST
-from rundir.read import Run, RunError
-from rundir.safe import read_json
+from rundir.read import Run, RunError, load_run
 from rundir.config_keys import TRAINER_EPOCHS, TRAINER_SEED
 
-from .sweep import parse_value, split_override
+from . import run_report
+from .dispatch import prepare_out, report_run
+from .records import CONTROL, FIX_GROUP, read_manifest
+from .sweep import is_sweep_dir, parse_value, split_override
+from .verification import result
 
-FIX_GROUP = "verify_fix"  # the config group whose options are the fixes (and the control)
 CONF_DIR = ".verify_conf"  # the group's config files, inside the sweep directory (shared with SLURM nodes)
-CONTROL = "control"
 DEFAULT_TOP = 3  # fixes verified when --top is not given
-SEEDS_FOR_NOISE = 3  # suggested --seeds when one seed per fix left the noise unmeasured
 
 
 # ───────────────────────────── the plan ─────────────────────────────
@@ -186,72 +186,10 @@ def launch(p: dict) -> int:
 
 # ───────────────────────────── the result ─────────────────────────────
 
-def result(sweep_dir: Path) -> Optional[dict]:
-    """Each fix against the control (best val accuracy, mean over seeds), ranked, with the noise when seeds
-    were replicated; None when the directory holds no verification."""
-    from .sweep import analyze_jobs, load_sweep
-    from .sweep_report import _stats, noise_sd
-
-    manifest = _read(sweep_dir / MANIFEST)
-    if manifest is None:
-        return None
-    plan_facts = {"original": manifest.get("original"), "epochs": manifest.get("epochs"),
-                  "seeds": manifest.get("seeds")}
-    try:
-        sweep = load_sweep(sweep_dir)
-    except RunError:  # not even multirun.yaml: Hydra refused the command
-        return {"jobs": 0, "expected": None, "noise_sd": None, "control": None, "fixes": [], **plan_facts}
-    analyze_jobs(sweep, workers=1)
-    by_option: dict[str, list] = {}
-    for job in sweep.jobs:
-        by_option.setdefault(str(job.overrides.get(FIX_GROUP)), []).append(job)
-    groups = {}
-    for name, jobs in by_option.items():
-        st = _stats([j.summary.get("best_val_accuracy") for j in jobs])
-        groups[name] = {**st, "states": sorted({j.state for j in jobs}),
-                        "findings": sorted({f.id for j in jobs for f in j.findings if f.severity != "info"})}
-    sd = noise_sd([g for g in groups.values() if g["n"]])
-    control = groups.get(CONTROL)
-    fixes = []
-    for fx in manifest.get("fixes", []):
-        g = groups.get(fx.get("name"), {"n": 0, "mean": None, "std": None, "states": [], "findings": []})
-        entry = {"name": fx.get("name"), "overrides": fx.get("overrides", []), "finding": fx.get("finding"),
-                 "n": g["n"], "mean": g["mean"], "std": g["std"], "states": g["states"],
-                 "finding_still_fires": fx.get("finding") in g["findings"] if g["n"] else None}
-        entry["verdict"] = _verdict(g, control, sd)
-        fixes.append(entry)
-    fixes.sort(key=lambda e: -(e["mean"] if e["mean"] is not None else -1))
-    return {"jobs": len(sweep.jobs), "expected": sweep.expected, "noise_sd": sd,
-            "control": ({"n": control["n"], "mean": control["mean"], "std": control["std"],
-                         "states": control["states"]} if control else None),
-            "fixes": fixes, **plan_facts}
-
-
-def _verdict(g: dict, control: Optional[dict], sd: Optional[float]) -> str:
-    from .sweep_report import tie_tolerance
-
-    if not g["n"] or control is None or not control["n"]:
-        return "not run" if not g["n"] else "no control"
-    delta = g["mean"] - control["mean"]
-    if sd is None:
-        return ("better" if delta > 0 else "worse" if delta < 0 else "same") + \
-            " (one seed each: run-to-run noise not measured)"
-    tol = tie_tolerance(g["n"], control["n"], sd)
-    if delta > tol:
-        return "better beyond noise"
-    if delta < -tol:
-        return "worse beyond noise"
-    return "within noise of the control"
-
-
-def _read(path: Path) -> Optional[dict]:
-    return read_json(path, [])  # regular files only, capped; None when gone or damaged
-
-
 def store_result(sweep_dir: Path) -> Optional[dict]:
     """Compute the result and keep it in the manifest (best effort: a read-only directory keeps the plan)."""
     res = result(sweep_dir)
-    manifest = _read(sweep_dir / MANIFEST)
+    manifest = read_manifest(sweep_dir)
     if res is not None and manifest is not None:
         try:
             write_json(sweep_dir / MANIFEST, {**manifest, "result": res})
@@ -260,79 +198,10 @@ def store_result(sweep_dir: Path) -> Optional[dict]:
     return res
 
 
-def plain_overrides(sweep_dir: Path, overrides_cli: list[str]) -> list[str]:
-    """A verification sweep's configuration as overrides `python -m trainer` takes without the option files:
-    `verify_fix=fix1` becomes that option's overrides. Other sweeps' lists come back unchanged."""
-    manifest = _read(Path(sweep_dir) / MANIFEST)
-    options = manifest.get("option_overrides") if manifest else None
-    if not isinstance(options, dict):
-        return overrides_cli
-    out = []
-    for o in overrides_cli:
-        key, value = split_override(o)
-        out += options.get(value, [o]) if key == FIX_GROUP else [o]
-    return out
-
-
-# ───────────────────────────── the run report's section ─────────────────────────────
-
-def latest(run_dir: Path) -> Optional[Path]:
-    """The newest verification sweep of a run (directory names are timestamps), or None."""
-    base = Path(run_dir) / VERIFY_DIR
-    try:
-        found = sorted(d for d in base.iterdir() if (d / MANIFEST).is_file())
-    except OSError:
-        return None
-    return found[-1] if found else None
-
-
-def _acc(x: Optional[float]) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
-
-
-def verified_lines(res: dict, sweep_dir: str) -> list[str]:
-    ctrl, orig = res.get("control"), res.get("original") or {}
-    epochs = res.get("epochs")
-    seeds = res.get("seeds") or []
-    lines = [f"verification sweep {sweep_dir}: {res.get('jobs', 0)} jobs, {epochs} epochs, "
-             f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds)) or '?'}"
-             + (f", run-to-run sd {res['noise_sd']:.4f}" if res.get("noise_sd") else "")]
-    for fx in res.get("fixes", []):
-        n = f" (n={fx['n']})" if fx.get("n", 0) > 1 else ""
-        states = [s for s in fx.get("states", []) if s != "completed"]
-        cleared = ""
-        if fx.get("finding_still_fires") is not None:
-            cleared = (f"; {fx['finding']} still fires" if fx["finding_still_fires"] else f"; {fx['finding']} gone")
-        lines.append(f"{' '.join(fx['overrides'])}: val accuracy {_acc(orig.get('best_val_accuracy'))} -> "
-                     f"{_acc(fx.get('mean'))}{n} in {epochs} epochs, control {_acc(ctrl['mean'] if ctrl else None)}: "
-                     f"{fx.get('verdict')}{cleared}" + (f" [{', '.join(states)}]" if states else ""))
-    if res.get("noise_sd") is None and res.get("fixes"):
-        lines.append(f"one seed per fix: rerun with --seeds {SEEDS_FOR_NOISE} to tell a fix from run-to-run noise")
-    return lines
-
-
-def verified_section(run: Run) -> Optional[dict]:
-    """The run report's `Verified` section from the run's newest verification sweep, or None."""
-    if run.path is None:
-        return None
-    sweep_dir = latest(run.path)
-    if sweep_dir is None:
-        return None
-    manifest = _read(sweep_dir / MANIFEST) or {}
-    res = manifest.get("result") or result(sweep_dir)
-    if res is None:
-        return None
-    return {"title": "Verified", "lines": verified_lines(res, str(sweep_dir)),
-            "data": {"sweep_dir": str(sweep_dir), "command": manifest.get("command"), **res}}
-
-
 # ───────────────────────────── the command ─────────────────────────────
 
 def verify(path: Path, top: int, epochs: Optional[int], seeds: int, extra: tuple[str, ...]) -> Path:
     """Plan, write, launch, store: returns the verification sweep's directory."""
-    from . import run_report
-    from rundir.read import load_run
-
     run = load_run(path)
     if run.path is None or not (Path(run.path) / HYDRA_DIR).is_dir():
         raise RunError(f"{path}: --verify needs a run directory made by python -m trainer (with .hydra/)")
@@ -357,17 +226,12 @@ def verify(path: Path, top: int, epochs: Optional[int], seeds: int, extra: tuple
 
 def verify_command(paths: list[Path], args) -> int:
     """--verify: check the arguments, verify, then print the run's report (its Verified section included)."""
-    from .dispatch import report_run
-    from .sweep import is_sweep_dir
-
     if len(paths) != 1 or not paths[0].is_dir() or is_sweep_dir(paths[0]):
         raise RunError("--verify takes one run directory (not a sweep, not a JSONL file)")
     for name, value in (("--top", args.top), ("--seeds", args.seeds), ("--epochs", args.epochs)):
         if value is not None and value < 1:
             raise RunError(f"{name} must be >= 1, got {value}")
     if args.out is not None:
-        from .dispatch import prepare_out
-
         prepare_out(args.out)  # a bad --out fails before any training, not after
     try:
         verify(paths[0], args.top, args.epochs, args.seeds, args.hydra_overrides)

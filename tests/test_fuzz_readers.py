@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import run_report, sweep_report
-from analysis.dispatch import render
+from analysis.render.formats import RUN, render
 from rundir.read import load_run
 from analysis.render.sweep_text import render_sweep_markdown, render_sweep_text
 from analysis.sweep import load_sweep
@@ -58,7 +58,7 @@ def test_run_reader_and_reports_never_raise(train, val, cut, garbage, info, stat
         run = load_run(run_dir)
         report = run_report.build(run)
         for fmt in ("text", "markdown", "json", "html", "csv"):
-            assert isinstance(render(report, run, fmt), str)
+            assert isinstance(render(fmt, RUN, report, run_report.curves(run)), str)
 
 
 @FUZZ
@@ -100,4 +100,4 @@ def test_lone_file_is_read_or_refused_in_one_line_and_warnings_are_capped(lines,
         # refused unless something in it is a record, or its one line is a first record still being written
         assert len(run.train) >= 1 or not data.strip() or any("cut off" in w for w in run.warnings)
         for fmt in ("text", "json"):
-            assert isinstance(render(run_report.build(run), run, fmt), str)
+            assert isinstance(render(fmt, RUN, run_report.build(run), run_report.curves(run)), str)

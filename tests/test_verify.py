@@ -42,7 +42,8 @@ def fake_run(path: Path, overrides: list[str], accs: list[float], seed: int = 0)
 
 def test_plan_is_one_multirun_whose_options_compose_to_control_and_fixes(tmp_path):
     from rundir.read import load_run
-    from analysis.verify import CONF_DIR, FIX_GROUP, plain_overrides, plan, write_plan
+    from analysis.records import plain_overrides
+    from analysis.verify import CONF_DIR, FIX_GROUP, plan, write_plan
 
     run = load_run(fake_run(tmp_path / "run", HAIR_TRIGGER + ["trainer.epochs=6", "trainer.seed=4"],
                             [0.3, 0.5, 0.6, 0.7, 0.72, 0.74], seed=4))

@@ -5,22 +5,26 @@ from __future__ import annotations
 import csv
 import io
 
-from rundir.read import Run
+from .html import series
 
 TRAIN_COLS = ["loss", "accuracy", "learning_rate", "mean_grad_norm", "min_grad_norm", "max_grad_norm",
               "weight_update", "weight_update_ratio", "clipped_fraction", "nonfinite_steps", "epoch_time_s"]
 VAL_COLS = ["loss", "accuracy", "top5_accuracy"]
 
 
-def run_epochs(run: Run) -> str:
+def run_epochs(curves: dict) -> str:
+    """epochs.csv from a run's curves (run_report.curves)."""
+    tr, va = curves["train"], curves["val"]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["epoch"] + [f"train_{c}" for c in TRAIN_COLS] + [f"val_{c}" for c in VAL_COLS])
-    val_rows = {int(e): i for i, e in enumerate(run.val.epochs)}
-    for i, e in enumerate(run.train.epochs):
-        row = [int(e)] + [_cell(run.train[c][i]) for c in TRAIN_COLS]
+    val_rows = {int(e): i for i, e in enumerate(va["epoch"])}
+    train_cols = [series(tr, c) for c in TRAIN_COLS]
+    val_cols = [series(va, c) for c in VAL_COLS]
+    for i, e in enumerate(tr["epoch"]):
+        row = [int(e)] + [_cell(col[i]) for col in train_cols]
         j = val_rows.get(int(e))
-        row += [_cell(run.val[c][j]) if j is not None else "" for c in VAL_COLS]
+        row += [_cell(col[j]) if j is not None else "" for col in val_cols]
         w.writerow(row)
     return buf.getvalue()
 

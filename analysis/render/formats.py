@@ -1,7 +1,8 @@
 """The one table of report formats: format name -> for each report kind, its file name and its renderer.
 
-Kinds: "run" (one run; source: the Run), "sweep" (a sweep or runs compared; source: the Sweep) and
-"comparison" (several sweeps; source: None). A renderer takes (report data, source, siblings), siblings
+Kinds: "run" (one run; curves: run_report.curves), "sweep" (a sweep or runs compared; curves:
+sweep_report.curves) and "comparison" (several sweeps; curves: None). A renderer takes (report data, curves,
+siblings): plain data only, never a Run or a Sweep; siblings
 being the names of the files written next to it (empty when printed), and returns the text; PNG
 returns a writer of a path instead. `--format` offers the printable formats; a report directory gets
 every format's file for its kind. Adding a format is one entry here.
@@ -50,10 +51,10 @@ def _json(report: dict, _source: Any, _siblings: frozenset) -> str:
     return json.dumps(json_safe(report), indent=2, allow_nan=False, default=str) + "\n"
 
 
-def _png(_report: dict, run: Any, _siblings: frozenset) -> Callable[[Path], object]:
-    from .png import run_curves  # matplotlib: imported only when a PNG is written
+def _png(_report: dict, curves: dict, _siblings: frozenset) -> Callable[[Path], object]:
+    from .png import run_curves  # matplotlib (0.5 s): imported only when a PNG is written
 
-    return lambda tmp: run_curves(run, tmp)
+    return lambda tmp: run_curves(curves, tmp)
 
 
 FORMATS: dict[str, Format] = {
@@ -69,11 +70,11 @@ FORMATS: dict[str, Format] = {
     "json": Format(True, {RUN: Output("report.json", _json), SWEEP: Output("summary.json", _json),
                           COMPARISON: Output("comparison.json", _json)}),
     "html": Format(True, {
-        RUN: Output("report.html", lambda r, run, _f: html.render_run(r, run)),
-        SWEEP: Output("report.html", lambda r, sweep, _f: sweep_html.render_sweep_html(r, sweep)),
+        RUN: Output("report.html", lambda r, curves, _f: html.render_run(r, curves)),
+        SWEEP: Output("report.html", lambda r, curves, _f: sweep_html.render_sweep_html(r, curves)),
         COMPARISON: Output("comparison.html", lambda d, _s, _f: comparison_html.render_html(d))}),
     "csv": Format(True, {
-        RUN: Output("epochs.csv", lambda _r, run, _f: csv_out.run_epochs(run)),
+        RUN: Output("epochs.csv", lambda _r, curves, _f: csv_out.run_epochs(curves)),
         SWEEP: Output("runs.csv", lambda r, _s, _f: csv_out.sweep_runs(r)),
         COMPARISON: Output("comparison.csv", lambda d, _s, _f: csv_out.comparison_sweeps(d))}),
     "png": Format(False, {RUN: Output("curves.png", _png)}),
@@ -82,16 +83,16 @@ FORMATS: dict[str, Format] = {
 PRINTABLE = tuple(name for name, f in FORMATS.items() if f.printable)
 
 
-def render(fmt: str, kind: str, report: dict, source: Any) -> str:
+def render(fmt: str, kind: str, report: dict, curves: Any) -> str:
     """What `--format fmt` prints for a report of this kind."""
-    return FORMATS[fmt].kinds[kind].render(report, source, frozenset())
+    return FORMATS[fmt].kinds[kind].render(report, curves, frozenset())
 
 
-def report_files(kind: str, report: dict, source: Any) -> dict[str, "str | Callable[[Path], object]"]:
+def report_files(kind: str, report: dict, curves: Any) -> dict[str, "str | Callable[[Path], object]"]:
     """A report directory's files for this kind: file name -> text (or a writer of a path)."""
     outputs = [f.kinds[kind] for f in FORMATS.values() if kind in f.kinds and f.kinds[kind].file]
     names = frozenset(o.file for o in outputs)
-    return {o.file: o.render(report, source, names) for o in outputs}
+    return {o.file: o.render(report, curves, names) for o in outputs}
 
 
 def file_name(fmt: str, kind: str) -> Optional[str]:

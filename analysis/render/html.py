@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from rundir.read import Run
+import numpy as np
+
 from .svg import line_chart
 from .text import status_text
 
@@ -63,20 +64,26 @@ def cause_html(cause: dict | None) -> list[str]:
             "<ul>" + "".join(items) + "</ul>"]
 
 
-def run_charts(run: Run) -> list[str]:
-    tr, va = run.train, run.val
+def series(cols: dict, name: str) -> np.ndarray:
+    """A recorded series of a run's curves (run_report.curves), all NaN when the run did not record it."""
+    return cols.get(name, np.full(len(cols["epoch"]), np.nan))
+
+
+def run_charts(curves: dict) -> list[str]:
+    tr, va = curves["train"], curves["val"]
+    lr = series(tr, "learning_rate")
     charts = [
-        line_chart([("train", tr.epochs, tr["loss"]), ("val", va.epochs, va["loss"])], "loss"),
-        line_chart([("train", tr.epochs, tr["accuracy"]), ("val", va.epochs, va["accuracy"])], "accuracy"),
-        line_chart([("learning rate", tr.epochs, tr["learning_rate"])], "learning rate",
-                   ylog=bool((tr["learning_rate"] > 0).all()) if len(tr) else False),
-        line_chart([(n, tr.epochs, tr[n]) for n in ("mean_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer")
-                    if tr.has(n)], "gradient norms", ylog=True),
+        line_chart([("train", tr["epoch"], series(tr, "loss")), ("val", va["epoch"], series(va, "loss"))], "loss"),
+        line_chart([("train", tr["epoch"], series(tr, "accuracy")), ("val", va["epoch"], series(va, "accuracy"))],
+                   "accuracy"),
+        line_chart([("learning rate", tr["epoch"], lr)], "learning rate", ylog=bool((lr > 0).all()) if len(lr) else False),
+        line_chart([(n, tr["epoch"], tr[n]) for n in ("mean_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer")
+                    if n in tr], "gradient norms", ylog=True),
     ]
     return ['<div class="charts">'] + charts + ["</div>"]
 
 
-def render_run(report: dict, run: Run) -> str:
+def render_run(report: dict, curves: dict) -> str:
     meta, s = report["run"], report["summary"]
     body = [f"<h1>Run {escape(meta['name'])}</h1>", f'<p class="muted">{escape(str(meta["path"]))} &middot; '
             f"status {escape(status_text(meta))} &middot; {s['epochs']} epochs</p>"]
@@ -90,7 +97,7 @@ def render_run(report: dict, run: Run) -> str:
             ("LR cuts", s.get("lr_cuts"))]
     body.append("<table>" + "".join(f"<tr><th>{escape(k)}</th><td class=\"num\">{_cell(v)}</td></tr>" for k, v in rows)
                 + "</table>")
-    body += run_charts(run)
+    body += run_charts(curves)
     body.append("<h2>Diagnosis &amp; Recommendations</h2>")
     body += cause_html(report.get("cause"))
     body += findings_html(report["findings"])

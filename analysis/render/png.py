@@ -6,48 +6,48 @@ from pathlib import Path
 
 import numpy as np
 
+from .html import series
 from .svg import LIMIT
-from rundir.read import Run
 
 
-def run_curves(run: Run, path: Path) -> Path:
+def run_curves(curves: dict, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import LogLocator, NullLocator
 
-    tr, va = run.train, run.val
+    tr, va = curves["train"], curves["val"]
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     # fixed margins: constrained_layout measures every label and took 40 % of the drawing time
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.08, top=0.9, wspace=0.22, hspace=0.35)
     ax = axes[0, 0]
-    ax.plot(*_drawable(tr.epochs, tr["loss"]), label="train")
-    ax.plot(*_drawable(va.epochs, va["loss"]), label="val")
+    ax.plot(*_drawable(tr["epoch"], series(tr, "loss")), label="train")
+    ax.plot(*_drawable(va["epoch"], series(va, "loss")), label="val")
     ax.set_title("loss")
     ax.legend()
     ax = axes[0, 1]
-    ax.plot(*_drawable(tr.epochs, tr["accuracy"]), label="train")
-    ax.plot(*_drawable(va.epochs, va["accuracy"]), label="val")
+    ax.plot(*_drawable(tr["epoch"], series(tr, "accuracy")), label="train")
+    ax.plot(*_drawable(va["epoch"], series(va, "accuracy")), label="val")
     ax.set_title("accuracy")
     ax.legend()
     ax = axes[1, 0]
-    ax.plot(*_drawable(tr.epochs, tr["learning_rate"]))
+    ax.plot(*_drawable(tr["epoch"], series(tr, "learning_rate")))
     ax.set_title("learning rate")
-    lr = _drawable(tr.epochs, tr["learning_rate"])[1]
+    lr = _drawable(tr["epoch"], series(tr, "learning_rate"))[1]
     if np.isfinite(lr).any() and np.nanmin(lr) > 0:
         _log_axis(ax, LogLocator, NullLocator)
     ax = axes[1, 1]
     for name in ("mean_grad_norm", "max_grad_norm", "grad_norm_first_layer", "grad_norm_last_layer"):
-        if tr.has(name):
-            ax.plot(*_drawable(tr.epochs, tr[name]), label=name)
+        if name in tr:
+            ax.plot(*_drawable(tr["epoch"], tr[name]), label=name)
     ax.set_title("gradient norms")
     _log_axis(ax, LogLocator, NullLocator)
     if ax.lines:  # a run without train records has no gradient norms to name
         ax.legend(fontsize=7)
     for a in axes.flat:
         a.set_xlabel("epoch")
-    fig.suptitle(run.name, parse_math=False)  # a run's name is the user's text, never mathtext
+    fig.suptitle(curves["name"], parse_math=False)  # a run's name is the user's text, never mathtext
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 from html import escape
 
 from ..overrides import fmt
-from ..sweep import Sweep
 from .html import code, page
 from .svg import heatmap, line_chart
 from .sweep_text import _ms, provenance_lines, replicate_rows, replicates_line, run_table_rows
@@ -13,8 +12,8 @@ from .sweep_text import _ms, provenance_lines, replicate_rows, replicates_line, 
 MAX_CURVES = 60  # beyond this, curves are thinned to the best and worst runs
 
 
-def _curves(sweep: Sweep, report: dict) -> list[str]:
-    curves = {j.name: j.curves for j in sweep.jobs if j.curves}
+def _curves(curves: dict[str, dict], report: dict) -> list[str]:
+    """curves: each job's curves by its name (sweep_report.curves)."""
     ranked = sorted((r for r in report["runs"] if r["job"] in curves),
                     key=lambda r: -(r["best_val_accuracy"] if r["best_val_accuracy"] is not None else -1))
     if len(ranked) > MAX_CURVES:
@@ -31,7 +30,7 @@ def _curves(sweep: Sweep, report: dict) -> list[str]:
             line_chart(lr, "learning rate", ylog=positive, width=560, height=340)]
 
 
-def render_sweep_html(report: dict, sweep: Sweep) -> str:
+def render_sweep_html(report: dict, curves: dict[str, dict]) -> str:
     s = report["sweep"]
     head = f"{s['jobs']['found']} runs compared" if s.get("kind") == "runs" else f"Sweep {s['name']}"
     body = [f"<h1>{escape(head)}</h1>", f'<p class="muted">{escape(s["path"])}</p>', "<ul>"]
@@ -41,7 +40,7 @@ def render_sweep_html(report: dict, sweep: Sweep) -> str:
         body.append(f"<p><b>Best:</b> {' '.join(code(o) for o in best['overrides_cli']) or '(defaults)'}: "
                     f"{escape(_ms(best))}</p>")
         body += [f'<p class="warning">{escape(n)}</p>' for n in best["edge_notes"]]
-    body.append('<div class="charts">' + "".join(_curves(sweep, report)))
+    body.append('<div class="charts">' + "".join(_curves(curves, report)))
     g = report["grid"]
     if g:
         body.append(heatmap(g["rows"], [fmt(v) for v in g["row_values"]], g["cols"], [fmt(v) for v in g["col_values"]],

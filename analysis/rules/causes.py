@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_loss, dead_relu_share,
-                     finite, update_ratio_range, updates_huge, updates_tiny)
+                     finite, loss_floor, update_ratio_range, updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
 from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
 from rundir.read import Run
@@ -31,6 +31,8 @@ from rundir.config_keys import (
     OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING,
     REGULARIZATION_WEIGHT_DECAY)
 from ..schedule import decayed_to_nothing, find_cuts
+from ..stats import binomial_se, noise
+from .catalog import run_rules
 
 CHECK_LABELS = ("check that labels match images and that train/val transforms are right "
                 "(python -m trainer.check_data <same overrides>)")
@@ -144,8 +146,6 @@ def mismatch(run: Run) -> Optional[dict]:
         return None
     t, v = t[ok], v[ok]
     gap = t - v
-    from ..facts import val_size
-    from ..stats import binomial_se, noise
     n = val_size(run)
     # Measurement noise: binomial when the val size is known (a swinging val curve is the symptom, not noise),
     # else the curve's own epoch-to-epoch noise.
@@ -208,7 +208,6 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
             high.oppose(1, f"effective LR {eff:.3g} inside the usual range (up to {most:.3g})")
     loss = finite(run.train["loss"])
     if len(loss) >= 3 and loss[0] > 0:
-        from ..facts import loss_floor
         progress = (loss[0] - loss[-1]) / max(loss[0] - loss_floor(run), 1e-12)
         if progress > LOSS_FELL:
             low.oppose(2, f"the train loss fell {progress:.0%} of the way to its floor")
@@ -466,8 +465,8 @@ def primary(run: Run, findings: Optional[list[Finding]] = None) -> Optional[Cand
     """The highest-scoring cause with a fix. Without findings, the evidence rules run first (once per run)."""
     if findings is None:
         if "evidence_findings" not in run.memo:
-            from . import diagnose
-            run.memo["evidence_findings"] = diagnose(run, ids=list(EVIDENCE_RULES))
+            # The evidence rules are registered by the time any rule asks (rules/__init__ imports them all).
+            run.memo["evidence_findings"] = run_rules(run, ids=list(EVIDENCE_RULES))
         findings = run.memo["evidence_findings"]
     ranked = [c for c in candidates(run, findings) if c.score >= MIN_SCORE and c.recommendations]
     return ranked[0] if ranked else None

@@ -8,7 +8,7 @@ from rundir.config_keys import DATA_MEAN, DATA_STD
 from ..findings import Finding, Recommendation
 from ..overrides import fmt, undo_fault
 from rundir.read import Run
-from . import rule
+from .catalog import rule
 
 CHECK_DATA = Recommendation("inspect the pipelines and a batch grid: python -m trainer.check_data <same overrides>")
 

@@ -13,7 +13,8 @@ from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, undo_fault
 from rundir.read import Run
 from ..stats import binomial_se, decline_from_best, noise, trend, window_size
-from . import rule
+from .catalog import rule
+from .causes import CHECK_EVAL, HIGH_MOMENTUM, effective_lr, mismatch, usual_effective_lr
 
 OVERTRAIN_MIN = 5  # ours: at least 5 epochs ...
 OVERTRAIN_SHARE = 0.25  # ... and 25% of the run after the best validation epoch
@@ -270,7 +271,6 @@ def val_above_train(run: Run):
                   "or loss": "val loss above ln C at the end while the train loss fell below half of it",
                   "info": "when the last epoch recovered (val within 4 SE of train)"})
 def val_far_below_train(run: Run):
-    from .causes import CHECK_EVAL, HIGH_MOMENTUM, effective_lr, mismatch, usual_effective_lr
     ev = mismatch(run)
     if ev is None or at_chance(run) is not None:
         return None  # a run at chance everywhere is accuracy_at_chance's

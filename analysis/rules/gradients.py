@@ -12,7 +12,8 @@ from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
 from rundir.read import Run
 from ..schedule import find_cuts, relax_cuts
-from . import causes, rule
+from . import causes
+from .catalog import rule
 
 VANISH_GLOBAL = 1e-2  # seed: 'gradient norms < 0.01' ...
 VANISH_UPDATE = 1e-6  # ... 'weight changes < 1e-6'

@@ -13,7 +13,8 @@ from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lo
 from rundir.read import Run
 from ..schedule import find_cuts, is_piecewise, relax_cuts
 from ..stats import binomial_se, first_flat_window, noise, oscillations, trend, window_size
-from . import causes, rule
+from . import causes
+from .catalog import rule
 
 DIVERGE_FACTOR = 1.5  # ours: the last loss above 1.5x the best, with a significantly rising trend
 OSC_AMPLITUDE = 0.03  # AUTOTRAINER 'unstable': swings of val accuracy >= 0.03 ...

@@ -8,7 +8,7 @@ from ..overrides import lower_lr, raise_lr
 from rundir.read import Run
 from ..stats import trend
 from ..schedule import CUT_RATIO, DECAYED_SHARE, decayed_to_nothing, early_limit, find_cuts, relax_cuts
-from . import rule
+from .catalog import rule
 
 # UMLAUT LRHigh/LRLow bounds for Adam; the SGD band is ours (CIFAR recipes use 0.01-0.4).
 LR_BANDS = {"adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2), "sgd": (1e-4, 1.0)}

@@ -1,0 +1,71 @@
+"""Every job of a sweep analysed: its diagnosis, its summary and its curves, in worker processes for large sweeps.
+
+Layer 4 (reports): the sweep loader (sweep.py) reads; this runs the rules on each job and keeps only what the
+sweep report needs (a Job), so that thousands of jobs fit in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any, Optional
+
+from rundir.read import Run, RunError, stale_note
+
+from .importers import load_job
+from .rules import diagnose
+from .summary import summary
+from .sweep import Job, Sweep, axes_from_jobs, job_error, job_state, parse_value, split_override
+
+
+def analyze_job(path: Path | Run, imports: Any = None) -> Job:
+    """Load one job directory (ours, or another tool's: importers) and analyse it, or analyse a Run
+    already read; never raises on a broken directory."""
+    if isinstance(path, Run):
+        run, path = path, path.path
+        num = None
+    else:
+        num = int(path.name) if path.name.isdigit() else None
+        try:
+            run = load_job(path, imports)
+        except RunError as e:
+            return Job(num, path, state="unreadable", error=str(e))
+    coords = {}
+    for o in run.overrides:
+        k, v = split_override(o)
+        coords[k] = parse_value(v)
+    curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
+              "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
+    findings = diagnose(run)
+    warnings = list(run.warnings)
+    return Job(num, path, coords, job_state(run), job_error(run, path, warnings), summary(run), findings, curves,
+               warnings, stale_note(run))
+
+
+POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
+
+
+def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
+    """Analyse every job, in worker processes for large sweeps (one per core), in order."""
+    if sweep.given:  # runs compared one by one: read already, with their coordinates
+        sweep.jobs = [analyze_job(run) for run, _ in sweep.given]
+        axes_from_jobs(sweep)
+        for job, (_, coords) in zip(sweep.jobs, sweep.given):
+            job.num = None
+            job.overrides = coords
+        sweep.given = []  # analysed: the Runs need not stay in memory
+        names = [j.name for j in sweep.jobs]
+        if len(set(names)) != len(names):
+            sweep.warnings.append("several runs share a directory name; see their paths")
+        return
+    dirs = sweep.job_dirs
+    analyze = partial(analyze_job, imports=sweep.imports)
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if len(dirs) >= POOL_MIN_JOBS and workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            sweep.jobs = list(pool.map(analyze, dirs, chunksize=max(1, len(dirs) // (workers * 8))))
+    else:
+        sweep.jobs = [analyze(d) for d in dirs]
+    axes_from_jobs(sweep)
