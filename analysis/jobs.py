@@ -7,7 +7,6 @@ sweep report needs (a Job), so that thousands of jobs fit in memory.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, Optional
@@ -64,6 +63,9 @@ def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
     analyze = partial(analyze_job, imports=sweep.imports)
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
     if len(dirs) >= POOL_MIN_JOBS and workers > 1:
+        # concurrent.futures brings multiprocessing (20 ms): imported only by a sweep large enough to use it
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=workers) as pool:
             sweep.jobs = list(pool.map(analyze, dirs, chunksize=max(1, len(dirs) // (workers * 8))))
     else:

@@ -152,7 +152,7 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
     problems = _LineWarnings(path, warnings)
     n_lines = n_objects = n_records = 0
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
+        if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy the line
             continue
         n_lines += 1
         if number == len(lines) and tail_unterminated:

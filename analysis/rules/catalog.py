@@ -46,19 +46,19 @@ def run_rules(run: Run, ids: Optional[list[str]] = None) -> list[Finding]:
     """Every finding that holds for the run, most severe first. A rule that trips over a malformed
     run is reported as a warning on the run, never as a crash of the report."""
     findings = []
-    for rule_ in CATALOG.values():
-        if ids is not None and rule_.id not in ids:
-            continue
-        try:
-            # Overflow on absurd values yields inf, an all-NaN column a NaN mean: rules handle both.
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
+    # Overflow on absurd values yields inf, an all-NaN column a NaN mean: rules handle both.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for rule_ in CATALOG.values():
+            if ids is not None and rule_.id not in ids:
+                continue
+            try:
                 found = rule_.fn(run)
-        except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, AttributeError) as e:
-            run.warnings.append(f"rule {rule_.id} skipped: {type(e).__name__}: {e}")
-            continue
-        if found is not None:
-            findings.append(found)
+            except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, AttributeError) as e:
+                run.warnings.append(f"rule {rule_.id} skipped: {type(e).__name__}: {e}")
+                continue
+            if found is not None:
+                findings.append(found)
     order = list(CATALOG)
     findings.sort(key=lambda f: (-severity_rank(f.severity), order.index(f.id)))
     return findings
