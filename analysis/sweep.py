@@ -138,7 +138,7 @@ class Job:
     overrides: dict[str, Any] = field(default_factory=dict)  # key -> parsed value, from overrides.yaml
     state: str = "unknown"  # completed, failed, running, preempted, no diagnostics, unreadable
     error: Optional[str] = None
-    summary: dict = field(default_factory=dict)  # run_report.summary()
+    summary: dict = field(default_factory=dict)  # summary.summary()
     findings: list = field(default_factory=list)  # Finding objects
     curves: dict = field(default_factory=dict)  # epochs and values for the HTML plots
     warnings: list[str] = field(default_factory=list)

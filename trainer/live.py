@@ -2,7 +2,7 @@
 
 A finding is logged when it starts to hold ("epoch 4: lr_reduced_early: ...") and when it clears
 ("epoch 6: accuracy_at_chance cleared (held at epochs 1-5)"). Every epoch the epoch ranges in which
-each finding held are written to `<diagnostics dir>/live_findings.json` (analysis/live_record.py
+each finding held are written to `<diagnostics dir>/live_findings.json` (analysis/records.py
 reads them), so the final report can name findings that cleared.
 
 A finding whose id is listed in `trainer.stop_on` ends the run only once it has held at
