@@ -23,8 +23,11 @@ from pathlib import Path
 from rundir.read import RunError
 from rundir.errorline import last_line_of_defence, single_line
 
-from .importers import FORMATS as FROM
+from .catalog_doc import catalog_markdown
+from .dispatch import report_paths
+from .importers import FORMATS as FROM, options
 from .render.formats import PRINTABLE
+from .verify import verify_command
 
 
 
@@ -80,8 +83,6 @@ def _main(argv: list[str] | None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.rules:
-        from .catalog_doc import catalog_markdown
-
         print(catalog_markdown(), end="")
         return 0
     paths = [*args.paths, *args.file]
@@ -89,13 +90,8 @@ def _main(argv: list[str] | None) -> int:
         print("error: give a run directory, a sweep directory or --file JSONL", file=sys.stderr)
         return 2
     try:
-        from .dispatch import report_paths
-        from .importers import options
-
         imports = options(args.source, args.map, args.steps_per_epoch)
         if args.verify:
-            from .verify import verify_command
-
             return verify_command(paths, args)
         return report_paths(paths, args.format, args.out, args.fail_on, imports)
     except RunError as e:

@@ -19,6 +19,8 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from .dispatch import report_sweep
+
 log = logging.getLogger("analysis")
 
 SWEEP_FILE = "multirun.yaml"  # what Hydra writes into a sweep directory before composing the jobs
@@ -42,8 +44,6 @@ class SweepReport(Callback):
         self.ended = True
         try:
             sweep_dir = Path(str(config.hydra.sweep.dir))
-            from .dispatch import report_sweep
-
             report_sweep(sweep_dir, "text", None)
         except Exception as e:  # noqa: BLE001 - best effort, see the module docstring
             log.warning("sweep report not written (%s: %s); run: python -m analysis <sweep dir>", type(e).__name__, e)
