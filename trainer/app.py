@@ -30,6 +30,7 @@ from .config import validate
 from .errors import USER_ERRORS, RunDirError, StopRun
 from .hydra_errors import EXIT_BAD_INPUT, JobFailed
 from .ranks import Ranks
+from .signals import Preempted
 
 log = logging.getLogger("trainer")
 
@@ -65,12 +66,8 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
         return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
     except StopRun as e:
         return _fail(f"error: run stopped by finding {e}", EXIT_STOPPED, multirun, ranks)
-    except Exception as e:  # noqa: BLE001 - Preempted carries its own exit path
-        from .loop import Preempted
-
-        if isinstance(e, Preempted):
-            return _preempted(e, multirun, ranks)
-        raise
+    except Preempted as e:  # carries its own exit path
+        return _preempted(e, multirun, ranks)
 
 
 def job_diagnostics_dir(diag_dir: Path, run_dir: Path) -> Path:

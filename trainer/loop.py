@@ -10,21 +10,14 @@ across ranks, and only rank 0 writes files and logs.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import enum
 import logging
 import math
-import os
-import platform
 import signal
-import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,156 +26,21 @@ from rundir.format import CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER
 from rundir.read import read_jsonl
 
 from . import checkpoint, distributed, faults, preflight
-from .config import TrainConfig
+from .config import TrainConfig, plain
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .errors import ConfigError, StopRun
 from .live import LiveFindings
 from .loggers import build_logger
+from .machine import library_versions, make_autocast, pick_device, seed_everything
 from .models import build_model
 from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
+from .progress import Progress
 from .ranks import Ranks
+from .signals import INTERRUPTED, Preempted, StopSignal
 
 log = logging.getLogger("trainer")
-
-# ───────────────────────────── set-up helpers ─────────────────────────────
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device=cuda but CUDA is not available on this machine (use trainer.device=auto or cpu)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("trainer.device=mps but MPS is not available on this machine (use trainer.device=auto or cpu)")
-    return torch.device(name)
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True
-
-
-def make_autocast(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
-    if amp == "none":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def plain(value):
-    """Config dataclasses -> JSON-ready dicts (enums by value)."""
-    if dataclasses.is_dataclass(value):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def library_versions() -> dict:
-    import hydra
-    import torchvision
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "hydra": hydra.__version__}
-
-
-class Progress:
-    """A tqdm bar with live loss on a terminal; nothing per step otherwise (the epoch line is logged)."""
-
-    REFRESH_S = 0.5  # seconds between loss refreshes (each reads an asynchronous copy: no host sync)
-
-    def __init__(self, total: int, epoch: int, epochs: int, running_loss: Callable[[], Optional[float]],
-                 show: bool = True):
-        self.bar = None
-        self.running_loss = running_loss
-        self.last = 0.0
-        if show and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True)
-
-    def update(self) -> None:
-        if self.bar is None:
-            return
-        self.bar.update(1)
-        now = time.monotonic()
-        if now - self.last > self.REFRESH_S:
-            self.last = now
-            loss = self.running_loss()
-            if loss is not None:
-                self.bar.set_postfix(loss=f"{loss:.4f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class StopSignal:
-    """SIGTERM / SIGUSR2 (SLURM and submitit before preemption) and Ctrl-C (SIGINT) ask the loop to stop
-    after the current step, with a checkpoint. A second Ctrl-C stops at once (KeyboardInterrupt)."""
-
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR2", "SIGINT") if hasattr(signal, name))
-
-    def __init__(self):
-        self.received: Optional[int] = None
-        self.previous: dict[int, object] = {}
-
-    def install(self) -> None:
-        if threading_is_main():
-            for s in self.SIGNALS:
-                if signal.getsignal(s) is not signal.SIG_IGN:  # ignored on purpose (`nohup`, a background job)
-                    self.previous[s] = signal.signal(s, self._handle)
-
-    def _handle(self, signum, _frame) -> None:
-        if signum == signal.SIGINT:
-            if self.received == signal.SIGINT:
-                raise KeyboardInterrupt  # the user insists: no checkpoint, the last one stands
-            # Written directly: logging from a signal handler could re-enter a handler mid-write.
-            sys.stderr.write("\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: stop now)\n")
-        self.received = signum
-
-    def restore(self) -> None:
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
-
-    def preempted(self) -> "Preempted":
-        return Preempted(self.received, self.previous.get(self.received))
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-INTERRUPTED = "interrupted by Ctrl-C without a checkpoint; rerun to resume from the last one"
-
-
-class Preempted(Exception):
-    """The run stopped on a signal after writing a checkpoint; rerunning the command resumes it."""
-
-    def __init__(self, signum: int, previous_handler: object = None):
-        super().__init__(f"stopped by signal {signal.Signals(signum).name}; checkpoint written, rerun to resume")
-        self.signum = signum
-        self.previous_handler = previous_handler  # submitit's handler requeues the job
-
 
 # ───────────────────────────── the run ─────────────────────────────
 
