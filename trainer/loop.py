@@ -22,14 +22,17 @@ import torch
 from torch import nn
 
 from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
-from rundir.format import CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
+from rundir.format import (CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_ID, RUN_INFO, STATUS,
+                           TRAIN_JSONL, VAL_JSONL)
 from rundir.read import read_jsonl
+from rundir.safe import read_json
 
 from . import checkpoint, distributed, faults, preflight
 from .config import TrainConfig, plain
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
+from .job import Job
 from .errors import ConfigError, StopRun
 from .live import LiveFindings
 from .loggers import build_logger
@@ -45,13 +48,16 @@ log = logging.getLogger("trainer")
 # ───────────────────────────── the run ─────────────────────────────
 
 
-def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> float:
+def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: Optional[Job] = None) -> float:
     """Train as configured, writing diagnostics; returns the best validation accuracy.
 
     ranks: this process's place in a torchrun/submitit run (default: a single process). The caller
     joins nothing; `distributed.start` below does, and `distributed.close()` ends it.
+    job: what Hydra says about this launch (trainer/job.py): its identity, saved with each checkpoint
+    and compared on resume; None when train() is called without Hydra.
     """
     ranks = ranks or Ranks()
+    job = job or Job()
     main = ranks.is_main  # the only rank that writes files and logs
     run_dir = Path(run_dir)
     diag_dir = Path(cfg.diagnostics.dir)
@@ -59,7 +65,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     config = plain(cfg)
     t = cfg.trainer
 
-    # ── set-up: nothing is written before every input has been checked ──
+    # ── set-up: nothing is written, replaced or removed before every input has been checked ──
     device = pick_device(t.device.value)
     amp = t.amp.value
     if amp == "fp16" and device.type == "mps":
@@ -71,11 +77,13 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     ckpt_dir = run_dir / CHECKPOINTS
     if main:
         preflight.check_diagnostics_dir(diag_dir, run_dir)
+    earlier = read_json(diag_dir / RUN_INFO, []) or {}  # an earlier launch's facts, if any
     resume_from = checkpoint.find_resumable(ckpt_dir) if t.resume else None
     saved = None
     if resume_from is not None:
         saved = checkpoint.load_for_resume(resume_from)
         checkpoint.check_identity(saved, config, resume_from)
+        checkpoint.check_job(saved, config, job.identity(), earlier.get(RUN_ID), resume_from)
         changed = checkpoint.changed_keys(saved.get("config") or {}, config)
         if changed:
             log.warning("resuming with a changed config (%s); per-step schedules continue from the saved step",
@@ -123,6 +131,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     best_acc, best_epoch = -1.0, None
     if saved is not None:
         checkpoint.check_fits(saved, model, optimizer, resume_from, schedule)
+        checkpoint.check_schedule_length(saved, config, steps_per_epoch, resume_from)
         model.load_state_dict(saved["model"])
         load_optimizer_state(optimizer, saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
@@ -134,6 +143,29 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         checkpoint.set_rng_state(saved["rng"])
         if saved.get("collector") is not None:
             collector.load_state_dict(saved["collector"], device, counts=main)  # DDP: rank 0 carries the sums
+    input_stats = batch_stats(data.train, 256, t.seed) if main else {}
+    preflight.check_inputs(input_stats, cfg.data)
+    run_info = {
+        RUN_ID: (saved or {}).get("run_id") or uuid.uuid4().hex,
+        "run_dir": str(run_dir.resolve()),
+        **data.facts,
+        **input_stats,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "amp": amp,
+        "steps_per_epoch": steps_per_epoch,
+        "loader": "device" if on_device else "dataloader",
+        "world_size": ranks.world_size,  # DDP processes; each takes data.batch_size / world_size per step
+        "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
+        "versions": library_versions(),
+        "config": config,
+    }
+    if earlier:  # a run of this directory's before: a run that cannot train replaces none of its files
+        check_labels(data.facts, cfg.data.num_classes)
+
+    # ── every check passed: from here on this launch owns the directory ──
+    if main:
+        job.accept()  # .hydra/ is this launch's (trainer/job.py)
     if main and not t.resume:
         # Starting over: the earlier run's checkpoints go first, its diagnostics lines next (below). In
         # the other order a crash in between would leave its last.pt for the next launch to resume on
@@ -147,6 +179,10 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     if main:  # rank 0 owns the run directory
         for directory in (ckpt_dir, diag_dir):
             remove_stale_temporaries(directory)
+    moved_from = earlier.get("run_dir") if saved is not None else None
+    if main and isinstance(moved_from, str) and moved_from != run_info["run_dir"]:
+        log.info("the run directory moved from %s to %s; resuming it there (the run id, not the path, is "
+                 "the run's identity)", moved_from, run_info["run_dir"])
 
     status = (Status(diag_dir / STATUS, t.epochs, resumed=saved is not None) if main
               else NOWHERE)  # only rank 0 writes
@@ -156,26 +192,11 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     train_log = val_log = NOWHERE
     try:
         stop.install()
-        status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
-        run_info = {
-            "run_id": (saved or {}).get("run_id") or uuid.uuid4().hex,
-            "run_dir": str(run_dir.resolve()),
-            **data.facts,
-            **(batch_stats(data.train, 256, t.seed) if main else {}),
-            "num_parameters": sum(p.numel() for p in model.parameters()),
-            "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-            "amp": amp,
-            "steps_per_epoch": steps_per_epoch,
-            "loader": "device" if on_device else "dataloader",
-            "world_size": ranks.world_size,  # DDP processes; each takes data.batch_size / world_size per step
-            "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
-            "versions": library_versions(),
-            "config": config,
-        }
-        if main:
+        if main:  # run_info.json first: it is the mark of a traindx run (rundir.format.RUN_ID)
             write_json(diag_dir / RUN_INFO, run_info)
             if diag_dir.resolve() != (run_dir / DIAGNOSTICS).resolve():  # DIAGNOSTICS_DIR, diagnostics.dir
                 write_json(run_dir / DIAGNOSTICS_POINTER, {POINTER_KEY: str(diag_dir.resolve())})
+        status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
         if saved is not None:
             log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
                      f", step {start_step}" if start_step else "")
@@ -193,7 +214,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             if not main:
                 return
             checkpoint.save(ckpt_dir / path_name, {
-                "epoch": epoch, "step": step, "run_id": run_info["run_id"],
+                "epoch": epoch, "step": step, "run_id": run_info[RUN_ID],
+                "job": job.identity(),  # compared on resume (checkpoint.check_job)
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "best_val_accuracy": best_acc, "best_epoch": best_epoch,
@@ -313,11 +335,12 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             if stop.received and epoch < t.epochs:  # after the last epoch the run is complete
                 raise stop.preempted()
         status.update(status="completed")
-        log.info("done: best validation accuracy %.4f at epoch %s", best_acc, best_epoch)
+        log.info("done: best validation accuracy %.4f at epoch %s; the run is in %s", best_acc, best_epoch,
+                 run_info["run_dir"])
         return float(best_acc)
     except Preempted as e:
         status.update(status="preempted", error=str(e))
-        log.warning("preempted: %s", e)
+        log.warning("preempted: %s; the run is in %s", e, run_info["run_dir"])
         raise
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
         status.update(status="preempted", error=INTERRUPTED)
