@@ -17,7 +17,7 @@ from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
 from rundir.read import Run
 from .rules import causes, diagnose
-from .schedule import find_cuts, is_piecewise
+from .schedule import find_cuts, is_piecewise, lr_rises
 from .stats import json_safe, trend, window_size
 
 GROUPS = ("data", "model", "optimizer", "scheduler", "augmentation", "fault")
@@ -95,10 +95,14 @@ def lr_section(run: Run) -> dict:
             if c.after_text():
                 line += f"; {c.after_text()}"
             lines.append(line)
-    else:
+    elif not lr_rises(run):
         lines.append("the LR follows a smooth schedule (no discrete cuts)")
+    for r in lr_rises(run):  # never smooth: the schedule restarted
+        lines.append(f"the LR jumped back up at epoch {r.epoch}: {_f(r.lr_before)} -> {_f(r.lr_after)} after decaying "
+                     f"from {_f(r.peak_before)} (a restarted schedule, e.g. a resume with another trainer.epochs)")
     return {"title": "Learning Rate Analysis", "lines": lines,
-            "data": {"initial": _num(lr[0]), "final": _num(lr[-1]), "cuts": [c.as_dict() for c in cuts]}}
+            "data": {"initial": _num(lr[0]), "final": _num(lr[-1]), "cuts": [c.as_dict() for c in cuts],
+                     "rises": [r.as_dict() for r in lr_rises(run)]}}
 
 
 def loss_section(run: Run) -> dict:
