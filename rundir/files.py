@@ -172,14 +172,17 @@ def write_all_or_nothing(target: Path, files: dict[str, "str | Callable[[Path], 
         with contextlib.suppress(OSError):  # mkdtemp makes it 0700: renamed into place it must be readable
             os.chmod(staging, 0o777 & ~_umask())
         for name, content in files.items():
-            if callable(content):
-                content(staging / name)
-            else:
-                with open(staging / name, "w", encoding="utf-8", errors=SURROGATES) as f:
-                    f.write(content)
-            with open(staging / name, "rb+") as f:
-                os.fchmod(f.fileno(), 0o666 & ~_umask())
-                os.fsync(f.fileno())
+            try:
+                if callable(content):
+                    content(staging / name)
+                else:
+                    with open(staging / name, "w", encoding="utf-8", errors=SURROGATES) as f:
+                        f.write(content)
+                with open(staging / name, "rb+") as f:
+                    os.fchmod(f.fileno(), 0o666 & ~_umask())
+                    os.fsync(f.fileno())
+            except OSError as e:  # named as the file in target it was to become
+                raise _file_error("write", target / name, e) from None
         if not exists:
             try:
                 os.rename(staging, target)
