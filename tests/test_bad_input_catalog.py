@@ -182,6 +182,11 @@ def _hold_the_lock(run: Path, _tmp: Path) -> None:
     _HELD.append(DirectoryLock(run, "").acquire())
 
 
+def _hold_shared_diagnostics(_run: Path, tmp: Path) -> None:
+    """Another run writes the diagnostics directory this one is pointed at (an exported DIAGNOSTICS_DIR)."""
+    _HELD.append(DirectoryLock(tmp / "shared", "").acquire())
+
+
 def _lock_is_a_link(run: Path, tmp: Path) -> None:
     (tmp / "elsewhere").write_text("not the lock\n")
     (run / ".traindx.lock").unlink()
@@ -400,6 +405,9 @@ CASES = [
     # ── one writer per run directory, and a run directory belongs to one job ──
     Case("a second trainer on a run directory in use", [],
          f"cannot write {{run}}: another process is writing it (pid {os.getpid()} on host", prepare=_hold_the_lock),
+    Case("a second run into a diagnostics directory in use", [],
+         "cannot write {tmp}/shared: another process is writing it (pid", env={"DIAGNOSTICS_DIR": "{tmp}/shared"},
+         run_dir="{tmp}/new", prepare=_hold_shared_diagnostics),
     Case("a lock file that is a link", [], "cannot write {run}/.traindx.lock: it is a link", prepare=_lock_is_a_link),
     Case("sweep job 2 in job 1's directory (a fixed hydra.sweep.subdir)", [],
          "{run}/checkpoints/last.pt belongs to job 1 of a sweep, this is job 2",
