@@ -215,3 +215,42 @@ def test_a_link_in_a_sweeps_analysis_folder_is_replaced_never_written_through(sw
     proc = run_module("analysis", [str(sweep)], timeout=120)
     assert proc.returncode == 0 and list(elsewhere.iterdir()) == []
     assert f"warning: cannot write reports to {analysis}: it is a link (to {elsewhere}), not followed" in proc.stderr
+
+
+# ───────────────────────────── one job per run directory ─────────────────────────────
+
+
+def test_a_resume_may_change_how_and_where_it_runs_but_not_what(tiny_run, tmp_path):
+    """Overrides of the launch itself (workers, device, logger, epochs of a constant schedule) keep the job;
+    any other one makes it another job's run (the catalogue's rows show those refusals)."""
+    from trainer import app, checkpoint
+    from trainer.job import Job
+
+    assert checkpoint.identity_overrides(["data.num_workers=2", "trainer.device=cpu", "logger=none",
+                                          "+diagnostics.update_every=2", "hydra/launcher=joblib",
+                                          "optimizer.lr=0.1", "~fault"]) == ["optimizer.lr=0.1", "~fault"]
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    job = Job(overrides=[*TINY_ARGS, "data.num_workers=0", "trainer.device=cpu", "logger=none"])
+    best = app.run(compose([*TINY_ARGS, "trainer.deterministic=false", "data.num_workers=0"],
+                           diag_dir=run / "diagnostics"), run, job=job)
+    assert best == json.loads((run / "diagnostics" / "status.json").read_text())["best_val_accuracy"]
+
+
+def test_a_refused_launch_puts_back_the_hydra_files_the_last_accepted_one_wrote(tmp_path):
+    from rundir.format import HYDRA_ACCEPTED
+    from trainer.job import Job
+
+    hydra = tmp_path / ".hydra"
+    hydra.mkdir()
+    ours = {"config.yaml": b"optimizer:\n  lr: 0.05\n", "overrides.yaml": b"- optimizer.lr=0.05\n",
+            "hydra.yaml": b"hydra: {}\n"}
+    for name, data in ours.items():
+        (hydra / name).write_bytes(data)
+    first = Job(run_dir=tmp_path, written=dict(ours))
+    first.accept()  # passed every check
+    assert {p.name: p.read_bytes() for p in (tmp_path / HYDRA_ACCEPTED).iterdir()} == ours
+    (hydra / "overrides.yaml").write_bytes(b"- optimizer.lr=-1\n")  # Hydra, for the next launch...
+    Job(run_dir=tmp_path, written={"overrides.yaml": b"- optimizer.lr=-1\n"}).refused()  # ...which is refused
+    assert {name: (hydra / name).read_bytes() for name in ours} == ours
+    Job().refused()  # no Hydra directory known (train() without Hydra): nothing to do
