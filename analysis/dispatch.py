@@ -6,8 +6,11 @@ sweep and the current directory for several sweeps or runs (implicit); one run w
 that cannot be written is an error (one line, exit 2) found before any analysis, and no report is
 printed; an implicit directory that cannot be written (a sweep someone else owns) is a warning and
 the report is printed.
-Each file is replaced atomically, so a failed write leaves the previous file whole, and gets the mode
-a plain open() would give it (the umask's), so that teammates can read reports on a shared filesystem.
+The files are written all or nothing (rundir.files.write_all_or_nothing: a temporary directory first, then
+moved into place), so a failed write leaves the previous report whole, never a mix of old and new files; a
+link in place of a report file is replaced, never written through, and a sweep's analysis/ that is itself a
+link is not followed. Each file gets the mode a plain open() would give it (the umask's), so that teammates
+can read reports on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from rundir.files import RunFileError, atomic_write, atomic_write_path
+from rundir.files import RunFileError, write_all_or_nothing
 from rundir.read import RunError, check_path, load_run, stale_note
 
 from . import compare, run_report, sweep_report
@@ -67,29 +70,14 @@ def remove_empty(dirs: list[Path]) -> None:
             pass
 
 
-def write_atomic(path: Path, text_or_writer: str | Callable[[Path], object]) -> Path:
-    """Write a file by way of a temporary file in the same directory (rundir.files): never half a file."""
-    if callable(text_or_writer):
-        atomic_write_path(path, text_or_writer)
-    else:
-        atomic_write(path, lambda f: f.write(text_or_writer), mode="w")
-    return path
-
-
-def write_files(target: Path, files: dict[str, str | Callable[[Path], object]]) -> list[Path]:
-    """Write each file into target; a failure becomes OutputError naming target and the reason."""
-    written = []
+def write_files(target: Path, files: dict[str, str | Callable[[Path], object]], follow_link: bool = True) -> list[Path]:
+    """Write the files into target all or nothing (rundir.files); a failure becomes OutputError naming target
+    and the reason. follow_link=False: a target that is a link is refused (a folder the analysis chose)."""
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        for name, content in files.items():
-            written.append(write_atomic(target / name, content))
+        return write_all_or_nothing(target, files, follow_link=follow_link)
     except RunFileError as e:
-        where = f" ({e.path})" if e.path.parent != target else ""
+        where = f" ({e.path})" if e.path.parent != target and e.path != target else ""
         raise OutputError(target, e.reason + where) from None
-    except OSError as e:
-        where = f" ({e.filename})" if getattr(e, "filename", None) and str(e.filename) != str(target) else ""
-        raise OutputError(target, (e.strerror or type(e).__name__) + where) from None
-    return written
 
 
 def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Optional[str], imports=None) -> int:
@@ -124,8 +112,8 @@ def write_report(kind: str, report: dict, curves, out: Optional[Path], implicit:
         return write_files(out, report_files(kind, report, curves))
     if implicit is None:
         return []
-    try:
-        return write_files(implicit, report_files(kind, report, curves))
+    try:  # a folder chosen here is written only as what it is: a link there is not followed
+        return write_files(implicit, report_files(kind, report, curves), follow_link=False)
     except OutputError as e:
         print(f"warning: {e}; use --out DIR", file=sys.stderr)
         return []

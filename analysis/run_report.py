@@ -19,7 +19,7 @@ from .records import read_live
 from rundir.format import epoch_ranges
 from rundir.read import Run
 from .rules import causes, diagnose
-from .schedule import find_cuts, is_piecewise
+from .schedule import find_cuts, is_piecewise, lr_rises
 from .stats import json_safe, trend, window_size
 from .summary import finite_number, summary
 from .verification import verified_section
@@ -56,10 +56,14 @@ def lr_section(run: Run) -> dict:
             if c.after_text():
                 line += f"; {c.after_text()}"
             lines.append(line)
-    else:
+    elif not lr_rises(run):
         lines.append("the LR follows a smooth schedule (no discrete cuts)")
+    for r in lr_rises(run):  # never smooth: the schedule restarted
+        lines.append(f"the LR jumped back up at epoch {r.epoch}: {_f(r.lr_before)} -> {_f(r.lr_after)} after decaying "
+                     f"from {_f(r.peak_before)} (a restarted schedule, e.g. a resume with another trainer.epochs)")
     return {"title": "Learning Rate Analysis", "lines": lines,
-            "data": {"initial": finite_number(lr[0]), "final": finite_number(lr[-1]), "cuts": [c.as_dict() for c in cuts]}}
+            "data": {"initial": finite_number(lr[0]), "final": finite_number(lr[-1]), "cuts": [c.as_dict() for c in cuts],
+                     "rises": [r.as_dict() for r in lr_rises(run)]}}
 
 
 def loss_section(run: Run) -> dict:

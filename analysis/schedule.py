@@ -25,6 +25,8 @@ HURT_Z = 2.0  # a cut "hurt" when the val loss after it is worse than before by 
 DECAYED_SHARE = 1e-3  # an LR below 1e-3 x the run's peak LR ...
 DECAYED_MIN_EPOCHS = 3  # ... for at least max(3, 25% of the run) epochs has decayed to nothing
 DECAYED_RUN_SHARE = 0.25
+RISE_RATIO = 1.5  # an epoch whose LR is above 1.5x the previous one's, after the LR had fallen below its peak
+# so far by that same factor, is a jump back up: a schedule restarted (a resume that changed its length)
 
 
 @dataclass
@@ -144,6 +146,37 @@ def _hurt(run: Run, pre: np.ndarray, post: np.ndarray, d_loss: Optional[float], 
         if sigma > 0 and n_pre and n_post and sign * delta > HURT_Z * sigma * math.sqrt(1 / n_pre + 1 / n_post):
             return True
     return False
+
+
+@dataclass
+class Rise:
+    epoch: int  # first epoch at the higher LR
+    lr_before: float
+    lr_after: float
+    peak_before: float  # the highest LR of the epochs before it
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def lr_rises(run: Run) -> list[Rise]:
+    """Epochs where the LR jumped back up after it had decayed: warmup and one-cycle rise before they fall,
+    never after, so any such jump is a schedule that restarted (e.g. a finished cosine run resumed with more
+    epochs: its LR goes from the floor back to half its peak). A smooth schedule has none."""
+    if "rises" not in run.memo:
+        lr = run.train["learning_rate"]
+        epochs = run.train.epochs
+        rises, peak = [], -math.inf
+        for i in range(1, len(lr)):
+            if np.isfinite(lr[i - 1]):
+                peak = max(peak, float(lr[i - 1]))
+            if not (np.isfinite(lr[i]) and np.isfinite(lr[i - 1])) or lr[i] <= 0:
+                continue
+            decayed = lr[i - 1] * RISE_RATIO < peak
+            if decayed and lr[i] > RISE_RATIO * lr[i - 1]:
+                rises.append(Rise(int(epochs[i]), float(lr[i - 1]), float(lr[i]), peak))
+        run.memo["rises"] = rises
+    return run.memo["rises"]
 
 
 def decayed_to_nothing(run: Run) -> Optional[dict]:

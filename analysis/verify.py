@@ -30,8 +30,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from rundir.files import write_json
+from rundir.files import RunFileError, write_json
 from rundir.format import HYDRA_DIR, VERIFY_DIR, VERIFY_JSON as MANIFEST
+from rundir.lock import hold
 from rundir.read import Run, RunError, load_run
 from rundir.config_keys import TRAINER_EPOCHS, TRAINER_SEED
 
@@ -153,6 +154,7 @@ def plan(run: Run, findings: list[dict], sweep_dir: Path, top: int = DEFAULT_TOP
 
 
 def new_sweep_dir(run: Run) -> Path:
+    """A name no verification of the run has taken (verify() holds the run's lock: no other is choosing one)."""
     base = Path(run.path) / VERIFY_DIR
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     path, n = base / stamp, 1
@@ -206,15 +208,19 @@ def verify(path: Path, top: int, epochs: Optional[int], seeds: int, extra: tuple
     if run.path is None or not (Path(run.path) / HYDRA_DIR).is_dir():
         raise RunError(f"{path}: --verify needs a run directory made by python -m trainer (with .hydra/)")
     report = run_report.build(run)
-    p = plan(run, report["findings"], new_sweep_dir(run), top=top, epochs=epochs, seeds=seeds, extra=extra)
-    write_plan(p)
-    sweep_dir = Path(p["sweep_dir"])
-    try:
-        code = launch(p)
-    except KeyboardInterrupt:  # the trainer got the Ctrl-C too and checkpointed; keep what finished
-        store_result(sweep_dir)
-        raise Interrupted(f"interrupted: the verification sweep in {sweep_dir} is incomplete; its Verified "
-                          f"section shows what finished (python -m analysis {path})") from None
+    try:  # --verify writes into the run directory: one writer at a time (rundir/lock.py), the trainer included
+        with hold(Path(run.path), "wait for it to end"):
+            p = plan(run, report["findings"], new_sweep_dir(run), top=top, epochs=epochs, seeds=seeds, extra=extra)
+            write_plan(p)
+            sweep_dir = Path(p["sweep_dir"])
+            try:
+                code = launch(p)
+            except KeyboardInterrupt:  # the trainer got the Ctrl-C too and checkpointed; keep what finished
+                store_result(sweep_dir)
+                raise Interrupted(f"interrupted: the verification sweep in {sweep_dir} is incomplete; its Verified "
+                                  f"section shows what finished (python -m analysis {path})") from None
+    except RunFileError as e:  # another --verify or a trainer holds the run, or it cannot be written
+        raise RunError(f"--verify: {e}") from None
     res = store_result(sweep_dir)
     if code != 0 and (res is None or not res.get("jobs")):
         raise RunError(f"the verification sweep did not run (python -m trainer exited {code}; see above)")

@@ -19,6 +19,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -138,6 +139,71 @@ def _replace_atomically(path: Path, fill: Callable[[int, str], None], suffix: st
             raise _file_error("write", path, e) from None
         raise
     fsync_dir(path.parent)
+
+
+def write_all_or_nothing(target: Path, files: dict[str, "str | Callable[[Path], object]"],
+                         follow_link: bool = True) -> list[Path]:
+    """Write a set of files into target all or nothing (the analysis' report files): each is written into a
+    temporary directory first (beside target when target does not exist yet, inside it otherwise, so that
+    every move stays on one file system), and only once all are written completely do they move into place:
+    the temporary directory renamed to target, or each file moved with os.replace. A failure while writing
+    (a full disk, a directory in the way) leaves target as it was, and the temporary directory is removed.
+    A link in place of a file is replaced, never written through; follow_link=False refuses a target that is
+    itself a link (a folder the analysis chose, such as a sweep's analysis/, may not lead elsewhere).
+
+    A value is the file's text, or a writer of a path (matplotlib's savefig); RunFileError names what failed."""
+    target = Path(target)
+    if os.path.islink(target) and not follow_link:
+        raise RunFileError("write", target, f"it is a link (to {os.readlink(target)}), not followed")
+    exists = os.path.lexists(target)
+    if exists and not target.is_dir():
+        raise RunFileError("write", target, "it is a file, not a directory")
+    for name in files:  # checked first: a directory in the way is found before anything moves
+        if (target / name).is_dir() and not (target / name).is_symlink():
+            raise RunFileError("write", target / name, "Is a directory")
+    try:
+        if not exists:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX,
+                                        dir=target if exists else target.parent))
+    except OSError as e:
+        raise _file_error("write", target, e) from None
+    try:
+        with contextlib.suppress(OSError):  # mkdtemp makes it 0700: renamed into place it must be readable
+            os.chmod(staging, 0o777 & ~_umask())
+        for name, content in files.items():
+            try:
+                if callable(content):
+                    content(staging / name)
+                else:
+                    with open(staging / name, "w", encoding="utf-8", errors=SURROGATES) as f:
+                        f.write(content)
+                with open(staging / name, "rb+") as f:
+                    os.fchmod(f.fileno(), 0o666 & ~_umask())
+                    os.fsync(f.fileno())
+            except OSError as e:  # named as the file in target it was to become
+                raise _file_error("write", target / name, e) from None
+        if not exists:
+            try:
+                os.rename(staging, target)
+                fsync_dir(target.parent)
+                return [target / name for name in files]
+            except OSError:  # another process made target meanwhile: move the files in one by one
+                target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.replace(staging / name, target / name)
+        fsync_dir(target)
+    except RunFileError:
+        raise
+    except OSError as e:
+        where = Path(e.filename) if getattr(e, "filename", None) else target
+        if where.parent == staging:  # the file's name in target, not in the temporary directory
+            where = target / where.name
+        raise _file_error("write", where, e) from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return [target / name for name in files]
 
 
 def remove_stale_temporaries(directory: Path) -> list[Path]:

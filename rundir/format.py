@@ -14,6 +14,8 @@ what it wrote with this table. Field names are public and stable: add fields, ne
         status.json                          running | completed | failed | preempted, with progress
       diagnostics_dir.json                   only when the diagnostics went elsewhere: {"diagnostics_dir": ABS}
       checkpoints/                           last.pt, best.pt (trainer/checkpoint.py)
+      .traindx.lock                          LOCK: held (flock) by the one process writing the run
+      .hydra.accepted/                       HYDRA_ACCEPTED: .hydra/ as the last launch that passed every check had it
       <job name>.log                         the trainer's log (Hydra's job logging)
     <sweep dir>/multirun.yaml, <job.num>/    a Hydra multirun: one run directory per job
 """
@@ -27,12 +29,22 @@ from dataclasses import dataclass
 DIAGNOSTICS = "diagnostics"  # the default diagnostics directory inside a run directory
 TRAIN_JSONL, VAL_JSONL = "train_diagnostics.jsonl", "val_diagnostics.jsonl"
 RUN_INFO, STATUS = "run_info.json", "status.json"
+# run_info.json's key holding the run's id (uuid4 hex), the same in its checkpoints: the marker that a
+# directory holds a traindx run (nothing in a directory without it is ever deleted) and the run's identity
+# (the path is not: a moved run directory is the same run).
+RUN_ID = "run_id"
+# In the run directory (and in a diagnostics directory outside it): an exclusive flock held for the whole
+# run by the one process that writes it; while held it names the holder ("pid 123 on host h since ...").
+LOCK = ".traindx.lock"
 # In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
 # Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.
 DIAGNOSTICS_POINTER = "diagnostics_dir.json"
 POINTER_KEY = "diagnostics_dir"  # the pointer's one key: the absolute path of the diagnostics directory
 HYDRA_DIR = ".hydra"
 HYDRA_CONFIG, HYDRA_OVERRIDES, HYDRA_RUNTIME = "config.yaml", "overrides.yaml", "hydra.yaml"
+# Hydra rewrites .hydra/ on every launch, before any check of ours can run: a copy of .hydra/ as the last
+# launch that passed every check wrote it, put back when a later launch is refused (trainer/job.py).
+HYDRA_ACCEPTED = ".hydra.accepted"
 MULTIRUN_YAML = "multirun.yaml"  # in a sweep directory, written by Hydra before any job runs
 # Beside status.json, once a live finding has held (trainer/live.py): per finding id its severity, message
 # and the epoch ranges in which it held ("epochs": [[first, last], ...]), whether it still holds ("active")

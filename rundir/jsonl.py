@@ -118,6 +118,17 @@ def _check_record(obj: dict, number: int, tokens: bool, out: _LineWarnings) -> N
                 out.add(number, f"{_token(value)} in \"{key}\", read as non-finite")
 
 
+def _repeated_epochs(path: Path, repeated: list[tuple[Any, int, int]]) -> str:
+    """One warning for a file that holds an epoch more than once: two processes wrote the run at once, or a
+    run's records were appended to another's. The columns keep each epoch's last record (rundir.columns)."""
+    epochs = sorted({e for e, _, _ in repeated})
+    epoch, first, again = repeated[0]
+    shown = ", ".join(map(str, epochs[:5])) + (f" and {len(epochs) - 5} more" if len(epochs) > 5 else "")
+    return (f"{path}: {len(epochs)} epoch(s) recorded more than once ({shown}; epoch {epoch} at lines {first} and "
+            f"{again}): two processes wrote this run at once, or records were appended to another run's; "
+            f"each epoch's last record is read")
+
+
 @dataclass
 class JsonlStats:
     """What reading one JSONL file found: lines with content, JSON objects, diagnostics records."""
@@ -151,6 +162,8 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
     records: list[dict] = []
     problems = _LineWarnings(path, warnings)
     n_lines = n_objects = n_records = 0
+    first_line: dict[Any, int] = {}  # epoch -> the line that first held it
+    repeated: list[tuple[Any, int, int]] = []  # (epoch, first line, repeating line)
     for number, raw in enumerate(lines, start=1):
         if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy the line
             continue
@@ -176,8 +189,15 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
         else:
             _check_record(obj, number, tokens, problems)
             n_records += _valid_epoch(epoch)
+        if _valid_epoch(epoch):
+            if epoch in first_line:
+                repeated.append((epoch, first_line[epoch], number))
+            else:
+                first_line[epoch] = number
         records.append(obj)
     problems.close()
+    if repeated:
+        warnings.append(_repeated_epochs(path, repeated))
     stats.lines += n_lines
     stats.objects += n_objects
     stats.records += n_records

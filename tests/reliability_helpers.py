@@ -23,9 +23,9 @@ TINY_ENV = {"OMP_NUM_THREADS": "1"}
 
 CRASHPOINTS = Path(__file__).resolve().parent / "crashpoints"  # its sitecustomize.py reads TRAINDX_TEST_CRASH
 
-# Hydra itself rewrites these on every launch into an existing run directory and appends to the log
-# (documented behaviour, facebookresearch/hydra#2103): a failed launch may change them, nothing else.
-HYDRA_REWRITES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml")
+# Every launch into an existing run directory appends to its log: a failed launch may add lines, nothing
+# else. (Hydra also rewrites .hydra/ on every launch, facebookresearch/hydra#2103; a refused launch puts it
+# back, trainer/job.py.)
 HYDRA_APPENDS = ("train.log",)
 
 

@@ -290,7 +290,7 @@ def four_runs(tmp_path_factory) -> list[Path]:
 def composed(overrides: list[str]) -> dict:
     """The config `python -m trainer OVERRIDES` runs with, as run_info.json records it."""
     from trainer.config import validate
-    from trainer.loop import plain
+    from trainer.config import plain
 
     return plain(validate(compose(overrides)))
 

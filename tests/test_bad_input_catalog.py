@@ -3,10 +3,10 @@ and proof that nothing in the existing run directory it was aimed at changed.
 
 Every row runs against a fresh copy of a finished run (the `tiny_run` fixture), as a user who reruns a
 command in an old run directory would. The directory is hashed before and after, file by file.
-Exceptions, both Hydra's documented behaviour on every launch into an existing directory
-(facebookresearch/hydra#2103), and both only for rows launched as a real subprocess that got past
-Hydra's own checks: `.hydra/{config,hydra,overrides}.yaml` are rewritten, and `train.log` is appended to
-(its old content must stay a prefix). Rows that Hydra itself refuses change nothing at all.
+One exception, only for rows launched as a real subprocess that got past Hydra's own checks: `train.log`
+is appended to (its old content must stay a prefix). Hydra rewrites `.hydra/{config,hydra,overrides}.yaml`
+on every launch into an existing directory (facebookresearch/hydra#2103), before any check of ours; a
+refused launch puts them back (trainer/job.py), so they must be unchanged too.
 
 Most rows call `trainer.app.run` in this process (what `python -m trainer` calls after Hydra composed the
 config: same messages, same exit codes, no 1.5 s start-up each); rows marked "cli" run the real command
@@ -32,9 +32,10 @@ import torch
 
 from rundir.errorline import INTERNAL_ERROR
 from conftest import ROOT, compose, run_trainer
-from reliability_helpers import (HYDRA_APPENDS, HYDRA_REWRITES, TINY_ARGS, TINY_ENV, copy_run, digest,
-                                 snapshot)
+from reliability_helpers import HYDRA_APPENDS, TINY_ARGS, TINY_ENV, copy_run, digest, snapshot
+from rundir.lock import DirectoryLock
 from trainer import checkpoint
+from trainer.job import Job
 
 LAST = "checkpoints/last.pt"
 
@@ -52,6 +53,10 @@ class Case:
     cwd: Optional[str] = None  # "cli" rows: the working directory (created empty; it must stay empty)
     skip: Optional[str] = None  # reason, when this machine cannot show the case
     slow: bool = False  # a real command that imports torchvision: `-m slow` (CI runs it)
+    # in-process rows: launched as Hydra would launch them, with the job's identity (trainer/job.py): its
+    # overrides (TINY_ARGS and args) and, when not None, this sweep job number
+    as_job: bool = False
+    job_num: Optional[int] = None
 
 
 def _write(rel: str, data: bytes) -> Callable[[Path, Path], None]:
@@ -154,6 +159,38 @@ def _pickled_object(run: Path, tmp: Path) -> None:
     torch.save({"format": checkpoint.FORMAT, "model": {}, "payload": _RunsACommand(f"touch {tmp / 'pwned'}")}, buffer)
     (run / LAST).write_bytes(buffer.getvalue())
     _drop_checksum(run)  # so that torch.load itself is what refuses it
+
+
+def _another_tools_checkpoints(run: Path, _tmp: Path) -> None:
+    """A directory another tool wrote: a checkpoints/last.pt, no traindx run id anywhere."""
+    shutil.rmtree(run / "diagnostics")
+    for name in ("last.pt.sha256", "best.pt", "best.pt.sha256"):
+        (run / "checkpoints" / name).unlink()
+    (run / LAST).write_bytes(b"another tool's weights")
+
+
+def _another_tools_status(run: Path, _tmp: Path) -> None:
+    (run / "othertool").mkdir()
+    (run / "othertool" / "status.json").write_text('{"state": "serving", "port": 8080}\n')
+
+
+_HELD: list[DirectoryLock] = []  # locks a row holds for its whole test (released when the test ends)
+
+
+def _hold_the_lock(run: Path, _tmp: Path) -> None:
+    """Another process writes the run: its lock held (by this test process, through another open file)."""
+    _HELD.append(DirectoryLock(run, "").acquire())
+
+
+def _hold_shared_diagnostics(_run: Path, tmp: Path) -> None:
+    """Another run writes the diagnostics directory this one is pointed at (an exported DIAGNOSTICS_DIR)."""
+    _HELD.append(DirectoryLock(tmp / "shared", "").acquire())
+
+
+def _lock_is_a_link(run: Path, tmp: Path) -> None:
+    (tmp / "elsewhere").write_text("not the lock\n")
+    (run / ".traindx.lock").unlink()
+    (run / ".traindx.lock").symlink_to(tmp / "elsewhere")
 
 
 def _empty_class_folders(_run: Path, tmp: Path) -> None:
@@ -356,6 +393,37 @@ CASES = [
          prepare=_directory_instead_of("diagnostics/train_diagnostics.jsonl")),
     Case("directory in place of status.json", [], "cannot write {run}/diagnostics/status.json: Is a directory",
          prepare=_directory_instead_of("diagnostics/status.json")),
+    # ── nothing replaced or removed before every check passed, and only what traindx wrote (issue 21) ──
+    Case("starting over with a std near 0 keeps the old run", ["trainer.resume=false", "data.std=[1e-300,1e-300,1e-300]"],
+         "data.std=[1e-300, 1e-300, 1e-300] make the normalised inputs non-finite"),
+    Case("starting over where another tool keeps its checkpoints", ["trainer.resume=false"],
+         "{run}/checkpoints/last.pt was not written by a traindx run (no run_id in {run}/diagnostics/run_info.json), "
+         "so trainer.resume=false does not delete it", prepare=_another_tools_checkpoints),
+    Case("DIAGNOSTICS_DIR at another tool's status.json", [],
+         "diagnostics.dir={run}/othertool holds a status.json that traindx did not write",
+         env={"DIAGNOSTICS_DIR": "{run}/othertool"}, prepare=_another_tools_status),
+    # ── one writer per run directory, and a run directory belongs to one job ──
+    Case("a second trainer on a run directory in use", [],
+         f"cannot write {{run}}: another process is writing it (pid {os.getpid()} on host", prepare=_hold_the_lock),
+    Case("a second run into a diagnostics directory in use", [],
+         "cannot write {tmp}/shared: another process is writing it (pid", env={"DIAGNOSTICS_DIR": "{tmp}/shared"},
+         run_dir="{tmp}/new", prepare=_hold_shared_diagnostics),
+    Case("a lock file that is a link", [], "cannot write {run}/.traindx.lock: it is a link", prepare=_lock_is_a_link),
+    Case("sweep job 2 in job 1's directory (a fixed hydra.sweep.subdir)", [],
+         "{run}/checkpoints/last.pt belongs to job 1 of a sweep, this is job 2",
+         prepare=_crafted(lambda s: s.update(job={**s["job"], "num": 1})), as_job=True, job_num=2),
+    Case("a rerun with other values into a finished run", ["optimizer.lr=0.2"],
+         "{run}/checkpoints/last.pt was trained with other overrides (this command has optimizer.lr=0.2)",
+         as_job=True),
+    Case("a rerun with other values, from the command line: .hydra/ put back", ["optimizer.lr=0.2"],
+         "{run}/checkpoints/last.pt was trained with other overrides (this command has optimizer.lr=0.2)", via="cli"),
+    Case("another seed into a finished run", ["trainer.seed=5"],
+         "{run}/checkpoints/last.pt was trained with trainer.seed=0, this command has trainer.seed=5"),
+    Case("checkpoints copied from another run", [], "the checkpoints were copied from another run",
+         prepare=_crafted(lambda s: s.update(run_id="0" * 32))),
+    Case("extending a finished cosine run", ["trainer.epochs=6"],
+         "follows a scheduler=cosine schedule planned for trainer.epochs=3; resumed with trainer.epochs=6 its LR "
+         "would jump at epoch 4"),
 ]
 
 
@@ -375,8 +443,9 @@ def invoke(case: Case, run_dir: Path, fill: Callable[[str], str], capsys) -> tup
     # Deterministic mode is process-wide: leave the test process as it was.
     cfg = compose([*TINY_ARGS, "trainer.deterministic=false", *args],
                   diag_dir=env.get("DIAGNOSTICS_DIR", run_dir / "diagnostics"))
+    job = Job(num=case.job_num, overrides=[*TINY_ARGS, *args]) if case.as_job else None
     with pytest.raises(SystemExit) as exit_, no_hang(CASE_TIMEOUT_S):
-        app.run(cfg, run_dir)
+        app.run(cfg, run_dir, job=job)
     return exit_.value.code, capsys.readouterr().err
 
 
@@ -413,18 +482,20 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(case, tiny_run, tm
         case.prepare(run, tmp_path)
     before = snapshot(run)
 
-    code, stderr = invoke(case, Path(fill(case.run_dir)), fill, capsys)
+    try:
+        code, stderr = invoke(case, Path(fill(case.run_dir)), fill, capsys)
+        after = snapshot(run)
+    finally:  # after the snapshot: letting go empties the lock file
+        while _HELD:
+            _HELD.pop().release()
 
     assert "Traceback" not in stderr and INTERNAL_ERROR not in stderr, stderr  # the last line of defence is a bug
     assert code == 2, stderr
     lines = stderr.strip().splitlines()
     assert lines == [f"error: {lines[0].removeprefix('error: ')}"] and fill(case.message) in lines[0], stderr
 
-    after = snapshot(run)
     launched_here = case.via == "cli" and case.run_dir == "{run}"
-    if launched_here:  # Hydra's own writes into a reused directory (see the module docstring)
-        for name in HYDRA_REWRITES:
-            before.pop(name, None), after.pop(name, None)
+    if launched_here:  # the log of a launch into a reused directory (see the module docstring)
         for name in HYDRA_APPENDS:
             old, new = before.pop(name), after.pop(name)
             assert new.startswith(old), f"{name} was rewritten, not appended to"

@@ -212,7 +212,8 @@ def test_an_exported_diagnostics_dir_gets_a_subfolder_per_multirun_job(tmp_path)
 @pytest.mark.slow  # default suite budget (README: Set up); CI runs it with -m slow
 def test_resume_keeps_the_first_start_and_adds_resumed_at(tmp_path):
     run = tmp_path / "run"
-    args = [f"hydra.run.dir={run}", "model.width=4", "data.image_size=16"]
+    # scheduler=constant: a cosine schedule refuses another trainer.epochs on resume (its LR would jump)
+    args = [f"hydra.run.dir={run}", "model.width=4", "data.image_size=16", "scheduler=constant"]
     assert run_trainer([*args, "trainer.epochs=1"], env=ENV).returncode == 0
     first = json.loads((run / "diagnostics" / "status.json").read_text())
     assert first["resumed_at"] is None

@@ -97,6 +97,8 @@ def assert_same_as_reference(run_dir: Path, ref_dir: Path, ref: dict, config_dif
         theirs = checkpoint.load(ref_dir / "checkpoints" / name)
         for state in (ours, theirs):
             state.pop("run_id")  # random per run, by design
+            if config_differs:
+                state.pop("job")  # its overrides name the settings launched differently
             state["config"]["diagnostics"].pop("dir")  # each run's own directory
             for key in config_differs:
                 group, _, name = key.partition(".")

@@ -51,14 +51,15 @@ def main(cfg: DictConfig) -> float:
     from hydra.types import RunMode
 
     from .app import run
-
     from .hydra_errors import JobFailed
+    from .job import Job
 
     hc = HydraConfig.get()
+    run_dir, multirun = Path(hc.runtime.output_dir), hc.mode == RunMode.MULTIRUN
     # Inside the job too: Hydra would print its own line about a job that raised before the error line. A
     # sweep job's JobFailed (bad input, one line already) goes on to Hydra, which reports it at the end.
     with _defence(let_through=(JobFailed,)):
-        return run(cfg, Path(hc.runtime.output_dir), multirun=hc.mode == RunMode.MULTIRUN)
+        return run(cfg, run_dir, multirun=multirun, job=Job.from_hydra(hc, run_dir, multirun))
 
 
 _RAW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # as the user set it, before one_line_errors does

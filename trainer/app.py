@@ -11,6 +11,7 @@ dataset on its node), and then names its rank.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -24,12 +25,15 @@ from rundir.files import RunFileError, Status
 from rundir.format import DIAGNOSTICS, STATUS
 
 from rundir.errorline import single_line
+from rundir.lock import hold
 
 from . import preflight
 from .config import validate
 from .errors import USER_ERRORS, RunDirError, StopRun
 from .hydra_errors import EXIT_BAD_INPUT, JobFailed
+from .job import Job
 from .ranks import Ranks
+from .signals import Preempted
 
 log = logging.getLogger("trainer")
 
@@ -37,40 +41,50 @@ EXIT_STOPPED = 3  # a finding listed in trainer.stop_on ended the run
 PEER_GRACE_S = 5.0  # a rank > 0 waits this long for the launcher to stop it before reporting an error
 
 
-def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> float:
+def run(cfg: DictConfig, run_dir: Path, multirun: bool = False, job: Optional[Job] = None) -> float:
+    """job: what Hydra says about this launch (trainer/job.py); a refused launch puts its .hydra/ back."""
     diag_dir: Optional[Path] = None
     ranks = Ranks()
-    try:
-        ranks = Ranks.from_env()
-        if not ranks.is_main:
-            logging.getLogger("trainer").setLevel(logging.CRITICAL + 1)  # rank 0 logs for the run
-        typed = validate(cfg)
-        if multirun:
-            typed.diagnostics.dir = str(job_diagnostics_dir(Path(typed.diagnostics.dir), run_dir))
-        diag_dir = Path(typed.diagnostics.dir)
-        if ranks.is_main:  # rank 0 writes the run's files (other ranks' run_dir is a placeholder until shared)
-            preflight.check_run_paths(run_dir, diag_dir, typed.trainer.resume)
-        preflight.check_data_root(typed.data.root)
-        from . import distributed
-        from .loop import train  # imports torch: only once the config is known to be good
-
+    job = job or Job()
+    with contextlib.ExitStack() as locks:  # held until the run ends, however it ends
         try:
-            return train(typed, run_dir, ranks=ranks)
-        finally:
-            distributed.close()
-    except USER_ERRORS as e:
-        # A RunDirError: that directory is not this run's (or cannot be written), so nothing is recorded in it.
-        if ranks.is_main and not isinstance(e, (RunDirError, RunFileError)):
-            _record_failure(diag_dir or _default_diag_dir(cfg, run_dir, multirun), str(e))
-        return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
-    except StopRun as e:
-        return _fail(f"error: run stopped by finding {e}", EXIT_STOPPED, multirun, ranks)
-    except Exception as e:  # noqa: BLE001 - Preempted carries its own exit path
-        from .loop import Preempted
+            ranks = Ranks.from_env()
+            if not ranks.is_main:
+                logging.getLogger("trainer").setLevel(logging.CRITICAL + 1)  # rank 0 logs for the run
+            typed = validate(cfg)
+            if multirun:
+                typed.diagnostics.dir = str(job_diagnostics_dir(Path(typed.diagnostics.dir), run_dir))
+            diag_dir = Path(typed.diagnostics.dir)
+            if ranks.is_main:  # rank 0 writes the run's files (other ranks' run_dir is a placeholder until shared)
+                # One writer per run directory, before any check reads what another writer may be changing.
+                locks.enter_context(hold(run_dir, WAIT_OR_MOVE))
+                preflight.check_run_paths(run_dir, diag_dir, typed.trainer.resume)
+                if not diag_dir.resolve().is_relative_to(run_dir.resolve()):  # DIAGNOSTICS_DIR: its own lock
+                    locks.enter_context(hold(diag_dir, WAIT_OR_MOVE_DIAGNOSTICS))
+            preflight.check_data_root(typed.data.root)
+            from . import distributed
+            from .loop import train  # imports torch: only once the config is known to be good
 
-        if isinstance(e, Preempted):
+            try:
+                return train(typed, run_dir, ranks=ranks, job=job)
+            finally:
+                distributed.close()
+        except USER_ERRORS as e:
+            job.refused()
+            # A RunDirError: that directory is not this run's (or cannot be written), so nothing is recorded in it.
+            if ranks.is_main and not isinstance(e, (RunDirError, RunFileError)):
+                _record_failure(diag_dir or _default_diag_dir(cfg, run_dir, multirun), str(e))
+            return _fail(f"error: {e}", EXIT_BAD_INPUT, multirun, ranks)
+        except StopRun as e:
+            return _fail(f"error: run stopped by finding {e}", EXIT_STOPPED, multirun, ranks)
+        except Preempted as e:  # carries its own exit path
             return _preempted(e, multirun, ranks)
-        raise
+        finally:
+            job.accept_again()
+
+
+WAIT_OR_MOVE = "wait for it to end, or choose another hydra.run.dir (hydra.sweep.dir in a sweep)"
+WAIT_OR_MOVE_DIAGNOSTICS = "wait for it to end, or choose another diagnostics directory (DIAGNOSTICS_DIR or diagnostics.dir)"
 
 
 def job_diagnostics_dir(diag_dir: Path, run_dir: Path) -> Path:

@@ -33,10 +33,9 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     from analysis.render.text import finding_lines
     from analysis.rules import CATALOG, diagnose
 
-    from .config import validate
+    from .config import plain, validate
     from .data import batch_stats, build_datasets, normalizes
     from .faults import break_data
-    from .loop import plain
 
     typed = validate(cfg)
     seed = typed.trainer.seed

@@ -269,6 +269,77 @@ def check_identity(state: dict, config: dict, path: Path) -> None:
                                   f"use another hydra.run.dir or trainer.resume=false to start over")
 
 
+# Overrides a resumed launch may change without becoming another job: how long and where it runs, how it
+# loads its data and who watches it. Any other difference in the command line makes it another job's run.
+RESUMABLE_OVERRIDES = ("trainer.resume", "trainer.epochs", "trainer.device", "trainer.stop_on",
+                       "trainer.stop_persist_epochs", "data.num_workers", "data.root", "data.download",
+                       "diagnostics", "logger", "hydra")
+ANOTHER_JOB = ("rerun it with its own overrides to resume it, or choose another hydra.run.dir (hydra.sweep.dir "
+               "in a sweep); trainer.resume=false starts over and discards it")
+
+
+def identity_overrides(overrides: Any) -> Optional[list[str]]:
+    """A job's overrides without those RESUMABLE_OVERRIDES lets a resume change, sorted; None when unknown."""
+    if not isinstance(overrides, list):
+        return None
+    kept = []
+    for o in map(str, overrides):
+        key = o.lstrip("+~").partition("=")[0]
+        if not any(key == k or key.startswith((k + ".", k + "/")) for k in RESUMABLE_OVERRIDES):
+            kept.append(o)
+    return sorted(kept)
+
+
+def check_job(state: dict, config: dict, job: dict, run_id: Optional[str], path: Path) -> None:
+    """Refuse a checkpoint of another job: another seed, sweep job number or command line (trainer/job.py),
+    or another run than the one whose run_info.json sits beside it. Unknown values (a checkpoint of an earlier
+    version, train() called without Hydra) are not compared."""
+    saved_seed = ((state.get("config") or {}).get("trainer") or {}).get("seed")
+    seed = (config.get("trainer") or {}).get("seed")
+    if saved_seed is not None and saved_seed != seed:
+        raise CheckpointError(f"{path} was trained with trainer.seed={saved_seed}, this command has "
+                              f"trainer.seed={seed}: it is another job's run; {ANOTHER_JOB}")
+    saved_job = state.get("job") if isinstance(state.get("job"), dict) else {}
+    old_num, new_num = saved_job.get("num"), job.get("num")
+    if old_num is not None and new_num is not None and old_num != new_num:
+        raise CheckpointError(f"{path} belongs to job {old_num} of a sweep, this is job {new_num}: a "
+                              f"hydra.sweep.subdir without ${{hydra.job.num}} gives several jobs one directory; keep "
+                              f"the default hydra.sweep.subdir, or choose another hydra.sweep.dir")
+    old, new = identity_overrides(saved_job.get("overrides")), identity_overrides(job.get("overrides"))
+    if old is not None and new is not None and old != new:
+        gone, added = [o for o in old if o not in new], [o for o in new if o not in old]
+        change = "; ".join(part for part in (f"it had {' '.join(gone)}" if gone else "",
+                                             f"this command has {' '.join(added)}" if added else "") if part)
+        raise CheckpointError(f"{path} was trained with other overrides ({change}): it is another job's run; "
+                              f"{ANOTHER_JOB}")
+    if isinstance(run_id, str) and run_id and state["run_id"] != run_id:
+        raise CheckpointError(f"{path} belongs to run {state['run_id']}, but the diagnostics beside it to run "
+                              f"{run_id}: the checkpoints were copied from another run; restore this run's, or start "
+                              f"over with trainer.resume=false")
+
+
+# Schedules whose every step's LR depends on the planned length: resuming with another trainer.epochs would
+# stretch the curve under the steps already taken, and the LR jump.
+LENGTH_BOUND_SCHEDULES = ("cosine", "onecycle")
+
+
+def check_schedule_length(state: dict, config: dict, steps_per_epoch: int, path: Path) -> None:
+    """Refuse to resume a cosine or one-cycle schedule with another trainer.epochs: its LR would jump (a
+    finished cosine run extended from 3 to 6 epochs goes from its floor back to half its peak). The way on is
+    named: keep the planned length, or start over with the new one."""
+    saved = state.get("config") or {}
+    name = (config.get("scheduler") or {}).get("name")
+    old = (saved.get("trainer") or {}).get("epochs")
+    new = (config.get("trainer") or {}).get("epochs")
+    done = state["epoch"] * steps_per_epoch + state["step"]
+    if name not in LENGTH_BOUND_SCHEDULES or old is None or old == new or done == 0:
+        return
+    raise CheckpointError(f"{path} follows a scheduler={name} schedule planned for trainer.epochs={old}; resumed with "
+                          f"trainer.epochs={new} its LR would jump at epoch {state['epoch'] + 1} instead of decaying "
+                          f"smoothly: keep trainer.epochs={old} to finish this run, or start over with "
+                          f"trainer.epochs={new} trainer.resume=false (or in another hydra.run.dir)")
+
+
 def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two config dicts (diagnostics.dir and resume aside)."""
     out = []

@@ -430,6 +430,17 @@ def _unknown_keys(node: dict, schema: type, prefix: str) -> list[str]:
     return [f"{prefix}.{k}" for k in node.keys() if k not in known]
 
 
+def plain(value):
+    """Config dataclasses -> JSON-ready dicts (enums by value): run_info.json's and the checkpoint's config."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def validate(cfg: DictConfig) -> TrainConfig:
     """Typed config from a composed one, or ConfigError naming the first bad key."""
     extra = [k for k in cfg.keys() if k not in SCHEMAS and k != "hydra"]

@@ -32,6 +32,7 @@ from rundir.format import HYDRA_DIR, HYDRA_OVERRIDES, HYDRA_RUNTIME
 
 from .config import LoggerConf
 from .errors import ConfigError
+from .signals import Preempted
 
 BEST_METRIC = "hparam/best_val_accuracy"  # the HParams tab's metric
 
@@ -234,8 +235,6 @@ class MlflowLogger:
         if best_val_accuracy is not None:
             self.client.log_metric(self.run_id, self.BEST_METRIC, best_val_accuracy)
         # close() runs in the loop's `finally`: the exception on its way out, if any, says how the run ended
-        from .loop import Preempted  # loaded by now (the loop calls this); importing it above would be circular
-
         error = sys.exc_info()[1]
         status = ("FINISHED" if error is None else
                   "KILLED" if isinstance(error, (Preempted, KeyboardInterrupt)) else "FAILED")

@@ -10,190 +10,54 @@ across ranks, and only rank 0 writes files and logs.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import enum
 import logging
 import math
-import os
-import platform
 import signal
-import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-import numpy as np
 import torch
 from torch import nn
 
 from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
-from rundir.format import CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
+from rundir.format import (CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_ID, RUN_INFO, STATUS,
+                           TRAIN_JSONL, VAL_JSONL)
 from rundir.read import read_jsonl
+from rundir.safe import read_json
 
 from . import checkpoint, distributed, faults, preflight
-from .config import TrainConfig
+from .config import TrainConfig, plain
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
+from .job import Job
 from .errors import ConfigError, StopRun
 from .live import LiveFindings
 from .loggers import build_logger
+from .machine import library_versions, make_autocast, pick_device, seed_everything
 from .models import build_model
 from .optim import build_optimizer, build_scheduler, current_lr, load_optimizer_state
+from .progress import Progress
 from .ranks import Ranks
+from .signals import INTERRUPTED, Preempted, StopSignal
 
 log = logging.getLogger("trainer")
-
-# ───────────────────────────── set-up helpers ─────────────────────────────
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device=cuda but CUDA is not available on this machine (use trainer.device=auto or cpu)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("trainer.device=mps but MPS is not available on this machine (use trainer.device=auto or cpu)")
-    return torch.device(name)
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True
-
-
-def make_autocast(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
-    if amp == "none":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def plain(value):
-    """Config dataclasses -> JSON-ready dicts (enums by value)."""
-    if dataclasses.is_dataclass(value):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def library_versions() -> dict:
-    import hydra
-    import torchvision
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "hydra": hydra.__version__}
-
-
-class Progress:
-    """A tqdm bar with live loss on a terminal; nothing per step otherwise (the epoch line is logged)."""
-
-    REFRESH_S = 0.5  # seconds between loss refreshes (each reads an asynchronous copy: no host sync)
-
-    def __init__(self, total: int, epoch: int, epochs: int, running_loss: Callable[[], Optional[float]],
-                 show: bool = True):
-        self.bar = None
-        self.running_loss = running_loss
-        self.last = 0.0
-        if show and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True)
-
-    def update(self) -> None:
-        if self.bar is None:
-            return
-        self.bar.update(1)
-        now = time.monotonic()
-        if now - self.last > self.REFRESH_S:
-            self.last = now
-            loss = self.running_loss()
-            if loss is not None:
-                self.bar.set_postfix(loss=f"{loss:.4f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class StopSignal:
-    """SIGTERM / SIGUSR2 (SLURM and submitit before preemption) and Ctrl-C (SIGINT) ask the loop to stop
-    after the current step, with a checkpoint. A second Ctrl-C stops at once (KeyboardInterrupt)."""
-
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR2", "SIGINT") if hasattr(signal, name))
-
-    def __init__(self):
-        self.received: Optional[int] = None
-        self.previous: dict[int, object] = {}
-
-    def install(self) -> None:
-        if threading_is_main():
-            for s in self.SIGNALS:
-                if signal.getsignal(s) is not signal.SIG_IGN:  # ignored on purpose (`nohup`, a background job)
-                    self.previous[s] = signal.signal(s, self._handle)
-
-    def _handle(self, signum, _frame) -> None:
-        if signum == signal.SIGINT:
-            if self.received == signal.SIGINT:
-                raise KeyboardInterrupt  # the user insists: no checkpoint, the last one stands
-            # Written directly: logging from a signal handler could re-enter a handler mid-write.
-            sys.stderr.write("\nCtrl-C: stopping after this step with a checkpoint (Ctrl-C again: stop now)\n")
-        self.received = signum
-
-    def restore(self) -> None:
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
-
-    def preempted(self) -> "Preempted":
-        return Preempted(self.received, self.previous.get(self.received))
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-INTERRUPTED = "interrupted by Ctrl-C without a checkpoint; rerun to resume from the last one"
-
-
-class Preempted(Exception):
-    """The run stopped on a signal after writing a checkpoint; rerunning the command resumes it."""
-
-    def __init__(self, signum: int, previous_handler: object = None):
-        super().__init__(f"stopped by signal {signal.Signals(signum).name}; checkpoint written, rerun to resume")
-        self.signum = signum
-        self.previous_handler = previous_handler  # submitit's handler requeues the job
-
 
 # ───────────────────────────── the run ─────────────────────────────
 
 
-def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> float:
+def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: Optional[Job] = None) -> float:
     """Train as configured, writing diagnostics; returns the best validation accuracy.
 
     ranks: this process's place in a torchrun/submitit run (default: a single process). The caller
     joins nothing; `distributed.start` below does, and `distributed.close()` ends it.
+    job: what Hydra says about this launch (trainer/job.py): its identity, saved with each checkpoint
+    and compared on resume; None when train() is called without Hydra.
     """
     ranks = ranks or Ranks()
+    job = job or Job()
     main = ranks.is_main  # the only rank that writes files and logs
     run_dir = Path(run_dir)
     diag_dir = Path(cfg.diagnostics.dir)
@@ -201,7 +65,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     config = plain(cfg)
     t = cfg.trainer
 
-    # ── set-up: nothing is written before every input has been checked ──
+    # ── set-up: nothing is written, replaced or removed before every input has been checked ──
     device = pick_device(t.device.value)
     amp = t.amp.value
     if amp == "fp16" and device.type == "mps":
@@ -213,11 +77,13 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     ckpt_dir = run_dir / CHECKPOINTS
     if main:
         preflight.check_diagnostics_dir(diag_dir, run_dir)
+    earlier = read_json(diag_dir / RUN_INFO, []) or {}  # an earlier launch's facts, if any
     resume_from = checkpoint.find_resumable(ckpt_dir) if t.resume else None
     saved = None
     if resume_from is not None:
         saved = checkpoint.load_for_resume(resume_from)
         checkpoint.check_identity(saved, config, resume_from)
+        checkpoint.check_job(saved, config, job.identity(), earlier.get(RUN_ID), resume_from)
         changed = checkpoint.changed_keys(saved.get("config") or {}, config)
         if changed:
             log.warning("resuming with a changed config (%s); per-step schedules continue from the saved step",
@@ -265,6 +131,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     best_acc, best_epoch = -1.0, None
     if saved is not None:
         checkpoint.check_fits(saved, model, optimizer, resume_from, schedule)
+        checkpoint.check_schedule_length(saved, config, steps_per_epoch, resume_from)
         model.load_state_dict(saved["model"])
         load_optimizer_state(optimizer, saved["optimizer"])
         schedule.load_state_dict(saved["scheduler"])
@@ -276,6 +143,29 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         checkpoint.set_rng_state(saved["rng"])
         if saved.get("collector") is not None:
             collector.load_state_dict(saved["collector"], device, counts=main)  # DDP: rank 0 carries the sums
+    input_stats = batch_stats(data.train, 256, t.seed) if main else {}
+    preflight.check_inputs(input_stats, cfg.data)
+    run_info = {
+        RUN_ID: (saved or {}).get("run_id") or uuid.uuid4().hex,
+        "run_dir": str(run_dir.resolve()),
+        **data.facts,
+        **input_stats,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "amp": amp,
+        "steps_per_epoch": steps_per_epoch,
+        "loader": "device" if on_device else "dataloader",
+        "world_size": ranks.world_size,  # DDP processes; each takes data.batch_size / world_size per step
+        "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
+        "versions": library_versions(),
+        "config": config,
+    }
+    if earlier:  # a run of this directory's before: a run that cannot train replaces none of its files
+        check_labels(data.facts, cfg.data.num_classes)
+
+    # ── every check passed: from here on this launch owns the directory ──
+    if main:
+        job.accept()  # .hydra/ is this launch's (trainer/job.py)
     if main and not t.resume:
         # Starting over: the earlier run's checkpoints go first, its diagnostics lines next (below). In
         # the other order a crash in between would leave its last.pt for the next launch to resume on
@@ -289,6 +179,10 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     if main:  # rank 0 owns the run directory
         for directory in (ckpt_dir, diag_dir):
             remove_stale_temporaries(directory)
+    moved_from = earlier.get("run_dir") if saved is not None else None
+    if main and isinstance(moved_from, str) and moved_from != run_info["run_dir"]:
+        log.info("the run directory moved from %s to %s; resuming it there (the run id, not the path, is "
+                 "the run's identity)", moved_from, run_info["run_dir"])
 
     status = (Status(diag_dir / STATUS, t.epochs, resumed=saved is not None) if main
               else NOWHERE)  # only rank 0 writes
@@ -298,26 +192,11 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     train_log = val_log = NOWHERE
     try:
         stop.install()
-        status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
-        run_info = {
-            "run_id": (saved or {}).get("run_id") or uuid.uuid4().hex,
-            "run_dir": str(run_dir.resolve()),
-            **data.facts,
-            **(batch_stats(data.train, 256, t.seed) if main else {}),
-            "num_parameters": sum(p.numel() for p in model.parameters()),
-            "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
-            "amp": amp,
-            "steps_per_epoch": steps_per_epoch,
-            "loader": "device" if on_device else "dataloader",
-            "world_size": ranks.world_size,  # DDP processes; each takes data.batch_size / world_size per step
-            "resumed_from_epoch": start_epoch - 1 if saved is not None else None,
-            "versions": library_versions(),
-            "config": config,
-        }
-        if main:
+        if main:  # run_info.json first: it is the mark of a traindx run (rundir.format.RUN_ID)
             write_json(diag_dir / RUN_INFO, run_info)
             if diag_dir.resolve() != (run_dir / DIAGNOSTICS).resolve():  # DIAGNOSTICS_DIR, diagnostics.dir
                 write_json(run_dir / DIAGNOSTICS_POINTER, {POINTER_KEY: str(diag_dir.resolve())})
+        status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
         if saved is not None:
             log.info("resumed from %s at epoch %d%s", resume_from, start_epoch - 1,
                      f", step {start_step}" if start_step else "")
@@ -335,7 +214,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             if not main:
                 return
             checkpoint.save(ckpt_dir / path_name, {
-                "epoch": epoch, "step": step, "run_id": run_info["run_id"],
+                "epoch": epoch, "step": step, "run_id": run_info[RUN_ID],
+                "job": job.identity(),  # compared on resume (checkpoint.check_job)
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "best_val_accuracy": best_acc, "best_epoch": best_epoch,
@@ -455,11 +335,12 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             if stop.received and epoch < t.epochs:  # after the last epoch the run is complete
                 raise stop.preempted()
         status.update(status="completed")
-        log.info("done: best validation accuracy %.4f at epoch %s", best_acc, best_epoch)
+        log.info("done: best validation accuracy %.4f at epoch %s; the run is in %s", best_acc, best_epoch,
+                 run_info["run_dir"])
         return float(best_acc)
     except Preempted as e:
         status.update(status="preempted", error=str(e))
-        log.warning("preempted: %s", e)
+        log.warning("preempted: %s; the run is in %s", e, run_info["run_dir"])
         raise
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
         status.update(status="preempted", error=INTERRUPTED)

@@ -7,13 +7,15 @@ the model are built, before the first step: a mismatch is a config error, not a 
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from pathlib import Path
 from typing import Iterable, Optional
 
 from rundir.format import (BEST_CHECKPOINT, CHECKPOINTS, CHECKSUM_SUFFIX, DIAGNOSTICS, DIAGNOSTICS_POINTER,
-                           HYDRA_DIR, LAST_CHECKPOINT, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL)
+                           HYDRA_DIR, LAST_CHECKPOINT, RUN_ID, RUN_INFO, STATUS, STATUS_FIELDS, TRAIN_JSONL,
+                           VAL_JSONL)
 from rundir.jsonl import read_jsonl
 from rundir.safe import read_json
 
@@ -39,6 +41,7 @@ def check_run_paths(run_dir: Path, diag_dir: Path, resume: bool) -> None:
         files.append(run_dir / DIAGNOSTICS_POINTER)
     for path in files:
         _check_file(path)
+    _check_ours(ckpt_dir, diag_dir, resume)
     if resume:
         _check_checkpoint_not_lost(ckpt_dir, diag_dir)
 
@@ -50,9 +53,41 @@ def check_diagnostics_dir(diag_dir: Path, run_dir: Path) -> None:
     if problems:
         raise RunDirError(f"{info} is unreadable; choose another diagnostics.dir or remove it")
     owner = content.get("run_dir") if content is not None else None
-    if isinstance(owner, str) and owner and Path(owner).resolve() != run_dir.resolve():
+    own_folder = diag_dir.resolve() == (run_dir / DIAGNOSTICS).resolve()  # a moved run keeps its diagnostics
+    if isinstance(owner, str) and owner and Path(owner).resolve() != run_dir.resolve() and not own_folder:
         raise RunDirError(f"diagnostics.dir={diag_dir} holds the diagnostics of another run ({owner}); "
                           f"choose another directory (DIAGNOSTICS_DIR or diagnostics.dir)")
+
+
+def run_id(diag_dir: Path) -> Optional[str]:
+    """The run id in diag_dir's run_info.json (rundir.format.RUN_ID), or None: the mark of a traindx run."""
+    content = read_json(Path(diag_dir) / RUN_INFO, [])
+    found = content.get(RUN_ID) if isinstance(content, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _our_status(path: Path) -> bool:
+    """A status.json that rundir.files.Status wrote (a launch refused before run_info.json records why there)."""
+    content = read_json(path, [])
+    return isinstance(content, dict) and set(content) == set(STATUS_FIELDS)
+
+
+def _check_ours(ckpt_dir: Path, diag_dir: Path, resume: bool) -> None:
+    """Nothing is replaced or removed in a directory traindx did not write: the diagnostics directory must
+    hold a run id in run_info.json before its files are replaced, and before trainer.resume=false deletes
+    the checkpoints."""
+    if run_id(diag_dir) is not None:
+        return
+    foreign = [name for name in DIAGNOSTICS_FILES if os.path.lexists(diag_dir / name)
+               and not (name == STATUS and _our_status(diag_dir / STATUS))]
+    if foreign:
+        raise RunDirError(f"diagnostics.dir={diag_dir} holds a {foreign[0]} that traindx did not write (no {RUN_ID} "
+                          f"in {RUN_INFO}); choose a directory of its own (DIAGNOSTICS_DIR or diagnostics.dir)")
+    checkpoints = [name for name in CHECKPOINT_FILES if os.path.lexists(ckpt_dir / name)]
+    if checkpoints and not resume:
+        raise RunDirError(f"{ckpt_dir / checkpoints[0]} was not written by a traindx run (no {RUN_ID} in "
+                          f"{diag_dir / RUN_INFO}), so trainer.resume=false does not delete it: move it away, or "
+                          f"choose another hydra.run.dir")
 
 
 def _kind(mode: int) -> str:
@@ -152,7 +187,18 @@ def check_data_root(root: Optional[str]) -> None:
         raise DataError(f"data.root={root}: {e.strerror or e}") from None
 
 
-# ───────────────────────────── shapes, once data and model exist ─────────────────────────────
+# ───────────────────────────── shapes and inputs, once data and model exist ─────────────────────────────
+
+
+def check_inputs(stats: dict, data_cfg) -> None:
+    """The statistics of the first normalised training images (data.batch_stats) must be finite: a data.std
+    near 0 makes every input infinite or NaN, and the run could learn nothing."""
+    values = [v for key in ("input_mean", "input_std") for v in stats.get(key, [])]
+    values += [stats[key] for key in ("input_min", "input_max") if key in stats]
+    if any(not math.isfinite(v) for v in values):
+        raise DataError(f"data.mean={list(data_cfg.mean)} and data.std={list(data_cfg.std)} make the normalised "
+                        f"inputs non-finite (input std {stats.get('input_std')}); data.std is each channel's "
+                        f"standard deviation, e.g. 0.25")
 
 
 def check_shapes(dataset, data_cfg, model, model_name: str) -> None:
