@@ -45,6 +45,10 @@ class DataConf:
     in_channels: int = 3  # image channels fed to the model
     image_size: int = 32  # side in pixels after loading (imagefolder resizes to it)
     size: int = 2048  # fake only: number of generated images
+    # imagefolder only: an image that cannot be used (corrupt, truncated, empty, unreadable, not a regular file,
+    # beyond Pillow's MAX_IMAGE_PIXELS) refuses the run, naming the first few; true: train without them, their
+    # count logged (trainer/image_folder.py)
+    skip_bad_images: bool = False
     mean: List[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])  # per-channel, for normalization
     std: List[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
     # auto: on CUDA, tensor datasets (digits, cifar, fake) with augmentation none or basic are held on

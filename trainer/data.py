@@ -122,7 +122,8 @@ class SourceDataset(Dataset):
 
 
 class FolderDataset(Dataset):
-    """A view of an ImageFolder through a list of indices (the folder owns its transform)."""
+    """A view of a scanned image folder (image_folder.ScannedFolder) through a list of indices (the folder
+    owns its transform)."""
 
     def __init__(self, folder: Any, indices: Sequence[int]):
         self.folder = folder
@@ -391,17 +392,15 @@ def build_datasets(data: DataConf, aug: AugmentationConf, seed: int) -> Data:
 
 
 def _imagefolder(data: DataConf, train_tf, val_tf, seed: int):
-    from torchvision import datasets
+    from .image_folder import ScannedFolder, scan
 
     root = Path(data.root)
     if not root.is_dir():
         raise DataError(f"data.root={data.root} is not a directory")
-    try:
-        train_folder = datasets.ImageFolder(str(root), transform=train_tf)
-        # A second instance for validation: its transform can never be the train one by accident.
-        val_folder = datasets.ImageFolder(str(root), transform=val_tf)
-    except (FileNotFoundError, OSError) as e:
-        raise DataError(f"data.root={data.root}: {e}") from None
+    # One scan (image_folder.py: regular files, links once, every image decoded within bounds) serves both
+    # splits; a second dataset instance for validation: its transform can never be the train one by accident.
+    found = scan(data.root, skip_bad=data.skip_bad_images, decode_size=data.image_size)
+    train_folder, val_folder = ScannedFolder(found, train_tf), ScannedFolder(found, val_tf)
     if len(train_folder.classes) != data.num_classes:
         raise DataError(f"data.root={data.root} has {len(train_folder.classes)} class folders "
                         f"but data.num_classes={data.num_classes}")
