@@ -19,12 +19,13 @@ bounded decoder, so an image replaced after the scan is a `DataError` naming it,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .errors import DataError
 
@@ -67,9 +68,8 @@ def scan(root: str, skip_bad: bool = False, decode_size: int = 32) -> FolderScan
     decode_size: the side the images will be resized to; JPEGs decode at the smallest scale that covers it.
     """
     found = _walk(root)
-    with warnings.catch_warnings():
-        # Pillow warns (once per process) between MAX_IMAGE_PIXELS and twice that; check_pixels refuses both.
-        warnings.simplefilter("ignore", _bomb_warning())
+    total = len(found.samples) + len(found.bad)  # image files found, the unreadable ones included
+    with quiet_pillow():
         good = []
         for path, label in found.samples:
             try:
@@ -78,7 +78,6 @@ def scan(root: str, skip_bad: bool = False, decode_size: int = 32) -> FolderScan
                 found.bad.append(BadImage(path, str(e)))
             else:
                 good.append((path, label))
-    total = len(found.samples)
     found.samples = good
     found.bad.sort(key=lambda b: b.path)
     if found.repeated:
@@ -187,10 +186,17 @@ def _not_regular(mode: int) -> str:
 # ───────────────────────────── one image, bounded ─────────────────────────────
 
 
-def _bomb_warning() -> type:
+@contextlib.contextmanager
+def quiet_pillow() -> Iterator[None]:
+    """Pillow's warnings silenced while decoding: between MAX_IMAGE_PIXELS and twice that it warns where
+    check_pixels refuses anyway, and a corrupt EXIF block (common in camera files, harmless to the pixels)
+    would print a warning per image per epoch."""
     from PIL import Image
 
-    return Image.DecompressionBombWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        yield
 
 
 def decode(path: str, draft_size: Optional[int] = None):
@@ -279,8 +285,7 @@ class ScannedFolder:
 
     def __getitem__(self, i: int):
         path, label = self.samples[i]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", _bomb_warning())
+        with quiet_pillow():
             try:
                 image = decode(path)
             except BadImageError as e:  # changed since the scan
