@@ -62,6 +62,12 @@ def png_from_chunks(chunks: list[tuple[bytes, bytes]], bad_crc: frozenset = froz
     return PNG_SIGNATURE + b"".join(png_chunk(k, d, crc=i not in bad_crc) for i, (k, d) in enumerate(chunks))
 
 
+def has_ihdr(data: bytes) -> bool:
+    """A PNG signature followed by a whole IHDR chunk (earlier mutations may have broken either)."""
+    chunks = png_chunks(data) if data.startswith(PNG_SIGNATURE) else []
+    return bool(chunks) and chunks[0][0] == b"IHDR" and len(chunks[0][1]) == 13
+
+
 def with_png_size(data: bytes, width: int, height: int) -> bytes:
     """A PNG whose IHDR claims width x height (CRC recomputed: Pillow trusts it; the pixels stay the old ones)."""
     chunks = png_chunks(data)
@@ -166,7 +172,7 @@ def m_header_bytes(data, rng, t):
 def m_png_header_field(data, rng, t):
     """One IHDR field (size, bit depth, colour type, compression, filter, interlace) set to a hostile
     value, its CRC recomputed or not."""
-    if not data.startswith(PNG_SIGNATURE):
+    if not has_ihdr(data):
         return m_jpeg_frame(data, rng, t)
     chunks = png_chunks(data)
     kind, ihdr = chunks[0]
@@ -179,16 +185,16 @@ def m_png_header_field(data, rng, t):
 
 def m_png_claims_size(data, rng, t):
     """IHDR claims another size with a valid CRC: from 1x1 to a decompression bomb."""
-    if not data.startswith(PNG_SIGNATURE):
+    if not has_ihdr(data):
         return m_jpeg_frame(data, rng, t)
     return with_png_size(data, rng.choice(EXTREME_SIDES[1:]), rng.choice(EXTREME_SIDES[1:]))
 
 
 def m_png_chunks(data, rng, t):
     """Chunks dropped, duplicated, reordered, given a wrong CRC or a huge length field."""
-    if not data.startswith(PNG_SIGNATURE):
+    chunks = png_chunks(data) if data.startswith(PNG_SIGNATURE) else []
+    if not chunks:
         return m_jpeg_markers(data, rng, t)
-    chunks = png_chunks(data)
     op = rng.choice(["drop", "duplicate", "swap", "crc", "length"])
     i = rng.randrange(len(chunks))
     if op == "drop":
@@ -232,7 +238,7 @@ def _jpeg_segments(data: bytes) -> list[int]:
 def m_jpeg_frame(data, rng, t):
     """The SOF segment's height, width, precision or component count set to a hostile value."""
     b = bytearray(data)
-    sof = next((i for i in _jpeg_segments(data) if data[i + 1] in (0xC0, 0xC1, 0xC2)), None)
+    sof = next((i for i in _jpeg_segments(data) if data[i + 1] in (0xC0, 0xC1, 0xC2) and i + 10 <= len(data)), None)
     if sof is None:
         return m_header_bytes(data, rng, t)
     field = rng.choice(["height", "width", "precision", "components"])
