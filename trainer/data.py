@@ -241,6 +241,9 @@ def split_indices(n: int, val_fraction: float, seed: int, num_classes: int) -> t
     perm = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * val_fraction))
     if n_val < num_classes:
+        if num_classes >= n:
+            raise DataError(f"{n} images are too few to hold out one per class for validation "
+                            f"(data.num_classes={num_classes}) and train on the rest")
         raise DataError(f"data.val_fraction={val_fraction} holds out {n_val} of {n} images for validation, fewer "
                         f"than one per class (data.num_classes={num_classes}); use data.val_fraction >= "
                         f"{_ceil_2_digits(num_classes / n)}")
