@@ -202,9 +202,11 @@ class MlflowLogger:
 
         uri = self.tracking_uri
         scheme = urlsplit(uri).scheme
+        if os.name == "nt" and len(scheme) == 1:  # C:\\mlruns: a drive letter, not a scheme
+            return check_writable(Path(uri), f"logger.tracking_uri={uri}")
         if not scheme and ":" in uri:  # MLflow would make it a folder of that name in the working directory
             raise ConfigError(f"logger.tracking_uri={uri!r} is not a URI (scheme:..., e.g. http://host:5000, "
-                              f"file:/path/mlruns, sqlite:///mlflow.db) nor a path without ':'")
+                              f"file:/path/mlruns, sqlite:///mlflow.db); MLflow would make it a folder of that name")
         supported = _mlflow_schemes()
         if supported is not None and (scheme or "") not in supported and uri not in supported:
             hint = f"; did you mean http://{uri}?" if urlsplit(uri).path.isdigit() else ""  # host:port
@@ -215,7 +217,6 @@ class MlflowLogger:
             check_writable(store, f"logger.tracking_uri={uri}")
         elif scheme in ("http", "https"):
             _check_server(uri)
-
 
     def _open(self) -> str:
         from mlflow import MlflowClient
