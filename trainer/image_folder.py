@@ -91,7 +91,8 @@ def scan(root: str, skip_bad: bool = False, decode_size: int = 32) -> FolderScan
                             f"fix or remove them, or set data.skip_bad_images=true to train without them")
         log.warning("data.root=%s: skipped %d of %d images that cannot be used (data.skip_bad_images=true): %s%s",
                     root, len(found.bad), total, listed, more)
-    empty = [c for i, c in enumerate(found.classes) if not any(label == i for _, label in good)]
+    labelled = {label for _, label in good}
+    empty = [c for i, c in enumerate(found.classes) if i not in labelled]
     if empty:
         raise DataError(f"data.root={root}: no usable image in the class folder(s) {', '.join(empty[:SHOWN_BAD])}"
                         f"{' ...' if len(empty) > SHOWN_BAD else ''} (image files end in "
