@@ -69,15 +69,14 @@ def scan(root: str, skip_bad: bool = False, decode_size: int = 32) -> FolderScan
     """
     found = _walk(root)
     total = len(found.samples) + len(found.bad)  # image files found, the unreadable ones included
-    with quiet_pillow():
-        good = []
-        for path, label in found.samples:
-            try:
-                decode(path, decode_size)
-            except BadImageError as e:
-                found.bad.append(BadImage(path, str(e)))
-            else:
-                good.append((path, label))
+    good = []
+    for path, label in found.samples:
+        try:
+            decode(path, decode_size)
+        except BadImageError as e:
+            found.bad.append(BadImage(path, str(e)))
+        else:
+            good.append((path, label))
     found.samples = good
     found.bad.sort(key=lambda b: b.path)
     if found.repeated:
@@ -209,7 +208,7 @@ def decode(path: str, draft_size: Optional[int] = None):
     """
     from PIL import Image, UnidentifiedImageError
 
-    with _open_regular(path) as f:
+    with _open_regular(path) as f, quiet_pillow():
         try:
             with Image.open(f) as image:
                 check_pixels(image.size)
@@ -286,10 +285,8 @@ class ScannedFolder:
 
     def __getitem__(self, i: int):
         path, label = self.samples[i]
-        with quiet_pillow():
-            try:
-                image = decode(path)
-            except BadImageError as e:  # changed since the scan
-                raise DataError(f"{path}: {e} (it changed after the start-up scan of data.root={self.root})") \
-                    from None
+        try:
+            image = decode(path)
+        except BadImageError as e:  # changed since the scan
+            raise DataError(f"{path}: {e} (it changed after the start-up scan of data.root={self.root})") from None
         return (self.transform(image) if self.transform is not None else image), label
