@@ -187,7 +187,7 @@ def _not_regular(mode: int) -> str:
 
 
 @contextlib.contextmanager
-def quiet_pillow() -> Iterator[None]:
+def _quiet_pillow() -> Iterator[None]:
     """Pillow's warnings silenced while decoding: between MAX_IMAGE_PIXELS and twice that it warns where
     check_pixels refuses anyway, and a corrupt EXIF block (common in camera files, harmless to the pixels)
     would print a warning per image per epoch."""
@@ -208,7 +208,7 @@ def decode(path: str, draft_size: Optional[int] = None):
     """
     from PIL import Image, UnidentifiedImageError
 
-    with _open_regular(path) as f, quiet_pillow():
+    with _open_regular(path) as f, _quiet_pillow():
         try:
             with Image.open(f) as image:
                 check_pixels(image.size)
