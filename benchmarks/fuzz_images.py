@@ -7,8 +7,8 @@ loaded through `trainer.data.build_datasets` and then read image by image as tra
 
 A case passes when build_datasets either refuses the folder (or its split) with a one-line DataError, or
 returns datasets whose every image loads as a finite (3, size, size) tensor: an image the start-up scan
-accepted must never fail later, mid-epoch. Anything else (another exception, a hang past CASE_TIMEOUT_S, more memory than
-fuzz_analysis.MEMORY_LIMIT_BYTES) fails, printed with its seed, so `--replay SEED` reproduces it.
+accepted must never fail later, mid-epoch. Anything else (another exception, a hang past CASE_TIMEOUT_S,
+more memory than fuzz_analysis.MEMORY_LIMIT_BYTES) fails, printed with its seed, so `--replay SEED` reproduces it.
 tests/test_fuzz_images.py runs a few hundred cases in the default suite and 100,000 as a slow test
 (docs/reliability.md has the figure).
 """

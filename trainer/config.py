@@ -537,7 +537,8 @@ def check_combinations(c: TrainConfig) -> None:
     min_lr = getattr(c.scheduler, "min_lr", None)
     if min_lr is not None and min_lr >= c.optimizer.lr:
         effect = ("cosine would never lower the LR (it decays from optimizer.lr to min_lr)"
-                  if c.scheduler.name == "cosine" else "the plateau scheduler could never cut the LR (it stops at min_lr)")
+                  if c.scheduler.name == "cosine" else
+                  "the plateau scheduler could never cut the LR (it stops at min_lr)")
         raise ConfigError(f"scheduler.min_lr={min_lr} is not below optimizer.lr={c.optimizer.lr}: {effect}; set "
                           f"scheduler.min_lr < optimizer.lr, or scheduler=constant for a constant LR")
     # A fault that changes nothing in this config would make its "detection" meaningless.
