@@ -16,6 +16,7 @@ where the command line itself is the point: Hydra's own errors, an environment v
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import pickle
@@ -198,6 +199,54 @@ def _empty_class_folders(_run: Path, tmp: Path) -> None:
         (tmp / "folder" / name).mkdir(parents=True)
 
 
+def _fuzz_images():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import fuzz_images  # the image fuzzer's builders of real and hostile files
+
+    return fuzz_images
+
+
+# data=imagefolder on {tmp}/folder: two class folders a and b (a PNG and a JPEG each), starting over so that
+# the data is loaded (and the old run must still be untouched).
+FOLDER_ARGS = ["data=imagefolder", "data.root={tmp}/folder", "data.num_classes=2", "trainer.resume=false"]
+
+
+def _image_folder(*damage: Callable[[Path], None]) -> Callable[[Path, Path], None]:
+    """A folder of good images, then each damage(folder) applied."""
+    def prepare(_run: Path, tmp: Path) -> None:
+        fz = _fuzz_images()
+        for i, label in enumerate(("a", "b")):
+            (tmp / "folder" / label).mkdir(parents=True)
+            (tmp / "folder" / label / "0.png").write_bytes(fz.image_bytes("PNG", "RGB", (20, 20), i))
+            (tmp / "folder" / label / "1.jpg").write_bytes(fz.image_bytes("JPEG", "RGB", (40, 40), i))
+        for d in damage:
+            d(tmp / "folder")
+    return prepare
+
+
+def _image(rel: str, make: Callable[[object], bytes]) -> Callable[[Path], None]:
+    return lambda folder: (folder / rel).write_bytes(make(_fuzz_images()))
+
+
+def _cut(data: bytes, share: float) -> bytes:
+    return data[: int(len(data) * share)]
+
+
+def _fifo_image(folder: Path) -> None:
+    os.mkfifo(folder / "a" / "fifo.png")  # Pillow would wait for a writer forever
+
+
+def _self_links(folder: Path) -> None:
+    (folder / "b" / "self").symlink_to(".")  # os.walk(followlinks=True) walked it 40 levels deep, twice: a hang
+    (folder / "b" / "again").symlink_to(".")
+
+
+def _unreadable_image(folder: Path) -> None:
+    (folder / "a" / "0.png").chmod(0)
+
+
 # Mounts $1 read-only over itself, then runs the rest of the arguments. `unshare -rm` gives the command a user
 # and mount namespace of its own: no privileges needed, and the mount is gone when the command ends.
 READ_ONLY_MOUNT = ("unshare", "-rm", "sh", "-c",
@@ -216,6 +265,8 @@ def _cannot_mount_read_only() -> Optional[str]:
         shutil.rmtree(probe_dir, ignore_errors=True)
     return None if probe.returncode == 0 else f"no read-only bind mount here: {probe.stderr.strip()[:200]}"
 
+
+NO_MLFLOW = None if importlib.util.find_spec("mlflow") else 'no mlflow package (pip install "traindx[mlflow]")'
 
 ROOT_NOTE = ("running as root: chmod 000 does not stop root from reading; the rows with a directory in place "
              "of a file cover unreadable files")
@@ -262,6 +313,10 @@ CASES = [
     Case("imagefolder without a root", ["data=imagefolder"], "data=imagefolder needs data.root"),
     Case("warmup as long as the run", ["scheduler.warmup_epochs=3"],
          "scheduler.warmup_epochs=3.0 must be < trainer.epochs=3"),
+    Case("cosine min_lr at the LR", ["scheduler.min_lr=0.05"],
+         "scheduler.min_lr=0.05 is not below optimizer.lr=0.05: cosine would never lower the LR"),
+    Case("plateau min_lr above the LR", ["scheduler=plateau", "scheduler.min_lr=1"],
+         "scheduler.min_lr=1.0 is not below optimizer.lr=0.05: the plateau scheduler could never cut the LR"),
     Case("a fault that would do nothing: fp32", ["fault=clip_before_unscale", "regularization.grad_clip=1.0"],
          "fault=clip_before_unscale only acts with trainer.amp=fp16 and regularization.grad_clip set"),
     Case("a fault that would do nothing: no augmentation", ["fault=shared_transforms", "augmentation=none"],
@@ -273,6 +328,10 @@ CASES = [
     # shapes are checked against the data and the model once both are built (starting over, to get there)
     Case("image too small for the model", ["augmentation=none", "data.image_size=1", "trainer.resume=false"],
          "data.image_size=1 is too small for model=small_cnn"),
+    Case("image collapsed to 1x1 inside ResNet-18",
+         ["model=resnet18", "augmentation=none", "data.image_size=1", "trainer.resume=false"],
+         "data.image_size=1 is too small for model=resnet18 (its downsampling layer stages.2.conv1 gets a 1x1 "
+         "feature map); use data.image_size >= 5"),
     Case("one channel of RGB digits",
          ["data.in_channels=1", "data.mean=[0.5]", "data.std=[0.25]", "trainer.resume=false"],
          "data.in_channels=1 but data=digits images have 3 channels"),
@@ -318,8 +377,53 @@ CASES = [
          "data.root={tmp}/nowhere is not a directory"),
     Case("data root is a file", ["data=imagefolder", "data.root={run}/train.log", "trainer.resume=false"],
          "data.root={run}/train.log is not a directory"),
-    Case("class folders without images", ["data=imagefolder", "data.root={tmp}/folder", "trainer.resume=false"],
-         "data.root={tmp}/folder: Found no valid file for the classes a, b", prepare=_empty_class_folders),
+    Case("class folders without images", FOLDER_ARGS,
+         "data.root={tmp}/folder: no usable image in the class folder(s) a, b", prepare=_empty_class_folders),
+    Case("image folder without class folders", FOLDER_ARGS, "data.root={tmp}/folder has no class folders",
+         prepare=lambda _run, tmp: (tmp / "folder").mkdir()),
+    # ── image folders a user really has: each bad file named in one line (trainer/image_folder.py) ──
+    Case("corrupt image", FOLDER_ARGS, "data.root={tmp}/folder: 1 of 5 images cannot be used: a/corrupt.png "
+         "(not an image Pillow can read); fix or remove them, or set data.skip_bad_images=true",
+         prepare=_image_folder(_image("a/corrupt.png", lambda fz: fz.PNG_SIGNATURE + bytes(range(256)) * 4))),
+    Case("truncated PNG", FOLDER_ARGS, "1 of 5 images cannot be used: a/cut.png (OSError: image file is truncated",
+         prepare=_image_folder(_image("a/cut.png", lambda fz: _cut(fz.image_bytes("PNG", "RGB", (64, 64)), 0.7)))),
+    Case("truncated JPEG", FOLDER_ARGS, "1 of 5 images cannot be used: a/cut.jpg (OSError: image file is truncated",
+         prepare=_image_folder(_image("a/cut.jpg", lambda fz: _cut(fz.image_bytes("JPEG", "RGB", (64, 64)), 0.5)))),
+    Case("empty image file", FOLDER_ARGS, "1 of 5 images cannot be used: a/empty.jpg (an empty file)",
+         prepare=_image_folder(_image("a/empty.jpg", lambda fz: b""))),
+    Case("decompression bomb", FOLDER_ARGS, "1 of 5 images cannot be used: a/bomb.png (more than Pillow's "
+         "Image.MAX_IMAGE_PIXELS=", prepare=_image_folder(_image("a/bomb.png", lambda fz: fz.with_png_size(
+             fz.image_bytes("PNG", "RGB", (8, 8)), 30_000, 30_000)))),
+    Case("zTXt bomb", FOLDER_ARGS, "1 of 5 images cannot be used: a/text.png (ValueError: Decompressed data too "
+         "large for PngImagePlugin.MAX_TEXT_CHUNK)", prepare=_image_folder(_image("a/text.png", lambda fz: (
+             fz.with_chunk_after_header(fz.image_bytes("PNG", "RGB", (8, 8)), fz.ztxt_bomb_chunk(8)))))),
+    Case("FIFO named like an image", FOLDER_ARGS, "1 of 5 images cannot be used: a/fifo.png (a FIFO, not a regular "
+         "file)", prepare=_image_folder(_fifo_image)),
+    Case("link to nothing named like an image", FOLDER_ARGS, "a/gone.jpg (a link to nothing)",
+         prepare=_image_folder(lambda folder: (folder / "a" / "gone.jpg").symlink_to("nowhere.jpg"))),
+    # the links are followed once: 4 good images, not 4 + 2 x 40 (and no hang); the corrupt file is what refuses
+    Case("class folder that links to itself twice", FOLDER_ARGS, "1 of 5 images cannot be used: a/corrupt.png",
+         prepare=_image_folder(_self_links, _image("a/corrupt.png", lambda fz: b"not an image"))),
+    Case("unreadable image", FOLDER_ARGS, "1 of 4 images cannot be used: a/0.png (Permission denied)",
+         prepare=_image_folder(_unreadable_image), skip=ROOT_NOTE if os.geteuid() == 0 else None),
+    Case("every image of a class skipped", [*FOLDER_ARGS, "data.skip_bad_images=true"],
+         "data.root={tmp}/folder: no usable image in the class folder(s) b", prepare=_image_folder(
+             lambda folder: [(folder / "b" / n).write_bytes(b"x") for n in ("0.png", "1.jpg")])),
+    Case("one validation image", ["data.val_fraction=1e-300", "trainer.resume=false"],
+         "data.val_fraction=1e-300 holds out 0 of 1797 images for validation, fewer than one per class "
+         "(data.num_classes=10); use data.val_fraction >= 0.0056"),
+    # ── logger destinations, checked before the first step (trainer/loggers.py) ──
+    Case("logger.dir that cannot be written", ["logger=tensorboard", "logger.dir={run}/train.log/tb"],
+         "logger.dir={run}/train.log/tb cannot be used: cannot write {run}/train.log/tb: Not a directory",
+         skip=None if importlib.util.find_spec("tensorboard") else "no tensorboard package"),
+    Case("MLflow tracking URI that is not one", ["logger=mlflow", "logger.tracking_uri='::not a uri::'"],
+         "logger.tracking_uri='::not a uri::' is not a URI", skip=NO_MLFLOW),
+    Case("MLflow server without its scheme", ["logger=mlflow", "logger.tracking_uri=localhost:5000"],
+         "MLflow has no tracking store for localhost: (schemes: ", skip=NO_MLFLOW),
+    Case("unreachable MLflow server", ["logger=mlflow", "logger.tracking_uri=http://127.0.0.1:9"],
+         "logger.tracking_uri=http://127.0.0.1:9 does not answer within 5 s", skip=NO_MLFLOW),
+    Case("MLflow file store under a file", ["logger=mlflow", "logger.tracking_uri=file:{run}/train.log/mlruns"],
+         "logger.tracking_uri=file:{run}/train.log/mlruns cannot be used", skip=NO_MLFLOW),
     # ── checkpoints that cannot be resumed from ──
     Case("corrupt checkpoint", [], "{run}/checkpoints/last.pt: corrupt or not a checkpoint",
          prepare=_write(LAST, b"\x00garbage\xff" * 100)),

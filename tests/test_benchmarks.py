@@ -80,3 +80,9 @@ def test_digits_load_prints_both_loaders_and_their_ratio():
     out = bench("digits_load.py", "--pairs", "1")
     assert "trainer.data.digits_arrays" in out and "sklearn.datasets.load_digits" in out
     assert re.search(r"ratio \(trainer / scikit-learn\): median \d+\.\d+", out), out
+
+
+def test_image_scan_prints_both_timings_and_their_ratio():
+    out = bench("image_scan.py", "--images", "200", "--pairs", "1")
+    assert "scan (trainer.image_folder.scan)" in out and "one epoch of ImageFolder loading" in out
+    assert re.search(r"ratio \(scan / one epoch of loading\): median \d+\.\d+", out), out

@@ -45,6 +45,10 @@ class DataConf:
     in_channels: int = 3  # image channels fed to the model
     image_size: int = 32  # side in pixels after loading (imagefolder resizes to it)
     size: int = 2048  # fake only: number of generated images
+    # imagefolder only: an image that cannot be used (corrupt, truncated, empty, unreadable, not a regular file,
+    # beyond Pillow's MAX_IMAGE_PIXELS) refuses the run, naming the first few; true: train without them, their
+    # count logged (trainer/image_folder.py)
+    skip_bad_images: bool = False
     mean: List[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])  # per-channel, for normalization
     std: List[float] = field(default_factory=lambda: [0.25, 0.25, 0.25])
     # auto: on CUDA, tensor datasets (digits, cifar, fake) with augmentation none or basic are held on
@@ -541,6 +545,13 @@ def check_combinations(c: TrainConfig) -> None:
     if warmup >= c.trainer.epochs:
         raise ConfigError(f"scheduler.warmup_epochs={warmup} must be < trainer.epochs={c.trainer.epochs}: "
                           "the run would end before the learning rate reaches optimizer.lr")
+    min_lr = getattr(c.scheduler, "min_lr", None)
+    if min_lr is not None and min_lr >= c.optimizer.lr:
+        effect = ("cosine would never lower the LR (it decays from optimizer.lr to min_lr)"
+                  if c.scheduler.name == "cosine" else
+                  "the plateau scheduler could never cut the LR (it stops at min_lr)")
+        raise ConfigError(f"scheduler.min_lr={min_lr} is not below optimizer.lr={c.optimizer.lr}: {effect}; set "
+                          f"scheduler.min_lr < optimizer.lr, or scheduler=constant for a constant LR")
     # A fault that changes nothing in this config would make its "detection" meaningless.
     if c.fault.name == "clip_before_unscale" and (c.trainer.amp.value != "fp16" or c.regularization.grad_clip is None):
         raise ConfigError("fault=clip_before_unscale only acts with trainer.amp=fp16 and regularization.grad_clip "

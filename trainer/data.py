@@ -13,6 +13,8 @@ the seed's transform-separation fix, and `fault=shared_transforms` (faults.py) u
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from .config import AugmentationConf, DataConf
 from .errors import DataError
 from .ranks import Ranks
 
+log = logging.getLogger("trainer")
 
 # ───────────────────────────── sources: uint8 images and labels ─────────────────────────────
 
@@ -122,7 +125,8 @@ class SourceDataset(Dataset):
 
 
 class FolderDataset(Dataset):
-    """A view of an ImageFolder through a list of indices (the folder owns its transform)."""
+    """A view of a scanned image folder (image_folder.ScannedFolder) through a list of indices (the folder
+    owns its transform)."""
 
     def __init__(self, folder: Any, indices: Sequence[int]):
         self.folder = folder
@@ -224,13 +228,38 @@ def is_deterministic(pipeline) -> bool:
 # ───────────────────────────── split, order, loaders ─────────────────────────────
 
 
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded disjoint (train, val) index arrays, each sorted."""
+# Validation images below which accuracy moves in steps of 1 % or more and its sampling noise (0.5 / sqrt(n)
+# at 50 % accuracy: 5 points at 100 images) hides the epoch-to-epoch changes the diagnosis reads: a warning.
+FEW_VAL_IMAGES = 100
+
+
+def split_indices(n: int, val_fraction: float, seed: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded disjoint (train, val) index arrays, each sorted.
+
+    The validation share must hold at least num_classes images: fewer cannot contain every class once, so
+    its accuracy cannot say whether each class is learnt (data.val_fraction=1e-300 once left one image)."""
     perm = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * val_fraction)))
+    n_val = int(round(n * val_fraction))
+    if n_val < num_classes:
+        if num_classes >= n:
+            raise DataError(f"{n} images are too few to hold out one per class for validation "
+                            f"(data.num_classes={num_classes}) and train on the rest")
+        raise DataError(f"data.val_fraction={val_fraction} holds out {n_val} of {n} images for validation, fewer "
+                        f"than one per class (data.num_classes={num_classes}); use data.val_fraction >= "
+                        f"{_ceil_2_digits(num_classes / n)}")
     if n_val >= n:
         raise DataError(f"data.val_fraction={val_fraction} leaves no training images out of {n}")
+    if n_val < FEW_VAL_IMAGES:
+        log.warning("data.val_fraction=%s holds out only %d validation images: accuracy moves in steps of %.1f "
+                    "points and its noise is about +-%.0f points", val_fraction, n_val, 100 / n_val,
+                    50 / math.sqrt(n_val))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _ceil_2_digits(x: float) -> float:
+    """x rounded up to two significant digits (a fraction to suggest that is never below x)."""
+    scale = 10.0 ** (1 - math.floor(math.log10(x)))
+    return math.ceil(x * scale) / scale
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -381,7 +410,7 @@ def build_datasets(data: DataConf, aug: AugmentationConf, seed: int) -> Data:
         else:
             raise DataError(f"data={data.name} is unknown")
         if overlap_sources:
-            train_idx, val_idx = split_indices(len(train_src), data.val_fraction or 0.2, seed)
+            train_idx, val_idx = split_indices(len(train_src), data.val_fraction or 0.2, seed, data.num_classes)
         else:
             train_idx, val_idx = np.arange(len(train_src)), np.arange(len(val_src))
         train_ds = SourceDataset(train_src, train_idx, train_tf)
@@ -391,21 +420,19 @@ def build_datasets(data: DataConf, aug: AugmentationConf, seed: int) -> Data:
 
 
 def _imagefolder(data: DataConf, train_tf, val_tf, seed: int):
-    from torchvision import datasets
+    from .image_folder import ScannedFolder, scan
 
     root = Path(data.root)
     if not root.is_dir():
         raise DataError(f"data.root={data.root} is not a directory")
-    try:
-        train_folder = datasets.ImageFolder(str(root), transform=train_tf)
-        # A second instance for validation: its transform can never be the train one by accident.
-        val_folder = datasets.ImageFolder(str(root), transform=val_tf)
-    except (FileNotFoundError, OSError) as e:
-        raise DataError(f"data.root={data.root}: {e}") from None
+    # One scan (image_folder.py: regular files, links once, every image decoded within bounds) serves both
+    # splits; a second dataset instance for validation: its transform can never be the train one by accident.
+    found = scan(data.root, skip_bad=data.skip_bad_images, decode_size=data.image_size)
+    train_folder, val_folder = ScannedFolder(found, train_tf), ScannedFolder(found, val_tf)
     if len(train_folder.classes) != data.num_classes:
         raise DataError(f"data.root={data.root} has {len(train_folder.classes)} class folders "
                         f"but data.num_classes={data.num_classes}")
-    train_idx, val_idx = split_indices(len(train_folder), data.val_fraction, seed)
+    train_idx, val_idx = split_indices(len(train_folder), data.val_fraction, seed, data.num_classes)
     return FolderDataset(train_folder, train_idx), FolderDataset(val_folder, val_idx)
 
 

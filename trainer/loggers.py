@@ -35,6 +35,9 @@ from .errors import ConfigError
 from .signals import Preempted
 
 BEST_METRIC = "hparam/best_val_accuracy"  # the HParams tab's metric
+# Seconds a tracking server gets to answer the check before the first step. MLflow's own client retries an
+# unreachable server with backoff for about four minutes per call (the run stalled 261 s at its first epoch).
+SERVER_TIMEOUT_S = 5.0
 
 
 def scalars(prefix: str, record: dict) -> Iterator[tuple[str, float]]:
@@ -158,6 +161,19 @@ class TensorBoardLogger:
         self.writer.close()
 
 
+def check_writable(directory: Path, setting: str) -> None:
+    """ConfigError naming the setting (`key=value`) unless directory can be written or created
+    (trainer/preflight.py's check of the run's own directories): found before the first step, not after an epoch."""
+    from rundir.files import RunFileError
+
+    from .preflight import check_writable_dir
+
+    try:
+        check_writable_dir(directory)
+    except RunFileError as e:
+        raise ConfigError(f"{setting} cannot be used: {e}") from None
+
+
 class MlflowLogger:
     """One MLflow run, through MlflowClient (no global active run: a sweep's jobs in one process stay apart).
 
@@ -178,6 +194,30 @@ class MlflowLogger:
         self.tracking_uri = cfg.tracking_uri or f"file:{(sweep or self.run_dir) / 'mlruns'}"
         self.experiment = cfg.experiment or (str(sweep) if sweep is not None else "traindx")
         self.client, self.run_id, self.findings = None, None, []  # opened at the first epoch, like the event file
+
+    def check(self) -> None:
+        """ConfigError unless the tracking store can take this run: a URI MLflow knows, a file store in a
+        directory that can be written, a server that answers within SERVER_TIMEOUT_S. Nothing is written."""
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        uri = self.tracking_uri
+        scheme = urlsplit(uri).scheme
+        if os.name == "nt" and len(scheme) == 1:  # C:\\mlruns: a drive letter, not a scheme
+            return check_writable(Path(uri), f"logger.tracking_uri={uri}")
+        if not scheme and ":" in uri:  # MLflow would make it a folder of that name in the working directory
+            raise ConfigError(f"logger.tracking_uri={uri!r} is not a URI (scheme:..., e.g. http://host:5000, "
+                              f"file:/path/mlruns, sqlite:///mlflow.db); MLflow would make it a folder of that name")
+        supported = _mlflow_schemes()
+        if supported is not None and (scheme or "") not in supported and uri not in supported:
+            hint = f"; did you mean http://{uri}?" if urlsplit(uri).path.isdigit() else ""  # host:port
+            raise ConfigError(f"logger.tracking_uri={uri!r}: MLflow has no tracking store for {scheme}: (schemes: "
+                              f"{', '.join(s for s in supported if s)}){hint}")
+        if scheme in ("", "file"):
+            store = Path(url2pathname(urlsplit(uri).path) if scheme else uri)
+            check_writable(store, f"logger.tracking_uri={uri}")
+        elif scheme in ("http", "https"):
+            _check_server(uri)
 
     def _open(self) -> str:
         from mlflow import MlflowClient
@@ -242,18 +282,50 @@ class MlflowLogger:
         self.run_id = None
 
 
+def _mlflow_schemes() -> Optional[list[str]]:
+    """The URI schemes MLflow has a tracking store for (its registry; None where that internal moved)."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        return list(_tracking_store_registry._registry)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _check_server(uri: str) -> None:
+    """ConfigError unless the server at uri answers an HTTP request within SERVER_TIMEOUT_S (any status counts:
+    a login page or a 404 says a server is there; MLflow itself reports what it refuses)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=SERVER_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise ConfigError(f"logger.tracking_uri={uri} does not answer within {SERVER_TIMEOUT_S:g} s ({reason}); "
+                          f"start the tracking server, or choose another logger.tracking_uri or logger=none") \
+            from None
+
+
 def metric_name(tag: str) -> str:
     """An MLflow-legal metric or param name (letters, digits, _ - . / space): other characters become _."""
     return re.sub(r"[^\w\-./ ]", "_", tag)
 
 
 def build_logger(cfg: LoggerConf, run_dir: Path):
-    """The logger `cfg.name` names, writing under run_dir (or cfg.dir). ConfigError when its package is missing."""
+    """The logger `cfg.name` names, writing under run_dir (or cfg.dir). ConfigError when its package is missing
+    or its destination cannot take the run (checked here, before the first step)."""
     if cfg.name == "none":
         return NoLogger()
     log_dir = Path(cfg.dir) if cfg.dir else Path(run_dir) / cfg.name
     if cfg.name == "tensorboard":
-        return TensorBoardLogger(log_dir, Path(run_dir))
+        logger = TensorBoardLogger(log_dir, Path(run_dir))
+        check_writable(log_dir, f"logger.dir={log_dir}")
+        return logger
     if cfg.name == "mlflow":
-        return MlflowLogger(cfg, Path(run_dir))
+        logger = MlflowLogger(cfg, Path(run_dir))
+        logger.check()
+        return logger
     raise ConfigError(f"logger={cfg.name} is unknown")  # LoggerConf checks the name first

@@ -125,6 +125,11 @@ def _check_directory(directory: Path) -> None:
         raise RunFileError("create", directory, f"{parent} is not writable")
 
 
+def check_writable_dir(directory: Path) -> None:
+    """RunFileError unless directory is one that can be written, or can be created (a logger's directory)."""
+    _check_directory(Path(directory))
+
+
 def _existing_ancestor(path: Path) -> Path:
     for parent in path.absolute().parents:
         st = _stat(parent)
@@ -227,15 +232,40 @@ def _sizes_above(size: int) -> Iterable[int]:
 
 
 def _forward_fails(model, shape: tuple) -> Optional[str]:
+    """Why one zero image of this shape cannot go through the model, or None when it can. A layer that
+    downsamples a map already 1 pixel wide counts as failing: it runs, but the image was smaller than the
+    model's total stride, so from there on every kernel sees one real pixel among its padding (a 1x1 image
+    through resnet18 trains without an error and learns nothing spatial)."""
     import torch
 
+    collapsed: list[str] = []
+
+    def watch(name: str):
+        def hook(_module, inputs) -> None:
+            if not collapsed and min(inputs[0].shape[-2:]) == 1:
+                collapsed.append(name)
+        return hook
+
+    handles = [m.register_forward_pre_hook(watch(name)) for name, m in model.named_modules() if _downsamples(m)]
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             model(torch.zeros((1, *shape)))
-        return None
+        return f"its downsampling layer {collapsed[0]} gets a 1x1 feature map" if collapsed else None
     except RuntimeError as e:
         return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     finally:
+        for h in handles:
+            h.remove()
         model.train(was_training)
+
+
+def _downsamples(module) -> bool:
+    """A convolution or pooling layer with a stride above 1 (adaptive pooling sets its own output size)."""
+    from torch import nn
+
+    if not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        return False
+    stride = module.stride if module.stride is not None else module.kernel_size
+    return max(stride if isinstance(stride, tuple) else (stride,)) > 1
