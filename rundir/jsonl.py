@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from . import safe
 from .format import NESTED_FIELDS, NUMERIC_FIELDS
+from .numbers import BEYOND_FLOAT, MAX_EPOCH, as_number, valid_epoch
 from .safe import in_mib, read_capped
 
 try:  # a C parser several times faster than json on long lines; strict JSON only, so json stays the fallback
@@ -26,10 +27,6 @@ MAX_LINE_WARNINGS = 5  # per file; the rest are counted in one line
 _NESTED = tuple(NESTED_FIELDS)
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 _FAST_OK = _NUMBER_TYPES | {dict}  # with a dict only in a nested field, a record needs no closer look
-
-
-def _valid_epoch(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**7
 
 
 def _short(value: Any) -> str:
@@ -95,7 +92,7 @@ def _plain(obj: dict) -> bool:
 def _check_record(obj: dict, number: int, tokens: bool, out: _LineWarnings) -> None:
     """Warn about what the columns will read as missing: a bad epoch, a non-number, a NaN token."""
     epoch = obj.get("epoch")
-    if not _valid_epoch(epoch):
+    if not valid_epoch(epoch):
         out.add(number, "no \"epoch\", skipped" if "epoch" not in obj
                 else f"\"epoch\" is {_short(epoch)}, not an epoch number, skipped")
         return
@@ -116,6 +113,8 @@ def _check_record(obj: dict, number: int, tokens: bool, out: _LineWarnings) -> N
                     out.add(number, f"\"{key}\" is not a number ({_short(value)}), read as missing")
             elif isinstance(value, float) and not math.isfinite(value):
                 out.add(number, f"{_token(value)} in \"{key}\", read as non-finite")
+            elif isinstance(value, int) and as_number(value)[1] == BEYOND_FLOAT:
+                out.add(number, f"\"{key}\" is {_short(value)}, {BEYOND_FLOAT}")
 
 
 @dataclass
@@ -171,11 +170,11 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
             continue
         n_objects += 1
         epoch = obj.get("epoch")
-        if type(epoch) is int and 0 <= epoch < 10**7 and not tokens and _plain(obj):  # the common case, fast
+        if type(epoch) is int and 0 <= epoch < MAX_EPOCH and not tokens and _plain(obj):  # the common case, fast
             n_records += 1
         else:
             _check_record(obj, number, tokens, problems)
-            n_records += _valid_epoch(epoch)
+            n_records += valid_epoch(epoch)
         records.append(obj)
     problems.close()
     stats.lines += n_lines

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from rundir.format import NUMERIC_FIELDS
+from rundir.format import NUMERIC_FIELDS, logger_field
 from rundir.read import RunError
 
 
@@ -48,9 +48,10 @@ class Target:
     stage: str  # train or val
     field: str  # a record field (records.NUMERIC_FIELDS)
     preferred: bool = False  # an epoch-level value (Lightning's `_epoch` suffix) beats a per-step one
+    key: Optional[str] = None  # in a mapping field (layer_grad_norms): the layer
 
     def __str__(self) -> str:
-        return f"{self.stage}.{self.field}"
+        return f"{self.stage}.{self.field}" + (f".{self.key}" if self.key else "")
 
 
 def parse_map(items: list[str]) -> dict[str, Optional[Target]]:
@@ -91,6 +92,9 @@ def target(name: str, user: Optional[dict[str, Optional[Target]]] = None, defaul
     (Keras's `loss`, Hugging Face's `loss`) are default_stage's."""
     if user and name in user:
         return user[name]
+    ours = logger_field(name.strip())  # the trainer's own TensorBoard/MLflow names: every record field
+    if ours is not None:
+        return Target(ours[0], ours[1], key=ours[2])
     low = name.strip().lower()
     if _LR_MONITOR.match(low) and not low.endswith("-momentum"):
         return Target("train", "learning_rate")

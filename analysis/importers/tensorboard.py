@@ -127,7 +127,10 @@ def _epoch_map(scalars, steps_per_epoch, src: Source):
             return lambda step: max(1, math.ceil((step - first) / k) + 1)
         src.warnings.append("training tags are logged per step and validation tags at uneven steps: steps are "
                             "read as epochs; give --steps-per-epoch N")
-    first = min(s for p in scalars.values() for s, _, _ in p)
+    # Only the tags read as fields tell how steps are numbered: a summary written once with step 0 (the
+    # trainer's hparam/best_val_accuracy, an hparams plugin's) would shift every epoch by one.
+    read = [p for t, p in scalars.items() if target(t) is not None] or list(scalars.values())
+    first = min(s for p in read for s, _, _ in p)
     shift = 1 if first == 0 else 0
     src.notes.append("steps read as epochs" + (" (counted from 0, shifted by 1)" if shift else ""))
     return lambda step: step + shift
