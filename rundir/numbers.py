@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+MAX_STEP = 2**53  # a step number beyond this has no exact float
 MAX_EPOCH = 10**7  # an epoch number at or past this is no epoch (the trainer's own limit is 100,000)
 NONFINITE = "read as non-finite"
 BEYOND_FLOAT = "beyond the float range, read as non-finite"
@@ -20,9 +21,9 @@ def valid_epoch(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_EPOCH
 
 
-def as_epoch(value: Any) -> Optional[int]:
-    """A logged epoch (an int, an integral float, or text such as '3' or '3.0') as an int in [0, MAX_EPOCH);
-    None for anything else (empty, `inf`, 400 digits, 2.5, a word)."""
+def as_epoch(value: Any, limit: int = MAX_EPOCH) -> Optional[int]:
+    """A logged epoch (an int, an integral float, or text such as '3' or '3.0') as an int in [0, limit);
+    None for anything else (empty, `inf`, 400 digits, 2.5, a word). A step number: limit=MAX_STEP."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
@@ -40,7 +41,7 @@ def as_epoch(value: Any) -> Optional[int]:
         if not math.isfinite(value) or value != int(value):
             return None
         value = int(value)
-    return value if valid_epoch(value) else None
+    return value if isinstance(value, int) and 0 <= value < limit else None
 
 
 def as_number(value: Any) -> tuple[float, Optional[str]]:

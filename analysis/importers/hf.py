@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from rundir.read import RunError
-from rundir.safe import read_json
+from rundir.safe import MAX_JSON_LOG_BYTES, read_json
 
 from .build import Source
 from .config_map import map_config, model_card_hyperparameters
@@ -46,7 +46,7 @@ def find(path: Path) -> list[Path]:
 
 def read(path: Path) -> Source:
     warnings: list[str] = []
-    state = read_json(path, warnings)
+    state = read_json(path, warnings, MAX_JSON_LOG_BYTES)  # a long run's log, not a small record
     if state is None or not isinstance(state.get("log_history"), list):
         raise RunError(f"{path}: not a Hugging Face trainer_state.json (no log_history list)"
                        + (f": {warnings[0]}" if warnings else ""))
