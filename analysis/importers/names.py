@@ -105,12 +105,28 @@ def target(name: str, user: Optional[dict[str, Optional[Target]]] = None, defaul
     for suffix, pref in (("_epoch", True), ("_step", False)):  # Lightning's on_step+on_epoch pairs
         if metric.endswith(suffix):
             metric, preferred = metric[: -len(suffix)], pref
+    for prefix, pref in _KERAS_PREFIXES:  # Keras's TensorBoard callback: epoch_loss, batch_loss
+        if metric.startswith(prefix):
+            metric, preferred = metric[len(prefix):], pref
     field = _METRICS.get(metric)
     if field is None:
         return None
     if field in ("learning_rate", "mean_grad_norm"):  # optimizer facts belong to the training records
         return Target("train", field, preferred)
     return Target(stage or default_stage, field, preferred)
+
+
+_KERAS_PREFIXES = (("epoch_", True), ("batch_", False))
+
+
+def has_stage(name: str) -> bool:
+    """True when the name says its stage (val_loss, Loss/train, test/acc); False for loss, epoch_accuracy."""
+    return _split_stage(name)[0] is not None
+
+
+def epoch_level(name: str) -> bool:
+    """A Keras epoch-level tag (epoch_loss, validation/epoch_accuracy), whose step is the epoch."""
+    return _split_stage(name)[1].startswith(_KERAS_PREFIXES[0][0])
 
 
 def score_fallback(name: str, default_stage: str = "train") -> Optional[Target]:
