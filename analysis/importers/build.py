@@ -19,11 +19,13 @@ from typing import Any, Optional
 
 from rundir.columns import Columns
 from rundir.numbers import NOT_A_NUMBER, as_number
-from rundir.config_keys import (AUGMENTATION_NAME, DATA_BATCH_SIZE, DATA_NUM_CLASSES, OPTIMIZER_LR, OPTIMIZER_NAME,
+from rundir.config_keys import (AUGMENTATION_NAME, DATA_BATCH_SIZE, DATA_NUM_CLASSES, OPTIMIZER_LR, OPTIMIZER_MOMENTUM,
+                                OPTIMIZER_NAME,
                                 REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY,
                                 SCHEDULER_NAME, TRAINER_EPOCHS)
 from rundir.read import Run, get
 
+from .classes import class_count
 from .names import Target, score_fallback, target
 
 # Facts the rules and report sections read from a run's config or run_info.json. An imported run that
@@ -49,6 +51,7 @@ class Source:
     default_stage: str = "train"  # the stage of names without a stage word (Keras's `loss`)
     percent: set = field(default_factory=set)  # names whose values are percentages (timm's eval_top1)
     config: Optional[dict] = None  # traindx keys the source states (config_map.py)
+    origin: dict = field(default_factory=dict)  # traindx key -> where in the tool's config it was stated
     source_config: Optional[dict] = None  # the tool's own config as read (hparams.yaml, args.yaml, .hydra)
     overrides: list[str] = field(default_factory=list)  # Hydra overrides (lightning-hydra-template jobs)
     completed: Optional[bool] = None  # True when the log proves the run ended (a test pass, max_steps)
@@ -190,13 +193,18 @@ def to_run(src: Source, user_map: Optional[dict] = None) -> Run:
     found = set(imported)
     if any("max_grad_norm" in r for r in train.values()):
         found.add("train.max_grad_norm")
+    classes, classes_from = class_count(src)
+    if classes is not None and get(src.config, DATA_NUM_CLASSES) is None:
+        src.config = {**(src.config or {}), "data": {**get(src.config, "data", {}), "num_classes": classes}}
     config = src.config or None
     unknown_facts = [k for k in RULE_FACTS if not _known(config, k)]
+    if get(config, OPTIMIZER_NAME) in (None, "sgd") and not _known(config, OPTIMIZER_MOMENTUM):
+        unknown_facts.append(OPTIMIZER_MOMENTUM)  # SGD's effective step is lr / (1 - momentum): unknown without it
     unknown_fields = [f for f in CORE_FIELDS if f not in found]
     imported_info = {"tool": src.tool, "format": src.format, "files": [str(f) for f in src.files],
                      "fields": imported, "per_step_averaged": sorted(per_step),
                      "not_imported": dict(sorted(skipped.items())), "not_in_log": unknown_fields,
-                     "unknown": unknown_facts}
+                     "unknown": unknown_facts, "num_classes": classes, "num_classes_from": classes_from}
     notes = [f"imported from {src.tool}: {', '.join(str(f) for f in src.files)}",
              "fields: " + (", ".join(f"{k} <- {v}" + (" (per step, averaged per epoch)" if v in per_step else "")
                                      for k, v in imported.items()) or "none")]
@@ -207,6 +215,7 @@ def to_run(src: Source, user_map: Optional[dict] = None) -> Run:
     if unknown_fields:
         notes.append(f"not in the log: {', '.join(unknown_fields)}")
     notes.append(f"unknown (rules that need them stay silent): {', '.join(unknown_facts) or 'none'}")
+    notes.append(f"class count: {classes}, from {classes_from}" if classes is not None else f"class count {classes_from}")
     notes += src.notes
     if src.planned_epochs and last_train is not None and last_train >= src.planned_epochs:
         src.completed = True  # every planned epoch trained

@@ -73,7 +73,7 @@ def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | No
     if hparams is not None:
         src.files.append(hparams_path)
     src.source_config = hydra_config or hparams
-    src.config = map_config(hydra_config, hparams)
+    src.config = map_config(hydra_config, hparams, origin=src.origin)
     src.overrides = list(overrides or [])
     src.completed = tested or None
     if tested:

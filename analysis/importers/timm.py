@@ -42,7 +42,7 @@ def read(path: Path) -> Source:
         if args is not None:
             src.files.append(args_path)
             src.source_config = args
-            src.config = map_config(args)
+            src.config = map_config(args, origin=src.origin)
             planned = args.get("epochs")
             if isinstance(planned, int) and planned > 0:
                 src.planned_epochs = planned
