@@ -24,6 +24,7 @@ from rundir.read import RunError
 from rundir.errorline import last_line_of_defence, single_line
 
 from .catalog_doc import catalog_markdown
+from .cli_parser import OneLineParser, given_path
 from .dispatch import report_paths
 from .importers import FORMATS as FROM, options
 from .render.formats import PRINTABLE
@@ -32,10 +33,10 @@ from .verify import verify_command
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("paths", nargs="*", type=Path, help="run directories, sweep directories or JSONL files")
-    ap.add_argument("--file", type=Path, action="append", default=[], help="one diagnostics JSONL file, read on its own")
+    ap = OneLineParser(prog="python -m analysis", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="*", type=given_path, help="run directories, sweep directories or JSONL files")
+    ap.add_argument("--file", type=given_path, action="append", default=[], help="one diagnostics JSONL file, read on its own")
     ap.add_argument("--format", choices=PRINTABLE, default="text", help="what to print (default: text)")
     ap.add_argument("--out", type=Path, help="also write the report files into this directory (created if "
                                              "missing; an error, exit 2, when it cannot be written)")

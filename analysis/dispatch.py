@@ -1,8 +1,8 @@
 """What the paths are (a run, a sweep, several sweeps) and which report they get.
 
 Report files go into a directory: `--out DIR` (explicit), or by default `<sweep>/analysis/` for a
-sweep and the current directory for several sweeps or runs (implicit); one run writes files only with
---out. Which files, and what --format prints, is the table in render/formats.py. An explicit --out
+sweep directory (implicit); one run, several runs and several sweeps write files only with --out (never
+into the current directory unasked). Which files, and what --format prints, is the table in render/formats.py. An explicit --out
 that cannot be written is an error (one line, exit 2) found before any analysis, and no report is
 printed; an implicit directory that cannot be written (a sweep someone else owns) is a warning and
 the report is printed.
@@ -107,7 +107,7 @@ def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Opti
 
 def write_report(kind: str, report: dict, curves, out: Optional[Path], implicit: Optional[Path]) -> list[Path]:
     """The kind's report files into --out (a failure is an error) or else the implicit place (a failure is a
-    warning: a sweep someone else owns, a read-only current directory); [] when neither is given."""
+    warning: a sweep someone else owns); [] when neither is given."""
     if out is not None:
         return write_files(out, report_files(kind, report, curves))
     if implicit is None:
@@ -124,11 +124,11 @@ def _named(written: list[Path], fmt: str, kind: str) -> Optional[Path]:
 
 
 def report_sweep(path, fmt: str, out: Optional[Path], imports=None) -> int:
-    """One sweep directory (or a list of run directories or Runs): files into <sweep>/analysis/, --out, or for runs
-    given one by one the current directory."""
+    """One sweep directory (or a list of run directories or Runs): files into <sweep>/analysis/ or --out; runs
+    given one by one write files only with --out."""
     sweep = load_sweep(path, imports) if isinstance(path, Path) else sweep_from_runs(path, imports)
     report = sweep_report.build(sweep)
-    implicit = sweep.path / "analysis" if isinstance(path, Path) else Path.cwd()
+    implicit = sweep.path / "analysis" if isinstance(path, Path) else None
     plots = sweep_report.curves(sweep)
     html_path = _named(write_report(SWEEP, report, plots, out, implicit), "html", SWEEP)
     sys.stdout.write(render_format(fmt, SWEEP, report, plots)
@@ -141,9 +141,9 @@ def report_sweep(path, fmt: str, out: Optional[Path], imports=None) -> int:
 
 
 def report_sweeps(paths: list[Path], fmt: str, out: Optional[Path], imports=None) -> int:
-    """Several sweeps: each one's best, and what changed against the first; files into --out or the current directory."""
+    """Several sweeps: each one's best, and what changed against the first; files only into --out."""
     data = compare.build([sweep_report.build(load_sweep(p, imports)) for p in paths])
-    written = write_report(COMPARISON, data, None, out, Path.cwd())
+    written = write_report(COMPARISON, data, None, out, None)
     sys.stdout.write(render_format(fmt, COMPARISON, data, None)
                      + (f"\nwrote {', '.join(map(str, written))}\n" if fmt == "text" and written else ""))
     return 0

@@ -7,18 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from .numbers import as_number, valid_epoch
+
 def _number(value: Any) -> float:
-    """A JSON value as a float; anything that is not a real number becomes NaN."""
-    if isinstance(value, bool) or value is None:
-        return math.nan
-    if isinstance(value, (int, float)):
-        try:
-            return float(value)
-        except OverflowError:  # an integer too large for a float
-            return math.inf if value > 0 else -math.inf
-    return math.nan
-
-
+    """A JSON value as a float (rundir.numbers, the one reader): a string or another type becomes NaN, an
+    integer too large for a float +-inf."""
+    return as_number(value)[0] if not isinstance(value, str) else math.nan
 
 
 _PLAIN = {float, int, type(None)}
@@ -31,7 +25,7 @@ class Columns:
         by_epoch: dict[int, dict] = {}
         for r in records:
             epoch = r.get("epoch")
-            if isinstance(epoch, int) and not isinstance(epoch, bool) and 0 <= epoch < 10**7:
+            if valid_epoch(epoch):
                 by_epoch[epoch] = r
         self.records = [by_epoch[e] for e in sorted(by_epoch)]
         self.epochs = np.array(sorted(by_epoch), dtype=np.int64)

@@ -153,6 +153,28 @@ NUMERIC_FIELDS = frozenset(f.name for f in FIELDS if f.kind in ("integer", "numb
 NESTED_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "mapping")  # {name: number or null}
 TIMING_FIELDS = tuple(dict.fromkeys(f.name for f in FIELDS if f.timing))
 
+# The trainer's TensorBoard and MLflow loggers (trainer/loggers.py) name each record field's scalar
+# `<file>/<field>` (train/mean_grad_norm) and each key of a mapping field `<file>_<field>/<key>`
+# (train_layer_grad_norms/fc); the importers read those names back as the same fields.
+LOGGER_TAG = "{file}/{field}"
+LOGGER_NESTED_TAG = "{file}_{field}/{key}"
+
+
+def logger_field(tag: str) -> "tuple[str, str, str | None] | None":
+    """(file, field, key or None) of a tag the trainer's loggers write; None for any other name."""
+    head, sep, key = tag.partition("/")
+    if not sep:
+        return None
+    for f in FIELDS:
+        if f.name == "epoch":
+            continue
+        if f.kind == "mapping" and key and head == LOGGER_NESTED_TAG.split("/")[0].format(file=f.file, field=f.name):
+            return f.file, f.name, key
+        if f.kind != "mapping" and tag == LOGGER_TAG.format(file=f.file, field=f.name):
+            return f.file, f.name, None
+    return None
+
+
 # status.json, written by rundir.files.Status.
 STATUS_FIELDS = {
     "status": "one of " + ", ".join(STATES),

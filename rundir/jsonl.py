@@ -8,10 +8,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from . import safe
 from .format import NESTED_FIELDS, NUMERIC_FIELDS
+from .numbers import BEYOND_FLOAT, MAX_EPOCH, as_number, valid_epoch
 from .safe import in_mib, read_capped
 
 try:  # a C parser several times faster than json on long lines; strict JSON only, so json stays the fallback
@@ -26,10 +27,6 @@ MAX_LINE_WARNINGS = 5  # per file; the rest are counted in one line
 _NESTED = tuple(NESTED_FIELDS)
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 _FAST_OK = _NUMBER_TYPES | {dict}  # with a dict only in a nested field, a record needs no closer look
-
-
-def _valid_epoch(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**7
 
 
 def _short(value: Any) -> str:
@@ -95,7 +92,7 @@ def _plain(obj: dict) -> bool:
 def _check_record(obj: dict, number: int, tokens: bool, out: _LineWarnings) -> None:
     """Warn about what the columns will read as missing: a bad epoch, a non-number, a NaN token."""
     epoch = obj.get("epoch")
-    if not _valid_epoch(epoch):
+    if not valid_epoch(epoch):
         out.add(number, "no \"epoch\", skipped" if "epoch" not in obj
                 else f"\"epoch\" is {_short(epoch)}, not an epoch number, skipped")
         return
@@ -116,6 +113,20 @@ def _check_record(obj: dict, number: int, tokens: bool, out: _LineWarnings) -> N
                     out.add(number, f"\"{key}\" is not a number ({_short(value)}), read as missing")
             elif isinstance(value, float) and not math.isfinite(value):
                 out.add(number, f"{_token(value)} in \"{key}\", read as non-finite")
+            elif isinstance(value, int) and as_number(value)[1] == BEYOND_FLOAT:
+                out.add(number, f"\"{key}\" is {_short(value)}, {BEYOND_FLOAT}")
+
+
+def _lines(data: bytes) -> Iterator[bytes]:
+    """data.split(b"\n"), one line at a time: a 100,000-epoch file is not held twice (traindx issue 21)."""
+    start = 0
+    while True:
+        end = data.find(b"\n", start)
+        if end < 0:
+            yield data[start:]
+            return
+        yield data[start:end]
+        start = end + 1
 
 
 def _repeated_epochs(path: Path, repeated: list[tuple[Any, int, int]]) -> str:
@@ -157,18 +168,18 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
     if not data.strip():
         warnings.append(f"{path}: empty file")
         return []
-    lines = data.split(b"\n")
+    last_line = data.count(b"\n") + 1  # the numbers data.split(b"\n") would give, without a second copy of data
     tail_unterminated = not data.endswith(b"\n")
     records: list[dict] = []
     problems = _LineWarnings(path, warnings)
     n_lines = n_objects = n_records = 0
     first_line: dict[Any, int] = {}  # epoch -> the line that first held it
     repeated: list[tuple[Any, int, int]] = []  # (epoch, first line, repeating line)
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(_lines(data), start=1):
         if not raw or raw.isspace():  # isspace stops at the first other byte; strip() would copy the line
             continue
         n_lines += 1
-        if number == len(lines) and tail_unterminated:
+        if number == last_line and tail_unterminated:
             warnings.append(f"{path}:{number}: last line is cut off (no newline), skipped")
             stats.cut_off = raw[:200]
             break
@@ -184,12 +195,12 @@ def read_jsonl(path: Path, warnings: list[str], stats: Optional[JsonlStats] = No
             continue
         n_objects += 1
         epoch = obj.get("epoch")
-        if type(epoch) is int and 0 <= epoch < 10**7 and not tokens and _plain(obj):  # the common case, fast
+        if type(epoch) is int and 0 <= epoch < MAX_EPOCH and not tokens and _plain(obj):  # the common case, fast
             n_records += 1
         else:
             _check_record(obj, number, tokens, problems)
-            n_records += _valid_epoch(epoch)
-        if _valid_epoch(epoch):
+            n_records += valid_epoch(epoch)
+        if valid_epoch(epoch):
             if epoch in first_line:
                 repeated.append((epoch, first_line[epoch], number))
             else:

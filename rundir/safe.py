@@ -25,6 +25,10 @@ from .format import LOG_SUFFIX
 # (not a regular file), and a huge regular file costs at most the cap.
 MAX_JSONL_BYTES = 256 * 2**20
 MAX_JSON_BYTES = 16 * 2**20
+# Another tool's log kept as one JSON document (Hugging Face's trainer_state.json: ~150 bytes a logged step,
+# so a run logging every step for 100,000 steps writes ~15-25 MB): 64 MiB holds ~400,000 logged steps, and
+# json builds ~10x its size in objects (~0.7 GB), the most one read should cost.
+MAX_JSON_LOG_BYTES = 64 * 2**20
 MAX_YAML_BYTES = 4 * 2**20
 MAX_LOG_TAIL_BYTES = 64 * 2**10  # a log is read from its end: the last error line
 # YAML: Hydra writes no aliases at all; a file with more, or that expands past these many nodes or
@@ -136,11 +140,11 @@ def read_whole(path: Path, cap: int, warnings: list[str]) -> Optional[bytes]:
     return data
 
 
-def read_json(path: Path, warnings: list[str]) -> Optional[dict]:
+def read_json(path: Path, warnings: list[str], cap: int = MAX_JSON_BYTES) -> Optional[dict]:
     """A JSON file holding an object (run_info.json, status.json, diagnostics_dir.json); None when absent,
-    and None with a warning when it is unreadable, too large, or holds something else."""
+    and None with a warning when it is unreadable, larger than cap, or holds something else."""
     path = Path(path)
-    data = read_whole(path, MAX_JSON_BYTES, warnings)
+    data = read_whole(path, cap, warnings)
     if data is None:
         return None
     try:

@@ -162,6 +162,45 @@ def summary_writer_per_step(log_dir: Path, epochs: int, steps_per_epoch: int, lr
             w.add_scalar("val/acc", 0.5 + 0.1 * e, (e + 1) * steps_per_epoch - 1)
 
 
+def keras_tensorboard(log_dir: Path, train_loss: list[float], val_loss: list[float], val_acc: list[float],
+                      train_acc: list[float] | None = None, lr: float | None = 0.001, steps_per_epoch: int = 20) -> None:
+    """What keras.callbacks.TensorBoard (Keras 3 on TensorFlow 2) writes: log_dir/train/ and log_dir/validation/,
+    each an event file of tensor scalars (plugin `scalars`) tagged epoch_loss, epoch_accuracy (and, in train/,
+    epoch_learning_rate) at step = the 0-based epoch; validation/ also gets evaluation_*_vs_iterations at the
+    iteration count. Written with tensorboard's own event writer and protos, as TensorFlow would."""
+    import time
+
+    import numpy as np
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.util import tensor_util
+
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+
+    def write(folder: str, rows: list[tuple[int, str, float]]) -> None:
+        w = EventFileWriter(str(log_dir / folder))
+        for step, tag, value in rows:
+            v = Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(np.float32(value)), metadata=meta)
+            w.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=[v])))
+        w.close()
+
+    train = []
+    for e, loss in enumerate(train_loss):
+        train.append((e, "epoch_loss", loss))
+        if train_acc is not None:
+            train.append((e, "epoch_accuracy", train_acc[e]))
+        if lr is not None:
+            train.append((e, "epoch_learning_rate", lr))
+    val = []
+    for e, (loss, acc) in enumerate(zip(val_loss, val_acc)):
+        val += [(e, "epoch_loss", loss), (e, "epoch_accuracy", acc),
+                ((e + 1) * steps_per_epoch, "evaluation_loss_vs_iterations", loss),
+                ((e + 1) * steps_per_epoch, "evaluation_accuracy_vs_iterations", acc)]
+    write("train", train)
+    write("validation", val)
+
+
 def write_yaml(path: Path, obj) -> None:
     path.write_text(yaml.safe_dump(obj))
 

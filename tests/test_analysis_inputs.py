@@ -109,11 +109,14 @@ def test_out_replaces_old_reports_whole_and_leaves_no_temporaries(digits_run, tm
                                                       "report.json", "report.md"]
 
 
-def test_sweeps_compared_in_a_read_only_directory_warn_and_still_report(sweep_copy):
-    proc = analyze(sweep_copy, sweep_copy, cwd="/proc")  # the default place, cwd, cannot be written
-    assert proc.returncode == 0, proc.stderr
-    assert "warning: cannot write reports to /proc: " in proc.stderr and "Traceback" not in proc.stderr
-    assert "Sweeps compared" in proc.stdout and "wrote" not in proc.stdout
+def test_sweeps_and_runs_compared_write_nothing_unasked(sweep_copy, digits_run, tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    for paths in ((sweep_copy, sweep_copy), (digits_run, digits_run)):
+        proc = analyze(*paths, cwd=cwd)
+        assert proc.returncode == 0, proc.stderr
+        assert "compared" in proc.stdout and "wrote" not in proc.stdout and "Traceback" not in proc.stderr
+        assert list(cwd.iterdir()) == []  # no report.html, runs.csv, summary.json, comparison.* in the cwd
 
 
 # ───────────── 2. files that are not diagnostics ─────────────
@@ -297,7 +300,7 @@ def composed(overrides: list[str]) -> dict:
 
 @pytest.mark.slow  # default suite budget (150 s on 2 cores); CI runs it with -m slow
 def test_runs_compared_axes_are_group_choices_and_best_lines_run(four_runs):
-    proc = analyze(*four_runs, "--format", "json", cwd=four_runs[0].parent)  # the report files land in cwd
+    proc = analyze(*four_runs, "--format", "json", cwd=four_runs[0].parent)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["sweep"]["axes"] == {"augmentation": ["none", "basic"], "optimizer.lr": [0.05, 0.1],

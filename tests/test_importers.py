@@ -191,7 +191,7 @@ def test_runs_of_different_tools_given_together_are_compared(tmp_path):
 
 def test_missing_tensorboard_package_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
-    monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing.event_file_loader", None)
+    monkeypatch.setitem(sys.modules, "tensorboard.compat.proto.event_pb2", None)
     with pytest.raises(RunError, match=r"pip install traindx\[tensorboard\]"):
         load_runs(LIGHTNING_TB)
 

@@ -124,18 +124,19 @@ def test_report_files_get_the_umask_mode(tmp_path, umask):
 # ───────────── runs compared, imported runs ─────────────
 
 
-def test_runs_compared_write_their_files_into_the_current_directory(digits_run, tmp_path):
+def test_runs_compared_write_their_files_only_with_out(digits_run, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         shutil.copytree(digits_run, d, ignore=shutil.ignore_patterns("checkpoints"))
     (b / "diagnostics" / "status.json").unlink()  # as an imported log has none
-    here = tmp_path / "here"
+    here, out = tmp_path / "here", tmp_path / "out"
     here.mkdir()
-    proc = analyze(a, b, cwd=here)
+    proc = analyze(a, b, "--out", out, cwd=here)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in here.iterdir()) == ["report.html", "report.md", "runs.csv", "summary.json"]
-    assert f"HTML report: {here / 'report.html'}" in proc.stdout
-    report = json.loads((here / "summary.json").read_text())
+    assert list(here.iterdir()) == []  # nothing in the working directory
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md", "runs.csv", "summary.json"]
+    assert f"HTML report: {out / 'report.html'}" in proc.stdout
+    report = json.loads((out / "summary.json").read_text())
     assert {r["job"]: r["status"] for r in report["runs"]} == {"a": "completed", "b": "completed"}
     assert report["sweep"]["jobs"]["running"] == 0
 

@@ -99,9 +99,25 @@ def _entry() -> None:
         _refuse(f"WORLD_SIZE={ranks.world_size} asks for a distributed run but {missing[0]} is not set: start it "
                 f"with torchrun, or unset RANK, WORLD_SIZE and LOCAL_RANK left over in this shell",
                 print_it=ranks.is_main)
+    empty = _empty_output_dir(sys.argv[1:])
+    if empty:  # Hydra reads "" as the working directory: .hydra/, checkpoints/ and diagnostics/ would land there
+        _refuse(f"{empty} is empty: the run would be written into the current directory; name a directory "
+                f"({empty}=outputs/exp1)", print_it=ranks.is_main)
     sys.argv[1:] = hydra_args_for_rank(sys.argv[1:], ranks)
     with one_line_errors(print_it=ranks.is_main):
         main()
+
+
+OUTPUT_DIR_KEYS = ("hydra.run.dir", "hydra.sweep.dir")
+
+
+def _empty_output_dir(args: list[str]) -> str:
+    """The output-directory key given an empty value (`hydra.run.dir=`, `hydra.run.dir=''`), or ""."""
+    for arg in args:
+        key, sep, value = arg.lstrip("+").partition("=")
+        if sep and key in OUTPUT_DIR_KEYS and value.strip().strip("'\"").strip() == "":
+            return key
+    return ""
 
 
 def _refuse(message: str, print_it: bool) -> None:

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from rundir.format import HYDRA_DIR, HYDRA_OVERRIDES, HYDRA_RUNTIME
+from rundir.format import HYDRA_DIR, HYDRA_OVERRIDES, HYDRA_RUNTIME, LOGGER_NESTED_TAG, LOGGER_TAG
 
 from .config import LoggerConf
 from .errors import ConfigError
@@ -52,11 +52,11 @@ def scalars(prefix: str, record: dict) -> Iterator[tuple[str, float]]:
             items = enumerate(value)
         else:
             if _number(value):
-                yield f"{prefix}/{key}", float(value)
+                yield LOGGER_TAG.format(file=prefix, field=key), float(value)
             continue
         for sub, v in items:
             if _number(v):
-                yield f"{prefix}_{key}/{sub}", float(v)
+                yield LOGGER_NESTED_TAG.format(file=prefix, field=key, key=sub), float(v)
 
 
 def _number(v: Any) -> bool:

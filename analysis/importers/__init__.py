@@ -133,7 +133,7 @@ def _read(kind: str, t: Path, opts: ImportOptions, hydra_dir: Optional[Path], jo
         if hydra_dir is not None:
             src.path, src.name = job, job.name
             src.source_config, src.overrides = hydra_cfg, overrides
-            src.config = map_config(hydra_cfg)
+            src.config = map_config(hydra_cfg, origin=src.origin)
             planned = (src.config or {}).get("trainer", {}).get("epochs")
             src.planned_epochs = planned if isinstance(planned, int) and planned > 0 else None
     if hydra_dir is not None:

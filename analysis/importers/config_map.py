@@ -2,7 +2,8 @@
 
 Sources: Lightning's hparams.yaml (flat `lr: 0.1` or the lightning-hydra-template's nested
 `model.optimizer.lr`), a lightning-hydra-template job's `.hydra/config.yaml`, timm's args.yaml, Hugging
-Face's TrainingArguments (training_args.json, or the model card's "Training hyperparameters" list).
+Face's TrainingArguments (training_args.json, or the model card's "Training hyperparameters" list). A
+mapping nested one level down (hparams.yaml's `cfg:`) is read when the top level does not state a key.
 A key the source does not state stays absent: the rules read its absence as unknown, never as a default.
 """
 
@@ -18,13 +19,15 @@ from rundir.read import get
 _PATHS: dict[str, tuple[str, ...]] = {
     "optimizer.lr": ("model.optimizer.lr", "optimizer.lr", "lr", "learning_rate", "hparams.lr"),
     "optimizer.name": ("model.optimizer._target_", "optimizer._target_", "optimizer", "opt", "optim"),
-    "optimizer.momentum": ("model.optimizer.momentum", "momentum"),
+    "optimizer.momentum": ("model.optimizer.momentum", "optimizer.momentum", "momentum"),
     "scheduler.name": ("model.scheduler._target_", "scheduler._target_", "lr_scheduler_type", "sched", "scheduler"),
     "scheduler.patience": ("model.scheduler.patience", "patience_epochs"),
     "scheduler.factor": ("model.scheduler.factor", "decay_rate"),
     "data.batch_size": ("data.batch_size", "datamodule.batch_size", "batch_size", "per_device_train_batch_size",
                         "train_batch_size"),
-    "data.num_classes": ("model.net.output_size", "model.num_classes", "num_classes"),
+    "data.num_classes": ("model.net.output_size", "model.net.num_classes", "model.num_classes", "net.output_size",
+                         "net.num_classes", "data.num_classes", "num_classes", "n_classes", "nb_classes", "num_labels",
+                         "output_size"),
     "trainer.epochs": ("trainer.max_epochs", "max_epochs", "epochs", "num_train_epochs", "num_epochs"),
     "trainer.seed": ("seed",),
     "regularization.weight_decay": ("model.optimizer.weight_decay", "optimizer.weight_decay", "weight_decay"),
@@ -56,14 +59,22 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, (int, float, str)) and not isinstance(value, bool) or value is None
 
 
-def map_config(*sources: Optional[dict]) -> Optional[dict]:
-    """The traindx config keys the sources state, nested ({'optimizer': {'lr': 0.1}}); None when none is."""
+def _views(sources: tuple) -> list[dict]:
+    """The sources, then the mappings one level inside each (Lightning's hparams.yaml of a module that saved
+    its config under one key, `cfg: {optimizer: {lr: ...}}`): a key stated at the top wins."""
+    tops = [s for s in sources if isinstance(s, dict)]
+    return tops + [v for s in tops for k, v in s.items() if isinstance(v, dict) and not str(k).startswith("_")]
+
+
+def map_config(*sources: Optional[dict], origin: Optional[dict] = None) -> Optional[dict]:
+    """The traindx config keys the sources state, nested ({'optimizer': {'lr': 0.1}}); None when none is.
+    origin, when given, gets each key's path in the source it came from ('data.num_classes': 'net.output_size')."""
     out: dict[str, dict] = {}
+    views = _views(sources)
     for dotted, paths in _PATHS.items():
-        for src in sources:
-            if not isinstance(src, dict):
-                continue
-            value = next((get(src, p) for p in paths if get(src, p) is not None), None)
+        for src in views:
+            path = next((p for p in paths if get(src, p) is not None), None)
+            value = get(src, path) if path is not None else None
             if value is None:
                 # `gradient_clip_val: null` states "no clipping": a stated null is a value
                 if dotted == "regularization.grad_clip" and any(_has_null(src, p) for p in paths):
@@ -79,6 +90,9 @@ def map_config(*sources: Optional[dict]) -> Optional[dict]:
                 continue
             group, key = dotted.split(".", 1)
             out.setdefault(group, {})[key] = value
+            if origin is not None:
+                inner = next((f"{k}." for s in sources if isinstance(s, dict) for k, v in s.items() if v is src), "")
+                origin[dotted] = inner + path
             break
     return out or None
 

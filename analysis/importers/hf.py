@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from rundir.read import RunError
-from rundir.safe import read_json
+from rundir.safe import MAX_JSON_LOG_BYTES, read_json
 
 from .build import Source
 from .config_map import map_config, model_card_hyperparameters
@@ -46,7 +46,7 @@ def find(path: Path) -> list[Path]:
 
 def read(path: Path) -> Source:
     warnings: list[str] = []
-    state = read_json(path, warnings)
+    state = read_json(path, warnings, MAX_JSON_LOG_BYTES)  # a long run's log, not a small record
     if state is None or not isinstance(state.get("log_history"), list):
         raise RunError(f"{path}: not a Hugging Face trainer_state.json (no log_history list)"
                        + (f": {warnings[0]}" if warnings else ""))
@@ -67,7 +67,8 @@ def read(path: Path) -> Source:
     if where is not None:
         src.files.append(where)
     src.source_config = {**state, "log_history": "..."} if not args else args
-    src.config = map_config(args, {"num_train_epochs": state.get("num_train_epochs")})
+    src.config = map_config(args, {"num_train_epochs": state.get("num_train_epochs")}, model_config(run_dir, src),
+                            origin=src.origin)
     planned = state.get("num_train_epochs")
     if isinstance(planned, int) and planned > 0:
         src.planned_epochs = planned
@@ -78,6 +79,25 @@ def read(path: Path) -> Source:
         src.notes.append("no TrainingArguments found (training_args.json or a model card beside it): the "
                          "scheduler kind is unknown")
     return src
+
+
+MODEL_CONFIG = "config.json"  # save_model()'s PretrainedConfig, beside the weights
+
+
+def model_config(run_dir: Path, src: Source) -> dict:
+    """{'num_labels': N} from the model's config.json (in the state's directory or the output directory above
+    a checkpoint-N/) when it is a classifier's: id2label lists its classes."""
+    for d in (run_dir, run_dir.parent):
+        cfg = read_json(d / MODEL_CONFIG, [])  # rundir's reader: regular files only, capped
+        if not isinstance(cfg, dict):
+            continue
+        arch = cfg.get("architectures")
+        labels = cfg.get("id2label")
+        if isinstance(arch, list) and any(isinstance(a, str) and a.endswith("Classification") for a in arch) \
+                and isinstance(labels, dict) and len(labels) >= 2:
+            src.files.append(d / MODEL_CONFIG)
+            return {"num_labels": len(labels)}
+    return {}
 
 
 def _training_args(run_dir: Path) -> tuple[dict, Path | None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 from pathlib import Path
 
+from rundir.numbers import MAX_STEP, as_epoch
 from rundir.safe import read_yaml_mapping
 
 from .build import Source
@@ -33,24 +34,28 @@ def _header(path: Path) -> list[str] | None:
 
 def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | None = None,
          run_dir: Path | None = None) -> Source:
-    rows = _rows(path)
     run_dir = run_dir or path.parent
     name = run_dir.name if path.name == METRICS or run_dir != path.parent else path.stem
     src = Source("Lightning CSVLogger", "lightning", [path], name, run_dir)
+    rows = csv_dicts(path, src.warnings)
     # The step at which each epoch's rows end: a row without an epoch (LearningRateMonitor's) belongs to
     # the first epoch that had not ended at its step.
     ends: dict[int, int] = {}
     for r in rows:
-        e, s = _int(r.get("epoch")), _int(r.get("step"))
+        e, s = as_epoch(r.get("epoch")), as_epoch(r.get("step"), MAX_STEP)
         if e is not None and s is not None:
             ends[e] = max(ends.get(e, s), s)
     order = sorted(ends)
     last_steps = [ends[e] for e in order]
     tested = False
+    bad = 0
     for r in rows:
-        epoch = _int(r.get("epoch"))
+        epoch = as_epoch(r.get("epoch"))
+        if epoch is None and (r.get("epoch") or "").strip():  # a value that is no epoch number (inf, 1e400)
+            bad += 1
+            continue
         if epoch is None:
-            step = _int(r.get("step"))
+            step = as_epoch(r.get("step"), MAX_STEP)
             if step is None or not order:
                 continue
             i = bisect.bisect_left(last_steps, step)
@@ -61,12 +66,14 @@ def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | No
             if name.lower().startswith("test"):
                 tested = True
             src.add(name, epoch + 1, value)
+    if bad:
+        src.warnings.append(f"{path}: {bad} row(s) whose epoch is no epoch number: skipped")
     hparams_path = path.parent / HPARAMS
     hparams = read_yaml_mapping(hparams_path, src.warnings) if hparams_path.exists() else None
     if hparams is not None:
         src.files.append(hparams_path)
     src.source_config = hydra_config or hparams
-    src.config = map_config(hydra_config, hparams)
+    src.config = map_config(hydra_config, hparams, origin=src.origin)
     src.overrides = list(overrides or [])
     src.completed = tested or None
     if tested:
@@ -77,17 +84,6 @@ def read(path: Path, hydra_config: dict | None = None, overrides: list[str] | No
     return src
 
 
-def _rows(path: Path) -> list[dict]:
-    return csv_dicts(path)
-
-
-def _int(value) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def find(path: Path) -> list[Path]:

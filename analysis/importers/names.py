@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from rundir.format import NUMERIC_FIELDS
+from rundir.format import NUMERIC_FIELDS, logger_field
 from rundir.read import RunError
 
 
@@ -48,9 +48,10 @@ class Target:
     stage: str  # train or val
     field: str  # a record field (records.NUMERIC_FIELDS)
     preferred: bool = False  # an epoch-level value (Lightning's `_epoch` suffix) beats a per-step one
+    key: Optional[str] = None  # in a mapping field (layer_grad_norms): the layer
 
     def __str__(self) -> str:
-        return f"{self.stage}.{self.field}"
+        return f"{self.stage}.{self.field}" + (f".{self.key}" if self.key else "")
 
 
 def parse_map(items: list[str]) -> dict[str, Optional[Target]]:
@@ -91,6 +92,9 @@ def target(name: str, user: Optional[dict[str, Optional[Target]]] = None, defaul
     (Keras's `loss`, Hugging Face's `loss`) are default_stage's."""
     if user and name in user:
         return user[name]
+    ours = logger_field(name.strip())  # the trainer's own TensorBoard/MLflow names: every record field
+    if ours is not None:
+        return Target(ours[0], ours[1], key=ours[2])
     low = name.strip().lower()
     if _LR_MONITOR.match(low) and not low.endswith("-momentum"):
         return Target("train", "learning_rate")
@@ -101,12 +105,28 @@ def target(name: str, user: Optional[dict[str, Optional[Target]]] = None, defaul
     for suffix, pref in (("_epoch", True), ("_step", False)):  # Lightning's on_step+on_epoch pairs
         if metric.endswith(suffix):
             metric, preferred = metric[: -len(suffix)], pref
+    for prefix, pref in _KERAS_PREFIXES:  # Keras's TensorBoard callback: epoch_loss, batch_loss
+        if metric.startswith(prefix):
+            metric, preferred = metric[len(prefix):], pref
     field = _METRICS.get(metric)
     if field is None:
         return None
     if field in ("learning_rate", "mean_grad_norm"):  # optimizer facts belong to the training records
         return Target("train", field, preferred)
     return Target(stage or default_stage, field, preferred)
+
+
+_KERAS_PREFIXES = (("epoch_", True), ("batch_", False))
+
+
+def has_stage(name: str) -> bool:
+    """True when the name says its stage (val_loss, Loss/train, test/acc); False for loss, epoch_accuracy."""
+    return _split_stage(name)[0] is not None
+
+
+def epoch_level(name: str) -> bool:
+    """A Keras epoch-level tag (epoch_loss, validation/epoch_accuracy), whose step is the epoch."""
+    return _split_stage(name)[1].startswith(_KERAS_PREFIXES[0][0])
 
 
 def score_fallback(name: str, default_stage: str = "train") -> Optional[Target]:

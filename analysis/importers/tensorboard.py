@@ -1,5 +1,8 @@
 """TensorBoard event files (`events.out.tfevents.*`) -> Source, read with the `tensorboard` package's
-event-file reader (no TensorFlow, no torch).
+protos (no TensorFlow, no torch). Records are framed and checksummed here (`_records`): a record whose
+CRC fails is skipped and named, never the silent end of the file TensorBoard's own loader makes of it.
+Keras's layout (train/ and validation/ folders, tags epoch_loss, epoch_accuracy) is one run whose folder
+names the stage; the trainer's own tags (`train/mean_grad_norm`, rundir.format.LOGGER_TAG) are its fields.
 
 Scalars are read by tag, from every event file of the directory (Lightning writes one per fit, validate
 and test). Their steps become epochs by, in this order of trust:
@@ -7,20 +10,24 @@ and test). Their steps become epochs by, in this order of trust:
 2. `--steps-per-epoch N`: epoch = step // N + 1 (steps counted from 0);
 3. validation tags logged once per epoch, evenly spaced k steps apart, while training tags are logged
    more often: k steps per epoch, the epoch boundaries at the validation steps (said in a note);
-4. otherwise the steps are epochs (add_scalar(tag, value, epoch)), counted from 1 (shifted when from 0).
+4. otherwise the steps are epochs (add_scalar(tag, value, epoch)), counted from 1 (shifted when the tags
+   read as fields start at 0; a summary written once at step 0, like an hparams one, does not count).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+import struct
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from rundir.read import RunError
+from rundir.safe import in_mib, read_capped
 
 from .build import Source
-from .names import target
+from .names import epoch_level, has_stage, target
+from .textfile import MAX_LOG_BYTES
 
 PATTERN = "events.out.tfevents.*"
 EXTRA = "traindx[tensorboard]"
@@ -30,35 +37,53 @@ def looks_like(path: Path) -> bool:
     return path.is_file() and path.name.startswith("events.out.tfevents.")
 
 
+# Keras's TensorBoard callback writes one run as two folders, train/ and validation/, with the same tags
+# in both (epoch_loss, epoch_accuracy; step = the 0-based epoch): the folder names the stage.
+STAGE_FOLDERS = ("train", "validation")
+
+
+def _has_events(path: Path) -> bool:
+    return path.is_dir() and any(p.is_file() for p in path.glob(PATTERN))
+
+
+def _stage_folders(path: Path) -> list[Path]:
+    return [path / name for name in STAGE_FOLDERS if _has_events(path / name)]
+
+
 def find(path: Path) -> list[Path]:
-    """Directories holding event files: the directory itself, else tensorboard/version_*/,
-    lightning_logs/version_*/, version_*/ or any one level down; several directories are several runs."""
+    """Directories holding event files: the directory itself (or, Keras's layout, its train/ and validation/
+    folders), else tensorboard/version_*/, lightning_logs/version_*/, version_*/ or any one level down;
+    several directories are several runs."""
     if path.is_file():
         return [path]
-    if any(path.glob(PATTERN)):
+    if any(path.glob(PATTERN)) or _stage_folders(path):
         return [path]
     for pattern in ("tensorboard/version_*", "tensorboard", "lightning_logs/version_*", "version_*", "*",
                     "*/version_*"):
-        hits = sorted({p for p in path.glob(pattern) if p.is_dir() and any(p.glob(PATTERN))})
+        hits = sorted({p for p in path.glob(pattern) if _has_events(p) or (p.is_dir() and _stage_folders(p))})
         if hits:
             return hits
     return []
 
 
-def _scalars(files: list[Path]) -> dict[str, list[tuple[int, float, float]]]:
-    """tag -> [(step, wall_time, value)] over all files."""
+def _scalars(files: list[Path], warnings: list[str], stages: Optional[dict] = None
+             ) -> dict[str, list[tuple[int, float, float]]]:
+    """tag -> [(step, wall_time, value)] over all files; stages: file -> the stage folder it lies in, whose
+    name prefixes its tags that name no stage themselves (validation/ + epoch_loss -> validation/epoch_loss)."""
     try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+        from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.util import tensor_util
     except ImportError:
         raise RunError(f"reading TensorBoard event files needs the tensorboard package: pip install {EXTRA}") from None
+    stages = stages or {}
     out: dict[str, list[tuple[int, float, float]]] = {}
     for f in files:
-        try:
-            events = list(EventFileLoader(str(f)).Load())
-        except Exception as e:  # a truncated or foreign file: the reader raises its own error types
-            raise RunError(f"{f}: not a readable TensorBoard event file ({type(e).__name__})") from None
-        for ev in events:
+        for payload in _records(f, warnings):
+            try:
+                ev = Event.FromString(payload)
+            except Exception:  # noqa: BLE001 - protobuf's DecodeError and kin: a record that is no event
+                warnings.append(f"{f}: a record that is no TensorBoard event: skipped")
+                continue
             if not ev.HasField("summary"):
                 continue
             for v in ev.summary.value:
@@ -72,24 +97,85 @@ def _scalars(files: list[Path]) -> dict[str, list[tuple[int, float, float]]]:
                         continue
                     if arr.size != 1:
                         continue
-                    value = float(arr.reshape(-1)[0])
+                    try:
+                        value = float(arr.reshape(-1)[0])
+                    except (TypeError, ValueError):  # a string tensor
+                        continue
                 else:
                     continue
-                out.setdefault(v.tag, []).append((int(ev.step), float(ev.wall_time), value))
+                tag = v.tag if f not in stages or has_stage(v.tag) else f"{stages[f]}/{v.tag}"
+                out.setdefault(tag, []).append((int(ev.step), float(ev.wall_time), value))
     return out
 
 
+def _records(path: Path, warnings: list[str]) -> Iterator[bytes]:
+    """The payloads of an event file's records (TFRecord framing: a length, its CRC-32C, the data, its
+    CRC-32C), read through rundir's safe reader. TensorBoard's own loader stops without a word at the first
+    bad checksum; here a damaged record is skipped and named, and damaged framing ends the file with a warning."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    data = read_capped(path, MAX_LOG_BYTES, warnings)
+    if data is None:
+        return
+    if len(data) > MAX_LOG_BYTES:
+        data = data[:MAX_LOG_BYTES]
+        warnings.append(f"{path}: larger than {in_mib(MAX_LOG_BYTES)}: only its first {in_mib(MAX_LOG_BYTES)} read")
+    off, damaged = 0, 0
+    while off < len(data):
+        if len(data) - off < 12:
+            warnings.append(f"{path}: its last record is cut off at byte {off} (a writer stopped mid-record): skipped")
+            break
+        header = data[off:off + 8]
+        (length,), (header_crc,) = struct.unpack("<Q", header), struct.unpack("<I", data[off + 8:off + 12])
+        if masked_crc32c(header) != header_crc:
+            warnings.append(f"{path}: bad checksum in the record header at byte {off} (a damaged file): the rest, "
+                            f"{len(data) - off} bytes, not read")
+            break
+        end = off + 12 + length + 4
+        if end > len(data):
+            warnings.append(f"{path}: its last record is cut off at byte {off} (a writer stopped mid-record): skipped")
+            break
+        payload = data[off + 12:off + 12 + length]
+        if masked_crc32c(payload) != struct.unpack("<I", data[end - 4:end])[0]:
+            damaged += 1
+        else:
+            yield payload
+        off = end
+    if damaged:
+        warnings.append(f"{path}: {damaged} record(s) with a bad checksum (a damaged file): skipped")
+
+
+def _events(path: Path) -> list[Path]:
+    return sorted(p for p in path.glob(PATTERN) if p.is_file())  # never a FIFO
+
+
 def read(path: Path, steps_per_epoch: Optional[int] = None) -> Source:
-    files = [path] if path.is_file() else sorted(p for p in path.glob(PATTERN) if p.is_file())  # never a FIFO
+    files = [path] if path.is_file() else _events(path)
+    stages: dict[Path, str] = {}
+    folder = path.parent if path.is_file() else path
+    if folder.name in STAGE_FOLDERS:  # Keras's train/ or validation/ given alone
+        stages = {f: folder.name for f in files}
+    for sub in ([] if path.is_file() else _stage_folders(path)):  # Keras's layout: both folders, one run
+        stages.update({f: sub.name for f in _events(sub)})
+        files += _events(sub)
     if not files:
         raise RunError(f"{path}: no TensorBoard event files ({PATTERN})")
     run_dir = path.parent if path.is_file() else path
     src = Source("TensorBoard event files", "tensorboard", files, run_dir.name, run_dir)
-    scalars = _scalars(files)
+    scalars = _scalars(files, src.warnings, stages)
     scalars = {t: sorted(v, key=lambda x: (x[1], x[0])) for t, v in scalars.items() if not t.startswith("_hparams_")
                and t != "hp_metric"}
     if not scalars:
         raise RunError(f"{path}: no scalar in its TensorBoard event files")
+    if stages and any(epoch_level(t) for t in scalars):  # Keras: epoch_* tags step by epoch, batch_* by iteration
+        per_batch = sorted(t for t in scalars if not epoch_level(t) and target(t) is not None)
+        for t in per_batch:
+            del scalars[t]
+        if per_batch:
+            src.notes.append(f"Keras per-batch tags left out ({', '.join(per_batch[:4])}): their steps are "
+                             f"iterations, the epoch_* tags' are epochs")
+        src.notes.append(f"Keras TensorBoard layout: {', '.join(sorted(set(stages.values())))} folder(s) read as "
+                         f"one run")
     to_epoch = _epoch_map(scalars, steps_per_epoch, src)
     for tag, points in scalars.items():
         if tag == "epoch":
@@ -125,9 +211,13 @@ def _epoch_map(scalars, steps_per_epoch, src: Source):
             src.notes.append(f"{k} steps per epoch, read from the validation tags (logged every {k} steps); "
                              f"give --steps-per-epoch N if that is wrong")
             return lambda step: max(1, math.ceil((step - first) / k) + 1)
-        src.warnings.append("training tags are logged per step and validation tags at uneven steps: steps are "
-                            "read as epochs; give --steps-per-epoch N")
-    first = min(s for p in scalars.values() for s, _, _ in p)
+        if min(gaps) > 1:  # consecutive validation steps somewhere: logged per epoch, one point missing
+            src.warnings.append("training tags are logged per step and validation tags at uneven steps: steps are "
+                                "read as epochs; give --steps-per-epoch N")
+    # Only the tags read as fields tell how steps are numbered: a summary written once with step 0 (the
+    # trainer's hparam/best_val_accuracy, an hparams plugin's) would shift every epoch by one.
+    read = [p for t, p in scalars.items() if target(t) is not None] or list(scalars.values())
+    first = min(s for p in read for s, _, _ in p)
     shift = 1 if first == 0 else 0
     src.notes.append("steps read as epochs" + (" (counted from 0, shifted by 1)" if shift else ""))
     return lambda step: step + shift

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rundir.numbers import as_epoch
 from rundir.safe import read_yaml_mapping
 
 from .build import Source
@@ -20,24 +21,28 @@ def looks_like(path: Path) -> bool:
 
 
 def read(path: Path) -> Source:
-    rows = csv_dicts(path)
     src = Source("timm train.py summary.csv", "timm", [path], path.parent.name, path.parent)
+    rows = csv_dicts(path, src.warnings)
     src.percent = {"eval_top1", "eval_top5", "train_top1", "train_top5"}
+    bad = 0
     for r in rows:
-        try:
-            epoch = int(float(r.get("epoch") or "")) + 1
-        except ValueError:
+        epoch = as_epoch(r.get("epoch"))  # rundir.numbers: inf, 400 digits, a word are no epoch
+        if epoch is None:
+            bad += any(v.strip() for v in r.values() if isinstance(v, str))
             continue
+        epoch += 1
         for key, value in r.items():
             if key and key != "epoch":
                 src.add(key.strip(), epoch, value)
+    if bad:
+        src.warnings.append(f"{path}: {bad} row(s) without an epoch number: skipped")
     args_path = path.parent / "args.yaml"
     if args_path.exists():
         args = read_yaml_mapping(args_path, src.warnings)
         if args is not None:
             src.files.append(args_path)
             src.source_config = args
-            src.config = map_config(args)
+            src.config = map_config(args, origin=src.origin)
             planned = args.get("epochs")
             if isinstance(planned, int) and planned > 0:
                 src.planned_epochs = planned

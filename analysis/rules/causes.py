@@ -101,7 +101,8 @@ def effective_lr(run: Run) -> Optional[float]:
         return None
     if run.cfg(OPTIMIZER_NAME) == "sgd":
         m = _num(run, OPTIMIZER_MOMENTUM)
-        m = USUAL_MOMENTUM if m is None else m  # not recorded: the schema default, not 0
+        if m is None:  # a log that does not state it (another tool's): unknown, never the schema default
+            return None
         return lr / max(1 - m, 1e-6)
     return lr
 
