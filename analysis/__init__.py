@@ -22,7 +22,7 @@ LAYERS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     5: ("render", "plain report data -> text, Markdown, HTML, JSON, CSV, PNG",
         ("analysis.render",)),
     6: ("commands", "python -m analysis, --verify, the sweep-end callback, the catalog page",
-        ("analysis.__main__", "analysis.dispatch", "analysis.verify", "analysis.hydra_callback",
+        ("analysis.__main__", "analysis.cli_parser", "analysis.dispatch", "analysis.verify", "analysis.hydra_callback",
          "analysis.catalog_doc")),
 }
 
