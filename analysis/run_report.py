@@ -15,6 +15,7 @@ from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
+from .progress import progress, summary_fields
 from rundir.read import Run
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise
@@ -69,6 +70,8 @@ def _summary(run: Run) -> dict:
         "initial_lr": _at(tr, "learning_rate", 0),
         "final_lr": _at(tr, "learning_rate", -1),
         "lr_cuts": len(find_cuts(run)) if len(lr) else 0,
+        "progress": progress(run),  # the sweep report reads row["progress"]["verdict"]
+        **summary_fields(progress(run)),
     }
 
 
@@ -240,6 +243,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     return json_safe({
         "run": run_meta(run),
         "summary": summary(run),
+        "progress": progress(run),
         "sections": sections,
         "cause": cause,
         "findings": [f.to_dict() for f in findings],

@@ -247,7 +247,8 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
     elif np.isfinite(hi_r) and hi_r >= 10 * UPDATE_RATIO_SMALL:
         low.oppose(1, f"updates reach {hi_r:.2g} of the weights")
     fastest = _fastest_fall(run)
-    if fastest is not None and fastest < FAST_FALL_SHARE:
+    # Only for a loss that did move (a flat one is the "fell only" point above): it moved, but crawled.
+    if fastest is not None and fastest < FAST_FALL_SHARE and done is not None and done >= LOSS_STUCK:
         low.support(1, f"the loss never fell fast: its fastest epoch covered {max(fastest, 0):.0%} of the way to the floor")
     for fid, pts in (("loss_diverging", 2), ("loss_oscillating", 1), ("exploding_gradients", 1)):
         if fid in fired:
@@ -517,13 +518,15 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
         short.support(2, f"only {steps} optimizer steps, {float(np.median(per_epoch)):.0f} an epoch: few epochs")
     if normal:
         short.support(1, f"with a normal step (effective LR {effective_lr(run):.3g})")
-        if verdict in ("stalled", "not learning", "still improving"):
+        if verdict in ("stalled", "still improving"):
             small.support(1, f"a normal step (effective LR {effective_lr(run):.3g}) left the loss far from its floor")
     elif normal is False and effective_lr(run) < usual_effective_lr(run)[0]:
         short.oppose(2, "the LR is low: more epochs at it would crawl")
         small.oppose(1, "the LR is low: a small step explains the slow fall better")
-    if np.isfinite(hi_r) and UPDATE_RATIO_SMALL <= hi_r <= UPDATE_RATIO_HUGE:
+    if np.isfinite(hi_r) and UPDATE_RATIO_SMALL <= hi_r <= UPDATE_RATIO_HUGE and verdict != "not learning":
         small.support(1, f"updates reach {hi_r:.2g} of the weights: the weights move normally")
+    if at_chance(run) is not None:  # even a tiny model learns learnable labels above chance (width 1: 0.3 on digits)
+        small.oppose(2, "at chance: a small model still learns something")
     params, images = (run.info or {}).get("num_parameters"), (run.info or {}).get("train_size")
     if isinstance(params, int) and isinstance(images, int) and params > 0 and images > 0:
         per_image = params / images
