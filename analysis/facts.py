@@ -9,7 +9,7 @@ import numpy as np
 
 from rundir.read import Run
 from rundir.config_keys import REGULARIZATION_LABEL_SMOOTHING
-from .stats import binomial_se, window_size
+from .stats import binomial_se, decline_from_best, noise, window_size
 
 
 def chance_accuracy(run: Run) -> Optional[float]:
@@ -229,3 +229,15 @@ def dead_relu_share(run: Run) -> float:
     """The worst layer's share of dead ReLU units at the last epoch that measured it (0 when never measured)."""
     d = finite(run.train["dead_relu_fraction"])
     return float(d[-1]) if len(d) else 0.0
+
+
+def ended_near_best(run: Run) -> Optional[bool]:
+    """The run's last window of val accuracy is within noise of its best window (the simulation-calibrated
+    best-vs-last test, noise the larger of the binomial SE and the curve's own); None without accuracies."""
+    acc = finite(run.val["accuracy"])
+    if len(acc) < 2:
+        return None
+    w = min(window_size(len(acc)), max(len(acc) - 1, 1))
+    se, _ = accuracy_se(run, float(np.median(acc)))
+    decline = decline_from_best(acc, w, max(se, noise(acc)))
+    return decline is None or not decline.significant
