@@ -13,7 +13,7 @@ import numpy as np
 
 from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
-from .facts import chance_accuracy, chance_loss, finite, loss_floor
+from .facts import chance_accuracy, chance_loss, finite, loss_floor, val_size_info
 from .findings import Finding
 from .progress import progress, summary_fields
 from rundir.read import Run
@@ -153,7 +153,10 @@ def accuracy_section(run: Run) -> dict:
     p0 = chance_accuracy(run)
     if p0 is not None:
         lines.append(f"chance level 1/{run.num_classes} = {p0:.4f}")
-    return {"title": "Accuracy Analysis", "lines": lines, "data": {"chance_accuracy": p0}}
+    n_val, n_source = val_size_info(run)
+    lines.append(f"validation set: {n_val} images, {n_source}" if n_val else f"validation set size {n_source}")
+    return {"title": "Accuracy Analysis", "lines": lines,
+            "data": {"chance_accuracy": p0, "val_size": n_val or None, "val_size_source": n_source}}
 
 
 def gradient_section(run: Run) -> dict:

@@ -332,10 +332,22 @@ def _clip_candidates(run: Run, fired: dict) -> list[Candidate]:
     return [tight, amp]
 
 
+def schedule_time_share(run: Run) -> Optional[float]:
+    """The share of the training time (LR x steps) the second half of the epochs got (None: under 4 epochs or no LR)."""
+    y, e = run.train.finite("loss")
+    if len(e) < 4:
+        return None
+    t, source = training_time(run, e)
+    if not source.startswith("cumulative") or not np.isfinite(t).all() or t[-1] <= 0:
+        return None
+    return float((t[-1] - t[len(t) // 2 - 1]) / t[-1])
+
+
 def _schedule_candidate(run: Run, fired: dict) -> Candidate:
     c = Candidate("lr_schedule", "the LR schedule cut the LR too early or decayed it to nothing",
                   explains=("lr_decayed_to_nothing", "lr_reduced_early", "lr_cut_premature", "loss_plateau_early",
-                            "weights_not_updating", "accuracy_at_chance", "vanishing_gradients"))
+                            "weights_not_updating", "accuracy_at_chance", "vanishing_gradients", "far_from_converged",
+                            "not_learning"))
     ev = decayed_to_nothing(run)
     if ev is not None and "lr_decayed_to_nothing" in fired:
         c.support(3, f"the LR fell below {ev['tiny_below']:.3g} for the last {ev['epochs_at_tiny_lr']} epochs")
@@ -345,14 +357,11 @@ def _schedule_candidate(run: Run, fired: dict) -> Candidate:
             c.support(1, f"{fid} fired")
             if not c.recommendations:
                 c.recommendations.extend(fired[fid].recommendations)
-    y, e = run.train.finite("loss")
-    t, _ = training_time(run, e) if len(e) >= 4 else (np.zeros(0), "")
     verdict = progress(run)["verdict"]
-    if len(t) >= 4 and np.isfinite(t).all() and verdict in ("stalled", "not learning"):
-        half = len(t) // 2
-        share = float((t[-1] - t[half - 1]) / t[-1]) if t[-1] > 0 else math.nan
+    share = schedule_time_share(run)
+    if share is not None and verdict in ("stalled", "not learning"):
         if share < SCHEDULE_TIME_SHARE:
-            c.support(2, f"the second half of the run got {share:.0%} of the training time (LR x steps): the schedule "
+            c.support(3, f"the second half of the run got {share:.0%} of the training time (LR x steps): the schedule "
                          f"took the LR away while the loss was {verdict}")
             if not c.recommendations:
                 c.recommendations.append(Recommendation("decay the LR smoothly over the whole run",
@@ -525,6 +534,11 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
         small.oppose(1, "the LR is low: a small step explains the slow fall better")
     if np.isfinite(hi_r) and UPDATE_RATIO_SMALL <= hi_r <= UPDATE_RATIO_HUGE and verdict != "not learning":
         small.support(1, f"updates reach {hi_r:.2g} of the weights: the weights move normally")
+    share = schedule_time_share(run)
+    if share is not None and share < SCHEDULE_TIME_SHARE:
+        small.oppose(2, f"the second half of the run got {share:.0%} of the training time: the schedule, not the model, "
+                        "stopped the loss")
+        short.oppose(1, "the schedule took the LR away: more epochs of it add little training")
     if at_chance(run) is not None:  # even a tiny model learns learnable labels above chance (width 1: 0.3 on digits)
         small.oppose(2, "at chance: a small model still learns something")
     params, images = (run.info or {}).get("num_parameters"), (run.info or {}).get("train_size")
