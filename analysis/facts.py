@@ -85,6 +85,7 @@ VAL_SIZE_MAX = 200_000  # the largest val set searched for (ImageNet's is 50,000
 FLOAT32_TOL = 2e-7
 VAL_SIZE_FALSE_MATCH = 0.01  # the inferred n is kept when smaller sizes match all values by chance < 1% of the time
 VAL_SIZE_MIN_VALUES = 3  # distinct accuracies needed: one or two values fit many sizes
+VAL_SIZE_MAX_VALUES = 64  # distinct accuracies used: 64 pin any size down; a 100,000-epoch log costs no more
 
 
 def _precision(a: float) -> float:
@@ -101,7 +102,7 @@ def infer_val_size(acc: np.ndarray) -> Optional[int]:
     the chance that a size below it matches every value by accident (each value matches a size m with
     probability about 2 x tolerance x m) stays under VAL_SIZE_FALSE_MATCH. None when no size fits or the
     values are too coarse to tell."""
-    acc = np.unique(acc[np.isfinite(acc) & (acc > 0) & (acc < 1)])
+    acc = np.unique(acc[np.isfinite(acc) & (acc > 0) & (acc < 1)])[:VAL_SIZE_MAX_VALUES]
     if len(acc) < VAL_SIZE_MIN_VALUES:
         return None
     n = np.arange(1, VAL_SIZE_MAX + 1, dtype=np.float64)

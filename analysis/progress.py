@@ -13,6 +13,7 @@ The verdict is one word: "not learning", "still improving", "stalled", "converge
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -129,8 +130,14 @@ def _val_trend(run: Run) -> Optional[dict]:
 def progress(run: Run) -> dict:
     """The progress verdict of a run, as plain data (see the module docstring)."""
     if "progress" not in run.memo:
-        with np.errstate(all="ignore"):
-            run.memo["progress"] = _progress(run)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                run.memo["progress"] = _progress(run)
+            except (ValueError, TypeError, ArithmeticError, IndexError) as e:  # a hostile file's values
+                run.warnings.append(f"progress verdict skipped: {type(e).__name__}: {e}")
+                run.memo["progress"] = {"verdict": "unknown", "sentence": "unknown: the loss values could not be "
+                                        "judged", "loss_progress": None, "still_falling": None, "val": None}
     return run.memo["progress"]
 
 

@@ -70,8 +70,8 @@ def _summary(run: Run) -> dict:
         "initial_lr": _at(tr, "learning_rate", 0),
         "final_lr": _at(tr, "learning_rate", -1),
         "lr_cuts": len(find_cuts(run)) if len(lr) else 0,
-        "progress": progress(run),  # the sweep report reads row["progress"]["verdict"]
-        **summary_fields(progress(run)),
+        "progress": json_safe(progress(run)),  # the sweep report reads row["progress"]["verdict"]
+        **json_safe(summary_fields(progress(run))),
     }
 
 

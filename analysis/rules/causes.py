@@ -226,9 +226,9 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
             high.support(2, f"effective LR {eff:.3g} over 3x the usual maximum {most:.3g} for {run.cfg(OPTIMIZER_NAME)}")
         elif eff > most:
             high.support(1, f"effective LR {eff:.3g} above the usual maximum {most:.3g}")
-        elif round(usual / eff, 6) >= LR_LOW_FACTOR:  # rounded: LR/10 in a config is a decade below, not 9.99x
-            decade = round(usual / eff, 6) >= 10
-            low.support(2 if decade else 1, f"effective LR {eff:.3g} is {usual / eff:.0f}x below the usual "
+        elif eff <= 0 or round(usual / eff, 6) >= LR_LOW_FACTOR:  # rounded: LR/10 in a config is a decade below, not 9.99x
+            decade = eff <= 0 or round(usual / eff, 6) >= 10
+            low.support(2 if decade else 1, f"effective LR {eff:.3g} is {usual / max(eff, 1e-300):.0f}x below the usual "
                                             f"{usual:.3g} for {run.cfg(OPTIMIZER_NAME)}")
             high.oppose(2 if decade else 1, f"effective LR {eff:.3g} is small")
         else:
@@ -497,10 +497,11 @@ def _normal_step(run: Run) -> Optional[bool]:
 def _epochs_fix(run: Run, p: dict) -> list[Recommendation]:
     """trainer.epochs enough for the rest of the way: at the run's average pace the remaining share r of the way takes
     N r / (1 - r) more epochs; twice that total, since an approach to the floor slows as it nears it."""
-    n = run.cfg(TRAINER_EPOCHS)
+    n = _num(run, TRAINER_EPOCHS)
     r = p.get("remaining")
-    if not isinstance(n, int) or isinstance(n, bool) or r is None or not 0 <= r < 1:
+    if n is None or n < 1 or n >= 100_000 or r is None or not 0 <= r < 1:
         return []
+    n = int(n)
     target = int(min(max(math.ceil(2 * n / (1 - r)), 2 * n), 100_000))
     return [Recommendation(f"train longer: {n} epochs left {r:.0%} of the way to the loss floor ahead",
                            [override(TRAINER_EPOCHS, target)])]
@@ -518,8 +519,10 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
                       "stays high and the training set is not fitted",
                       explains=("far_from_converged", "undertrained", "not_learning", "loss_plateau_early"))
     if verdict == "still improving":
-        short.support(2, f"the loss was still falling steeply at the end ({p['slope']['share_of_way_per_epoch'] or 0:.0%} "
-                         f"of the way per epoch, {p['remaining']:.0%} of it ahead)")
+        share, left = p["slope"]["share_of_way_per_epoch"], p["remaining"]
+        short.support(2, "the loss was still falling steeply at the end" + (
+            f" ({share:.0%} of the way per epoch, {left:.0%} of it ahead)" if share is not None and left is not None
+            else ""))
     elif verdict in ("stalled", "converged"):
         short.oppose(1, "the loss no longer fell steeply at the end")
     steps, per_epoch = total_steps(run), finite(run.train["num_batches"])

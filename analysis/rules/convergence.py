@@ -57,14 +57,14 @@ def undertrained(run: Run):
         return None
     recs = _fixes(run)
     epochs = run.cfg(TRAINER_EPOCHS)
-    if isinstance(epochs, int) and not isinstance(epochs, bool) and not any(
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and 1 <= epochs < 50_000 and not any(
             o.startswith(f"{TRAINER_EPOCHS}=") for r in recs for o in r.overrides):
         recs.append(Recommendation("train longer: the loss was still falling at the end",
                                    [override(TRAINER_EPOCHS, 2 * epochs)]))
     s = p["slope"]
     return Finding("undertrained", "warning",
-                   f"undertrained: the training loss was still falling at the end ({s['slope_per_epoch']:+.3g}/epoch, "
-                   f"{(s['share_of_way_per_epoch'] or 0):.0%} of the way per epoch) with {remaining:.0%} of the way to "
+                   f"undertrained: the training loss was still falling at the end ({(s['slope_per_epoch'] or 0):+.3g}"
+                   f"/epoch, {(s['share_of_way_per_epoch'] or 0):.0%} of the way per epoch) with {remaining:.0%} of the way to "
                    f"its floor {p['judged_floor']:.3g} ahead; likely cause: {causes.cause_text(run)}",
                    evidence=_evidence(p), recommendations=recs, epoch=run.last_epoch)
 
