@@ -518,7 +518,9 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
     small = Candidate("too_little_capacity", "the model is too small for the task: normal steps, yet the train loss "
                       "stays high and the training set is not fitted",
                       explains=("far_from_converged", "undertrained", "not_learning", "loss_plateau_early"))
-    if verdict == "still improving":
+    if verdict == "still improving" and not (p.get("steep") or p.get("val_rising")):
+        short.support(1, "the loss was still falling, slowly, at the end")
+    elif verdict == "still improving":
         share, left = p["slope"]["share_of_way_per_epoch"], p["remaining"]
         short.support(2, "the loss was still falling steeply at the end" + (
             f" ({share:.0%} of the way per epoch, {left:.0%} of it ahead)" if share is not None and left is not None
@@ -551,7 +553,7 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
             small.support(2 if per_image < 1 else 1, f"{params} parameters for {images} training images "
                                                      f"({per_image:.2g} each; fitting any labels takes ~2)")
         else:
-            small.oppose(1, f"{params} parameters, {per_image:.0f} per training image: enough to fit them")
+            small.oppose(2, f"{params} parameters, {per_image:.0f} per training image: enough to fit them")
     train_acc = finite(run.train["accuracy"])
     if len(train_acc) and verdict != "converged":
         if train_acc[-1] < CAPACITY_TRAIN_ACC and verdict in ("stalled", "still improving"):

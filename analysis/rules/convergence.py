@@ -53,7 +53,8 @@ def not_learning(run: Run):
 def undertrained(run: Run):
     p = progress(run)
     remaining = p.get("remaining")
-    if p["verdict"] != "still improving" or remaining is None or remaining <= UNDERTRAINED_REMAINING or not _ended(run):
+    if (p["verdict"] != "still improving" or not (p.get("steep") or p.get("val_rising")) or remaining is None
+            or remaining <= UNDERTRAINED_REMAINING or not _ended(run)):
         return None
     recs = _fixes(run)
     epochs = run.cfg(TRAINER_EPOCHS)
