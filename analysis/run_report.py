@@ -13,10 +13,11 @@ import numpy as np
 
 from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
-from .facts import chance_accuracy, chance_loss, finite, loss_floor
+from .facts import chance_accuracy, chance_loss, finite, loss_floor, val_size_info
 from .findings import Finding
 from .records import read_live
 from rundir.format import epoch_ranges
+from .progress import progress
 from rundir.read import Run
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise, lr_rises
@@ -115,7 +116,10 @@ def accuracy_section(run: Run) -> dict:
     p0 = chance_accuracy(run)
     if p0 is not None:
         lines.append(f"chance level 1/{run.num_classes} = {p0:.4f}")
-    return {"title": "Accuracy Analysis", "lines": lines, "data": {"chance_accuracy": p0}}
+    n_val, n_source = val_size_info(run)
+    lines.append(f"validation set: {n_val} images, {n_source}" if n_val else f"validation set size {n_source}")
+    return {"title": "Accuracy Analysis", "lines": lines,
+            "data": {"chance_accuracy": p0, "val_size": n_val or None, "val_size_source": n_source}}
 
 
 def gradient_section(run: Run) -> dict:
@@ -248,6 +252,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     return json_safe({
         "run": run_meta(run),
         "summary": summary(run),
+        "progress": progress(run),
         "sections": sections,
         "cause": cause,
         "findings": [f.to_dict() for f in findings],

@@ -13,7 +13,8 @@ import numpy as np
 
 from rundir.read import Run
 from .schedule import find_cuts
-from .stats import finite_or_none
+from .progress import progress, summary_fields
+from .stats import finite_or_none, json_safe
 
 
 def finite_number(x: Any) -> Optional[float]:
@@ -54,4 +55,6 @@ def _summary(run: Run) -> dict:
         "initial_lr": _at(tr, "learning_rate", 0),
         "final_lr": _at(tr, "learning_rate", -1),
         "lr_cuts": len(find_cuts(run)) if len(lr) else 0,
+        "progress": json_safe(progress(run)),  # the sweep report reads row["progress"]["verdict"]
+        **json_safe(summary_fields(progress(run))),
     }

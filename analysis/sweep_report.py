@@ -49,6 +49,10 @@ def _run_row(job) -> dict:
         "epochs": s.get("epochs"),
         "final_train_loss": s.get("final_train_loss"),
         "lr_cuts": s.get("lr_cuts"),
+        "progress": s.get("progress"),
+        "progress_verdict": s.get("progress_verdict"),
+        "loss_progress": s.get("loss_progress"),
+        "still_falling": s.get("still_falling"),
         "findings": [f.id for f in findings],
         "warnings_or_worse": [f.id for f in findings if f.severity != "info"],
     }

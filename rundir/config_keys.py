@@ -16,6 +16,9 @@ DATA_STD = "data.std"
 DATA_NUM_CLASSES = "data.num_classes"
 DATA_NUM_WORKERS = "data.num_workers"
 
+MODEL_NAME = "model.name"
+MODEL_WIDTH = "model.width"
+
 OPTIMIZER_NAME = "optimizer.name"
 OPTIMIZER_LR = "optimizer.lr"
 OPTIMIZER_MOMENTUM = "optimizer.momentum"

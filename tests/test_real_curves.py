@@ -23,10 +23,12 @@ FAULTY = {"signdigits_resnet18_step7": ("lr_decayed_to_nothing", "lr_schedule"),
           "cifar10_resnet50_finetune_nan": ("nonfinite_loss", "lr_too_high"),
           "signdigits_resnet18_const": ("loss_plateau_early", None),
           "deepfake_keras_overfit": ("overfitting", "overfitting"),
-          "lung_keras_unstable_val": ("loss_oscillating", None)}
+          "lung_keras_unstable_val": ("loss_oscillating", None),
+          "drowsiness_keras_not_learning": ("not_learning", "lr_too_low")}
 # Judged mildly overfit by eye (best single epoch vs the tail), but the rise or decline is within the curve's own
 # noise by the calibrated best-vs-last window test: no alarm but the generalization ones, no other cause.
-BORDERLINE = ["tomato_keras_earlystop", "car_keras_gap", "fer_resnet50_keras", "plant_keras_short"]
+BORDERLINE = ["tomato_keras_earlystop", "car_keras_gap", "fer_resnet50_keras", "plant_keras_short",
+              "braintumor_resnet50_finetune"]
 GENERALIZATION = {"overfitting", "overtraining"}
 # fixture folder -> its original Keras CSVLogger file in raw/ (the fixture must hold exactly its numbers)
 KERAS_RAW = {"deepfake_keras_overfit": "deepfake_keras_training_log.csv",
@@ -38,6 +40,27 @@ KERAS_RAW = {"deepfake_keras_overfit": "deepfake_keras_training_log.csv",
              "lung_keras_unstable_val": "lung_keras_training_log.csv",
              "plant_keras_short": "plant_keras_training_log.csv",
              "mnist_keras_plateau": "mnist_keras.csv"}
+
+
+def test_fixtures_of_logs_the_importer_cannot_split_hold_exactly_their_published_numbers():
+    """braintumor: the third of four runs appended in one Keras file (the fine-tune); drowsiness: a pandas dump of
+    history.history, with no epoch column (epochs are its rows, 1-based)."""
+    import csv
+
+    from analysis.importers import load_runs
+
+    runs = load_runs(CURVES / "raw" / "braintumor_keras_training_log.csv")
+    ours = load_run(CURVES / "braintumor_resnet50_finetune")
+    assert len(runs) == 4 and list(runs[2].train.epochs) == list(ours.train.epochs) == list(range(1, 11))
+    for split in ("train", "val"):
+        for field in ("loss", "accuracy"):
+            np.testing.assert_allclose(getattr(runs[2], split)[field], getattr(ours, split)[field], rtol=1e-12)
+    rows = list(csv.DictReader((CURVES / "raw" / "drowsiness_keras_training_log.csv").open()))
+    ours = load_run(CURVES / "drowsiness_keras_not_learning")
+    assert list(ours.val.epochs) == list(range(1, len(rows) + 1))
+    for split, prefix in (("train", ""), ("val", "val_")):
+        for field in ("loss", "accuracy"):
+            np.testing.assert_allclose(getattr(ours, split)[field], [float(r[prefix + field]) for r in rows], rtol=1e-12)
 
 
 def report(name: str) -> dict:

@@ -36,13 +36,14 @@ def _cell(x) -> str:
 def sweep_runs(report: dict) -> str:
     """runs.csv: one row per job, its overrides as columns."""
     keys = sorted({k for r in report["runs"] for k in r["overrides"]})
-    cols = ["best_val_accuracy", "final_val_accuracy", "best_epoch", "epochs", "final_train_loss", "lr_cuts"]
+    cols = ["best_val_accuracy", "final_val_accuracy", "best_epoch", "epochs", "final_train_loss", "lr_cuts",
+            "progress_verdict", "loss_progress", "still_falling"]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["job", "status", *keys, *cols, "findings", "error"])
     for r in report["runs"]:
         w.writerow([r["job"], r["status"], *[_value(r["overrides"].get(k)) for k in keys],
-                    *[_value(r[c]) for c in cols], " ".join(r["findings"]), r["error"] or ""])
+                    *[_value(r.get(c)) for c in cols], " ".join(r["findings"]), r["error"] or ""])
     return buf.getvalue()
 
 

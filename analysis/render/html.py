@@ -97,6 +97,9 @@ def render_run(report: dict, curves: dict) -> str:
             ("LR cuts", s.get("lr_cuts"))]
     body.append("<table>" + "".join(f"<tr><th>{escape(k)}</th><td class=\"num\">{_cell(v)}</td></tr>" for k, v in rows)
                 + "</table>")
+    if report.get("progress"):
+        body.append(f"<h2>Progress</h2><p><b>{escape(report['progress']['verdict'])}</b>: "
+                    f"{escape(report['progress']['sentence'])}</p>")
     body += run_charts(curves)
     body.append("<h2>Diagnosis &amp; Recommendations</h2>")
     body += cause_html(report.get("cause"))

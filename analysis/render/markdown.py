@@ -65,6 +65,9 @@ def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
     if run.get("error"):
         out.append(f"error: {md_escape(run['error'])}  ")
     out += ["", "| metric | value |", "|---|---|"] + [f"| {label} | {fmt(s.get(k))} |" for k, label in SUMMARY_ROWS]
+    if report.get("progress"):
+        out += ["", "## Progress", "", f"**{md_escape(report['progress']['verdict'])}**: "
+                f"{md_escape(report['progress']['sentence'])}"]
     for section in report["sections"]:
         out += ["", f"## {section['title']}", ""] + [f"- {md_escape(line)}" for line in section["lines"]]
     out += ["", "## Diagnosis & Recommendations", ""]

@@ -54,6 +54,8 @@ def render_run(report: dict) -> str:
         out.append("overrides: " + " ".join(run["overrides"]))
     if run.get("error"):
         out.append(f"error: {run['error']}")
+    if report.get("progress"):
+        out += ["", "== Progress ==", f"  {report['progress']['sentence']}"]
     for section in report["sections"]:
         out += ["", f"== {section['title']} =="] + [f"  {line}" for line in section["lines"]]
     out += ["", "== Diagnosis & Recommendations =="]

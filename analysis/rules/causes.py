@@ -22,14 +22,16 @@ from typing import Optional
 import numpy as np
 
 from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_loss, dead_relu_share,
-                     finite, loss_floor, update_ratio_range, updates_huge, updates_tiny, val_size)
+                     finite, update_ratio_range, updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
 from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
 from rundir.read import Run
+from ..progress import NOT_LEARNING_SHARE, progress, training_time
 from rundir.config_keys import (
-    AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, AUGMENTATION_NUM_OPS, DATA_BATCH_SIZE, OPTIMIZER_LR,
+    AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, AUGMENTATION_NUM_OPS, DATA_BATCH_SIZE, MODEL_NAME, MODEL_WIDTH,
+    TRAINER_EPOCHS, OPTIMIZER_LR,
     OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING,
-    REGULARIZATION_WEIGHT_DECAY)
+    REGULARIZATION_WEIGHT_DECAY, SCHEDULER_NAME)
 from ..schedule import decayed_to_nothing, find_cuts
 from ..stats import binomial_se, noise
 from .catalog import run_rules
@@ -56,7 +58,20 @@ MISMATCH_GAP_Z = 4.0  # val accuracy below train accuracy by > 4 SE of the gap, 
 MISMATCH_EPOCHS = 2  # judged on the first epochs after the first (BatchNorm statistics settle in one)
 MISMATCH_KEPT = 0.5  # validation keeps less than half of training accuracy's rise above chance
 LOSS_FELL = 0.5  # a train loss that fell by over half its distance to the floor was moved by the LR
-LOSS_STUCK = 0.1  # ... and one that fell by under a tenth of it barely moved
+LOSS_STUCK = NOT_LEARNING_SHARE  # ... and one that fell by under a tenth of it barely moved (progress.py's)
+LR_LOW_FACTOR = 3.0  # an effective LR 3x below the optimizer's usual one (the next step of a 1-3-10 LR grid) is low
+# Karpathy's rule of thumb: an update near 1e-3 of the weights per step is healthy; a largest one below it is small.
+UPDATE_RATIO_SMALL = 1e-3
+# Zhang et al. 2017: a network with 2n + d parameters can fit any labels of n samples; one with fewer parameters than
+# twice its training images cannot be relied on to fit them (a capacity limit), and fewer than n surely falls short.
+PARAMS_PER_IMAGE_FIT = 2.0
+CAPACITY_TRAIN_ACC = 0.9  # a train accuracy below 90%: a tenth of its own training images misfit
+FITS_TRAIN_ACC = 0.98  # ... and one above 98% fits its training set: capacity is not what limits it
+STEPS_PER_EPOCH_SMALL_BATCH = 10  # >= 10 steps an epoch: the batch is under a tenth of the data, not "so large"
+# A usable LR has a fast phase: on the digits reference the second epoch alone covers 28% of the way to the floor;
+# a loss whose fastest epoch covers under 10% crawled from the start.
+FAST_FALL_SHARE = 0.1
+SCHEDULE_TIME_SHARE = 0.1  # the second half of the run got < 10% of the training time: the schedule took the LR away
 
 
 @dataclass
@@ -181,6 +196,16 @@ def _fired(findings: list[Finding]) -> dict[str, Finding]:
     return {f.id: f for f in findings}
 
 
+def _fastest_fall(run: Run) -> Optional[float]:
+    """The largest one-epoch fall of the train loss as a share of the way from its start to its floor (None when
+    unknown or with under 3 epochs)."""
+    p = progress(run)
+    y = finite(run.train["loss"])
+    if p.get("judged_floor") is None or len(y) < 3 or p["start"] <= p["judged_floor"]:
+        return None
+    return float(np.max(-np.diff(np.concatenate([[p["start"]], y])))) / (p["start"] - p["judged_floor"])
+
+
 def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
     high = Candidate("lr_too_high", "the LR (the effective step) is too high",
                      explains=("nonfinite_loss", "loss_diverging", "loss_oscillating", "exploding_gradients",
@@ -188,7 +213,7 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
                                "loss_plateau_early", "overtraining"))
     low = Candidate("lr_too_low", "the LR is too low to move the weights",
                     explains=("accuracy_at_chance", "loss_plateau_early", "vanishing_gradients", "weights_not_updating",
-                              "lr_out_of_range"))
+                              "lr_out_of_range", "not_learning", "far_from_converged", "undertrained"))
     eff, (usual, most) = effective_lr(run), usual_effective_lr(run)
     if np.nansum(run.train["nonfinite_steps"]) > 0 or "nonfinite_loss" in fired:
         high.support(3, "non-finite loss or gradients")
@@ -202,23 +227,30 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
             high.support(2, f"effective LR {eff:.3g} over 3x the usual maximum {most:.3g} for {run.cfg(OPTIMIZER_NAME)}")
         elif eff > most:
             high.support(1, f"effective LR {eff:.3g} above the usual maximum {most:.3g}")
-        elif eff < usual / 100:
-            low.support(1, f"effective LR {eff:.3g} below 1/100 of the usual {usual:.3g}")
-            high.oppose(2, f"effective LR {eff:.3g} is small")
+        elif eff <= 0 or round(usual / eff, 6) >= LR_LOW_FACTOR:  # rounded: LR/10 in a config is a decade below, not 9.99x
+            decade = eff <= 0 or round(usual / eff, 6) >= 10
+            low.support(2 if decade else 1, f"effective LR {eff:.3g} is {usual / max(eff, 1e-300):.0f}x below the usual "
+                                            f"{usual:.3g} for {run.cfg(OPTIMIZER_NAME)}")
+            high.oppose(2 if decade else 1, f"effective LR {eff:.3g} is small")
         else:
             high.oppose(1, f"effective LR {eff:.3g} inside the usual range (up to {most:.3g})")
-    loss = finite(run.train["loss"])
-    if len(loss) >= 3 and loss[0] > 0:
-        progress = (loss[0] - loss[-1]) / max(loss[0] - loss_floor(run), 1e-12)
-        if progress > LOSS_FELL:
-            low.oppose(2, f"the train loss fell {progress:.0%} of the way to its floor")
-        elif progress < LOSS_STUCK and not (np.nansum(run.train["nonfinite_steps"]) > 0):
-            low.support(1, f"the train loss fell only {max(progress, 0):.0%} of the way to its floor")
+    done = progress(run).get("loss_progress")
+    if done is not None and progress(run).get("epochs", 0) >= 3:
+        if done > LOSS_FELL:
+            low.oppose(2, f"the train loss fell {done:.0%} of the way to its floor")
+        elif done < LOSS_STUCK and not (np.nansum(run.train["nonfinite_steps"]) > 0):
+            low.support(1, f"the train loss fell only {max(done, 0):.0%} of the way to its floor")
     if updates_tiny(run):
         low.support(3, f"every update below {UPDATE_RATIO_TINY:g} of the weights")
         high.oppose(3, "updates are tiny")
-    elif np.isfinite(hi_r) and hi_r > 1e-3:
+    elif np.isfinite(hi_r) and hi_r < UPDATE_RATIO_SMALL:
+        low.support(1, f"the largest update is {hi_r:.2g} of the weights (a healthy step is near {UPDATE_RATIO_SMALL:g})")
+    elif np.isfinite(hi_r) and hi_r >= 10 * UPDATE_RATIO_SMALL:
         low.oppose(1, f"updates reach {hi_r:.2g} of the weights")
+    fastest = _fastest_fall(run)
+    # Only for a loss that did move (a flat one is the "fell only" point above): it moved, but crawled.
+    if fastest is not None and fastest < FAST_FALL_SHARE and done is not None and done >= LOSS_STUCK:
+        low.support(1, f"the loss never fell fast: its fastest epoch covered {max(fastest, 0):.0%} of the way to the floor")
     for fid, pts in (("loss_diverging", 2), ("loss_oscillating", 1), ("exploding_gradients", 1)):
         if fid in fired:
             high.support(pts, f"{fid} fired")
@@ -301,10 +333,22 @@ def _clip_candidates(run: Run, fired: dict) -> list[Candidate]:
     return [tight, amp]
 
 
+def schedule_time_share(run: Run) -> Optional[float]:
+    """The share of the training time (LR x steps) the second half of the epochs got (None: under 4 epochs or no LR)."""
+    y, e = run.train.finite("loss")
+    if len(e) < 4:
+        return None
+    t, source = training_time(run, e)
+    if not source.startswith("cumulative") or not np.isfinite(t).all() or t[-1] <= 0:
+        return None
+    return float((t[-1] - t[len(t) // 2 - 1]) / t[-1])
+
+
 def _schedule_candidate(run: Run, fired: dict) -> Candidate:
     c = Candidate("lr_schedule", "the LR schedule cut the LR too early or decayed it to nothing",
                   explains=("lr_decayed_to_nothing", "lr_reduced_early", "lr_cut_premature", "loss_plateau_early",
-                            "weights_not_updating", "accuracy_at_chance", "vanishing_gradients"))
+                            "weights_not_updating", "accuracy_at_chance", "vanishing_gradients", "far_from_converged",
+                            "not_learning"))
     ev = decayed_to_nothing(run)
     if ev is not None and "lr_decayed_to_nothing" in fired:
         c.support(3, f"the LR fell below {ev['tiny_below']:.3g} for the last {ev['epochs_at_tiny_lr']} epochs")
@@ -314,6 +358,16 @@ def _schedule_candidate(run: Run, fired: dict) -> Candidate:
             c.support(1, f"{fid} fired")
             if not c.recommendations:
                 c.recommendations.extend(fired[fid].recommendations)
+    verdict = progress(run)["verdict"]
+    share = schedule_time_share(run)
+    if share is not None and verdict in ("stalled", "not learning"):
+        if share < SCHEDULE_TIME_SHARE:
+            c.support(3, f"the second half of the run got {share:.0%} of the training time (LR x steps): the schedule "
+                         f"took the LR away while the loss was {verdict}")
+            if not c.recommendations:
+                c.recommendations.append(Recommendation("decay the LR smoothly over the whole run",
+                                                        ["scheduler=cosine"] if run.cfg(SCHEDULER_NAME) != "cosine"
+                                                        else ["scheduler=constant"]))
     cuts = find_cuts(run)
     if cuts and all(x.bought_loss is not None and x.bought_loss < 0 for x in cuts[:1]) and ev is None:
         c.oppose(1, "the first cut lowered the val loss")
@@ -404,8 +458,11 @@ def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
                     explains=("loss_plateau_early", "accuracy_at_chance"))
     steps = total_steps(run)
     bs = _num(run, DATA_BATCH_SIZE)
+    per_epoch = finite(run.train["num_batches"])
     if steps is not None and steps < FEW_STEPS and bs:
         few.support(3, f"{steps} optimizer steps in the whole run (< {FEW_STEPS})")
+        if len(per_epoch) and float(np.median(per_epoch)) >= STEPS_PER_EPOCH_SMALL_BATCH:
+            few.oppose(2, f"{float(np.median(per_epoch)):.0f} steps an epoch: the batch is not large, the epochs are few")
         # Enough steps: 4x FEW_STEPS over the run, the batch a power of two.
         samples = finite(run.train["num_samples"])
         epochs = run.planned_epochs or len(run.train)
@@ -429,11 +486,101 @@ def _generalization_candidates(run: Run, fired: dict) -> list[Candidate]:
     return [over]
 
 
+def _normal_step(run: Run) -> Optional[bool]:
+    """The effective LR within the optimizer's usual range (1/LR_LOW_FACTOR of its usual LR up to its usual maximum);
+    None when the optimizer or LR is not known."""
+    eff, (usual, most) = effective_lr(run), usual_effective_lr(run)
+    if eff is None or usual is None:
+        return None
+    return usual / LR_LOW_FACTOR <= eff <= most
+
+
+def _epochs_fix(run: Run, p: dict) -> list[Recommendation]:
+    """trainer.epochs enough for the rest of the way: at the run's average pace the remaining share r of the way takes
+    N r / (1 - r) more epochs; twice that total, since an approach to the floor slows as it nears it."""
+    n = _num(run, TRAINER_EPOCHS)
+    r = p.get("remaining")
+    if n is None or n < 1 or n >= 100_000 or r is None or not 0 <= r < 1:
+        return []
+    n = int(n)
+    target = int(min(max(math.ceil(2 * n / (1 - r)), 2 * n), 100_000))
+    return [Recommendation(f"train longer: {n} epochs left {r:.0%} of the way to the loss floor ahead",
+                           [override(TRAINER_EPOCHS, target)])]
+
+
+def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
+    """Causes of a run that ended far from converged with a normal step: it stopped too soon, or the model is too small."""
+    p = progress(run)
+    verdict, normal = p["verdict"], _normal_step(run)
+    lo_r, hi_r = update_ratio_range(run)
+    short = Candidate("too_few_epochs", "too few epochs: the loss was still falling when the run ended",
+                      explains=("undertrained", "not_learning", "far_from_converged", "loss_plateau_early",
+                                "accuracy_at_chance"))
+    small = Candidate("too_little_capacity", "the model is too small for the task: normal steps, yet the train loss "
+                      "stays high and the training set is not fitted",
+                      explains=("far_from_converged", "undertrained", "not_learning", "loss_plateau_early"))
+    if verdict == "still improving" and not (p.get("steep") or p.get("val_rising")):
+        short.support(1, "the loss was still falling, slowly, at the end")
+    elif verdict == "still improving":
+        share, left = p["slope"]["share_of_way_per_epoch"], p["remaining"]
+        short.support(2, "the loss was still falling steeply at the end" + (
+            f" ({share:.0%} of the way per epoch, {left:.0%} of it ahead)" if share is not None and left is not None
+            else ""))
+    elif verdict in ("stalled", "converged"):
+        short.oppose(1, "the loss no longer fell steeply at the end")
+    steps, per_epoch = total_steps(run), finite(run.train["num_batches"])
+    if steps is not None and steps < FEW_STEPS and len(per_epoch) and np.median(per_epoch) >= STEPS_PER_EPOCH_SMALL_BATCH:
+        short.support(2, f"only {steps} optimizer steps, {float(np.median(per_epoch)):.0f} an epoch: few epochs")
+    if normal:
+        short.support(1, f"with a normal step (effective LR {effective_lr(run):.3g})")
+        if verdict in ("stalled", "still improving"):
+            small.support(1, f"a normal step (effective LR {effective_lr(run):.3g}) left the loss far from its floor")
+    elif normal is False and effective_lr(run) < usual_effective_lr(run)[0]:
+        short.oppose(2, "the LR is low: more epochs at it would crawl")
+        small.oppose(1, "the LR is low: a small step explains the slow fall better")
+    if np.isfinite(hi_r) and UPDATE_RATIO_SMALL <= hi_r <= UPDATE_RATIO_HUGE and verdict != "not learning":
+        small.support(1, f"updates reach {hi_r:.2g} of the weights: the weights move normally")
+    share = schedule_time_share(run)
+    if share is not None and share < SCHEDULE_TIME_SHARE:
+        small.oppose(2, f"the second half of the run got {share:.0%} of the training time: the schedule, not the model, "
+                        "stopped the loss")
+        short.oppose(1, "the schedule took the LR away: more epochs of it add little training")
+    if at_chance(run) is not None:  # even a tiny model learns learnable labels above chance (width 1: 0.3 on digits)
+        small.oppose(2, "at chance: a small model still learns something")
+    params, images = (run.info or {}).get("num_parameters"), (run.info or {}).get("train_size")
+    if isinstance(params, int) and isinstance(images, int) and params > 0 and images > 0:
+        per_image = params / images
+        if per_image < PARAMS_PER_IMAGE_FIT:
+            small.support(2 if per_image < 1 else 1, f"{params} parameters for {images} training images "
+                                                     f"({per_image:.2g} each; fitting any labels takes ~2)")
+        else:
+            small.oppose(2, f"{params} parameters, {per_image:.0f} per training image: enough to fit them")
+    train_acc = finite(run.train["accuracy"])
+    if len(train_acc) and verdict != "converged":
+        if train_acc[-1] < CAPACITY_TRAIN_ACC and verdict in ("stalled", "still improving"):
+            small.support(1, f"train accuracy {train_acc[-1]:.2f}: the model does not fit its own training set")
+        elif train_acc[-1] >= FITS_TRAIN_ACC:
+            small.oppose(3, f"train accuracy {train_acc[-1]:.2f}: it fits its training set")
+    short.recommendations += _epochs_fix(run, p)
+    bs = _num(run, DATA_BATCH_SIZE)
+    if bs and bs >= 16:
+        short.recommendations.append(Recommendation("or a smaller batch: more steps per epoch",
+                                                    [override(DATA_BATCH_SIZE, int(bs // 2))]))
+    width = run.cfg(MODEL_WIDTH)
+    if isinstance(width, int) and not isinstance(width, bool) and width < 1024:
+        small.recommendations.append(Recommendation("a wider model (4x the channels, about 16x the parameters)",
+                                                    [override(MODEL_WIDTH, min(4 * width, 1024))]))
+    if run.cfg(MODEL_NAME) == "small_cnn":
+        small.recommendations.append(Recommendation("or a deeper one", ["model=resnet18"]))
+    return [short, small]
+
+
 def candidates(run: Run, findings: list[Finding]) -> list[Candidate]:
     fired = _fired(findings)
     cands = [*_lr_candidates(run, fired), _weight_decay_candidate(run, fired), *_clip_candidates(run, fired),
              _schedule_candidate(run, fired), *_data_candidates(run, fired), *_model_candidates(run, fired),
-             *_regularization_candidates(run, fired), *_generalization_candidates(run, fired)]
+             *_regularization_candidates(run, fired), *_generalization_candidates(run, fired),
+             *_progress_candidates(run, fired)]
     order = {c.id: i for i, c in enumerate(cands)}
     return sorted(cands, key=lambda c: (-c.score, order[c.id]))
 

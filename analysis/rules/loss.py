@@ -7,12 +7,13 @@ import math
 import numpy as np
 
 from rundir.config_keys import DATA_BATCH_SIZE, REGULARIZATION_GRAD_CLIP, TRAINER_AMP
-from ..facts import CHANCE_LOSS_SHARE, CHANCE_MIN_EPOCHS, at_chance, finite, loss_floor, val_size
+from ..facts import CHANCE_LOSS_SHARE, CHANCE_MIN_EPOCHS, accuracy_se, at_chance, finite
 from ..findings import Finding, Recommendation
 from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, uses)
 from rundir.read import Run
 from ..schedule import find_cuts, is_piecewise, relax_cuts
-from ..stats import binomial_se, first_flat_window, noise, oscillations, trend, window_size
+from ..stats import first_flat_window, oscillations, trend, window_size
+from ..progress import progress
 from . import causes
 from .catalog import rule
 
@@ -23,7 +24,11 @@ OSC_SETTLED_EPOCHS = 3  # a run whose last 3 epochs stay within one swing, at it
 PLATEAU_EARLY_SHARE = 0.5  # a plateau starting in the first half of the run is early
 PLATEAU_GAP_SHARE = 0.25  # ... while over 25% of the initial distance to the loss floor remains
 PLATEAU_MIN_WINDOW = 4  # epochs in the flat window, at least
-PLATEAU_PERSIST_SHARE = 0.25  # ... and the loss fell by < 25% of its distance to the floor after the plateau
+# Judged on the whole curve: after the flat stretch the loss fell by under a tenth of what it fell before it or of the
+# way it had left to its floor, whichever is larger (the rest of the run bought little). signdigits_resnet18_const,
+# flat at 0.80 accuracy from epoch 10: 8%; a flat stretch followed by a real fall (a quarter of the level again) is
+# no plateau.
+PLATEAU_PERSIST_SHARE = 0.1
 
 
 def _clip_rec(run: Run) -> list[Recommendation]:
@@ -83,8 +88,8 @@ def loss_diverging(run: Run):
 
 @rule("loss_oscillating", section="Loss", title="validation accuracy swinging up and down to the end",
       source="AUTOTRAINER 'unstable' (amplitude 0.03, count >= 0.2 x epochs); noise floor and persistence ours",
-      thresholds={"swing": f">= max({OSC_AMPLITUDE}, 2 sqrt(2) x the per-epoch noise: binomial SE when the val size "
-                           "is known, else the curve's own second-difference noise)",
+      thresholds={"swing": f">= max({OSC_AMPLITUDE}, 2 sqrt(2) x the per-epoch noise: binomial SE at the val size, "
+                           "recorded or inferred from the accuracies, else at an assumed 100 images)",
                   "swings": f">= max(3, {OSC_SHARE} x epochs), and >= 2 in the late part (the second half, or after "
                             "the last LR cut when later)",
                   "settled": f"not when the last {OSC_SETTLED_EPOCHS} epochs stay within one swing of each other and of "
@@ -93,10 +98,10 @@ def loss_oscillating(run: Run):
     acc = finite(run.val["accuracy"])
     if len(acc) < 5:
         return None
-    n_val = val_size(run)
-    # A swing between two epochs must beat the noise of two accuracies; without the val size, the curve's own
-    # epoch-to-epoch noise stands in for the binomial SE (so the rule is never silently off).
-    sigma = binomial_se(float(np.median(acc)), n_val) if n_val else noise(acc)
+    # A swing between two epochs must beat the noise of two accuracies: the binomial SE at the recorded or inferred
+    # val size, else at an assumed small val set (facts.accuracy_se), never the curve's own epoch-to-epoch noise,
+    # which the oscillation itself inflates (it would set its own bar: two published oscillating runs were missed).
+    sigma, noise_source = accuracy_se(run, float(np.median(acc)))
     amplitude = max(OSC_AMPLITUDE, 2 * math.sqrt(2) * sigma)
     n = oscillations(acc, amplitude)
     late_start = len(acc) // 2
@@ -122,7 +127,7 @@ def loss_oscillating(run: Run):
                    f"validation accuracy reversed direction {n} times by >= {amplitude:.1%} over {len(acc)} epochs, "
                    f"{late} of them late in the run, ending {acc.max() - acc[-1]:.3f} below its best",
                    evidence={"reversals": n, "reversals_late": late, "needed": needed, "amplitude": amplitude,
-                             "noise": sigma, "noise_source": "binomial" if n_val else "curve",
+                             "noise": sigma, "noise_source": noise_source,
                              "accuracy_std": float(np.std(acc))},
                    recommendations=recs, epoch=int(run.val.epochs[-1]))
 
@@ -150,13 +155,20 @@ def accuracy_at_chance(run: Run):
       source="recipe ('loss improves for 3-6 epochs then stops'); noise-aware window (ours); floor from label smoothing",
       thresholds={"flat window": "slope not significantly < 0 and fall < 1% of the gap to the floor",
                   "early": f"starts in the first {PLATEAU_EARLY_SHARE:.0%} of the run",
-                  "far": f"> {PLATEAU_GAP_SHARE:.0%} of the initial gap to the floor remains"})
+                  "far": f"> {PLATEAU_GAP_SHARE:.0%} of the initial gap to the floor remains (floor unknown: the floor "
+                         "at label smoothing 0.1, the recipe's)",
+                  "held": f"after the flat stretch the loss fell < {PLATEAU_PERSIST_SHARE:.0%} of its fall before it or of "
+                          "the way left to the floor, whichever is larger"})
 def loss_plateau_early(run: Run):
     y, e = run.train.finite("loss")
     if len(y) < 6:
         return None
     planned = run.planned_epochs or int(e[-1])
-    floor = loss_floor(run)
+    # The floor as the progress verdict judges it: known from the smoothing, else assumed conservatively (never 0
+    # for an unknown smoothing); no floor at all (class count unknown too), no claim of "far above" it.
+    floor = progress(run).get("judged_floor")
+    if floor is None:
+        return None
     # 4 epochs at least: a 3-epoch window has one degree of freedom, and a noisy curve looks flat on it.
     width = window_size(planned, share=0.1, minimum=PLATEAU_MIN_WINDOW)
     start = first_flat_window(y, width, floor=floor)
@@ -170,13 +182,15 @@ def loss_plateau_early(run: Run):
     # A plateau holds: the loss at the end is not far below the plateau level (a dip that the loss later
     # left behind was a noisy window, not a plateau).
     end_level = float(np.mean(y[-width:]))
-    if level - end_level > PLATEAU_PERSIST_SHARE * (level - floor):
+    if level - end_level > PLATEAU_PERSIST_SHARE * max(float(y[0]) - level, level - floor):
         return None
     return Finding(
         "loss_plateau_early", "warning",
         f"training loss flat from epoch {plateau_epoch} at {level:.4g}, far above its floor {floor:.3g} "
+        f"({progress(run)['judged_floor_source']}) "
         f"(started at {float(y[0]):.4g})",
         evidence={"plateau_start_epoch": plateau_epoch, "window": width, "level": level, "floor": floor,
+                  "floor_source": progress(run)["judged_floor_source"], "end_level": end_level,
                   "initial_loss": float(y[0]), "trend": trend(y[start:start + width]).as_dict()},
         recommendations=_plateau_fixes(run, plateau_epoch + width - 1), epoch=plateau_epoch + width - 1)
 

@@ -6,6 +6,7 @@ from rundir.config_keys import OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_NAME, SCH
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, raise_lr
 from rundir.read import Run
+from ..facts import ended_near_best
 from ..stats import trend
 from ..schedule import CUT_RATIO, DECAYED_SHARE, decayed_to_nothing, early_limit, find_cuts, relax_cuts
 from .catalog import rule
@@ -41,10 +42,15 @@ def lr_reduced_early(run: Run):
 
 @rule("lr_cut_premature", section="Learning Rate", title="a cut came while the val loss was still falling",
       source="ours: scheduler-event attribution (val-loss slope vs its own noise, Student t at 95%)",
-      thresholds={"still falling": "slope significantly < 0 (Student t, 95%) and predicted fall over the window > val-loss noise"})
+      thresholds={"still falling": "slope significantly < 0 (Student t, 95%) and predicted fall over the window > val-loss noise",
+                  "cost": "not when the val loss fell after the cut and the run ended within noise of its best "
+                          "(the best-vs-last window test)"})
 def lr_cut_premature(run: Run):
     # A planned (step) cut is not premature by design; it counts only when the val loss measurably worsened.
     premature = [c for c in find_cuts(run) if c.verdict == "still improving" and (not c.planned or c.hurt)]
+    # A cut that cost nothing is no fault: the val loss kept falling after it and the run ended within noise of its best.
+    if ended_near_best(run):
+        premature = [c for c in premature if not (c.bought_loss is not None and c.bought_loss < 0)]
     if not premature:
         return None
     c = premature[0]
