@@ -113,11 +113,11 @@ def test_every_format_shows_the_progress_verdict(broken_runs):
     sentence = rep["progress"]["sentence"]
     assert "of the way from" in sentence and "95% interval" in sentence
     assert f"== Progress ==\n  {sentence}" in text.render_run(rep)
-    assert "## Progress" in markdown.render_run(rep) and "<h2>Progress</h2>" in html.render_run(rep, load_run(path))
+    assert "## Progress" in markdown.render_run(rep) and "<h2>Progress</h2>" in html.render_run(rep, run_report.curves(load_run(path)))
 
 
 def test_runs_compared_carry_progress_columns_and_rows(broken_runs, tmp_path):
-    proc = run_module("analysis", [str(broken_runs / "lr_low"), str(broken_runs / "short")], cwd=tmp_path)
+    proc = run_module("analysis", [str(broken_runs / "lr_low"), str(broken_runs / "short"), "--out", str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
     rows = {r["job"]: r for r in csv.DictReader(io.StringIO((tmp_path / "runs.csv").read_text()))}
     assert rows["lr_low"]["progress_verdict"] == "not learning" and rows["short"]["still_falling"] == "True"
