@@ -12,11 +12,24 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from .config_keys import OPTIMIZER_LR
 from .format import LR_FIND_DIR, LR_FIND_JSON, LR_FIND_SETUP, LR_FIND_SETUP_IGNORED
 from .safe import read_json
 
+ONECYCLE_PEAK = 3.0  # onecycle's peak = 3x the suggestion: the cycle sits near its peak only briefly (Smith 2018)
 ANCESTORS = 4  # outputs/<date>/<time> is 2 below outputs/, a sweep job outputs/multirun/<date>/<time>/<n> is 4
 MAX_CANDIDATES = 200  # lr_find.json files looked at per run, newest first
+
+
+def lr_for_scheduler(suggested: float, scheduler: Optional[dict]) -> float:
+    """The optimizer.lr that gives a scheduler the suggested LR: optimizer.lr is the start of a constant, step or
+    plateau schedule and cosine's peak (a warmup's target); onecycle peaks at it, ONECYCLE_PEAK x the suggestion."""
+    name = (scheduler or {}).get("name")
+    return float(f"{suggested * (ONECYCLE_PEAK if name == 'onecycle' else 1.0):.3g}")
+
+
+def lr_override(suggested: float, scheduler: Optional[dict]) -> str:
+    return f"{OPTIMIZER_LR}={lr_for_scheduler(suggested, scheduler)!r}"
 
 
 def setup_of(config: Optional[dict]) -> dict:

@@ -10,7 +10,7 @@ they change what a given LR does.
 The suggestion is the LR at the smoothed loss' minimum divided by 10 (fastai's `lr_min`): the last decade before
 the minimum is where the loss falls fastest and still stably. The steepest point of the curve is recorded too.
 It is printed as the `optimizer.lr=...` override for the configured scheduler: the LR itself for a constant,
-step, plateau or cosine schedule (with a warmup, its target), onecycle's peak ONECYCLE_PEAK times higher.
+step, plateau or cosine schedule (with a warmup, its target), onecycle's peak 3x higher (rundir/lr_find.py).
 
 Writes lr_find.json (rundir/format.py names it and its fields) and lr_find.png into its own Hydra run
 directory (outputs/lr_find/<date>/<time>/). `python -m analysis RUN` cites it as evidence for the LR causes
@@ -39,7 +39,6 @@ NUM_STEPS = 100  # steps of the sweep (Smith: "a few epochs"; fastai and Lightni
 SMOOTHING = 0.9
 DIVERGE = 4.0  # stop once the smoothed loss exceeds 4x its best (fastai's and Lightning's early stop)
 SUGGEST_DIVISOR = 10.0  # suggested LR = the minimum's LR / 10 (fastai's lr_min)
-ONECYCLE_PEAK = 3.0  # onecycle's peak = 3x the suggestion: the cycle sits near its peak only briefly (Smith 2018)
 
 
 def range_test(cfg, num_steps: int = NUM_STEPS, start_lr: float = START_LR, end_lr: float = END_LR) -> dict:
@@ -48,7 +47,7 @@ def range_test(cfg, num_steps: int = NUM_STEPS, start_lr: float = START_LR, end_
     from torch import nn
 
     from rundir.format import LR_FIND_VERSION
-    from rundir.lr_find import setup_of
+    from rundir.lr_find import lr_override, setup_of
 
     from . import faults
     from .data import build_datasets, build_loaders, set_epoch
@@ -108,7 +107,8 @@ def range_test(cfg, num_steps: int = NUM_STEPS, start_lr: float = START_LR, end_
     return {"version": LR_FIND_VERSION, "lrs": lrs, "losses": losses, "smoothed_losses": smoothed,
             **result, "stopped": stopped, "start_lr": start_lr, "end_lr": end_lr, "num_steps": num_steps,
             "smoothing": SMOOTHING, "diverge_factor": DIVERGE, "device": str(device),
-            "scheduler": config["scheduler"], "override": lr_override(result["suggested_lr"], config["scheduler"]),
+            "scheduler": config["scheduler"], "override": (lr_override(result["suggested_lr"], config["scheduler"])
+                                                         if result["suggested_lr"] else None),
             "setup": setup_of(config)}
 
 
@@ -143,17 +143,10 @@ def suggest(lrs: list[float], smoothed: list[float]) -> dict:
             "lr_at_min_loss": lr_min, "steepest_lr": float(lrs[i_steep])}
 
 
-def lr_override(suggested: Optional[float], scheduler: dict) -> Optional[str]:
-    """The `optimizer.lr=...` override that gives the configured scheduler the suggested LR: optimizer.lr is the
-    start of a constant, step or plateau schedule and cosine's peak (a warmup's target), onecycle's peak."""
-    if suggested is None:
-        return None
-    lr = suggested * (ONECYCLE_PEAK if scheduler.get("name") == "onecycle" else 1.0)
-    return f"optimizer.lr={float(f'{lr:.3g}')!r}"
-
-
 def how_it_reads(result: dict) -> str:
     """The lines printed at the end."""
+    from rundir.lr_find import ONECYCLE_PEAK
+
     sched = result["scheduler"].get("name")
     if result["suggested_lr"] is None:
         return f"lr_find: no suggestion: {result['method']}; {result['stopped']}"
