@@ -172,7 +172,7 @@ LR_FIND_FIELDS = {
     "method": "how suggested_lr was chosen, in words",
     "lr_at_min_loss": "the LR at the smoothed loss' minimum",
     "steepest_lr": "the LR where the smoothed loss falls fastest (per unit of log LR) before its minimum",
-    "stopped": "why the sweep ended: the smoothed loss past diverge_factor x its best, a non-finite loss, or end_lr",
+    "stopped": "why the sweep ended: the running (forward) smoothed loss past diverge_factor x its best, a non-finite loss, or end_lr",
     "start_lr": "the sweep's first LR", "end_lr": "the LR its last step would have reached",
     "num_steps": "steps planned", "smoothing": "the EMA coefficient of smoothed_losses",
     "diverge_factor": "the sweep stops once the smoothed loss exceeds this multiple of its best",
