@@ -358,7 +358,7 @@ def reference(finals: list[float], curves: list[list[float]], val_size: int) -> 
     spread = stats.t.ppf(0.975, n - 1) * statistics.stdev(accs) * math.sqrt(1 + 1 / n) if n > 1 else 0.0
     floor = 1.96 * math.sqrt(max(m * (1 - m), 1e-4) / max(val_size, 1)) * math.sqrt(1 + 1 / n)
     noise = max(spread, floor)
-    converged = all(len(v) >= 3 and max(v[-3:]) - min(v[-3:]) <= noise and v[-1] >= max(v) - noise for v in curves)
+    converged = bool(all(len(v) >= 3 and max(v[-3:]) - min(v[-3:]) <= noise and v[-1] >= max(v) - noise for v in curves))
     return Reference(accs, noise, converged)
 
 
@@ -436,7 +436,7 @@ def evaluate(cases: list[Case], cache: Path, workers: int, fix: bool = True, tra
             if trained(r["rerun"], cache):
                 fixed_report, _ = analyse(cache / case_key(r["rerun"]))
                 r["fixed_accuracy"] = final_accuracy(fixed_report)
-                r["fixed"] = r["fixed_accuracy"] >= r["reference"] - r["noise"]
+                r["fixed"] = bool(r["fixed_accuracy"] >= r["reference"] - r["noise"])
     for r in rows:
         if r["kind"] in ("broken", "silent fault"):
             r.setdefault("fixed", None)  # None: the fix was not trained (--no-fix, --cached-only)
