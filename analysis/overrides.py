@@ -148,3 +148,60 @@ def raise_min_lr(run: Run) -> list[str]:
     if floor is None or lr is None or floor >= MIN_LR_SHARE * lr:
         return []
     return [override(SCHEDULER_MIN_LR, MIN_LR_SHARE * lr)]
+
+
+# ── a fix on the run's own command line ──
+# Hydra applies a command line's group choices first and then its key=value overrides in order, so
+# `scheduler=step scheduler.step_size=1 scheduler=cosine` fails on `scheduler.step_size=1` (cosine has no such
+# key), and no override appended after it can delete the key first (`~scheduler.step_size` comes too late, and a
+# schema-backed key cannot be deleted at all). A fix that switches a group's option therefore replaces the run's
+# overrides of that group's keys: `replaces` names them, `rerun` is the whole command line.
+
+
+def _key(override_text: str) -> str:
+    from .sweep import split_override  # layer 1: the sweep loader's parser of override strings
+
+    return split_override(override_text)[0]
+
+
+def _switched_groups(run: Run, fix: Sequence[str]) -> set[str]:
+    """The groups whose option the fix changes (scheduler=cosine on a step run; not augmentation=basic on a
+    run that already uses basic). A top-level key of this config is always a group."""
+    from .sweep import split_override
+
+    out = set()
+    for o in fix:
+        key, value = split_override(o)
+        if "." not in key and key and value != str(run.cfg(f"{key}.name")):
+            out.add(key)
+    return out
+
+
+def replaced(run: Run, fix: Sequence[str]) -> list[str]:
+    """The run's own overrides that the fix takes off its command line: keys inside a group whose option the fix
+    switches, and its choice of that group (`scheduler=step scheduler.step_size=1` under `scheduler=cosine`). Appended alone, the fix would not compose."""
+    groups = _switched_groups(run, fix)
+    return [o for o in run.overrides if "=" in o and any(_key(o) == g or _key(o).startswith(g + ".") for g in groups)]
+
+
+def rerun(run: Run, fix: Sequence[str]) -> list[str]:
+    """The run's own command line with the fix: what `python -m trainer` takes to rerun it fixed (the overrides
+    it replaces, and the run's own values of the keys it sets, leave; the fix comes last)."""
+    gone, keys = set(replaced(run, fix)), {_key(o) for o in fix}
+    return [o for o in run.overrides if o not in gone and _key(o) not in keys] + list(fix)
+
+
+def mark_replacements(run: Run, recommendations: Sequence[dict]) -> None:
+    """Give each recommendation (a report's plain dict) whose fix replaces some of the run's own overrides the
+    list of them (`replaces`), so that every fix a report prints runs on the run's own command line."""
+    for r in recommendations:
+        gone = replaced(run, r.get("overrides") or [])
+        if gone:
+            r["replaces"] = gone
+
+
+def report_recommendations(report: dict) -> list[dict]:
+    """Every recommendation of a run report (its findings', its primary cause's and the alternatives')."""
+    cause = report.get("cause") or {}
+    causes = [c for c in [cause.get("primary"), *(cause.get("alternatives") or [])] if c]
+    return [r for holder in [*report.get("findings", []), *causes] for r in holder.get("recommendations") or []]

@@ -18,6 +18,7 @@ from .findings import Finding
 from .records import read_live
 from rundir.format import epoch_ranges
 from .progress import progress
+from .overrides import mark_replacements, report_recommendations
 from rundir.read import Run
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise, lr_rises
@@ -248,8 +249,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
                                 update_section(run), data_section(run)) if s is not None]
     sections += outcome_sections(run, findings)
-    # JSON has no NaN or Infinity: a value that was not recorded or not computable is null ("unknown").
-    return json_safe({
+    report = {
         "run": run_meta(run),
         "summary": summary(run),
         "progress": progress(run),
@@ -257,4 +257,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         "cause": cause,
         "findings": [f.to_dict() for f in findings],
         "warnings": list(run.warnings),
-    })
+    }
+    mark_replacements(run, report_recommendations(report))  # every fix runs on the run's own command line
+    # JSON has no NaN or Infinity: a value that was not recorded or not computable is null ("unknown").
+    return json_safe(report)

@@ -74,6 +74,20 @@ def top_fixes(findings: list[dict], top: int) -> list[dict]:
     return fixes
 
 
+def lr_find_fix(run: Run, fixes: list[dict]) -> list[dict]:
+    """The suggestion of an LR range test of the run's setup (python -m trainer.lr_find), as one more candidate,
+    unless it is one of the fixes already."""
+    from rundir.lr_find import lr_find_for, lr_override
+
+    found = lr_find_for(run.path, run.config)
+    if found is None:
+        return []
+    fix = [lr_override(found["suggested_lr"], run.cfg("scheduler"))]
+    if any(fx["overrides"] == fix for fx in fixes):
+        return []
+    return [{"overrides": fix, "finding": "lr_find", "text": f"the LR range test's suggestion ({found['path']})"}]
+
+
 def _is_group_choice(key: str) -> bool:
     return "." not in key  # scheduler=cosine, fault=none: every top-level key of this config is a group
 
@@ -126,6 +140,7 @@ def plan(run: Run, findings: list[dict], sweep_dir: Path, top: int = DEFAULT_TOP
          seeds: int = 1, extra: tuple[str, ...] = ()) -> dict:
     """What --verify will run: the fixes, the option files and the command (nothing is written here)."""
     fixes = top_fixes(findings, top)
+    fixes += lr_find_fix(run, fixes)
     if not fixes:
         raise RunError(f"{run.path}: no finding recommends an override: nothing to verify")
     epochs = epochs or run.planned_epochs or run.last_epoch or 1

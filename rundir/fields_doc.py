@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .format import RUN_INFO, STATUS, STATUS_FIELDS, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields
+from .format import (LR_FIND_FIELDS, LR_FIND_JSON, LR_FIND_SETUP, LR_FIND_SETUP_IGNORED, RUN_INFO, STATUS,
+                     STATUS_FIELDS, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "diagnostics-fields.md"
 KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}"}
@@ -38,6 +39,12 @@ def fields_markdown() -> str:
     out += [f"| `{k}` | {_cell(v)} |" for k, v in STATUS_FIELDS.items()]
     out += ["", f"`{RUN_INFO}` (written at start) holds facts about the data, the model and the machine, "
                 "and the resolved config.", ""]
+    out += [f"## `{LR_FIND_JSON}`", "", "Written once by `python -m trainer.lr_find` (the LR range test) into its own run "
+            "directory. The analysis of a run cites the newest one whose `setup` equals the run's config groups "
+            f"{', '.join(LR_FIND_SETUP)} (less {', '.join(LR_FIND_SETUP_IGNORED)}).", "",
+            "| field | meaning |", "|---|---|"]
+    out += [f"| `{k}` | {_cell(v)} |" for k, v in LR_FIND_FIELDS.items()]
+    out.append("")
     return "\n".join(out)
 
 

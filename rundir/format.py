@@ -52,6 +52,10 @@ MULTIRUN_YAML = "multirun.yaml"  # in a sweep directory, written by Hydra before
 LIVE_FINDINGS = "live_findings.json"
 # <run dir>/verify/<timestamp>/verify.json: a `python -m analysis RUN --verify` sweep's plan and result.
 VERIFY_DIR, VERIFY_JSON = "verify", "verify.json"
+# `python -m trainer.lr_find`'s LR range test (trainer/lr_find.py), in its own Hydra run directory
+# outputs/LR_FIND_DIR/<date>/<time>/: the curve and the suggestion (LR_FIND_FIELDS), and a plot of them.
+LR_FIND_JSON, LR_FIND_PNG = "lr_find.json", "lr_find.png"
+LR_FIND_DIR = "lr_find"  # conf/lr_find.yaml puts its run directories under outputs/lr_find/
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT, BEST_CHECKPOINT = "last.pt", "best.pt"  # every epoch; when validation accuracy improves
 # last.pt.sha256 beside last.pt (trainer/checkpoint.py): its digest first, then those of the files it replaced
@@ -188,6 +192,33 @@ STATUS_FIELDS = {
     "resumed_at": "UTC time the run last resumed from a checkpoint (ISO 8601), or null",
     "updated_at": "UTC time of the last update (ISO 8601)",
 }
+
+
+# lr_find.json, written once by trainer/lr_find.py. LRs are plain learning rates, losses in nats.
+LR_FIND_VERSION = 1
+LR_FIND_FIELDS = {
+    "version": f"format version ({LR_FIND_VERSION})",
+    "lrs": "the LR of each recorded step, rising exponentially from start_lr",
+    "losses": "the training loss of each recorded step (nats)",
+    "smoothed_losses": "the losses smoothed by a bias-corrected exponential moving average (coefficient `smoothing`) "
+                       "run forward and then backward (centred: no lag), per step; the early stop uses the forward one",
+    "suggested_lr": "the suggested LR (lr_at_min_loss / 10), or null when too few steps were recorded",
+    "method": "how suggested_lr was chosen, in words",
+    "lr_at_min_loss": "the LR at the smoothed loss' minimum",
+    "steepest_lr": "the LR where the smoothed loss falls fastest (per unit of log LR) before its minimum",
+    "stopped": "why the sweep ended: the running (forward) smoothed loss past diverge_factor x its best, a non-finite loss, or end_lr",
+    "start_lr": "the sweep's first LR", "end_lr": "the LR its last step would have reached",
+    "num_steps": "steps planned", "smoothing": "the EMA coefficient of smoothed_losses",
+    "diverge_factor": "the sweep stops once the smoothed loss exceeds this multiple of its best",
+    "device": "where it ran",
+    "scheduler": "the configured scheduler (the config's scheduler group), for which `override` is computed",
+    "override": "the suggestion as `optimizer.lr=...` for that scheduler (onecycle: its peak, 3x suggested_lr)",
+    "setup": "the resolved config groups that make a run's setup the same as this test's (LR_FIND_SETUP)",
+}
+# What makes an LR range test's setup the same as a run's: these config groups, less the keys that do not change
+# what a given LR does (the LR itself; how data is loaded).
+LR_FIND_SETUP = ("data", "model", "optimizer", "regularization", "augmentation", "fault")
+LR_FIND_SETUP_IGNORED = ("optimizer.lr", "data.num_workers", "data.loader", "data.download", "data.root")
 
 
 def epoch_ranges(ranges: list) -> str:

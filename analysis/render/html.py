@@ -41,7 +41,8 @@ def findings_html(findings: list[dict]) -> list[str]:
         out.append(f'<li><span class="{escape(f["severity"])}">{escape(f["severity"])}</span> {code(f["id"])}: '
                    f'{escape(f["message"])}<ul class="recs">')
         for r in f.get("recommendations", []):
-            ov = " ".join(code(o) for o in r.get("overrides", []))
+            ov = " ".join(code(o) for o in r.get("overrides", [])) + (
+            " in place of " + " ".join(code(o) for o in r["replaces"]) if r.get("replaces") else "")
             out.append(f"<li>{escape(r['text'])}{': ' + ov if ov else ''}</li>")
         out.append("</ul></li>")
     out.append("</ul>")
@@ -56,7 +57,8 @@ def cause_html(cause: dict | None) -> list[str]:
     items = [f"<li>for: {escape(e)}</li>" for e in p["evidence_for"]]
     items += [f"<li>against: {escape(e)}</li>" for e in p["evidence_against"]]
     for r in p["recommendations"][:2]:
-        ov = " ".join(code(o) for o in r.get("overrides", []))
+        ov = " ".join(code(o) for o in r.get("overrides", [])) + (
+            " in place of " + " ".join(code(o) for o in r["replaces"]) if r.get("replaces") else "")
         items.append(f"<li>fix: {escape(r['text'])}{': ' + ov if ov else ''}</li>")
     if cause.get("symptoms"):
         items.append("<li>its symptoms: " + ", ".join(code(x) for x in cause["symptoms"]) + "</li>")

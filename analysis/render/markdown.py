@@ -32,7 +32,8 @@ def fmt(v: object) -> str:
 def finding_md(f: dict) -> list[str]:
     lines = [f"- **{f['severity']}** {code(f['id'])}: {md_escape(f['message'])}"]
     for r in f.get("recommendations", []):
-        ov = " ".join(code(o) for o in r.get("overrides", []))
+        ov = " ".join(code(o) for o in r.get("overrides", [])) + (
+            " in place of " + " ".join(code(o) for o in r["replaces"]) if r.get("replaces") else "")
         lines.append(f"  - {md_escape(r['text'])}" + (f": {ov}" if ov else ""))
     return lines
 
@@ -45,7 +46,8 @@ def cause_md(cause: Optional[dict]) -> list[str]:
     lines += [f"- for: {md_escape(e)}" for e in p["evidence_for"]]
     lines += [f"- against: {md_escape(e)}" for e in p["evidence_against"]]
     for r in p["recommendations"][:2]:
-        ov = " ".join(code(o) for o in r.get("overrides", []))
+        ov = " ".join(code(o) for o in r.get("overrides", [])) + (
+            " in place of " + " ".join(code(o) for o in r["replaces"]) if r.get("replaces") else "")
         lines.append(f"- fix: {md_escape(r['text'])}" + (f": {ov}" if ov else ""))
     if cause.get("symptoms"):
         lines.append("- its symptoms: " + ", ".join(code(s) for s in cause["symptoms"]))

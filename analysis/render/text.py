@@ -9,10 +9,16 @@ def overrides_line(overrides: list[str]) -> str:
     return " ".join(overrides)
 
 
+def fix_line(r: dict) -> str:
+    """A recommendation's overrides, and the run's own overrides they take the place of (a group switched)."""
+    return overrides_line(r["overrides"]) + (f"  (in place of {overrides_line(r['replaces'])})" if r.get("replaces")
+                                             else "")
+
+
 def finding_lines(f: dict, indent: str = "") -> list[str]:
     lines = [f"{indent}{MARK.get(f['severity'], f['severity'])} {f['id']}: {f['message']}"]
     for r in f.get("recommendations", []):
-        tail = f"  ->  {overrides_line(r['overrides'])}" if r.get("overrides") else ""
+        tail = f"  ->  {fix_line(r)}" if r.get("overrides") else ""
         lines.append(f"{indent}    - {r['text']}{tail}")
     return lines
 
@@ -29,7 +35,7 @@ def cause_lines(cause: dict | None, indent: str = "  ") -> list[str]:
     lines += [f"{indent}    for: {e}" for e in p["evidence_for"]]
     lines += [f"{indent}    against: {e}" for e in p["evidence_against"]]
     for r in p["recommendations"][:2]:
-        tail = f"  ->  {overrides_line(r['overrides'])}" if r.get("overrides") else ""
+        tail = f"  ->  {fix_line(r)}" if r.get("overrides") else ""
         lines.append(f"{indent}    fix: {r['text']}{tail}")
     if cause.get("symptoms"):
         lines.append(f"{indent}    its symptoms: {', '.join(cause['symptoms'])}")

@@ -260,10 +260,15 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
     m = _num(run, OPTIMIZER_MOMENTUM)
     lr = _num(run, OPTIMIZER_LR)
     name = run.cfg(OPTIMIZER_NAME)
+    probe = _lr_find_evidence(run, lr, high, low)
     if name == "sgd" and m is not None and m > HIGH_MOMENTUM and lr is not None and lr <= MAX_LR["sgd"]:
         high.recommendations.append(Recommendation(
             f"lower the momentum: lr / (1 - momentum) = {eff:.3g} is {eff / usual:.0f}x the usual effective step",
             [override(OPTIMIZER_MOMENTUM, USUAL_MOMENTUM)]))
+    for c, wrong_way in ((high, lambda x: x >= lr), (low, lambda x: x <= lr)):  # the range test's LR, where it agrees
+        if probe is not None and lr is not None and not wrong_way(probe[1]):
+            c.recommendations.append(Recommendation(f"the LR range test's suggestion ({probe[0]})",
+                                                    [override(OPTIMIZER_LR, probe[1])]))
     high.recommendations.append(Recommendation(
         "lower the learning rate" + (f" (effective step {eff:.3g}, usual up to {most:.3g})" if eff and most else ""),
         lower_lr(run, 10)))
@@ -271,6 +276,31 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
         low.recommendations.append(Recommendation("raise the learning rate: the steps are too small to move the weights",
                                                   raise_lr(run, 10)))
     return [high, low]
+
+
+LR_FIND_FAR = 10.0  # the run's LR over 10x (or under 1/10 of) its setup's LR range test suggestion
+
+
+def _lr_find_evidence(run: Run, lr: Optional[float], high: Candidate, low: Candidate) -> Optional[tuple[str, float]]:
+    """An LR range test of the run's setup (python -m trainer.lr_find): (its path, the LR it suggests for the run's
+    scheduler) after weighing the run's LR against it, or None when there is none."""
+    from rundir.lr_find import lr_find_for, lr_for_scheduler  # layer 1: reads lr_find.json
+
+    if "lr_find" not in run.memo:
+        run.memo["lr_find"] = lr_find_for(run.path, run.config)
+    found = run.memo["lr_find"]
+    if found is None or lr is None:
+        return None
+    best = lr_for_scheduler(found["suggested_lr"], run.cfg("scheduler"))
+    why = f"the LR range test of this setup ({found['path']}) suggests {best:.3g}; the run's LR {lr:.3g} is"
+    if lr > LR_FIND_FAR * best:
+        high.support(2, f"{why} {lr / best:.0f}x that")
+    elif lr < best / LR_FIND_FAR:
+        low.support(2, f"{why} 1/{best / lr:.0f} of that")
+    else:
+        for c in (high, low):
+            c.oppose(1, f"{why} within {LR_FIND_FAR:g}x of it")
+    return found["path"], best
 
 
 def _weight_decay_candidate(run: Run, fired: dict) -> Candidate:
