@@ -33,6 +33,7 @@ from typing import Any, Optional
 from rundir.files import RunFileError, write_json
 from rundir.format import HYDRA_DIR, VERIFY_DIR, VERIFY_JSON as MANIFEST
 from rundir.lock import hold
+from rundir.lr_find import lr_find_for, lr_override
 from rundir.read import Run, RunError, load_run
 from rundir.config_keys import TRAINER_EPOCHS, TRAINER_SEED
 
@@ -77,7 +78,6 @@ def top_fixes(findings: list[dict], top: int) -> list[dict]:
 def lr_find_fix(run: Run, fixes: list[dict]) -> list[dict]:
     """The suggestion of an LR range test of the run's setup (python -m trainer.lr_find), as one more candidate,
     unless it is one of the fixes already."""
-    from rundir.lr_find import lr_find_for, lr_override
 
     found = lr_find_for(run.path, run.config)
     if found is None:

@@ -25,6 +25,7 @@ from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance
                      finite, update_ratio_range, updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
 from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
+from rundir.lr_find import lr_find_for, lr_for_scheduler
 from rundir.read import Run
 from ..progress import NOT_LEARNING_SHARE, progress, training_time
 from rundir.config_keys import (
@@ -284,7 +285,6 @@ LR_FIND_FAR = 10.0  # the run's LR over 10x (or under 1/10 of) its setup's LR ra
 def _lr_find_evidence(run: Run, lr: Optional[float], high: Candidate, low: Candidate) -> Optional[tuple[str, float]]:
     """An LR range test of the run's setup (python -m trainer.lr_find): (its path, the LR it suggests for the run's
     scheduler) after weighing the run's LR against it, or None when there is none."""
-    from rundir.lr_find import lr_find_for, lr_for_scheduler  # layer 1: reads lr_find.json
 
     if "lr_find" not in run.memo:
         run.memo["lr_find"] = lr_find_for(run.path, run.config)
