@@ -11,7 +11,8 @@ from pathlib import Path
 from .format import RUN_INFO, STATUS, STATUS_FIELDS, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "diagnostics-fields.md"
-KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}"}
+KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}",
+         "matrix": "[[integer, ...], ...]"}
 
 
 def _cell(text: str) -> str:

@@ -57,6 +57,23 @@ def shuffle_labels(d: Data, seed: int) -> None:
     d.train.labels = d.train.labels[torch.randperm(len(d.train.labels), generator=g)]
 
 
+def imbalance_classes(d: Data, seed: int, fraction: float) -> None:
+    """Every class but class 0 keeps a random (1 - fraction) of its training images, at least one: a
+    dominant class, the others rare (a scraped data set's shape); validation is left as it was."""
+    labels = d.train.labels.numpy()
+    rng = np.random.default_rng(seed + 11)
+    keep = [np.flatnonzero(labels == 0)]
+    for c in np.unique(labels[labels != 0]):
+        members = np.flatnonzero(labels == c)
+        keep.append(rng.choice(members, size=max(1, round(len(members) * (1 - fraction))), replace=False))
+    rows = np.sort(np.concatenate(keep))
+    source_indices = d.train.indices.numpy()[rows]
+    if isinstance(d.train, FolderDataset):
+        d.train = FolderDataset(d.train.folder, source_indices)
+    else:
+        d.train = SourceDataset(d.train.source, source_indices, d.train.transform)
+
+
 # ───────────────────────────── model ─────────────────────────────
 
 
@@ -94,16 +111,19 @@ DATA_FAULTS: dict[str, Callable[[Data, int], None]] = {
     "train_val_overlap": overlap_train_val,
     "shuffled_labels": shuffle_labels,
 }
+DOSED_DATA_FAULTS: dict[str, Callable[[Data, int, float], None]] = {"class_imbalance": imbalance_classes}  # fault.fraction
 MODEL_FAULTS: dict[str, Callable[[nn.Module], None]] = {"dead_relu": kill_relus}
 SCALER_FAULTS: dict[str, Callable[[torch.amp.GradScaler], object]] = {"clip_before_unscale": UnscaleAtStep}
 
-assert set(DATA_FAULTS) | set(MODEL_FAULTS) | set(SCALER_FAULTS) | {"none"} == set(FAULTS), "a fault without code"
+assert set(DATA_FAULTS) | set(DOSED_DATA_FAULTS) | set(MODEL_FAULTS) | set(SCALER_FAULTS) | {"none"} == set(FAULTS), "a fault without code"
 
 
 def break_data(fault: FaultConf, d: Data, seed: int) -> Data:
     """The datasets as the fault leaves them (unchanged for the others); seed: trainer.seed."""
     if fault.name in DATA_FAULTS:
         DATA_FAULTS[fault.name](d, seed)
+    if fault.name in DOSED_DATA_FAULTS:
+        DOSED_DATA_FAULTS[fault.name](d, seed, fault.fraction)
     return d
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-from rundir.config_keys import DATA_MEAN, DATA_STD
+from rundir.config_keys import DATA_MEAN, DATA_STD, REGULARIZATION_CLASS_WEIGHTS
 from ..findings import Finding, Recommendation
-from ..overrides import fmt, undo_fault
+from ..overrides import fmt, override, undo_fault
+from ..per_class import per_class
 from rundir.read import Run
 from . import rule
 
@@ -92,11 +93,33 @@ def class_imbalance(run: Run):
     missing = [i for i, v in enumerate(counts) if v == 0]
     msg = (f"classes {missing[:10]} have no training images" if missing
            else f"the largest class has {ratio:.1f}x the images of the smallest")
-    return Finding("class_imbalance", "warning", msg,
-                   evidence={"max_count": hi, "min_count": lo, "ratio": None if missing else round(ratio, 2),
-                             "threshold": IMBALANCE_RATIO, "empty_classes": missing},
-                   recommendations=[Recommendation("rebalance the training set (class-weighted loss or sampling), "
-                                                   "and report per-class accuracy")])
+    evidence = {"max_count": hi, "min_count": lo, "ratio": None if missing else round(ratio, 2),
+                "threshold": IMBALANCE_RATIO, "empty_classes": missing}
+    pc = per_class(run)
+    if pc is not None:  # what the imbalance did: validation accuracy of the rarest and the largest classes
+        by_count = sorted(range(len(counts)), key=lambda i: counts[i])
+        rare, large = by_count[:min(5, len(counts) // 2)], by_count[::-1][:min(5, len(counts) // 2)]
+        acc = {r["class"]: r for r in pc["classes"]}
+        per = lambda ids: {str(i): {"train_images": counts[i], "val_accuracy": acc[i]["accuracy"],  # noqa: E731
+                                    "ci": acc[i]["ci"]} for i in ids if i in acc}
+        evidence.update(rarest_classes=per(rare), largest_classes=per(large), never_predicted=pc["never_predicted"],
+                        per_class_epoch=pc["epoch"])
+        if pc["never_predicted"]:
+            msg += f"; {len(pc['never_predicted'])} classes are never predicted"
+    return Finding("class_imbalance", "warning", msg, evidence=evidence, recommendations=rebalance(run))
+
+
+def rebalance(run: Run) -> list[Recommendation]:
+    """The fixes for classes the model neglects (class_imbalance and rules/per_class.py): the injected fault
+    undone, else a class-balanced loss."""
+    recs = []
+    if undo_fault(run):
+        recs.append(Recommendation("train without the injected fault", undo_fault(run)))
+    if run.cfg(REGULARIZATION_CLASS_WEIGHTS) != "balanced":
+        recs.append(Recommendation("weight the loss by inverse class frequency, so that every class counts the same "
+                                   "however few its training images (or collect more images of these classes)",
+                                   [override(REGULARIZATION_CLASS_WEIGHTS, "balanced")]))
+    return recs + [CHECK_DATA]
 
 
 @rule("input_not_normalized", section="Data", title="model inputs far from zero mean, unit variance",
