@@ -217,3 +217,32 @@ def _r(x: float, digits: int = 4) -> Optional[float]:
 
 def _num(x: float) -> Optional[float]:
     return _r(x)
+
+
+def per_class_section(run: Run) -> Optional[dict]:
+    """The report's short per-class section (text, Markdown and HTML print its lines); None without a matrix."""
+    pc = per_class(run)
+    if pc is None:
+        return None
+    rows = [r for r in pc["classes"] if r["accuracy"] is not None]
+    worst = sorted(rows, key=lambda r: (r["accuracy"], -r["support"]))[:5]
+    lines = [f"epoch {pc['epoch']}: {pc['total']} validation images, {pc['num_classes']} classes; "
+             f"accuracy per class with its 95 % Wilson interval (chance {pc['chance']:.3g})"]
+    if rows:
+        lines.append("lowest: " + ", ".join(f"{r['name']} {r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] "
+                                            f"of {r['support']}" for r in worst))
+    if pc["most_confused"]:
+        lines.append("most confused (true -> predicted): " + ", ".join(
+            f"{p['true_name']} -> {p['predicted_name']} {p['count']}"
+            + (f" ({p['share_of_true']:.0%})" if p["share_of_true"] is not None else "")
+            for p in pc["most_confused"][:5]))
+    else:
+        lines.append("no validation image was confused with another class")
+    never = pc["never_predicted"]
+    lines.append(f"never predicted: {', '.join(pc['classes'][i]['name'] for i in never[:20])}"
+                 + (f" and {len(never) - 20} more" if len(never) > 20 else "") if never
+                 else "every class with validation images is predicted at least once")
+    top = pc["top_predicted"]
+    lines.append(f"most predicted: {top['name']}, {top['share_of_predictions']:.0%} of predictions "
+                 f"for {top['share_of_labels']:.0%} of the labels")
+    return {"title": "Per-class results", "lines": lines, "data": {}}

@@ -15,6 +15,7 @@ from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
+from .per_class import per_class, per_class_section
 from rundir.read import Run
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise
@@ -234,7 +235,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
-                                update_section(run), data_section(run)) if s is not None]
+                                update_section(run), data_section(run), per_class_section(run)) if s is not None]
     sections += outcome_sections(run, findings)
     # JSON has no NaN or Infinity: a value that was not recorded or not computable is null ("unknown").
     return json_safe({
@@ -243,5 +244,6 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         "sections": sections,
         "cause": cause,
         "findings": [f.to_dict() for f in findings],
+        "per_class": per_class(run),  # None without a recorded confusion matrix (analysis/per_class.py)
         "warnings": list(run.warnings),
     })

@@ -32,7 +32,8 @@ RUN_INFO, STATUS = "run_info.json", "status.json"
 # classes (20 x 20 counts: about 1 KB a line); with more (CIFAR-100: 100 x 100) the VAL records stay small
 # and the matrices go, one {"epoch": E, CONFUSION_FIELD: [[...]]} line per epoch, into CONFUSION_JSONL.
 CONFUSION_FIELD, CONFUSION_JSONL, CONFUSION_INLINE_MAX = "confusion_matrix", "val_confusion.jsonl", 20
-# run_info.json's record of images found in both splits by content (trainer/duplicates.py)
+# run_info.json's record of images found in both splits by content (trainer/duplicates.py): counts of exact
+# and near pairs, val images with a copy in train, the calibrated Hamming threshold, examples
 DUPLICATE_IMAGES = "duplicate_images"
 # In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
 # Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.

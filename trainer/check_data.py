@@ -34,6 +34,9 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     from analysis.rules import CATALOG, diagnose
 
     from .config import validate
+    from rundir.format import DUPLICATE_IMAGES
+
+    from . import duplicates
     from .data import batch_stats, build_datasets, normalizes
     from .faults import break_data
     from .loop import plain
@@ -41,7 +44,7 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     typed = validate(cfg)
     seed = typed.trainer.seed
     data = break_data(typed.fault, build_datasets(typed.data, typed.augmentation, seed), seed)
-    info = {**data.facts, **batch_stats(data.train, 256, seed)}
+    info = {**data.facts, **batch_stats(data.train, 256, seed), DUPLICATE_IMAGES: duplicates.check(data, seed)}
     run = run_from_records([], [], name="check_data", info=info, config=plain(typed))
     data_rules = [r.id for r in CATALOG.values() if r.section == "Data"]
     findings = [f.to_dict() for f in diagnose(run, ids=data_rules)]
@@ -52,6 +55,8 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     print(f"  separate pipeline objects: {not info['transforms_shared']}; "
           f"val deterministic: {info['val_transform_deterministic']}")
     print(f"  train/val index overlap: {info['train_val_overlap']}; labels in {info['label_range']}")
+    for line in duplicates.lines(info[DUPLICATE_IMAGES]):
+        print(f"  {line}")
     counts = info["class_counts"]
     print(f"  class counts (train): min {min(counts)}, max {max(counts)}")
     print(f"  transformed batch: mean {[round(m, 3) for m in info['input_mean']]}, "

@@ -312,6 +312,10 @@ class DiagnosticsConf:
     # Steps between weight-update measurements (1: every step): every 4th step is an unbiased sample of
     # the per-step mean at a quarter of the cost, which keeps the overhead < 1 %.
     update_every: int = 4
+    # Hash every train and val image at start-up to find copies across the split by content (exact and
+    # near duplicates, trainer/duplicates.py; run_info.json duplicate_images): about 1 s for CIFAR-10 on a CPU
+    # core; an image folder is decoded once more for it.
+    duplicates: bool = True
 
     def __post_init__(self) -> None:
         _check(self.update_every >= 1, f"diagnostics.update_every must be >= 1, got {self.update_every}")
@@ -348,6 +352,7 @@ FAULTS = (
     "train_val_overlap",  # validation indices drawn from the training indices
     "dead_relu",  # biases before ReLUs set strongly negative: most units never fire
     "class_imbalance",  # every class but class 0 loses fault.fraction of its training images
+    "duplicated_images",  # fault.fraction of the val images replaced by copies of training images (new indices)
 )
 
 
@@ -358,7 +363,8 @@ class FaultConf:
     name: str = "none"
     # The dose of a fault that takes one, in [0, 1): class_imbalance drops this share of the training images
     # of every class but class 0 (at least one image of each stays): class 0 then outnumbers each other
-    # class about 1 / (1 - fraction) to 1. Validation keeps every class.
+    # class about 1 / (1 - fraction) to 1. Validation keeps every class. duplicated_images replaces this share
+    # of the validation images by copies of training images, stored under new indices.
     fraction: float = 0.5
 
     def __post_init__(self) -> None:

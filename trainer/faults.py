@@ -74,6 +74,27 @@ def imbalance_classes(d: Data, seed: int, fraction: float) -> None:
         d.train = SourceDataset(d.train.source, source_indices, d.train.transform)
 
 
+def duplicate_images(d: Data, seed: int, fraction: float) -> None:
+    """A share of the validation images replaced by copies of random training images (with their labels),
+    appended to the source under new indices: the same pictures saved again under new names, which the
+    index check cannot see. Tensor datasets only (an image folder would need new files)."""
+    from .errors import ConfigError
+
+    if not isinstance(d.val, SourceDataset) or not isinstance(d.train, SourceDataset):
+        raise ConfigError("fault=duplicated_images needs a tensor dataset (data=digits, cifar10, cifar100 or fake)")
+    rng = np.random.default_rng(seed + 13)
+    n = round(len(d.val) * fraction)
+    rows = rng.choice(len(d.val), size=n, replace=False)
+    copies = d.train.indices[torch.from_numpy(rng.choice(len(d.train), size=n, replace=False))]
+    source = d.val.source
+    start = len(source)
+    merged = type(source)(torch.cat([source.images, source.images[copies]]), torch.cat([source.labels, source.labels[copies]]))
+    val_idx = d.val.indices.clone()
+    val_idx[torch.from_numpy(rows)] = torch.arange(start, start + n)
+    d.val = SourceDataset(merged, val_idx, d.val.transform)
+    d.train = SourceDataset(merged, d.train.indices, d.train.transform)
+
+
 # ───────────────────────────── model ─────────────────────────────
 
 
@@ -111,7 +132,10 @@ DATA_FAULTS: dict[str, Callable[[Data, int], None]] = {
     "train_val_overlap": overlap_train_val,
     "shuffled_labels": shuffle_labels,
 }
-DOSED_DATA_FAULTS: dict[str, Callable[[Data, int, float], None]] = {"class_imbalance": imbalance_classes}  # fault.fraction
+DOSED_DATA_FAULTS: dict[str, Callable[[Data, int, float], None]] = {  # the dose: fault.fraction
+    "class_imbalance": imbalance_classes,
+    "duplicated_images": duplicate_images,
+}
 MODEL_FAULTS: dict[str, Callable[[nn.Module], None]] = {"dead_relu": kill_relus}
 SCALER_FAULTS: dict[str, Callable[[torch.amp.GradScaler], object]] = {"clip_before_unscale": UnscaleAtStep}
 

@@ -30,10 +30,10 @@ from torch import nn
 
 from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
 from rundir.format import (CHECKPOINTS, CONFUSION_FIELD, CONFUSION_INLINE_MAX, CONFUSION_JSONL, DIAGNOSTICS,
-                           DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL)
+                           DIAGNOSTICS_POINTER, DUPLICATE_IMAGES, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL)
 from rundir.read import read_jsonl
 
-from . import checkpoint, distributed, faults, preflight
+from . import checkpoint, distributed, duplicates, faults, preflight
 from .config import TrainConfig
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
@@ -306,6 +306,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             "run_dir": str(run_dir.resolve()),
             **data.facts,
             **(batch_stats(data.train, 256, t.seed) if main else {}),
+            # Copies across the split by content (the index overlap above cannot see them); rank 0 alone.
+            **({DUPLICATE_IMAGES: duplicates.check(data, t.seed)} if main and cfg.diagnostics.duplicates else {}),
             "num_parameters": sum(p.numel() for p in model.parameters()),
             "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "amp": amp,
