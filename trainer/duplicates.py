@@ -13,10 +13,13 @@ the images themselves, before any transform:
 
 The Hamming threshold is calibrated on the data's own distances, because a fixed one fails on data
 whose distinct images look alike (deepchecks#1243: MNIST). Distances between random train-val pairs (a
-sample of CALIBRATION_PAIRS) form a bell whose centre and width are measured robustly (median, and
-interquartile range / 1.349: duplicates, a tiny share of random pairs, cannot move them). The threshold
-is the largest distance at which a normal bell of that centre and width expects fewer than FALSE_PAIRS
-unrelated pairs among all N_train x N_val pairs, at most MAX_THRESHOLD. On digits that leaves 0 (equal
+sample of CALIBRATION_PAIRS) form a bell: its centre is their median; copies (a spike near 0, a small
+share of random pairs) are set aside as lying over 4 interquartile widths below it; its width is read
+from its low tail, the 1st percentile of the rest, which lies 2.326 standard deviations below the centre
+of a normal bell. The tail is what the threshold extrapolates, and the hash's bits are correlated, so the
+low tail is heavier than the interquartile range says (on digits it reads 6.0-6.9 bits, the IQR 4.4-5.9).
+The threshold is the largest distance at which that normal bell expects fewer than FALSE_PAIRS unrelated
+pairs among all N_train x N_val pairs, at most MAX_THRESHOLD. On digits that leaves 0 (equal
 hashes: on 8 x 8 digits, distinct images come within 2 bits); where even 0 expects too many unrelated
 pairs (data too self-similar, or very large), only exact copies are counted (threshold -1).
 
@@ -205,7 +208,9 @@ def calibrate(train: np.ndarray, val: np.ndarray, seed: int) -> dict:
     d = distances(train[rng.integers(0, len(train), n)], val[rng.integers(0, len(val), n)])
     centre = float(np.median(d))
     q1, q3 = np.percentile(d, [25, 75])
-    width = max(float(q3 - q1) / 1.349, 0.5)  # a degenerate sample (one image repeated) still has a width
+    bulk = d[d > centre - 4 * max(float(q3 - q1) / 1.349, 1.0)]  # the copies set aside
+    # A degenerate sample (one image repeated) still gets a width of a bit.
+    width = max((centre - float(np.quantile(bulk, 0.01))) / 2.326, 1.0) if len(bulk) else 1.0
     pairs = float(len(train)) * float(len(val))
     threshold, expected = -1, 0.0
     for t in range(MAX_THRESHOLD + 1):
