@@ -3,8 +3,8 @@
 The seed's check_transforms, for any config: it builds the same datasets as `python -m trainer`
 (same overrides, faults included) and runs the analysis' data rules on the facts the trainer
 records in run_info.json: train and val pipelines separated and validation deterministic, train
-and val index sets disjoint, labels in [0, C), class balance, the mean and std of a transformed
-batch. It writes a PNG grid of a train batch and a val batch into its output directory: random
+and val index sets disjoint, no image in both splits by content (trainer/duplicates.py: exact and
+near copies, with examples), labels in [0, C), class balance, the mean and std of a transformed batch. It writes a PNG grid of a train batch and a val batch into its output directory: random
 images, seeded by trainer.seed (the first ones of a class-sorted folder would all be one class).
 Exit status: 0 when no critical finding fired, 1 otherwise, 2 on bad input.
 """

@@ -255,7 +255,8 @@ class RegularizationConf:
     weight_decay: float = 5e-4  # L2 coefficient applied by the optimizer (decoupled for adamw)
     grad_clip: Optional[float] = None  # max global gradient norm (after AMP unscaling); null turns clipping off
     # none | balanced: cross-entropy weighted per class by n / (C * count), the training set's counts
-    # (scikit-learn's "balanced"), so that every class weighs the same in the loss however rare it is
+    # (scikit-learn's "balanced"), so that every class weighs the same in the loss however rare it is; the
+    # validation loss uses the same criterion (its nll field stays unweighted)
     class_weights: str = "none"
 
     def __post_init__(self) -> None:
