@@ -147,7 +147,7 @@ def heatmap(m: np.ndarray, names: list[str], recall: np.ndarray) -> dict:
 
 # ── per-matrix tests, for the rules (rules/per_class.py), which require them over the last epochs ──
 
-PERSIST_EPOCHS = 3  # a per-class finding must hold in each of the last 3 recorded epochs (all, if fewer)
+PERSIST_EPOCHS = 3  # a per-class finding must hold in each of the last 3 recorded epochs (all of a shorter run)
 # A collapse: one class receives at least half the predictions and more than halfway from its share of
 # the labels to all of them (10 balanced classes: over 55 %; 2: over 75 %).
 COLLAPSE_MIN_SHARE = 0.5
@@ -155,9 +155,11 @@ MAJORITY_FACTOR = 2.0  # a "majority" class: the largest training class, with at
 
 
 def recent(run: Run) -> list[np.ndarray]:
-    """The matrices of the last PERSIST_EPOCHS recorded epochs (all, if fewer), oldest first."""
+    """The matrices of the last PERSIST_EPOCHS recorded epochs, oldest first; fewer only for a run planned
+    shorter (a run still in its first epochs, live, has none yet: early epochs leave classes unlearned)."""
     _, mats = confusion_history(run)
-    return list(mats[-PERSIST_EPOCHS:])
+    need = min(PERSIST_EPOCHS, run.planned_epochs or PERSIST_EPOCHS)
+    return list(mats[-PERSIST_EPOCHS:]) if len(mats) >= need else []
 
 
 def never_predicted(m: np.ndarray) -> set[int]:

@@ -15,7 +15,7 @@ from ..per_class import (COLLAPSE_MIN_SHARE, MAJORITY_FACTOR, PERSIST_EPOCHS, at
 from . import rule
 from .data import rebalance
 
-_PERSIST = f"in each of the last {PERSIST_EPOCHS} recorded epochs"
+_PERSIST = f"in each of the last {PERSIST_EPOCHS} recorded epochs (all of a run planned shorter)"
 
 
 def _train_counts(run: Run, classes: list[int]) -> dict[str, Optional[int]]:
