@@ -13,7 +13,7 @@ LAYERS: dict[int, tuple[str, str, tuple[str, ...]]] = {
         ("rundir", "analysis.importers", "analysis.sweep", "analysis.records")),
     2: ("facts", "pure functions of a Run or of arrays: statistics, facts, the LR schedule, overrides",
         ("analysis.stats", "analysis.facts", "analysis.schedule", "analysis.overrides", "analysis.findings",
-         "analysis.summary", "analysis.progress")),
+         "analysis.summary", "analysis.progress", "analysis.per_class")),
     3: ("rules", "the rule catalog and the differential diagnosis: Run -> findings and a cause",
         ("analysis.rules",)),
     4: ("reports", "run, sweep, comparison and verification reports as plain data",

@@ -19,6 +19,7 @@ from .records import read_live
 from rundir.format import epoch_ranges
 from .progress import progress
 from .overrides import mark_replacements, report_recommendations
+from .per_class import per_class, per_class_section
 from rundir.read import Run
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise, lr_rises
@@ -247,7 +248,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
-                                update_section(run), data_section(run)) if s is not None]
+                                update_section(run), data_section(run), per_class_section(run)) if s is not None]
     sections += outcome_sections(run, findings)
     report = {
         "run": run_meta(run),
@@ -256,6 +257,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         "sections": sections,
         "cause": cause,
         "findings": [f.to_dict() for f in findings],
+        "per_class": per_class(run),  # None without a recorded confusion matrix (analysis/per_class.py)
         "warnings": list(run.warnings),
     }
     mark_replacements(run, report_recommendations(report))  # every fix runs on the run's own command line

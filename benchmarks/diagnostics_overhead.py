@@ -20,6 +20,10 @@
    synchronizations around each call, which measures the kernels but perturbs overlap: there
    part 1 is the figure that counts.
 
+3. Validation, which the epoch time leaves out: `evaluate()` with its confusion matrix on and off, in
+   alternating passes over the run's validation set (a fresh model; the cost does not depend on the
+   weights), as a ratio of pass times and as a share of a training epoch's time.
+
 Threads are pinned (--threads, default 1): torch's default of one thread per core is unstable as
 soon as anything else runs on a small machine (see common.set_threads).
 Targets (CPU): ratio <= 1.02 (trainer issue), <= 1.01 (scale-out issue).
@@ -132,6 +136,38 @@ def one_run(overrides: list[str], cuda: bool) -> list[dict]:
                                                  run["records"], per_epoch)][1:]
 
 
+def validation_cost(overrides: list[str], passes: int) -> tuple[list[float], float]:
+    """Ratios (confusion on / off) of alternating validation passes, and the mean pass time with it off (s)."""
+    import contextlib
+
+    import torch
+    from torch import nn
+
+    import tempfile
+    from pathlib import Path
+
+    from common import compose
+    from trainer.config import validate
+    from trainer.data import build_datasets, build_loaders
+    from trainer.diagnostics import evaluate
+    from trainer.models import build_model
+
+    cfg = validate(compose(overrides, Path(tempfile.gettempdir()) / "unused"))
+    data = build_datasets(cfg.data, cfg.augmentation, cfg.trainer.seed)
+    _, val_loader = build_loaders(data, cfg.data, seed=cfg.trainer.seed, pin_memory=False)
+    model, cpu = build_model(cfg.model), torch.device("cpu")
+    run = lambda confusion: evaluate(model, val_loader, cpu, nn.CrossEntropyLoss(), contextlib.nullcontext,  # noqa: E731
+                                     cfg.data.num_classes, confusion=confusion)
+    run(True)  # warm-up
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for k in range(2 * passes):
+        on = (k % 4) in (0, 3)  # ABBA
+        t = time.process_time()
+        run(on)
+        times[on].append(time.process_time() - t)
+    return [a / b for a, b in zip(times[True], times[False])], statistics.mean(times[False])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3, help="trainer runs")
@@ -189,6 +225,15 @@ def main() -> None:
     print(f"   {'total':<16}{m_on:>10.4f}{m_off:>10.4f}{m_on - m_off:>10.4f}{100 * share:>11.2f}%  ± {100 * half:.2f}"
           f"   -> estimated ratio {1 + share:.4f} [{1 + share - half:.4f}, {1 + share + half:.4f}]")
     print(f"   (total: the calls inside epoch_time_s; {' and '.join(OUTSIDE)} run between epochs, in wall time only)")
+
+    if not cuda:
+        val_ratios, val_off = validation_cost(base, 4 * args.pairs)
+        epoch_cpu = statistics.median(e["cpu"] for e in off)
+        m = statistics.geometric_mean(val_ratios)
+        print(f"\n3. validation: evaluate() with the confusion matrix on / off, alternating passes (CPU time)")
+        print(f"   pass with it off {val_off * 1e3:.2f} ms; ratio {ratio_summary(val_ratios)}")
+        print(f"   its cost: {(m - 1) * val_off * 1e3:+.3f} ms a pass = {100 * (m - 1) * val_off / epoch_cpu:+.3f}% "
+              f"of a training epoch ({epoch_cpu:.3f} s)")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ AUGMENTATION_CROP_PADDING = "augmentation.crop_padding"
 REGULARIZATION_LABEL_SMOOTHING = "regularization.label_smoothing"
 REGULARIZATION_WEIGHT_DECAY = "regularization.weight_decay"
 REGULARIZATION_GRAD_CLIP = "regularization.grad_clip"
+REGULARIZATION_CLASS_WEIGHTS = "regularization.class_weights"
 
 TRAINER_EPOCHS = "trainer.epochs"
 TRAINER_SEED = "trainer.seed"

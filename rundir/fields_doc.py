@@ -12,7 +12,8 @@ from .format import (LR_FIND_FIELDS, LR_FIND_JSON, LR_FIND_SETUP, LR_FIND_SETUP_
                      STATUS_FIELDS, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "diagnostics-fields.md"
-KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}"}
+KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}",
+         "matrix": "[[integer, ...], ...]"}
 
 
 def _cell(text: str) -> str:

@@ -10,6 +10,7 @@ what it wrote with this table. Field names are public and stable: add fields, ne
       diagnostics/                           DIAGNOSTICS (or wherever diagnostics.dir / DIAGNOSTICS_DIR says)
         train_diagnostics.jsonl              one TRAIN record per epoch
         val_diagnostics.jsonl                one VAL record per epoch
+        val_confusion.jsonl                  CONFUSION_JSONL: the confusion matrices, when C > CONFUSION_INLINE_MAX
         run_info.json                        facts about data, model and machine, and the resolved config
         status.json                          running | completed | failed | preempted, with progress
       diagnostics_dir.json                   only when the diagnostics went elsewhere: {"diagnostics_dir": ABS}
@@ -36,6 +37,13 @@ RUN_ID = "run_id"
 # In the run directory (and in a diagnostics directory outside it): an exclusive flock held for the whole
 # run by the one process that writes it; while held it names the holder ("pid 123 on host h since ...").
 LOCK = ".traindx.lock"
+# The validation confusion matrix (CONFUSION_FIELD) goes into each VAL record for at most CONFUSION_INLINE_MAX
+# classes (20 x 20 counts: about 1 KB a line); with more (CIFAR-100: 100 x 100) the VAL records stay small
+# and the matrices go, one {"epoch": E, CONFUSION_FIELD: [[...]]} line per epoch, into CONFUSION_JSONL.
+CONFUSION_FIELD, CONFUSION_JSONL, CONFUSION_INLINE_MAX = "confusion_matrix", "val_confusion.jsonl", 20
+# run_info.json's record of images found in both splits by content (trainer/duplicates.py): counts of exact
+# and near pairs, val images with a copy in train, the calibrated Hamming threshold, examples
+DUPLICATE_IMAGES = "duplicate_images"
 # In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
 # Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.
 DIAGNOSTICS_POINTER = "diagnostics_dir.json"
@@ -78,6 +86,7 @@ WHEN = {
     "fp16": "trainer.amp=fp16 (a GradScaler)",
     "ddp": "under torchrun with more than one process",
     "top5": "more than 5 classes",
+    "confusion": f"diagnostics.enabled=true and at most {CONFUSION_INLINE_MAX} classes (more: in {CONFUSION_JSONL})",
 }
 
 
@@ -85,7 +94,9 @@ WHEN = {
 class Field:
     name: str
     file: str  # TRAIN or VAL
-    kind: str  # "integer", "number" (a float, or null when non-finite) or "mapping" ({name: number or null})
+    # "integer", "number" (a float, or null when non-finite), "mapping" ({name: number or null}) or
+    # "matrix" (a list of C lists of C integer counts)
+    kind: str
     unit: str  # "" for plain counts and ratios
     meaning: str
     when: str = "always"  # a key of WHEN
@@ -143,6 +154,9 @@ FIELDS: tuple[Field, ...] = (
     Field("accuracy", VAL, "number", "fraction", "top-1 validation accuracy"),
     Field("top5_accuracy", VAL, "number", "fraction", "top-5 validation accuracy", "top5"),
     Field("num_samples", VAL, "integer", "images", "validation images (each once, all ranks)"),
+    Field(CONFUSION_FIELD, VAL, "matrix", "images", "confusion matrix: row i, column j counts the validation images "
+                                                    "of class i predicted as class j (rows sum to the class's "
+                                                    "images, all sum to num_samples)", "confusion"),
     Field("val_time_s", VAL, "number", "s", "wall time of validation", timing=True),
 )
 

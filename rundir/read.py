@@ -28,7 +28,7 @@ import numpy as np
 from .config_keys import DATA_NUM_CLASSES, TRAINER_EPOCHS
 from . import safe
 from .columns import Columns
-from .format import (DIAGNOSTICS, DIAGNOSTICS_POINTER, HYDRA_CONFIG, HYDRA_DIR, HYDRA_OVERRIDES, POINTER_KEY, RUN_INFO,
+from .format import (CONFUSION_FIELD, CONFUSION_JSONL, DIAGNOSTICS, DIAGNOSTICS_POINTER, HYDRA_CONFIG, HYDRA_DIR, HYDRA_OVERRIDES, POINTER_KEY, RUN_INFO,
                      RUNNING, STATES, STATUS, TRAIN_JSONL, VAL_JSONL)
 # The readers the analysis uses, re-exported: it reads through rundir.read alone.
 from .jsonl import MAX_LINE_WARNINGS, JsonlStats, parse_line, read_jsonl  # noqa: F401
@@ -189,6 +189,7 @@ def load_run(path: Path | str) -> Run:
     found = is_dir(diag)
     train = read_jsonl(diag / TRAIN_JSONL, warnings)
     val = read_jsonl(diag / VAL_JSONL, warnings)
+    _attach_confusion(diag, val, warnings)
     if found:
         _warn_missing_jsonl(diag, warnings)
     info = read_json(diag / RUN_INFO, warnings)
@@ -209,6 +210,19 @@ def load_run(path: Path | str) -> Run:
     return Run(name=printable(run_dir.name), path=run_dir, train=Columns(train), val=Columns(val), config=config,
                overrides=overrides, info=info, status=status, warnings=warnings, hydra_config=hydra_cfg,
                notes=notes)
+
+
+def _attach_confusion(diag: Path, val: list[dict], warnings: list[str]) -> None:
+    """The matrices of CONFUSION_JSONL (written apart for many classes) into their epochs' VAL records, so the
+    analysis finds CONFUSION_FIELD in the VAL records wherever the trainer put it."""
+    if not exists(diag / CONFUSION_JSONL):
+        return
+    by_epoch = {r["epoch"]: r.get(CONFUSION_FIELD) for r in read_jsonl(diag / CONFUSION_JSONL, warnings)
+                if type(r.get("epoch")) is int}
+    for r in val:
+        matrix = by_epoch.get(r.get("epoch")) if type(r.get("epoch")) is int else None
+        if matrix is not None and CONFUSION_FIELD not in r:
+            r[CONFUSION_FIELD] = matrix
 
 
 def _warn_missing_jsonl(diag: Path, warnings: list[str]) -> None:

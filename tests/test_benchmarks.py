@@ -43,6 +43,12 @@ def test_diagnostics_overhead_prints_paired_ratios_and_the_per_step_breakdown():
     on, off = map(float, re.search(r"grad_norm\s+(\d+\.\d+)\s+(\d+\.\d+)", out).groups())
     assert off < on
     assert "estimated ratio" in out and "machine:" in out
+    assert re.search(r"3\. validation: evaluate\(\) with the confusion matrix.*\n.*ratio median", out), out
+
+
+def test_duplicate_images_finds_every_planted_copy():
+    out = bench("duplicate_images.py", "--train", "5000", "--val", "1000", "--planted", "40")
+    assert "found: 20 exact, 20 near pairs; 40 val images (planted 40)" in out, out
 
 
 def test_bare_loop_prints_trainer_over_bare():

@@ -71,6 +71,11 @@ def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     # (359 is odd: a padding DistributedSampler would count 360).
     assert (ddp["num_batches"], ddp["num_samples"]) == (one["num_batches"], one["num_samples"]) == (22, 1408)
     assert ddp_val["num_samples"] == one_val["num_samples"] == 359
+    # The confusion matrix is summed over the ranks: every validation image counted once, in its true row.
+    ddp_m, one_m = (torch.tensor(r["confusion_matrix"]) for r in (ddp_val, one_val))
+    assert ddp_m.sum() == 359 and ddp_m.sum(dim=1).tolist() == one_m.sum(dim=1).tolist() == info["val_class_counts"]
+    # Float rounding may flip a near-tie's argmax between two wrong classes too: a flip moves one count.
+    assert (ddp_m - one_m).abs().sum() <= 2 * 5
     assert ddp["grad_norm_rank_spread"] == 0.0  # DDP kept the ranks' gradients identical
     close = {"loss": 1e-4, "mean_grad_norm": 2e-3, "max_grad_norm": 2e-3, "weight_update": 1e-3,
              "weight_update_ratio": 1e-3, "loss_step_std": 1e-2, "relu_zero_fraction": 1e-3}

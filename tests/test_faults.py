@@ -15,7 +15,7 @@ CPU = torch.device("cpu")
 
 
 def test_every_fault_has_exactly_one_piece_of_code():
-    tables = (faults.DATA_FAULTS, faults.MODEL_FAULTS, faults.SCALER_FAULTS)
+    tables = (faults.DATA_FAULTS, faults.DOSED_DATA_FAULTS, faults.MODEL_FAULTS, faults.SCALER_FAULTS)
     for name in FAULTS:
         assert sum(name in t for t in tables) == (name != "none"), name
 

@@ -96,6 +96,9 @@ def check_types(records: list[dict], file: str) -> None:
                 assert type(value) is int, (key, value)
             elif kinds[key] == "number":
                 assert value is None or type(value) in (int, float), (key, value)
+            elif kinds[key] == "matrix":
+                assert isinstance(value, list) and all(len(row) == len(value) for row in value), (key, value)
+                assert all(type(v) is int and v >= 0 for row in value for v in row), (key, value)
             else:
                 assert isinstance(value, dict) and value, (key, value)
                 assert all(v is None or type(v) is float for v in value.values()), (key, value)
@@ -103,14 +106,14 @@ def check_types(records: list[dict], file: str) -> None:
 
 def test_the_field_table_is_what_the_trainer_writes(digits_run):
     """A real default run (digits, 10 classes, CPU, no AMP, one process): exactly the table's fields."""
-    assert all(f.when in fmt.WHEN and f.kind in ("integer", "number", "mapping") for f in fmt.FIELDS)
+    assert all(f.when in fmt.WHEN and f.kind in ("integer", "number", "mapping", "matrix") for f in fmt.FIELDS)
     diag = digits_run / fmt.DIAGNOSTICS
     train, val = read_jsonl(diag / fmt.TRAIN_JSONL), read_jsonl(diag / fmt.VAL_JSONL)
     assert len(train) == len(val) == 2
     for r in train:
         assert set(r) == expected_keys(fmt.TRAIN, "always", "diagnostics", "probe")
     for r in val:
-        assert set(r) == expected_keys(fmt.VAL, "always", "top5")  # 10 classes: top-5 is written
+        assert set(r) == expected_keys(fmt.VAL, "always", "top5", "confusion")  # 10 classes: top-5, matrix inline
     check_types(train, fmt.TRAIN)
     check_types(val, fmt.VAL)
     status = json.loads((diag / fmt.STATUS).read_text())

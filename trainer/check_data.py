@@ -3,8 +3,8 @@
 The seed's check_transforms, for any config: it builds the same datasets as `python -m trainer`
 (same overrides, faults included) and runs the analysis' data rules on the facts the trainer
 records in run_info.json: train and val pipelines separated and validation deterministic, train
-and val index sets disjoint, labels in [0, C), class balance, the mean and std of a transformed
-batch. It writes a PNG grid of a train batch and a val batch into its output directory: random
+and val index sets disjoint, no image in both splits by content (trainer/duplicates.py: exact and
+near copies, with examples), labels in [0, C), class balance, the mean and std of a transformed batch. It writes a PNG grid of a train batch and a val batch into its output directory: random
 images, seeded by trainer.seed (the first ones of a class-sorted folder would all be one class).
 Exit status: 0 when no critical finding fired, 1 otherwise, 2 on bad input.
 """
@@ -34,13 +34,16 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     from analysis.rules import CATALOG, diagnose
 
     from .config import plain, validate
+    from rundir.format import DUPLICATE_IMAGES
+
+    from . import duplicates
     from .data import batch_stats, build_datasets, normalizes
     from .faults import break_data
 
     typed = validate(cfg)
     seed = typed.trainer.seed
     data = break_data(typed.fault, build_datasets(typed.data, typed.augmentation, seed), seed)
-    info = {**data.facts, **batch_stats(data.train, 256, seed)}
+    info = {**data.facts, **batch_stats(data.train, 256, seed), DUPLICATE_IMAGES: duplicates.check(data, seed)}
     run = run_from_records([], [], name="check_data", info=info, config=plain(typed))
     data_rules = [r.id for r in CATALOG.values() if r.section == "Data"]
     findings = [f.to_dict() for f in diagnose(run, ids=data_rules)]
@@ -51,6 +54,8 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     print(f"  separate pipeline objects: {not info['transforms_shared']}; "
           f"val deterministic: {info['val_transform_deterministic']}")
     print(f"  train/val index overlap: {info['train_val_overlap']}; labels in {info['label_range']}")
+    for line in duplicates.lines(info[DUPLICATE_IMAGES]):
+        print(f"  {line}")
     counts = info["class_counts"]
     print(f"  class counts (train): min {min(counts)}, max {max(counts)}")
     print(f"  transformed batch: mean {[round(m, 3) for m in info['input_mean']]}, "

@@ -258,8 +258,14 @@ class RegularizationConf:
     label_smoothing: float = 0.0  # share of target mass spread over all classes, in [0, 1)
     weight_decay: float = 5e-4  # L2 coefficient applied by the optimizer (decoupled for adamw)
     grad_clip: Optional[float] = None  # max global gradient norm (after AMP unscaling); null turns clipping off
+    # none | balanced: cross-entropy weighted per class by n / (C * count), the training set's counts
+    # (scikit-learn's "balanced"), so that every class weighs the same in the loss however rare it is; the
+    # validation loss uses the same criterion (its nll field stays unweighted)
+    class_weights: str = "none"
 
     def __post_init__(self) -> None:
+        _check(self.class_weights in ("none", "balanced"),
+               f"regularization.class_weights must be none or balanced, got {self.class_weights!r}")
         _check(0.0 <= self.label_smoothing < 1.0,
                f"regularization.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
         _check(self.weight_decay >= 0, f"regularization.weight_decay must be >= 0, got {self.weight_decay}")
@@ -311,6 +317,10 @@ class DiagnosticsConf:
     # Steps between weight-update measurements (1: every step): every 4th step is an unbiased sample of
     # the per-step mean at a quarter of the cost, which keeps the overhead < 1 %.
     update_every: int = 4
+    # Hash every train and val image at start-up to find copies across the split by content (exact and
+    # near duplicates, trainer/duplicates.py; run_info.json duplicate_images): about 1 s for CIFAR-10 on a CPU
+    # core; an image folder is decoded once more for it.
+    duplicates: bool = True
 
     def __post_init__(self) -> None:
         _check(self.update_every >= 1, f"diagnostics.update_every must be >= 1, got {self.update_every}")
@@ -346,6 +356,8 @@ FAULTS = (
     "unnormalized_input",  # Normalize left out of both pipelines
     "train_val_overlap",  # validation indices drawn from the training indices
     "dead_relu",  # biases before ReLUs set strongly negative: most units never fire
+    "class_imbalance",  # every class but class 0 loses fault.fraction of its training images
+    "duplicated_images",  # fault.fraction of the val images replaced by copies of training images (new indices)
 )
 
 
@@ -354,9 +366,15 @@ class FaultConf:
     """A bug reproduced on purpose, to check that the diagnostics catch it."""
 
     name: str = "none"
+    # The dose of a fault that takes one, in [0, 1): class_imbalance drops this share of the training images
+    # of every class but class 0 (at least one image of each stays): class 0 then outnumbers each other
+    # class about 1 / (1 - fraction) to 1. Validation keeps every class. duplicated_images replaces this share
+    # of the validation images by copies of training images, stored under new indices.
+    fraction: float = 0.5
 
     def __post_init__(self) -> None:
         _check(self.name in FAULTS, f"fault={self.name} is unknown; options: {', '.join(FAULTS)}")
+        _check(0.0 <= self.fraction < 1.0, f"fault.fraction must lie in [0, 1), got {self.fraction}")
 
 
 # ───────────────────────────── registry and validation ─────────────────────────────

@@ -326,11 +326,19 @@ class Collector:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, criterion: nn.Module, autocast, num_classes: int,
-             channels_last: bool = False) -> dict:
-    """Validation loss (training criterion), plain NLL, top-1 and top-5 accuracy; one host read."""
+             channels_last: bool = False, confusion: bool = True) -> dict:
+    """Validation loss (training criterion), plain NLL, top-1 and top-5 accuracy, and (confusion=True)
+    the C x C confusion matrix; one host read."""
     model.eval()
-    acc = torch.zeros(5, device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
+    dtype = torch.float64 if device.type != "mps" else torch.float32
+    acc = torch.zeros(5, device=device, dtype=dtype)
     k = min(5, num_classes)
+    c = num_classes
+    # Confusion counts, row = true class, column = predicted class, accumulated as the product of the two
+    # one-hot matrices: torch.bincount and F.one_hot read their input's range on the host (a sync per
+    # batch on CUDA); a comparison with arange does not. Labels lie in [0, C) (checked before training).
+    classes = torch.arange(c, device=device)
+    matrix = torch.zeros(c * c if confusion else 0, device=device, dtype=dtype)
     for x, y in loader:
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
@@ -340,14 +348,19 @@ def evaluate(model: nn.Module, loader, device: torch.device, criterion: nn.Modul
             logits = model(x)
         logits = logits.float()
         n = y.shape[0]
+        predicted = logits.argmax(dim=1)
         acc[0] += criterion(logits, y) * n
         acc[1] += nn.functional.cross_entropy(logits, y) * n
-        acc[2] += (logits.argmax(dim=1) == y).sum()
+        acc[2] += (predicted == y).sum()
         acc[3] += (logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()
         acc[4] += n
-    # DDP: each rank validated its own share of the images (each image once, no padding).
-    distributed.all_reduce_sum_(acc)
-    loss_sum, nll_sum, correct, top5, n = acc.tolist()
+        if confusion:
+            truth = (y[:, None] == classes).to(torch.float32)
+            guess = (predicted[:, None] == classes).to(torch.float32)
+            matrix += (truth.T @ guess).reshape(-1)  # float32 counts are exact below 2**24 per batch
+    # DDP: each rank validated its own share of the images (each image once, no padding): one all-reduce.
+    host = distributed.all_reduce_sum_(torch.cat([acc, matrix])).tolist()
+    loss_sum, nll_sum, correct, top5, n = host[:5]
     n = max(n, 1)
     record = {
         "loss": finite_or_none(loss_sum / n),
@@ -357,4 +370,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, criterion: nn.Modul
     }
     if num_classes > 5:
         record["top5_accuracy"] = top5 / n
+    if confusion:
+        counts = [int(v) for v in host[5:]]
+        record["confusion_matrix"] = [counts[i * c:(i + 1) * c] for i in range(c)]
     return record

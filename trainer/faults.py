@@ -57,6 +57,44 @@ def shuffle_labels(d: Data, seed: int) -> None:
     d.train.labels = d.train.labels[torch.randperm(len(d.train.labels), generator=g)]
 
 
+def imbalance_classes(d: Data, seed: int, fraction: float) -> None:
+    """Every class but class 0 keeps a random (1 - fraction) of its training images, at least one: a
+    dominant class, the others rare (a scraped data set's shape); validation is left as it was."""
+    labels = d.train.labels.numpy()
+    rng = np.random.default_rng(seed + 11)
+    keep = [np.flatnonzero(labels == 0)]
+    for c in np.unique(labels[labels != 0]):
+        members = np.flatnonzero(labels == c)
+        keep.append(rng.choice(members, size=max(1, round(len(members) * (1 - fraction))), replace=False))
+    rows = np.sort(np.concatenate(keep))
+    source_indices = d.train.indices.numpy()[rows]
+    if isinstance(d.train, FolderDataset):
+        d.train = FolderDataset(d.train.folder, source_indices)
+    else:
+        d.train = SourceDataset(d.train.source, source_indices, d.train.transform)
+
+
+def duplicate_images(d: Data, seed: int, fraction: float) -> None:
+    """A share of the validation images replaced by copies of random training images (with their labels),
+    appended to the source under new indices: the same pictures saved again under new names, which the
+    index check cannot see. Tensor datasets only (an image folder would need new files)."""
+    from .errors import ConfigError
+
+    if not isinstance(d.val, SourceDataset) or not isinstance(d.train, SourceDataset):
+        raise ConfigError("fault=duplicated_images needs a tensor dataset (data=digits, cifar10, cifar100 or fake)")
+    rng = np.random.default_rng(seed + 13)
+    n = round(len(d.val) * fraction)
+    rows = rng.choice(len(d.val), size=n, replace=False)
+    copies = d.train.indices[torch.from_numpy(rng.choice(len(d.train), size=n, replace=False))]
+    source = d.val.source
+    start = len(source)
+    merged = type(source)(torch.cat([source.images, source.images[copies]]), torch.cat([source.labels, source.labels[copies]]))
+    val_idx = d.val.indices.clone()
+    val_idx[torch.from_numpy(rows)] = torch.arange(start, start + n)
+    d.val = SourceDataset(merged, val_idx, d.val.transform)
+    d.train = SourceDataset(merged, d.train.indices, d.train.transform)
+
+
 # ───────────────────────────── model ─────────────────────────────
 
 
@@ -94,16 +132,22 @@ DATA_FAULTS: dict[str, Callable[[Data, int], None]] = {
     "train_val_overlap": overlap_train_val,
     "shuffled_labels": shuffle_labels,
 }
+DOSED_DATA_FAULTS: dict[str, Callable[[Data, int, float], None]] = {  # the dose: fault.fraction
+    "class_imbalance": imbalance_classes,
+    "duplicated_images": duplicate_images,
+}
 MODEL_FAULTS: dict[str, Callable[[nn.Module], None]] = {"dead_relu": kill_relus}
 SCALER_FAULTS: dict[str, Callable[[torch.amp.GradScaler], object]] = {"clip_before_unscale": UnscaleAtStep}
 
-assert set(DATA_FAULTS) | set(MODEL_FAULTS) | set(SCALER_FAULTS) | {"none"} == set(FAULTS), "a fault without code"
+assert set(DATA_FAULTS) | set(DOSED_DATA_FAULTS) | set(MODEL_FAULTS) | set(SCALER_FAULTS) | {"none"} == set(FAULTS), "a fault without code"
 
 
 def break_data(fault: FaultConf, d: Data, seed: int) -> Data:
     """The datasets as the fault leaves them (unchanged for the others); seed: trainer.seed."""
     if fault.name in DATA_FAULTS:
         DATA_FAULTS[fault.name](d, seed)
+    if fault.name in DOSED_DATA_FAULTS:
+        DOSED_DATA_FAULTS[fault.name](d, seed, fault.fraction)
     return d
 
 

@@ -22,12 +22,13 @@ import torch
 from torch import nn
 
 from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries, truncate_jsonl, write_json
-from rundir.format import (CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_ID, RUN_INFO, STATUS,
-                           TRAIN_JSONL, VAL_JSONL)
+from rundir.format import (CHECKPOINTS, CONFUSION_FIELD, CONFUSION_INLINE_MAX, CONFUSION_JSONL, DIAGNOSTICS,
+                           DIAGNOSTICS_POINTER, DUPLICATE_IMAGES, POINTER_KEY, RUN_ID, RUN_INFO, STATUS, TRAIN_JSONL,
+                           VAL_JSONL)
 from rundir.read import read_jsonl
 from rundir.safe import read_json
 
-from . import checkpoint, distributed, faults, preflight
+from . import checkpoint, distributed, duplicates, faults, preflight
 from .config import TrainConfig, plain
 from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
 from .device_data import build_device_loaders, use_device_loader
@@ -114,7 +115,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
     ddp_model = distributed.wrap(model, device)  # the model itself in a single process
     optimizer = build_optimizer(cfg.optimizer, cfg.regularization, model.parameters(), fused=device.type == "cuda")
     schedule = build_scheduler(cfg.scheduler, optimizer, t.epochs, steps_per_epoch)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.regularization.label_smoothing)
+    criterion = nn.CrossEntropyLoss(weight=class_weights(cfg.regularization.class_weights, data.facts["class_counts"],
+                                                         device), label_smoothing=cfg.regularization.label_smoothing)
     autocast = make_autocast(device, amp)
     scaler = faults.break_scaler(cfg.fault, torch.amp.GradScaler(device.type) if amp == "fp16" else None)
     forward = torch.compile(ddp_model) if t.compile else ddp_model
@@ -150,6 +152,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
         "run_dir": str(run_dir.resolve()),
         **data.facts,
         **input_stats,
+        # Copies across the split by content (the index overlap cannot see them); rank 0 alone.
+        **({DUPLICATE_IMAGES: duplicates.check(data, t.seed)} if main and cfg.diagnostics.duplicates else {}),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "amp": amp,
@@ -172,7 +176,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
         # top of emptied JSONL files.
         checkpoint.discard(ckpt_dir)
     # Drop diagnostics of epochs the checkpoint does not cover (a crash after the lines were written).
-    for name in (TRAIN_JSONL, VAL_JSONL):
+    for name in (TRAIN_JSONL, VAL_JSONL, CONFUSION_JSONL):
         if main:
             truncate_jsonl(diag_dir / name, start_epoch - 1)
     # Temporary files of atomic writes that a killed run left behind (a checkpoint's can be large).
@@ -189,7 +193,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
     # From the moment status.json says "running", a failure or a stop signal is recorded in it: SIGTERM
     # or SIGUSR2 during the rest of the set-up stops the run after its first step, with a checkpoint.
     stop = StopSignal()
-    train_log = val_log = NOWHERE
+    train_log = val_log = confusion_log = NOWHERE
     try:
         stop.install()
         if main:  # run_info.json first: it is the mark of a traindx run (rundir.format.RUN_ID)
@@ -209,6 +213,9 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
                              read_jsonl(diag_dir / VAL_JSONL, []), t.stop_persist_epochs, diag_dir) if main else None)
         train_log, val_log = ((JsonlWriter(diag_dir / TRAIN_JSONL), JsonlWriter(diag_dir / VAL_JSONL)) if main
                               else (NOWHERE, NOWHERE))
+        # Many classes: the confusion matrices get their own file (rundir/format.py), the VAL records stay small.
+        confusion_apart = cfg.diagnostics.enabled and cfg.data.num_classes > CONFUSION_INLINE_MAX
+        confusion_log = JsonlWriter(diag_dir / CONFUSION_JSONL) if main and confusion_apart else NOWHERE
 
         def save_checkpoint(epoch: int, step: int, path_name: str = checkpoint.LAST) -> None:
             if not main:
@@ -289,7 +296,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
             t1 = time.perf_counter()
             distributed.average_buffers_(model)  # DDP: one set of BatchNorm statistics for every rank
             val_record = evaluate(eval_forward, val_loader, device, criterion, autocast, cfg.data.num_classes,
-                                  channels_last)
+                                  channels_last, confusion=cfg.diagnostics.enabled)
             val_time = time.perf_counter() - t1
             lr_end = current_lr(optimizer)
             schedule.after_epoch(val_record["loss"] if val_record["loss"] is not None else math.inf)
@@ -303,6 +310,9 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
             if scaler is not None:
                 train_record["amp_scale"] = float(scaler.get_scale())
             val_record = {"epoch": epoch, **val_record, "val_time_s": round(val_time, 4)}
+            if confusion_apart:
+                confusion_log.write({"epoch": epoch, CONFUSION_FIELD: val_record.pop(CONFUSION_FIELD)})
+                confusion_log.sync()
             train_log.write(train_record)
             val_log.write(val_record)
             train_log.sync()
@@ -356,7 +366,16 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
         stop.restore()
         train_log.close()
         val_log.close()
+        confusion_log.close()
         logger.close(best_acc if best_epoch is not None else None)
+
+
+def class_weights(kind: str, counts: list[int], device: torch.device) -> Optional[torch.Tensor]:
+    """regularization.class_weights=balanced: n / (C * count) per class (1 for a class with no images)."""
+    if kind == "none":
+        return None
+    n = torch.tensor(counts, dtype=torch.float32)
+    return torch.where(n > 0, n.sum() / (len(counts) * n.clamp_min(1)), torch.ones_like(n)).to(device)
 
 
 def _clip(params: list[torch.Tensor], max_norm: float, total_norm: Optional[torch.Tensor]) -> None:

@@ -6,6 +6,7 @@ from html import escape
 
 import numpy as np
 
+from .heatmap import per_class_html
 from .svg import line_chart
 from .text import status_text
 
@@ -106,6 +107,7 @@ def render_run(report: dict, curves: dict) -> str:
     body.append("<h2>Diagnosis &amp; Recommendations</h2>")
     body += cause_html(report.get("cause"))
     body += findings_html(report["findings"])
+    body += per_class_html(report.get("per_class"))
     for section in report["sections"]:
         body.append(f"<h2>{escape(section['title'])}</h2><ul>"
                     + "".join(f"<li>{escape(line)}</li>" for line in section["lines"]) + "</ul>")

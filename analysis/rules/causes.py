@@ -404,6 +404,9 @@ def _schedule_candidate(run: Run, fired: dict) -> Candidate:
     return c
 
 
+NEGLECTED_CLASSES = ("majority_class_collapse", "class_never_predicted", "class_at_chance")  # rules/per_class.py
+
+
 def _data_candidates(run: Run, fired: dict) -> list[Candidate]:
     out = []
     for fid, text, points in (
@@ -416,6 +419,11 @@ def _data_candidates(run: Run, fired: dict) -> list[Candidate]:
             c = Candidate(f"data:{fid}", text, explains=(fid, "accuracy_at_chance", "val_above_train",
                                                          "loss_plateau_early", "val_far_below_train"))
             c.support(points, f"{fid} fired")
+            if fid == "class_imbalance":  # the per-class results show whether the imbalance did harm
+                c.explains += NEGLECTED_CLASSES
+                neglected = [i for i in NEGLECTED_CLASSES if i in fired]
+                if neglected:
+                    c.support(2, f"the model neglects classes ({', '.join(neglected)})")
             c.recommendations.extend(fired[fid].recommendations)
             out.append(c)
     labels = Candidate("data", "the weights move normally, so the labels or the data cannot be learned",
@@ -636,6 +644,7 @@ def differential(run: Run, findings: list[Finding]) -> Optional[dict]:
 EVIDENCE_RULES = ("nonfinite_loss", "loss_diverging", "loss_oscillating", "exploding_gradients", "amp_scaled_gradients",
                   "lr_decayed_to_nothing", "lr_reduced_early", "lr_cut_premature", "label_out_of_range",
                   "train_val_overlap", "transforms_not_separated", "input_not_normalized", "class_imbalance",
+                  *NEGLECTED_CLASSES,
                   "over_regularization", "overfitting", "overtraining", "val_far_below_train")
 
 

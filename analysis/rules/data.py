@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 
-from rundir.config_keys import DATA_MEAN, DATA_STD
+from rundir.config_keys import DATA_MEAN, DATA_STD, REGULARIZATION_CLASS_WEIGHTS
+from rundir.format import DUPLICATE_IMAGES
 from ..findings import Finding, Recommendation
-from ..overrides import fmt, undo_fault
+from ..overrides import fmt, override, undo_fault
+from ..per_class import per_class
 from rundir.read import Run
 from .catalog import rule
 
 CHECK_DATA = Recommendation("inspect the pipelines and a batch grid: python -m trainer.check_data <same overrides>")
 
+# Copies by content alone (no shared index) are critical from 5 % of validation: they can lift validation
+# accuracy by up to that much, more than most differences between runs people compare.
+DUPLICATE_CRITICAL_SHARE = 0.05
 IMBALANCE_RATIO = 10.0  # SageMaker Debugger ClassImbalance: count(largest) / count(smallest) > 10
 INPUT_MEAN_MAX = 0.2  # SageMaker Debugger CheckInputImages: |mean input pixel| > 0.2
 INPUT_STD_BAND = (0.5, 2.0)  # ours: normalized inputs have a per-channel std near 1
@@ -40,23 +45,47 @@ def transforms_not_separated(run: Run):
 
 
 @rule("train_val_overlap", section="Data", title="validation images also in the training set",
-      source="UMLAUT OverconfidentValAccuracy (leakage); run_info.json index sets",
-      thresholds={"overlap": "> 0 shared indices"})
+      source="UMLAUT OverconfidentValAccuracy (leakage); run_info.json index sets; Deepchecks image-hash leakage "
+             "(content: exact and perceptual-hash duplicates, threshold calibrated per data set)",
+      thresholds={"overlap": "> 0 shared indices, or > 0 validation images with a copy in train by content",
+                  "critical by content alone": f">= {DUPLICATE_CRITICAL_SHARE:.0%} of validation"})
 def train_val_overlap(run: Run):
-    overlap = (run.info or {}).get("train_val_overlap")
-    if not isinstance(overlap, int) or overlap <= 0:
+    info = run.info or {}
+    overlap = info.get("train_val_overlap")
+    overlap = overlap if isinstance(overlap, int) and not isinstance(overlap, bool) and overlap > 0 else 0
+    dup = info.get(DUPLICATE_IMAGES) if isinstance(info.get(DUPLICATE_IMAGES), dict) else {}
+    copies = dup.get("val_images_with_duplicate")
+    copies = copies if isinstance(copies, int) and not isinstance(copies, bool) and copies > 0 else 0
+    if not overlap and not copies:
         return None
-    val_size = (run.info or {}).get("val_size") or 0
+    val_size = info.get("val_size") if isinstance(info.get("val_size"), int) else 0
     share = overlap / val_size if val_size else None
+    copy_share = copies / val_size if val_size else None
+    if overlap:
+        message = (f"{overlap} validation images are also training images"
+                   + (f" ({share:.0%} of validation)" if share is not None else ""))
+        if copies:
+            message += f"; by content {copies} have a copy in train"
+    else:
+        message = (f"{copies} validation images have a copy in the training set by content "
+                   f"({dup.get('exact_pairs', 0)} exact, {dup.get('near_pairs', 0)} near pairs"
+                   + (f", {copy_share:.1%} of validation" if copy_share is not None else "") + ")")
+    critical = bool(overlap) or (copy_share is not None and copy_share >= DUPLICATE_CRITICAL_SHARE)
+    recs = [Recommendation("split train and val from disjoint index sets (seeded split, as "
+                           "trainer/data.py's split_indices does)", undo_fault(run))] if overlap else []
+    if copies:
+        recs.append(Recommendation("remove the copies from one split: run_info.json duplicate_images names examples, "
+                                   "python -m trainer.check_data <same overrides> lists them", [] if overlap else
+                                   undo_fault(run)))
     return Finding(
-        "train_val_overlap", "critical",
-        f"{overlap} validation images are also training images"
-        + (f" ({share:.0%} of validation)" if share is not None else "") + ": validation accuracy is inflated",
-        evidence={"overlap": overlap, "val_size": val_size, "share_of_val": share},
-        recommendations=[Recommendation("split train and val from disjoint index sets (seeded split, as "
-                                        "trainer/data.py's split_indices does)",
-                                        undo_fault(run)),
-                         CHECK_DATA])
+        "train_val_overlap", "critical" if critical else "warning",
+        message + ": validation accuracy is inflated",
+        evidence={"overlap": overlap, "val_size": val_size, "share_of_val": share,
+                  "duplicates_by_content": copies, "duplicate_share_of_val": copy_share,
+                  "exact_pairs": dup.get("exact_pairs"), "near_pairs": dup.get("near_pairs"),
+                  "threshold_bits": dup.get("threshold_bits"), "examples": (dup.get("examples") or [])[:5]
+                  if isinstance(dup.get("examples"), list) else []},
+        recommendations=recs + [CHECK_DATA])
 
 
 @rule("label_out_of_range", section="Data", title="labels outside [0, C)",
@@ -92,11 +121,33 @@ def class_imbalance(run: Run):
     missing = [i for i, v in enumerate(counts) if v == 0]
     msg = (f"classes {missing[:10]} have no training images" if missing
            else f"the largest class has {ratio:.1f}x the images of the smallest")
-    return Finding("class_imbalance", "warning", msg,
-                   evidence={"max_count": hi, "min_count": lo, "ratio": None if missing else round(ratio, 2),
-                             "threshold": IMBALANCE_RATIO, "empty_classes": missing},
-                   recommendations=[Recommendation("rebalance the training set (class-weighted loss or sampling), "
-                                                   "and report per-class accuracy")])
+    evidence = {"max_count": hi, "min_count": lo, "ratio": None if missing else round(ratio, 2),
+                "threshold": IMBALANCE_RATIO, "empty_classes": missing}
+    pc = per_class(run)
+    if pc is not None:  # what the imbalance did: validation accuracy of the rarest and the largest classes
+        by_count = sorted(range(len(counts)), key=lambda i: counts[i])
+        rare, large = by_count[:min(5, len(counts) // 2)], by_count[::-1][:min(5, len(counts) // 2)]
+        acc = {r["class"]: r for r in pc["classes"]}
+        per = lambda ids: {str(i): {"train_images": counts[i], "val_accuracy": acc[i]["accuracy"],  # noqa: E731
+                                    "ci": acc[i]["ci"]} for i in ids if i in acc}
+        evidence.update(rarest_classes=per(rare), largest_classes=per(large), never_predicted=pc["never_predicted"],
+                        per_class_epoch=pc["epoch"])
+        if pc["never_predicted"]:
+            msg += f"; {len(pc['never_predicted'])} classes are never predicted"
+    return Finding("class_imbalance", "warning", msg, evidence=evidence, recommendations=rebalance(run))
+
+
+def rebalance(run: Run) -> list[Recommendation]:
+    """The fixes for classes the model neglects (class_imbalance and rules/per_class.py): the injected fault
+    undone, else a class-balanced loss."""
+    recs = []
+    if undo_fault(run):
+        recs.append(Recommendation("train without the injected fault", undo_fault(run)))
+    if run.cfg(REGULARIZATION_CLASS_WEIGHTS) != "balanced":
+        recs.append(Recommendation("weight the loss by inverse class frequency, so that every class counts the same "
+                                   "however few its training images (or collect more images of these classes)",
+                                   [override(REGULARIZATION_CLASS_WEIGHTS, "balanced")]))
+    return recs + [CHECK_DATA]
 
 
 @rule("input_not_normalized", section="Data", title="model inputs far from zero mean, unit variance",
