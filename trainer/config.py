@@ -342,6 +342,7 @@ FAULTS = (
     "unnormalized_input",  # Normalize left out of both pipelines
     "train_val_overlap",  # validation indices drawn from the training indices
     "dead_relu",  # biases before ReLUs set strongly negative: most units never fire
+    "noisy_labels",  # a share (fault.fraction) of the training labels flipped to another class at random
 )
 
 
@@ -353,6 +354,15 @@ class FaultConf:
 
     def __post_init__(self) -> None:
         _check(self.name in FAULTS, f"fault={self.name} is unknown; options: {', '.join(FAULTS)}")
+
+
+@dataclass
+class NoisyLabelsConf(FaultConf):
+    fraction: float = 0.2  # share of the training labels flipped, each to another class drawn at random, in (0, 1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(0 < self.fraction < 1, f"fault.fraction must lie in (0, 1), got {self.fraction}")
 
 
 # ───────────────────────────── registry and validation ─────────────────────────────
@@ -369,7 +379,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "regularization": {"default": RegularizationConf},
     "trainer": {"default": TrainerConf},
     "diagnostics": {"default": DiagnosticsConf},
-    "fault": {n: FaultConf for n in FAULTS},
+    "fault": {n: NoisyLabelsConf if n == "noisy_labels" else FaultConf for n in FAULTS},
     "logger": {n: LoggerConf for n in LOGGERS},
 }
 

@@ -12,6 +12,7 @@ faults reach the GPU path without being named there.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional
 
 import numpy as np
@@ -57,6 +58,17 @@ def shuffle_labels(d: Data, seed: int) -> None:
     d.train.labels = d.train.labels[torch.randperm(len(d.train.labels), generator=g)]
 
 
+def flip_labels(d: Data, seed: int, fraction: float) -> None:
+    """round(fraction x N) training labels, drawn at random, each moved to another class drawn at random
+    (uniform noise, as in the label-noise literature); validation keeps its true labels."""
+    rng = np.random.default_rng(seed + 11)
+    labels = d.train.labels.clone()
+    flipped = rng.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
+    shift = torch.from_numpy(rng.integers(1, d.conf.num_classes, size=len(flipped)))
+    labels[flipped] = (labels[flipped] + shift) % d.conf.num_classes
+    d.train.labels = labels
+
+
 # ───────────────────────────── model ─────────────────────────────
 
 
@@ -88,11 +100,12 @@ class UnscaleAtStep:
 
 # ───────────────────────────── registry ─────────────────────────────
 
-DATA_FAULTS: dict[str, Callable[[Data, int], None]] = {
+DATA_FAULTS: dict[str, Callable[..., None]] = {  # (data, seed, **the fault's own keys)
     "shared_transforms": share_transforms,
     "unnormalized_input": drop_normalize,
     "train_val_overlap": overlap_train_val,
     "shuffled_labels": shuffle_labels,
+    "noisy_labels": flip_labels,
 }
 MODEL_FAULTS: dict[str, Callable[[nn.Module], None]] = {"dead_relu": kill_relus}
 SCALER_FAULTS: dict[str, Callable[[torch.amp.GradScaler], object]] = {"clip_before_unscale": UnscaleAtStep}
@@ -103,7 +116,8 @@ assert set(DATA_FAULTS) | set(MODEL_FAULTS) | set(SCALER_FAULTS) | {"none"} == s
 def break_data(fault: FaultConf, d: Data, seed: int) -> Data:
     """The datasets as the fault leaves them (unchanged for the others); seed: trainer.seed."""
     if fault.name in DATA_FAULTS:
-        DATA_FAULTS[fault.name](d, seed)
+        params = {f.name: getattr(fault, f.name) for f in dataclasses.fields(fault) if f.name != "name"}
+        DATA_FAULTS[fault.name](d, seed, **params)  # a fault's own keys (fault.fraction) as arguments
     return d
 
 

@@ -32,9 +32,9 @@ from rundir.files import NOWHERE, JsonlWriter, Status, remove_stale_temporaries,
 from rundir.format import CHECKPOINTS, DIAGNOSTICS, DIAGNOSTICS_POINTER, POINTER_KEY, RUN_INFO, STATUS, TRAIN_JSONL, VAL_JSONL
 from rundir.read import read_jsonl
 
-from . import checkpoint, distributed, faults, preflight
+from . import checkpoint, distributed, faults, per_sample, preflight
 from .config import TrainConfig
-from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
+from .data import batch_stats, build_datasets, build_loaders, check_labels, epoch_indices, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .errors import ConfigError, StopRun
@@ -257,7 +257,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     grad_clip = cfg.regularization.grad_clip
     collector = Collector(model, steps_per_epoch, device, grad_clip, cfg.diagnostics.update_every,
                           enabled=cfg.diagnostics.enabled,
-                          probe_activations=not t.compile)  # hooks would force recompiles
+                          probe_activations=not t.compile,  # hooks would force recompiles
+                          num_samples=len(data.train))
     params = [p for p in model.parameters() if p.requires_grad]
     logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # a viewer of the JSONL records (docs/logging.md)
 
@@ -285,6 +286,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     for name in (TRAIN_JSONL, VAL_JSONL):
         if main:
             truncate_jsonl(diag_dir / name, start_epoch - 1)
+    if main:
+        per_sample.discard_after(diag_dir, start_epoch - 1)
     # Temporary files of atomic writes that a killed run left behind (a checkpoint's can be large).
     if main:  # rank 0 owns the run directory
         for directory in (ckpt_dir, diag_dir):
@@ -316,6 +319,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
         }
         if main:
             write_json(diag_dir / RUN_INFO, run_info)
+            per_sample.write_labels(diag_dir, data.train.labels)
             if diag_dir.resolve() != (run_dir / DIAGNOSTICS).resolve():  # DIAGNOSTICS_DIR, diagnostics.dir
                 write_json(run_dir / DIAGNOSTICS_POINTER, {POINTER_KEY: str(diag_dir.resolve())})
         if saved is not None:
@@ -355,6 +359,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             set_epoch(train_loader, epoch, skip=first_step * batch_size)
             if first_step == 0:
                 collector.start_epoch()
+            collector.order_samples(epoch_indices(train_loader), skip=first_step * batch_size)
             model.train()
             lr = current_lr(optimizer)
             if first_step and saved is not None and saved.get("epoch_lr") is not None:
@@ -403,6 +408,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                     raise stop.preempted()
             progress.close()
             train_record = collector.end_epoch()  # the epoch's one host sync
+            if main and collector.sample_arrays is not None:
+                per_sample.write_epoch(diag_dir, epoch, collector.sample_arrays)
             train_time = time.perf_counter() - t0
 
             # ── validate ──
@@ -454,6 +461,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
             if stop.received and epoch < t.epochs:  # after the last epoch the run is complete
                 raise stop.preempted()
+        if main and collector.sample_arrays is not None:
+            per_sample.write_top_losses(diag_dir, data.train, collector.sample_arrays)
         status.update(status="completed")
         log.info("done: best validation accuracy %.4f at epoch %s", best_acc, best_epoch)
         return float(best_acc)
