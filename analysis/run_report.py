@@ -16,6 +16,7 @@ from rundir.config_keys import (
 from .facts import chance_accuracy, chance_loss, finite, loss_floor
 from .findings import Finding
 from rundir.read import Run
+from .label_noise_report import label_noise_section
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise
 from .stats import json_safe, trend, window_size
@@ -234,7 +235,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
-                                update_section(run), data_section(run)) if s is not None]
+                                update_section(run), data_section(run), label_noise_section(run)) if s is not None]
     sections += outcome_sections(run, findings)
     # JSON has no NaN or Infinity: a value that was not recorded or not computable is null ("unknown").
     return json_safe({
