@@ -39,7 +39,7 @@ def label_noise_suspected(run: Run):
 def fixes(run: Run, e: dict) -> list[Recommendation]:
     recs = [Recommendation("clean the labels: review the suspected images (the report's label noise section lists "
                            "them by training index; python -m trainer.check_data <same overrides> "
-                           "+losses_from=<run dir> shows the top-loss ones)", undo_fault(run))]
+                           "losses_from=<run dir> shows the top-loss ones)", undo_fault(run))]
     smoothing = run.cfg(REGULARIZATION_LABEL_SMOOTHING)
     target = round(min(SMOOTHING_MAX, max(SMOOTHING_MIN, e["share"])), 2)
     if isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool) and smoothing < target:
