@@ -10,15 +10,20 @@ clean majority yet). Per image, over those epochs, the share in which the model 
 other class than its label (confident learning's "confident joint", Northcutt et al. 2021, with agreement
 over epochs as the confidence):
 
-- in every epoch: the label is contradicted throughout (surely wrong, or an image no model gets right);
+- in every epoch: the label is contradicted throughout (a wrong label, or an image no model gets right);
 - in most epochs: the label looks wrong (some are merely hard images the model confuses for a while).
 
-The two shares bound the noise from below and above: a mislabeled image memorized early is missed by both,
-a hard clean image is counted by the upper one only. The interval is the Wilson 95 % interval of the
-lower count's lower bound and the upper count's upper bound (sampling error included); the estimate is its
-middle. Nothing is tuned to a dataset: the window, the two agreement levels and the interval follow from the
-principle. Where the model's predictions say little (its best validation accuracy is not at least halfway
-from chance to 1: it gets held-out images wrong about as often as right), no estimate is made.
+The two shares bound the noise from below and above: a wrong label memorized before the window is missed by
+both, a hard clean image is counted by the upper one (and by the lower one while the model has not learned
+it yet). The interval is the Wilson 95 % lower bound of the first share and upper bound of the second
+(sampling error included); the estimate is its middle. A model fits its training images at least as well as
+held-out ones, so while the labels are right it contradicts fewer training images than it gets validation
+images wrong: `excess` compares the lower bound with the validation error at the window's end (its Wilson
+upper bound), the evidence that the training labels, not the images, are at fault. (Noise that the validation
+labels share raises the validation error as much, and shows in the interval only.) Nothing is tuned to a
+dataset: the window, the two agreement levels and the bounds follow from the principle. Where the model's
+predictions say little (its best validation accuracy is not at least halfway from chance to 1: it gets
+held-out images wrong about as often as right), no estimate is made.
 """
 
 from __future__ import annotations
@@ -105,8 +110,9 @@ def estimate(run: Run) -> Optional[dict]:
     fitted = float(((predicted == labels) & judged).sum() / max((predicted[:, judged] >= 0).sum(), 1))
     always = judged & (count == seen) & (seen > 0)
     most = judged & (2 * count > seen)
-    lo, _ = wilson_interval(int(always.sum()), n)
-    _, hi = wilson_interval(int(most.sum()), n)
+    lo = wilson_interval(int(always.sum()), n)[0]
+    hi = wilson_interval(int(most.sum()), n)[1]
+    v, v_hi = val_error(run, int(ps.epochs[rows[-1]]))
     with np.errstate(all="ignore"):
         aum = np.nanmean(margin, axis=0)  # area under the margin over the window, per image
     suspects = np.flatnonzero(most)
@@ -120,6 +126,8 @@ def estimate(run: Run) -> Optional[dict]:
         "share_contradicted_always": round(float(always.sum() / n), 4),
         "share_contradicted_mostly": round(float(most.sum() / n), 4),
         "images": n,
+        "val_error": round(v, 4),  # at the window's last epoch
+        "excess": round(lo - v_hi, 4),  # > 0: more training labels contradicted than validation images missed
         "window_epochs": [int(ps.epochs[rows[0]]), int(ps.epochs[rows[-1]])],
         "memorization_epoch": memorization_epoch(run),
         "train_fit_in_window": round(fitted, 4),
@@ -129,6 +137,19 @@ def estimate(run: Run) -> Optional[dict]:
         "suspects": [{"index": int(i), "label": int(labels[i]), "looks_like": int(candidate[i]),
                       "aum": round(float(aum[i]), 3)} for i in suspects[:MAX_SUSPECTS]],
     }
+
+
+def val_error(run: Run, epoch: int) -> tuple[float, float]:
+    """The validation error at an epoch and its Wilson 95 % upper bound ((1, 1) when not recorded)."""
+    acc = run.val["accuracy"][run.val.epochs == epoch] if run.val.has("accuracy") else np.zeros(0)
+    acc = acc[np.isfinite(acc)]
+    if not len(acc):
+        return 1.0, 1.0
+    v = float(1 - np.clip(acc[-1], 0, 1))
+    size = get(run.info, "val_size")
+    if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
+        return v, v
+    return v, wilson_interval(round(v * size), size)[1]
 
 
 def _median(x: np.ndarray) -> Optional[float]:

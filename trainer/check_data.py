@@ -6,6 +6,8 @@ records in run_info.json: train and val pipelines separated and validation deter
 and val index sets disjoint, labels in [0, C), class balance, the mean and std of a transformed
 batch. It writes a PNG grid of a train batch and a val batch into its output directory: random
 images, seeded by trainer.seed (the first ones of a class-sorted folder would all be one class).
+With `losses_from=<run dir>` it also lists that trained run's highest-loss training images (given
+label, predicted class, loss) and writes them as top_losses.png, in the table's order.
 Exit status: 0 when no critical finding fired, 1 otherwise, 2 on bad input.
 """
 
