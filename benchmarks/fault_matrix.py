@@ -145,6 +145,8 @@ def generate_cases() -> list[Case]:
         extra = {"clip_before_unscale": ["trainer.amp=fp16", "trainer.device=cpu", "regularization.grad_clip=1.0"],
                  "shared_transforms": ["augmentation=basic"]}.get(fault, [])
         add(f"fault={fault}", [f"fault={fault}", *extra], "fault")
+    for fraction in (0.1, 0.4):  # noisy labels at more rates than fault=noisy_labels' default 0.2
+        add(f"fault=noisy_labels fraction {fraction}", ["fault=noisy_labels", f"fault.fraction={fraction}"], "fault")
     # healthy variants: every scheduler and augmentation, moderate label smoothing
     for sched in ("constant", "plateau", "step", "onecycle"):
         extra = ["scheduler.step_size=3"] if sched == "step" else []
