@@ -81,9 +81,30 @@ def test_per_sample_records_match_the_epoch_records(digits_run):
     assert (diag / PER_SAMPLE_DIR / PER_SAMPLE_EPOCH.format(epoch=1)).stat().st_size < 6 * 1438 + 1024
 
 
-def test_device_loader_records_by_dataset_index_too(tmp_path, one_thread):
-    _, train, _ = train_here(tmp_path, ["data.loader=device", "trainer.epochs=1", "diagnostics.update_every=1"])
+@pytest.mark.parametrize("loader,buffered_steps", [("device", None), ("dataloader", 2)])
+def test_both_loaders_record_by_dataset_index_however_often_the_buffer_is_reduced(loader, buffered_steps, tmp_path,
+                                                                                  one_thread, monkeypatch):
+    from trainer.per_sample import SampleRecorder
+
+    if buffered_steps:  # reduced every 2 steps (and the odd step at the end), as large data is
+        monkeypatch.setattr(SampleRecorder, "BUFFER_ELEMENTS", buffered_steps * 256 * 10)
+    _, train, _ = train_here(tmp_path, [f"data.loader={loader}", "trainer.epochs=1", "data.batch_size=256"])
+    assert train[0]["num_batches"] == 5
     check_against_records(tmp_path / "diagnostics", train)
+
+
+def test_resume_keeps_the_epochs_it_has_and_a_fresh_start_drops_the_rest(tmp_path, one_thread):
+    directory = tmp_path / "diagnostics" / PER_SAMPLE_DIR
+    small = ["scheduler=constant", "data.batch_size=256"]  # few steps: this test is about files
+    train_here(tmp_path, ["trainer.epochs=1", *small])
+    first = (directory / PER_SAMPLE_EPOCH.format(epoch=1)).read_bytes()
+    _, train, _ = train_here(tmp_path, ["trainer.epochs=2", *small])  # resumes after epoch 1
+    assert (directory / PER_SAMPLE_EPOCH.format(epoch=1)).read_bytes() == first
+    check_against_records(tmp_path / "diagnostics", train)
+    (directory / "epoch_0002.npz.keep").write_bytes(b"not ours")
+    train_here(tmp_path, ["trainer.epochs=1", *small, "trainer.resume=false"])  # starts over: epoch 2 goes
+    assert sorted(p.name for p in directory.iterdir()) == ["epoch_0001.npz", "epoch_0002.npz.keep", "labels.npz",
+                                                           "top_losses.npz"]
 
 
 def test_estimate_covers_the_true_share_and_names_the_flipped_images(noisy_run):
@@ -124,18 +145,21 @@ def test_reports_show_the_top_loss_images_with_labels_escaped(noisy_run, tmp_pat
     arrays["class_names"] = np.array([f"<b>c{i}</b>" for i in range(10)])
     with open(top, "wb") as f:
         np.savez(f, **arrays)
-    out = tmp_path / "report"
-    proc = run_module("analysis", [str(run), "--format", "html", "--out", str(out)])
-    assert proc.returncode == 0, proc.stderr
-    html = (out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,iVBORw0KGgo') == 32  # PNG signature, base64
-    assert "&lt;b&gt;c" in html and "<b>c" not in html
-    md = (out / "report.md").read_text()
+    from analysis import run_report
+    from analysis.render import html, markdown, text
+    from rundir.read import load_run
+
+    loaded = load_run(run)
+    report = run_report.build(loaded)
+    page = html.render_run(report, loaded)
+    assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 32  # PNG signature, base64
+    assert "&lt;b&gt;c" in page and "<b>c" not in page
+    md = markdown.render_run(report)
     assert "| train index | given label | predicted | loss | area under the margin |" in md
     assert "\\<b\\>c" in md
-    text = run_module("analysis", [str(run)]).stdout
-    first = int(arrays["index"][0])
-    assert f"{first}" in text.split("highest-loss training images")[1].splitlines()[2]
+    row = text.render_run(report).split("highest-loss training images")[1].splitlines()[2].split()
+    label = int(arrays["label"][0])
+    assert row[:3] == [str(int(arrays["index"][0])), str(label), f"(<b>c{label}</b>)"]  # plain text: as named
 
 
 def test_check_data_shows_a_runs_top_losses(noisy_run, tmp_path):

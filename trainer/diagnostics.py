@@ -115,10 +115,10 @@ class Collector:
 
     def __init__(self, model: nn.Module, steps_per_epoch: int, device: torch.device,
                  grad_clip: Optional[float], update_every: int = 1, enabled: bool = True,
-                 probe_activations: bool = True, num_samples: int = 0):
+                 probe_activations: bool = True, labels: Optional[torch.Tensor] = None):
         self.enabled = enabled
-        # Each training image's loss, margin and prediction (per_sample.py); num_samples=0: none.
-        self.samples = SampleRecorder(num_samples, device) if num_samples else None
+        # Each training image's loss, margin and prediction (per_sample.py), given the training labels.
+        self.samples = SampleRecorder(labels, steps_per_epoch, device) if labels is not None else None
         self.sample_arrays: Optional[dict] = None  # the last epoch's, from end_epoch()
         self.device = device
         self.steps = max(1, steps_per_epoch)
@@ -158,8 +158,7 @@ class Collector:
         """This rank's training indices for the epoch in step order (data.epoch_indices); skip: the indices
         of the steps a resumed epoch already took."""
         if self.samples is not None:
-            self.samples.set_order(order)
-            self.samples.offset = skip
+            self.samples.set_order(order, skip)
 
     def is_probe_step(self, step: int) -> bool:
         """The epoch's last step samples activations (state closest to the epoch's end)."""
@@ -171,14 +170,9 @@ class Collector:
         finite = torch.isfinite(loss)
         safe = torch.where(finite, loss, torch.zeros_like(loss))
         n = targets.shape[0]
-        if self.enabled and self.samples is not None:  # the top-2 serves the accuracy and the margin
-            z = logits.detach().float()
-            top = z.topk(2, dim=1)
-            predicted = top.indices[:, 0]
-            self.samples.record(z, targets, predicted, top.values[:, 1], top.values[:, 0])
-        else:
-            predicted = logits.detach().argmax(dim=1)
-        correct = (predicted == targets).sum()
+        correct = (logits.detach().argmax(dim=1) == targets).sum()
+        if self.enabled and self.samples is not None:
+            self.samples.record(logits)
         acc = self.acc
         acc[LOSS_SUM] += safe * n
         acc[FINITE_SAMPLES] += finite * n
@@ -230,6 +224,7 @@ class Collector:
             state.update(param_norms=self.param_norms.cpu(), update_norms=self.update_norms.cpu(),
                          step_losses=self.step_losses.cpu())
             if self.samples is not None:
+                self.samples.flush()  # the steps taken so far, into the rows the checkpoint keeps
                 state.update(sample_rows=self.samples.rows.cpu())
         return state
 

@@ -258,7 +258,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
     collector = Collector(model, steps_per_epoch, device, grad_clip, cfg.diagnostics.update_every,
                           enabled=cfg.diagnostics.enabled,
                           probe_activations=not t.compile,  # hooks would force recompiles
-                          num_samples=len(data.train))
+                          labels=data.train.labels)
     params = [p for p in model.parameters() if p.requires_grad]
     logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # a viewer of the JSONL records (docs/logging.md)
 
@@ -408,8 +408,6 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
                     raise stop.preempted()
             progress.close()
             train_record = collector.end_epoch()  # the epoch's one host sync
-            if main and collector.sample_arrays is not None:
-                per_sample.write_epoch(diag_dir, epoch, collector.sample_arrays)
             train_time = time.perf_counter() - t0
 
             # ── validate ──
@@ -432,6 +430,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None) -> flo
             val_record = {"epoch": epoch, **val_record, "val_time_s": round(val_time, 4)}
             train_log.write(train_record)
             val_log.write(val_record)
+            if main and collector.sample_arrays is not None:  # each training image's loss, margin, prediction
+                per_sample.write_epoch(diag_dir, epoch, collector.sample_arrays)
             train_log.sync()
             val_log.sync()
 

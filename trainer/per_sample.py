@@ -3,11 +3,13 @@
 The analysis reads these to find labels that look wrong (analysis/label_noise.py): a mislabeled image stays
 unlearned while the rest are learned, then is memorized late (Pleiss et al. 2020, area under the margin).
 
-On the device, without a host sync in the step: the loop tells the recorder the epoch's order of training
-indices once per epoch (both loaders draw it from (seed, epoch, rank): `data.epoch_indices`), and step k's
-batch is the next slice of it, so each step writes its rows into a preallocated (3, N) device tensor by
-index. At the epoch's end one transfer (under DDP one SUM all-reduce first: each image was trained on by
-exactly one rank) gives the arrays rundir/format.py's PER_SAMPLE_FIELDS name, written as one small file.
+On the device, without a host sync in the step, and at the cost of one copy per step: each step's logits go
+into a preallocated device buffer; every BUFFER_ELEMENTS worth of steps (for small data: once an epoch) one
+batched reduction turns them into (loss, margin, prediction) rows of a (3, N) device tensor, written by
+dataset index. The indices come from the epoch's order, which the loop gives once per epoch (both loaders
+draw it from (seed, epoch, rank) and batch it in sequence: `data.epoch_indices`), and the labels from the
+training set as trained. At the epoch's end one transfer (under DDP one SUM all-reduce first: each image was
+trained on by exactly one rank) gives the arrays rundir/format.py's PER_SAMPLE_FIELDS name, one small file.
 """
 
 from __future__ import annotations
@@ -28,30 +30,56 @@ TOP_LOSS_IMAGES = 32  # thumbnails of the highest-loss training images written a
 
 
 class SampleRecorder:
-    def __init__(self, num_samples: int, device: torch.device):
-        self.n, self.device = num_samples, device
+    # Logits held between two reductions, in elements (64 MB of float32): CIFAR-100's 50,000 x 100 fit in one
+    # epoch's buffer; ImageNet's batches of 256 x 1000 are reduced every 65 steps.
+    BUFFER_ELEMENTS = 2**24
+
+    def __init__(self, labels: torch.Tensor, steps_per_epoch: int, device: torch.device):
+        self.labels = labels.to(device)  # the training set's labels as trained, by dataset index
+        self.n, self.steps, self.device = len(labels), max(1, steps_per_epoch), device
         self.order: Optional[torch.Tensor] = None
+        self.buffer: Optional[torch.Tensor] = None
         self.start_epoch()
 
     def start_epoch(self) -> None:
         self.rows = torch.zeros((3, self.n), device=self.device)
-        self.offset = 0  # position in this rank's epoch order of the next step's batch
+        self.offset = 0  # position in this rank's epoch order of the first batch not yet reduced
+        self.pending = 0  # batches in the buffer
 
-    def set_order(self, order: torch.Tensor) -> None:
-        """This rank's training indices for the epoch, in the order its steps take them (before any skip)."""
+    def set_order(self, order: torch.Tensor, skip: int = 0) -> None:
+        """This rank's training indices for the epoch in step order; skip: those of steps already taken."""
         self.order = order.to(self.device, non_blocking=True)
+        self.offset, self.pending = skip, 0
 
-    def record(self, logits: torch.Tensor, targets: torch.Tensor, predicted: torch.Tensor,
-               runner_up: torch.Tensor, top: torch.Tensor) -> None:
-        """One step: logits (B, C) float32 detached, predicted / top / runner_up from its top-2."""
-        n = targets.shape[0]
-        idx = self.order[self.offset:self.offset + n]
-        self.offset += n
-        assigned = logits.gather(1, targets[:, None]).squeeze(1)
-        other = torch.where(predicted == targets, runner_up, top)  # the largest logit of another class
-        self.rows[:, idx] = torch.stack((torch.logsumexp(logits, 1) - assigned, assigned - other, predicted + 1.0))
+    def record(self, logits: torch.Tensor) -> None:
+        """One step's logits (B, C): one copy into the buffer (a reduction when it is full)."""
+        if self.buffer is None or self.buffer.shape[1:] != logits.shape:  # the first step, or a partial batch
+            self.flush()
+            k = max(1, min(self.steps, self.BUFFER_ELEMENTS // max(logits.numel(), 1)))
+            self.buffer = torch.empty((k, *logits.shape), device=self.device)
+            self.slots = self.buffer.unbind(0)  # views made once: a step costs the copy alone
+        self.slots[self.pending].copy_(logits.detach())
+        self.pending += 1
+        if self.pending == len(self.slots):
+            self.flush()
+
+    def flush(self) -> None:
+        """Reduce the buffered steps into rows: cross-entropy, margin (Pleiss et al. 2020), prediction."""
+        if not self.pending:
+            return
+        z = self.buffer[:self.pending].reshape(-1, self.buffer.shape[-1]).float()
+        idx = self.order[self.offset:self.offset + len(z)]
+        self.offset += len(z)
+        self.pending = 0
+        y = self.labels[idx]
+        top = z.topk(2, dim=1)
+        predicted = top.indices[:, 0]
+        assigned = z.gather(1, y[:, None]).squeeze(1)
+        other = torch.where(predicted == y, top.values[:, 1], top.values[:, 0])  # the largest logit of another class
+        self.rows[:, idx] = torch.stack((torch.logsumexp(z, 1) - assigned, assigned - other, predicted + 1.0))
 
     def end_epoch(self) -> dict[str, np.ndarray]:
+        self.flush()
         rows = distributed.all_reduce_sum_(self.rows)
         host = rows.cpu().numpy()
         seen = host[PREDICTED] > 0
@@ -74,8 +102,10 @@ def write_epoch(diag_dir: Path, epoch: int, arrays: dict[str, np.ndarray]) -> No
 
 def discard_after(diag_dir: Path, last_epoch: int) -> None:
     """Epoch files past the checkpoint's epoch (a crash after they were written, or a run started over)."""
-    for path in sample_dir(diag_dir).glob(PER_SAMPLE_EPOCH.replace("{epoch:04d}", "[0-9][0-9][0-9][0-9]")):
-        if int(path.stem.rpartition("_")[2]) > last_epoch:
+    prefix, _, suffix = PER_SAMPLE_EPOCH.partition("{epoch:04d}")
+    for path in sample_dir(diag_dir).glob(f"{prefix}*{suffix}"):
+        number = path.name[len(prefix):len(path.name) - len(suffix)]
+        if number.isdigit() and int(number) > last_epoch:  # only the files this module names
             path.unlink(missing_ok=True)
 
 
