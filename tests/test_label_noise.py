@@ -107,6 +107,51 @@ def test_resume_keeps_the_epochs_it_has_and_a_fresh_start_drops_the_rest(tmp_pat
                                                            "top_losses.npz"]
 
 
+def synthetic_run(tmp_path: Path, best_val_accuracy: float = 0.9):
+    """1000 images of 10 classes over 10 epochs: 150 wrong labels contradicted (the model predicts their true
+    class) until they are memorized from epoch 7, when the val loss starts rising; 20 hard images the model
+    gets right every other epoch; the rest learned from epoch 2."""
+    from rundir.read import run_from_records
+
+    rng = np.random.default_rng(0)
+    n, c = 1000, 10
+    labels = rng.integers(0, c, n).astype(np.int32)
+    wrong, hard = np.arange(150), np.arange(150, 170)
+    true = labels.copy()
+    true[wrong] = (labels[wrong] + 1 + rng.integers(0, c - 1, len(wrong))) % c
+    directory = tmp_path / "diagnostics" / PER_SAMPLE_DIR
+    directory.mkdir(parents=True)
+    with open(directory / PER_SAMPLE_LABELS, "wb") as f:
+        np.savez(f, labels=labels)
+    for epoch in range(1, 11):
+        predicted = labels.copy() if epoch > 1 else rng.integers(0, c, n)
+        if epoch <= 6:
+            predicted[wrong] = true[wrong]
+        predicted[hard] = np.where(epoch % 3, (labels[hard] + 1) % c, labels[hard])
+        margin = np.where(predicted == labels, 2.0, -2.0).astype(np.float16)
+        with open(directory / PER_SAMPLE_EPOCH.format(epoch=epoch), "wb") as f:
+            np.savez(f, loss=np.where(margin > 0, 0.1, 3.0).astype(np.float16), margin=margin,
+                     predicted=predicted.astype(np.int16))
+    train = [{"epoch": e, "loss": 1.0, "accuracy": 0.8} for e in range(1, 11)]
+    val = [{"epoch": e, "loss": 1.0, "nll": 0.5 + abs(e - 6) / 10, "accuracy": best_val_accuracy} for e in range(1, 11)]
+    run = run_from_records(train, val, info={"train_size": n, "val_size": 400, "num_classes": c},
+                           config={"data": {"num_classes": c}})
+    run.diagnostics_dir = tmp_path / "diagnostics"
+    return run
+
+
+def test_the_estimate_judges_labels_before_they_are_memorized(tmp_path):
+    from analysis.label_noise import estimate
+
+    e = estimate(synthetic_run(tmp_path))
+    assert e["memorization_epoch"] == 6 and e["window_epochs"] == [4, 6]  # the later half of epochs 1-6
+    assert e["share_contradicted_always"] == 0.15 and e["share_contradicted_mostly"] == 0.17  # + the hard ones
+    lo, hi = e["interval"]
+    assert lo < 0.15 < hi < 0.2
+    assert all(s["index"] < 170 for s in e["suspects"])  # the wrong labels and the hard images alone
+    assert estimate(synthetic_run(tmp_path / "poor", best_val_accuracy=0.5)) is None  # predictions too unreliable
+
+
 def test_estimate_covers_the_true_share_and_names_the_flipped_images(noisy_run):
     from analysis.label_noise import estimate
     from rundir.read import load_run

@@ -170,7 +170,8 @@ class Collector:
         finite = torch.isfinite(loss)
         safe = torch.where(finite, loss, torch.zeros_like(loss))
         n = targets.shape[0]
-        correct = (logits.detach().argmax(dim=1) == targets).sum()
+        logits = logits.detach()
+        correct = (logits.argmax(dim=1) == targets).sum()
         if self.enabled and self.samples is not None:
             self.samples.record(logits)
         acc = self.acc

@@ -39,6 +39,7 @@ class SampleRecorder:
         self.n, self.steps, self.device = len(labels), max(1, steps_per_epoch), device
         self.order: Optional[torch.Tensor] = None
         self.buffer: Optional[torch.Tensor] = None
+        self.shape: Optional[torch.Size] = None  # of a step's logits, as buffered
         self.start_epoch()
 
     def start_epoch(self) -> None:
@@ -52,13 +53,14 @@ class SampleRecorder:
         self.offset, self.pending = skip, 0
 
     def record(self, logits: torch.Tensor) -> None:
-        """One step's logits (B, C): one copy into the buffer (a reduction when it is full)."""
-        if self.buffer is None or self.buffer.shape[1:] != logits.shape:  # the first step, or a partial batch
+        """One step's logits (B, C), detached: one copy into the buffer (a reduction when it is full)."""
+        if logits.shape != self.shape:  # the first step, or a partial batch
             self.flush()
+            self.shape = logits.shape
             k = max(1, min(self.steps, self.BUFFER_ELEMENTS // max(logits.numel(), 1)))
             self.buffer = torch.empty((k, *logits.shape), device=self.device)
             self.slots = self.buffer.unbind(0)  # views made once: a step costs the copy alone
-        self.slots[self.pending].copy_(logits.detach())
+        self.slots[self.pending].copy_(logits)
         self.pending += 1
         if self.pending == len(self.slots):
             self.flush()
