@@ -118,7 +118,7 @@ class Collector:
                  probe_activations: bool = True, labels: Optional[torch.Tensor] = None):
         self.enabled = enabled
         # Each training image's loss, margin and prediction (per_sample.py), given the training labels.
-        self.samples = SampleRecorder(labels, steps_per_epoch, device) if labels is not None else None
+        self.samples = SampleRecorder(labels, device) if labels is not None else None
         self.sample_arrays: Optional[dict] = None  # the last epoch's, from end_epoch()
         self.device = device
         self.steps = max(1, steps_per_epoch)

@@ -3,12 +3,12 @@
 The analysis reads these to find labels that look wrong (analysis/label_noise.py): a mislabeled image stays
 unlearned while the rest are learned, then is memorized late (Pleiss et al. 2020, area under the margin).
 
-On the device, without a host sync in the step, and at the cost of one copy per step: each step's logits go
-into a preallocated device buffer; every BUFFER_ELEMENTS worth of steps (for small data: once an epoch) one
-batched reduction turns them into (loss, margin, prediction) rows of a (3, N) device tensor, written by
-dataset index. The indices come from the epoch's order, which the loop gives once per epoch (both loaders
-draw it from (seed, epoch, rank) and batch it in sequence: `data.epoch_indices`), and the labels from the
-training set as trained. At the epoch's end one transfer (under DDP one SUM all-reduce first: each image was
+On the device, without a host sync and without a torch call in the step: each step's detached logits are
+kept by reference (the tensor the forward pass made anyway); every BUFFER_ELEMENTS of them (for small data:
+once an epoch) one batched reduction turns them into (loss, margin, prediction) rows of a (3, N) device
+tensor, written by dataset index. The indices come from the epoch's order, which the loop gives once an
+epoch (both loaders draw it from (seed, epoch, rank) and batch it in sequence: `data.epoch_indices`), and the
+labels from the training set as trained. At the epoch's end one transfer (under DDP one SUM all-reduce first: each image was
 trained on by exactly one rank) gives the arrays rundir/format.py's PER_SAMPLE_FIELDS name, one small file.
 """
 
@@ -30,49 +30,42 @@ TOP_LOSS_IMAGES = 32  # thumbnails of the highest-loss training images written a
 
 
 class SampleRecorder:
-    # Logits held between two reductions, in elements (64 MB of float32): CIFAR-100's 50,000 x 100 fit in one
-    # epoch's buffer; ImageNet's batches of 256 x 1000 are reduced every 65 steps.
+    # Logits held between two reductions, in elements (64 MB of float32): CIFAR-100's 50,000 x 100 are reduced
+    # once an epoch; ImageNet's batches of 256 x 1000 every 66 steps.
     BUFFER_ELEMENTS = 2**24
 
-    def __init__(self, labels: torch.Tensor, steps_per_epoch: int, device: torch.device):
+    def __init__(self, labels: torch.Tensor, device: torch.device):
         self.labels = labels.to(device)  # the training set's labels as trained, by dataset index
-        self.n, self.steps, self.device = len(labels), max(1, steps_per_epoch), device
+        self.n, self.device = len(labels), device
         self.order: Optional[torch.Tensor] = None
-        self.buffer: Optional[torch.Tensor] = None
-        self.shape: Optional[torch.Size] = None  # of a step's logits, as buffered
         self.start_epoch()
 
     def start_epoch(self) -> None:
         self.rows = torch.zeros((3, self.n), device=self.device)
         self.offset = 0  # position in this rank's epoch order of the first batch not yet reduced
-        self.pending = 0  # batches in the buffer
+        self.pending: list[torch.Tensor] = []  # the steps' logits since the last reduction
+        self.held = 0  # their elements
 
     def set_order(self, order: torch.Tensor, skip: int = 0) -> None:
         """This rank's training indices for the epoch in step order; skip: those of steps already taken."""
         self.order = order.to(self.device, non_blocking=True)
-        self.offset, self.pending = skip, 0
+        self.offset, self.pending, self.held = skip, [], 0
 
     def record(self, logits: torch.Tensor) -> None:
-        """One step's logits (B, C), detached: one copy into the buffer (a reduction when it is full)."""
-        if logits.shape != self.shape:  # the first step, or a partial batch
-            self.flush()
-            self.shape = logits.shape
-            k = max(1, min(self.steps, self.BUFFER_ELEMENTS // max(logits.numel(), 1)))
-            self.buffer = torch.empty((k, *logits.shape), device=self.device)
-            self.slots = self.buffer.unbind(0)  # views made once: a step costs the copy alone
-        self.slots[self.pending].copy_(logits)
-        self.pending += 1
-        if self.pending == len(self.slots):
+        """One step's logits (B, C), detached: kept by reference, no device work (a reduction when enough are)."""
+        self.pending.append(logits)
+        self.held += logits.numel()
+        if self.held >= self.BUFFER_ELEMENTS:
             self.flush()
 
     def flush(self) -> None:
-        """Reduce the buffered steps into rows: cross-entropy, margin (Pleiss et al. 2020), prediction."""
+        """Reduce the held steps into rows: cross-entropy, margin (Pleiss et al. 2020), prediction."""
         if not self.pending:
             return
-        z = self.buffer[:self.pending].reshape(-1, self.buffer.shape[-1]).float()
+        z = torch.cat(self.pending).float()
+        self.pending, self.held = [], 0
         idx = self.order[self.offset:self.offset + len(z)]
         self.offset += len(z)
-        self.pending = 0
         y = self.labels[idx]
         top = z.topk(2, dim=1)
         predicted = top.indices[:, 0]
