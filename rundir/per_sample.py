@@ -95,7 +95,8 @@ def read_top_losses(diag_dir: Path, warnings: list[str]) -> Optional[dict[str, n
     if checked is None:
         return None
     image = checked["image"]
-    if image.ndim != 4 or image.shape[1] not in (1, 3) or not (1 <= image.shape[2] <= 512 and 1 <= image.shape[3] <= 512):
+    sides_ok = image.ndim == 4 and 1 <= image.shape[2] <= 512 and 1 <= image.shape[3] <= 512
+    if not sides_ok or image.shape[1] not in (1, 3):
         warnings.append(f"{path}: images of shape {image.shape}, not (K, 1 or 3, H, W), ignored")
         return None
     names = arrays.get("class_names")
