@@ -9,7 +9,8 @@ once an epoch) one batched reduction turns them into (loss, margin, prediction) 
 tensor, written by dataset index. The indices come from the epoch's order, which the loop gives once an
 epoch (both loaders draw it from (seed, epoch, rank) and batch it in sequence: `data.epoch_indices`), and the
 labels from the training set as trained. At the epoch's end one transfer (under DDP one SUM all-reduce
-first: each image was trained on by exactly one rank) gives the arrays rundir/format.py's PER_SAMPLE_FIELDS name, one small file.
+first: each image was trained on by exactly one rank) gives the arrays rundir/format.py's PER_SAMPLE_FIELDS
+name, one small file.
 """
 
 from __future__ import annotations
