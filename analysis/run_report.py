@@ -21,6 +21,7 @@ from .progress import progress
 from .overrides import mark_replacements, report_recommendations
 from .per_class import per_class, per_class_section
 from rundir.read import Run
+from .label_noise_report import label_noise_section
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise, lr_rises
 from .stats import json_safe, trend, window_size
@@ -248,7 +249,8 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: sections print n/a
         sections = [s for s in (lr_section(run), loss_section(run), accuracy_section(run), gradient_section(run),
-                                update_section(run), data_section(run), per_class_section(run)) if s is not None]
+                                update_section(run), data_section(run), per_class_section(run),
+                                label_noise_section(run)) if s is not None]
     sections += outcome_sections(run, findings)
     report = {
         "run": run_meta(run),

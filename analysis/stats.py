@@ -115,6 +115,17 @@ def binomial_se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 1.0 / n) / n)
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k / n (95 % for z = 1.96): sound near 0 and 1, where the
+    normal approximation of binomial_se gives bounds below 0 or above 1."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def window_size(epochs: int, share: float = 0.2, minimum: int = 4) -> int:
     """A trend window: a share of the run, at least `minimum` epochs."""
     return max(minimum, int(round(epochs * share)))

@@ -29,6 +29,8 @@ CASES: dict[str, tuple[list[str], str | None, bool]] = {
     "fault=unnormalized_input": (["fault=unnormalized_input", "trainer.epochs=1"], "input_not_normalized", True),
     "fault=train_val_overlap": (["fault=train_val_overlap", "trainer.epochs=1"], "train_val_overlap", True),
     "fault=dead_relu": (["fault=dead_relu", "trainer.epochs=2"], "dead_relu", True),
+    "fault=noisy_labels (40 %)": (["fault=noisy_labels", "fault.fraction=0.4", "trainer.epochs=10"],
+                                  "label_noise_suspected", False),
     "LR far too high (optimizer.lr=1e5)": (["optimizer.lr=1e5", "scheduler=constant", "trainer.epochs=2"],
                                            "nonfinite_loss", True),
     "hair-trigger plateau (patience 0, threshold 0.5)": (["scheduler=plateau", "scheduler.patience=0",

@@ -8,8 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .format import (LR_FIND_FIELDS, LR_FIND_JSON, LR_FIND_SETUP, LR_FIND_SETUP_IGNORED, RUN_INFO, STATUS,
-                     STATUS_FIELDS, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields)
+from .format import (LR_FIND_FIELDS, LR_FIND_JSON, LR_FIND_SETUP, LR_FIND_SETUP_IGNORED, PER_SAMPLE_DIR,
+                     PER_SAMPLE_EPOCH, PER_SAMPLE_FIELDS, PER_SAMPLE_LABELS, RUN_INFO, STATUS, STATUS_FIELDS,
+                     TOP_LOSS_FIELDS, TOP_LOSSES, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "diagnostics-fields.md"
 KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}",
@@ -38,6 +39,16 @@ def fields_markdown() -> str:
     out += [f"## `{STATUS}`", "", "Replaced atomically at start, after every epoch and at the end.", "",
             "| field | meaning |", "|---|---|"]
     out += [f"| `{k}` | {_cell(v)} |" for k, v in STATUS_FIELDS.items()]
+    out += ["", f"## `{PER_SAMPLE_DIR}/`", "",
+            f"NumPy `.npz` files of plain arrays (read them with `np.load(path, allow_pickle=False)`), indexed by "
+            f"each image's position in the training set. `{PER_SAMPLE_LABELS}`: `labels` (int32), the training "
+            f"labels as trained, written at start. `{PER_SAMPLE_EPOCH.format(epoch=1)}`, ... one per epoch, when "
+            f"{_cell(WHEN['diagnostics'])}: about 5 bytes per training image.", "",
+            "| array | dtype | unit | meaning |", "|---|---|---|---|"]
+    out += [f"| `{n}` | {d} | {u or '-'} | {_cell(m)} |" for n, d, u, m in PER_SAMPLE_FIELDS]
+    out += ["", f"`{TOP_LOSSES}`, written when training completes: the highest-loss training images of the last "
+                "epoch, highest first.", "", "| array | dtype | unit | meaning |", "|---|---|---|---|"]
+    out += [f"| `{n}` | {d} | {u or '-'} | {_cell(m)} |" for n, d, u, m in TOP_LOSS_FIELDS]
     out += ["", f"`{RUN_INFO}` (written at start) holds facts about the data, the model and the machine, "
                 "and the resolved config.", ""]
     out += [f"## `{LR_FIND_JSON}`", "", "Written once by `python -m trainer.lr_find` (the LR range test) into its own run "

@@ -364,3 +364,10 @@ class _Nowhere:
 
 
 NOWHERE = _Nowhere()
+
+
+def write_arrays(path: Path, arrays: dict) -> None:
+    """A NumPy .npz of plain arrays (no object arrays: np.load reads it with allow_pickle=False), atomically."""
+    import numpy as np
+
+    atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -13,6 +13,10 @@ what it wrote with this table. Field names are public and stable: add fields, ne
         val_confusion.jsonl                  CONFUSION_JSONL: the confusion matrices, when C > CONFUSION_INLINE_MAX
         run_info.json                        facts about data, model and machine, and the resolved config
         status.json                          running | completed | failed | preempted, with progress
+        per_sample/                          PER_SAMPLE_DIR: each training image's loss, margin and prediction
+          labels.npz                         the training labels as trained (once, at start)
+          epoch_0001.npz ...                 one per epoch (PER_SAMPLE_FIELDS)
+          top_losses.npz                     thumbnails of the highest-loss training images (at the end)
       diagnostics_dir.json                   only when the diagnostics went elsewhere: {"diagnostics_dir": ABS}
       checkpoints/                           last.pt, best.pt (trainer/checkpoint.py)
       .traindx.lock                          LOCK: held (flock) by the one process writing the run
@@ -69,6 +73,15 @@ LAST_CHECKPOINT, BEST_CHECKPOINT = "last.pt", "best.pt"  # every epoch; when val
 # last.pt.sha256 beside last.pt (trainer/checkpoint.py): its digest first, then those of the files it replaced
 CHECKSUM_SUFFIX = ".sha256"
 LOG_SUFFIX = ".log"
+
+# Per-sample records (trainer/per_sample.py writes them, rundir/per_sample.py reads them): NumPy .npz files of
+# plain arrays, read with allow_pickle=False (no code runs on reading), indexed by the position of the image in
+# the training set (0 .. train_size - 1, the order of run_info's training split).
+PER_SAMPLE_DIR = "per_sample"
+PER_SAMPLE_LABELS = "labels.npz"  # "labels" (int32, N): each training image's label as trained (faults included)
+PER_SAMPLE_EPOCH = "epoch_{epoch:04d}.npz"  # .format(epoch=...): one epoch's arrays, PER_SAMPLE_FIELDS
+TOP_LOSSES = "top_losses.npz"  # TOP_LOSS_FIELDS, written once training ends
+MAX_PER_SAMPLE_BYTES = 256 * 2**20  # a reader refuses larger files: 21 M images at 12 bytes each
 
 # status.json's "status" values.
 RUNNING, COMPLETED, FAILED, PREEMPTED = "running", "completed", "failed", "preempted"
@@ -158,6 +171,26 @@ FIELDS: tuple[Field, ...] = (
                                                     "of class i predicted as class j (rows sum to the class's "
                                                     "images, all sum to num_samples)", "confusion"),
     Field("val_time_s", VAL, "number", "s", "wall time of validation", timing=True),
+)
+
+
+# The arrays of one PER_SAMPLE_EPOCH file: (name, dtype, unit, meaning). Written when diagnostics.enabled=true;
+# an image that no step of the epoch trained on (the partial batch drop_last leaves out) has NaN and -1.
+PER_SAMPLE_FIELDS = (
+    ("loss", "float16", "nats", "cross-entropy of the image's logits against its label as trained, in the step "
+                                "that trained on it (train mode, augmented; without label smoothing)"),
+    ("margin", "float16", "logits", "logit of the label minus the largest other logit in that step (Pleiss et al. "
+                                    "2020's margin: negative while the model prefers another class)"),
+    ("predicted", "int16", "class", "the class of the largest logit in that step (-1: not trained on this epoch)"),
+)
+# The arrays of TOP_LOSSES: the K highest-loss training images of the last epoch, highest first.
+TOP_LOSS_FIELDS = (
+    ("index", "int64", "", "position of the image in the training set"),
+    ("image", "uint8", "pixel", "the image as stored, (K, C, H, W), before any transform (thumbnails)"),
+    ("label", "int32", "class", "its label as trained"),
+    ("predicted", "int32", "class", "the class the model predicted for it in its last epoch's step"),
+    ("loss", "float32", "nats", "its loss in that step"),
+    ("class_names", "str", "", "the class names, by class index (empty: the classes have no names)"),
 )
 
 

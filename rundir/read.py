@@ -92,6 +92,7 @@ class Run:
     # Facts the source does not state (config keys like "augmentation.name", "val_size"): unknown, not
     # absent. A rule that needs one stays silent or says so. Empty for traindx's runs, which record all.
     unknown: frozenset = frozenset()
+    diagnostics_dir: Optional[Path] = None  # where the diagnostics files were read (per-sample records too)
 
     # ── facts derived from what was read ──
     @property
@@ -209,7 +210,7 @@ def load_run(path: Path | str) -> Run:
     overrides = read_yaml_list(hydra_dir / HYDRA_OVERRIDES, warnings)
     return Run(name=printable(run_dir.name), path=run_dir, train=Columns(train), val=Columns(val), config=config,
                overrides=overrides, info=info, status=status, warnings=warnings, hydra_config=hydra_cfg,
-               notes=notes)
+               notes=notes, diagnostics_dir=diag if found else None)
 
 
 def _attach_confusion(diag: Path, val: list[dict], warnings: list[str]) -> None:
@@ -363,4 +364,5 @@ def _load_lone_jsonl(path: Path, warnings: list[str]) -> Run:
     if not train and not val and not warnings:
         warnings.append(f"{path}: no records")
     return Run(name=printable(path.stem), path=path.parent, train=Columns(train), val=Columns(val), config=config,
-               info=info, status=status, warnings=warnings)
+               info=info, status=status, warnings=warnings,
+               diagnostics_dir=siblings if path.name in (TRAIN_JSONL, VAL_JSONL) else None)

@@ -182,6 +182,12 @@ class StepGuard:
     def __len__(self) -> int:
         return len(self.loader)
 
+    @property
+    def order(self):  # the epoch's training indices, as trainer.data.epoch_indices reads them from a loader
+        from trainer.data import epoch_indices
+
+        return epoch_indices(self.loader)
+
     def __iter__(self):
         batches = iter(self.loader)
         try:

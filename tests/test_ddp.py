@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,7 +56,7 @@ def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints", "diagnostics", "train.log"]
     diag = run / "diagnostics"
     written = sorted(p.name for p in diag.iterdir() if p.name != "live_findings.json")  # rank 0's, if any fired
-    assert written == ["run_info.json", "status.json", "train_diagnostics.jsonl", "val_diagnostics.jsonl"]
+    assert written == ["per_sample", "run_info.json", "status.json", "train_diagnostics.jsonl", "val_diagnostics.jsonl"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "best.pt.sha256", "last.pt",
                                                                        "last.pt.sha256"]
     assert (run / "train.log").read_text().count("epoch 1/1") == 1  # rank 1 logs nothing
@@ -85,6 +86,14 @@ def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     assert math.isclose(ddp_val["loss"], one_val["loss"], rel_tol=1e-3)
     assert abs(ddp_val["accuracy"] - one_val["accuracy"]) <= 2 / 359
     assert ddp["learning_rate"] == one["learning_rate"] and ddp["learning_rate_end"] == one["learning_rate_end"]
+    # Per-sample records: each rank's images gathered into one file, as one process records them.
+    [ddp_s, one_s] = [np.load(d / "per_sample" / "epoch_0001.npz", allow_pickle=False)
+                      for d in (diag, tmp_path / "single" / "diagnostics")]
+    assert (ddp_s["predicted"] >= 0).sum() == (one_s["predicted"] >= 0).sum() == 1408
+    assert ((ddp_s["predicted"] >= 0) == (one_s["predicted"] >= 0)).all()  # the same images trained on
+    seen = one_s["predicted"] >= 0
+    assert np.allclose(ddp_s["loss"][seen].astype(float), one_s["loss"][seen].astype(float), rtol=2e-2, atol=2e-3)
+    assert (ddp_s["predicted"] == one_s["predicted"]).mean() >= 1 - 3 / 1408
 
 
 @pytest.mark.slow

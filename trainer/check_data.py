@@ -6,6 +6,8 @@ records in run_info.json: train and val pipelines separated and validation deter
 and val index sets disjoint, no image in both splits by content (trainer/duplicates.py: exact and
 near copies, with examples), labels in [0, C), class balance, the mean and std of a transformed batch. It writes a PNG grid of a train batch and a val batch into its output directory: random
 images, seeded by trainer.seed (the first ones of a class-sorted folder would all be one class).
+With `losses_from=<run dir>` it also lists that trained run's highest-loss training images (given
+label, predicted class, loss) and writes them as top_losses.png, in the table's order.
 Exit status: 0 when no critical finding fired, 1 otherwise, 2 on bad input.
 """
 
@@ -27,6 +29,7 @@ GRID_IMAGES = 32  # images per split in the PNG grid, drawn at random (seeded by
 
 def check(cfg: DictConfig, out_dir: Path) -> int:
     import torch
+    from omegaconf import open_dict
     from torchvision.utils import make_grid, save_image
 
     from rundir.read import run_from_records
@@ -40,6 +43,8 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     from .data import batch_stats, build_datasets, normalizes
     from .faults import break_data
 
+    with open_dict(cfg):
+        losses_from = cfg.pop("losses_from", None)  # conf/check_data.yaml's own key, no part of a run's config
     typed = validate(cfg)
     seed = typed.trainer.seed
     data = break_data(typed.fault, build_datasets(typed.data, typed.augmentation, seed), seed)
@@ -78,7 +83,42 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
         path = out_dir / f"{split}_batch.png"
         save_image(make_grid(images.clamp(0, 1), nrow=8, padding=2), path)
         print(f"  wrote {path}")
+    if losses_from is not None:
+        show_top_losses(Path(str(losses_from)), out_dir)
     return 1 if any(f["severity"] == "critical" for f in findings) else 0
+
+
+def show_top_losses(run_dir: Path, out_dir: Path) -> None:
+    """A trained run's highest-loss training images (rundir/format.py TOP_LOSSES): a table and a PNG grid."""
+    import torch
+    from torchvision.utils import make_grid, save_image
+
+    from rundir.per_sample import read_top_losses
+    from rundir.read import RunError, load_run
+
+    from .errors import DataError
+
+    try:
+        run = load_run(run_dir)
+    except RunError as e:
+        raise DataError(f"losses_from={run_dir}: {e}") from None
+    top = read_top_losses(run.diagnostics_dir, run.warnings) if run.diagnostics_dir is not None else None
+    if top is None:
+        raise DataError(f"losses_from={run_dir}: no top-loss images recorded (a run that completed with "
+                        f"diagnostics.enabled=true writes them)" + (f"; {run.warnings[0]}" if run.warnings else ""))
+    names = [str(n) for n in top["class_names"]]
+
+    def name(c: int) -> str:
+        return f"{c} ({names[c]})" if 0 <= c < len(names) else str(c)
+
+    print(f"  the {len(top['index'])} highest-loss training images of {run_dir}'s last epoch (grid order):")
+    print(f"    {'train index':>11}  {'given label':<14}{'predicted':<14}loss")
+    for i, y, p, loss in zip(top["index"], top["label"], top["predicted"], top["loss"]):
+        print(f"    {int(i):>11}  {name(int(y)):<14}{name(int(p)):<14}{float(loss):.3f}")
+    if len(top["index"]):
+        path = out_dir / "top_losses.png"
+        save_image(make_grid(torch.from_numpy(top["image"]).float() / 255, nrow=8, padding=2), path)
+        print(f"  wrote {path}")
 
 
 def grid_indices(size: int, seed: int) -> list[int]:

@@ -358,6 +358,7 @@ FAULTS = (
     "dead_relu",  # biases before ReLUs set strongly negative: most units never fire
     "class_imbalance",  # every class but class 0 loses fault.fraction of its training images
     "duplicated_images",  # fault.fraction of the val images replaced by copies of training images (new indices)
+    "noisy_labels",  # a share (fault.fraction) of the training labels flipped to another class at random
 )
 
 
@@ -377,6 +378,15 @@ class FaultConf:
         _check(0.0 <= self.fraction < 1.0, f"fault.fraction must lie in [0, 1), got {self.fraction}")
 
 
+@dataclass
+class NoisyLabelsConf(FaultConf):
+    fraction: float = 0.2  # share of the training labels flipped, each to another class drawn at random, in (0, 1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(0 < self.fraction < 1, f"fault.fraction must lie in (0, 1), got {self.fraction}")
+
+
 # ───────────────────────────── registry and validation ─────────────────────────────
 
 # group -> option name -> schema; the option name is also the YAML file name in conf/<group>/.
@@ -391,7 +401,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "regularization": {"default": RegularizationConf},
     "trainer": {"default": TrainerConf},
     "diagnostics": {"default": DiagnosticsConf},
-    "fault": {n: FaultConf for n in FAULTS},
+    "fault": {n: NoisyLabelsConf if n == "noisy_labels" else FaultConf for n in FAULTS},
     "logger": {n: LoggerConf for n in LOGGERS},
 }
 

@@ -491,6 +491,15 @@ def set_epoch(loader, epoch: int, skip: int = 0) -> None:
         loader.set_epoch(epoch, skip)
 
 
+def epoch_indices(loader) -> torch.Tensor:
+    """This rank's training indices for the epoch set by `set_epoch`, in the order its steps take them:
+    step k trains on the k-th slice of batch_size (both loaders batch their order in sequence)."""
+    if isinstance(loader, DataLoader):
+        s = loader.batch_sampler.sampler
+        return rank_share(epoch_order(s.n, s.seed, s.epoch), s.rank, s.world_size)
+    return loader.order  # the device loader's, already on the device
+
+
 def build_loaders(d: Data, data: DataConf, *, seed: int, pin_memory: bool, ranks: Ranks = Ranks()):
     """The DataLoader path: (train, val) loaders over this rank's shares, each batch this rank's share
     of data.batch_size (the global batch). seed: trainer.seed; pin_memory: true for CUDA."""

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from .per_sample import SampleRecorder
 
 # Slots of the per-epoch accumulator.
 LOSS_SUM, FINITE_SAMPLES, CORRECT, SAMPLES, NONFINITE_LOSS, NONFINITE_GRAD, CLIPPED, UPDATES, UPDATE_SUM, \
@@ -114,8 +115,11 @@ class Collector:
 
     def __init__(self, model: nn.Module, steps_per_epoch: int, device: torch.device,
                  grad_clip: Optional[float], update_every: int = 1, enabled: bool = True,
-                 probe_activations: bool = True):
+                 probe_activations: bool = True, labels: Optional[torch.Tensor] = None):
         self.enabled = enabled
+        # Each training image's loss, margin and prediction (per_sample.py), given the training labels.
+        self.samples = SampleRecorder(labels, device) if labels is not None else None
+        self.sample_arrays: Optional[dict] = None  # the last epoch's, from end_epoch()
         self.device = device
         self.steps = max(1, steps_per_epoch)
         self.grad_clip = grad_clip
@@ -147,6 +151,14 @@ class Collector:
             self.param_norms = torch.full((self.steps, n), float("nan"), device=self.device)
             self.update_norms = torch.full((self.steps, 2 * n), float("nan"), device=self.device)
             self.step_losses = torch.full((self.steps,), float("nan"), device=self.device)
+            if self.samples is not None:
+                self.samples.start_epoch()
+
+    def order_samples(self, order: torch.Tensor, skip: int = 0) -> None:
+        """This rank's training indices for the epoch in step order (data.epoch_indices); skip: the indices
+        of the steps a resumed epoch already took."""
+        if self.samples is not None:
+            self.samples.set_order(order, skip)
 
     def is_probe_step(self, step: int) -> bool:
         """The epoch's last step samples activations (state closest to the epoch's end)."""
@@ -158,7 +170,10 @@ class Collector:
         finite = torch.isfinite(loss)
         safe = torch.where(finite, loss, torch.zeros_like(loss))
         n = targets.shape[0]
-        correct = (logits.detach().argmax(dim=1) == targets).sum()
+        logits = logits.detach()
+        correct = (logits.argmax(dim=1) == targets).sum()
+        if self.enabled and self.samples is not None:
+            self.samples.record(logits)
         acc = self.acc
         acc[LOSS_SUM] += safe * n
         acc[FINITE_SAMPLES] += finite * n
@@ -209,6 +224,9 @@ class Collector:
         if self.enabled:
             state.update(param_norms=self.param_norms.cpu(), update_norms=self.update_norms.cpu(),
                          step_losses=self.step_losses.cpu())
+            if self.samples is not None:
+                self.samples.flush()  # the steps taken so far, into the rows the checkpoint keeps
+                state.update(sample_rows=self.samples.rows.cpu())
         return state
 
     def load_state_dict(self, state: dict, device: torch.device, counts: bool = True) -> None:
@@ -222,6 +240,10 @@ class Collector:
             self.param_norms = state["param_norms"].to(device)
             self.update_norms = state["update_norms"].to(device)
             self.step_losses = state["step_losses"].to(device)
+        if self.enabled and self.samples is not None and "sample_rows" in state:
+            self.samples.rows = state["sample_rows"].to(device)
+            if not counts:  # DDP: rank 0 carries the rows of the steps already taken
+                self.samples.rows.zero_()
 
     def running_loss(self) -> Optional[float]:
         """Mean loss so far this epoch, for the progress display; never waits for the device.
@@ -292,6 +314,7 @@ class Collector:
             "num_samples": int(samples),
             "nonfinite_steps": int(acc[NONFINITE_LOSS]),
         }
+        self.sample_arrays = self.samples.end_epoch() if self.enabled and self.samples is not None else None
         if not self.enabled:
             return record
         norms = host[N_SLOTS:N_SLOTS + s][: self.step]

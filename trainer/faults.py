@@ -93,6 +93,15 @@ def duplicate_images(d: Data, seed: int, fraction: float) -> None:
     val_idx[torch.from_numpy(rows)] = torch.arange(start, start + n)
     d.val = SourceDataset(merged, val_idx, d.val.transform)
     d.train = SourceDataset(merged, d.train.indices, d.train.transform)
+def flip_labels(d: Data, seed: int, fraction: float) -> None:
+    """round(fraction x N) training labels, drawn at random, each moved to another class drawn at random
+    (uniform noise, as in the label-noise literature); validation keeps its true labels."""
+    rng = np.random.default_rng(seed + 11)
+    labels = d.train.labels.clone()
+    flipped = rng.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
+    shift = torch.from_numpy(rng.integers(1, d.conf.num_classes, size=len(flipped)))
+    labels[flipped] = (labels[flipped] + shift) % d.conf.num_classes
+    d.train.labels = labels
 
 
 # ───────────────────────────── model ─────────────────────────────
@@ -135,6 +144,7 @@ DATA_FAULTS: dict[str, Callable[[Data, int], None]] = {
 DOSED_DATA_FAULTS: dict[str, Callable[[Data, int, float], None]] = {  # the dose: fault.fraction
     "class_imbalance": imbalance_classes,
     "duplicated_images": duplicate_images,
+    "noisy_labels": flip_labels,
 }
 MODEL_FAULTS: dict[str, Callable[[nn.Module], None]] = {"dead_relu": kill_relus}
 SCALER_FAULTS: dict[str, Callable[[torch.amp.GradScaler], object]] = {"clip_before_unscale": UnscaleAtStep}

@@ -28,9 +28,9 @@ from rundir.format import (CHECKPOINTS, CONFUSION_FIELD, CONFUSION_INLINE_MAX, C
 from rundir.read import read_jsonl
 from rundir.safe import read_json
 
-from . import checkpoint, distributed, duplicates, faults, preflight
+from . import checkpoint, distributed, duplicates, faults, per_sample, preflight
 from .config import TrainConfig, plain
-from .data import batch_stats, build_datasets, build_loaders, check_labels, set_epoch
+from .data import batch_stats, build_datasets, build_loaders, check_labels, epoch_indices, set_epoch
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .job import Job
@@ -125,7 +125,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
     grad_clip = cfg.regularization.grad_clip
     collector = Collector(model, steps_per_epoch, device, grad_clip, cfg.diagnostics.update_every,
                           enabled=cfg.diagnostics.enabled,
-                          probe_activations=not t.compile)  # hooks would force recompiles
+                          probe_activations=not t.compile,  # hooks would force recompiles
+                          labels=data.train.labels)
     params = [p for p in model.parameters() if p.requires_grad]
     logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # a viewer of the JSONL records (docs/logging.md)
 
@@ -179,6 +180,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
     for name in (TRAIN_JSONL, VAL_JSONL, CONFUSION_JSONL):
         if main:
             truncate_jsonl(diag_dir / name, start_epoch - 1)
+    if main:
+        per_sample.discard_after(diag_dir, start_epoch - 1)
     # Temporary files of atomic writes that a killed run left behind (a checkpoint's can be large).
     if main:  # rank 0 owns the run directory
         for directory in (ckpt_dir, diag_dir):
@@ -198,6 +201,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
         stop.install()
         if main:  # run_info.json first: it is the mark of a traindx run (rundir.format.RUN_ID)
             write_json(diag_dir / RUN_INFO, run_info)
+            per_sample.write_labels(diag_dir, data.train.labels)
             if diag_dir.resolve() != (run_dir / DIAGNOSTICS).resolve():  # DIAGNOSTICS_DIR, diagnostics.dir
                 write_json(run_dir / DIAGNOSTICS_POINTER, {POINTER_KEY: str(diag_dir.resolve())})
         status.update(epoch=start_epoch - 1, best_val_accuracy=best_acc if best_epoch else None, best_epoch=best_epoch)
@@ -242,6 +246,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
             set_epoch(train_loader, epoch, skip=first_step * batch_size)
             if first_step == 0:
                 collector.start_epoch()
+            collector.order_samples(epoch_indices(train_loader), skip=first_step * batch_size)
             model.train()
             lr = current_lr(optimizer)
             if first_step and saved is not None and saved.get("epoch_lr") is not None:
@@ -315,6 +320,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
                 confusion_log.sync()
             train_log.write(train_record)
             val_log.write(val_record)
+            if main and collector.sample_arrays is not None:  # each training image's loss, margin, prediction
+                per_sample.write_epoch(diag_dir, epoch, collector.sample_arrays)
             train_log.sync()
             val_log.sync()
 
@@ -344,6 +351,8 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
             status.update(epoch=epoch, best_val_accuracy=best_acc, best_epoch=best_epoch)
             if stop.received and epoch < t.epochs:  # after the last epoch the run is complete
                 raise stop.preempted()
+        if main and collector.sample_arrays is not None:
+            per_sample.write_top_losses(diag_dir, data.train, collector.sample_arrays)
         status.update(status="completed")
         log.info("done: best validation accuracy %.4f at epoch %s; the run is in %s", best_acc, best_epoch,
                  run_info["run_dir"])

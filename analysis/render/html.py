@@ -22,6 +22,8 @@ code{background:#f3f3f3;padding:1px 4px;border-radius:3px;font-size:.92em}
 .chart .grid{stroke:#eee}.chart .plot{fill:none;stroke:#ccc}.chart .empty{fill:#f7f7f7;stroke:#e5e5e5}
 .chart .cell{font-size:11px;fill:#222}.chart .cell-dark{font-size:11px;fill:#fff}
 .muted{color:#777;font-size:.9em}ul.recs{margin:2px 0 8px 0}
+.grid{display:flex;flex-wrap:wrap;gap:8px}.grid figure{margin:0;font-size:11px;text-align:center;width:96px}
+.grid img{width:96px;height:96px;image-rendering:pixelated;border:1px solid #ddd}
 """
 
 
@@ -65,6 +67,20 @@ def cause_html(cause: dict | None) -> list[str]:
         items.append("<li>its symptoms: " + ", ".join(code(x) for x in cause["symptoms"]) + "</li>")
     return [f"<p><b>Primary cause</b>: {escape(p['text'])} ({code(p['id'])}, score {escape(format(p['score'], 'g'))})</p>",
             "<ul>" + "".join(items) + "</ul>"]
+
+
+def image_grid(images: list[dict] | None) -> list[str]:
+    """A section's images (base64 PNG thumbnails with index, given label, prediction and loss) as a grid."""
+    if not images:
+        return []
+    out = ['<div class="grid">']
+    for im in images:
+        data = escape(str(im.get("png_base64", "")), quote=True)
+        caption = (f"#{escape(str(im.get('index')))} given {escape(str(im.get('label')))}<br>"
+                   f"predicted {escape(str(im.get('predicted')))}<br>loss {escape(str(im.get('loss')))}")
+        out.append(f'<figure><img src="data:image/png;base64,{data}" alt="training image '
+                   f'{escape(str(im.get("index")), quote=True)}"><figcaption>{caption}</figcaption></figure>')
+    return out + ["</div>"]
 
 
 def series(cols: dict, name: str) -> np.ndarray:
@@ -111,6 +127,7 @@ def render_run(report: dict, curves: dict) -> str:
     for section in report["sections"]:
         body.append(f"<h2>{escape(section['title'])}</h2><ul>"
                     + "".join(f"<li>{escape(line)}</li>" for line in section["lines"]) + "</ul>")
+        body += image_grid(section.get("images"))
     if report.get("warnings"):
         body.append("<h2>Reading warnings</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report["warnings"])
                     + "</ul>")

@@ -29,6 +29,15 @@ def fmt(v: object) -> str:
     return "n/a" if v is None else md_escape(v)
 
 
+def table_md(table: Optional[dict]) -> list[str]:
+    """A section's table ({"columns": [...], "rows": [[...]]}) as a Markdown table, every cell escaped."""
+    if not table or not table.get("rows"):
+        return []
+    return (["", "| " + " | ".join(md_escape(c) for c in table["columns"]) + " |",
+             "|" + "---|" * len(table["columns"])]
+            + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table["rows"]])
+
+
 def finding_md(f: dict) -> list[str]:
     lines = [f"- **{f['severity']}** {code(f['id'])}: {md_escape(f['message'])}"]
     for r in f.get("recommendations", []):
@@ -72,6 +81,7 @@ def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
                 f"{md_escape(report['progress']['sentence'])}"]
     for section in report["sections"]:
         out += ["", f"## {section['title']}", ""] + [f"- {md_escape(line)}" for line in section["lines"]]
+        out += table_md(section.get("table"))
     out += ["", "## Diagnosis & Recommendations", ""]
     out += cause_md(report.get("cause"))
     if not report["findings"]:

@@ -44,6 +44,19 @@ def cause_lines(cause: dict | None, indent: str = "  ") -> list[str]:
     return lines
 
 
+def cell(v: object) -> str:
+    return "n/a" if v is None else str(v)
+
+
+def table_lines(table: dict | None, indent: str = "") -> list[str]:
+    """A section's table ({"columns": [...], "rows": [[...]]}) in aligned columns."""
+    if not table or not table.get("rows"):
+        return []
+    grid = [[str(c) for c in table["columns"]]] + [[cell(v) for v in row] for row in table["rows"]]
+    widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
+    return [indent + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in grid]
+
+
 def status_text(run: dict) -> str:
     """`running`, or `running (no update for 42 min: the process may have been killed; rerun to resume)`."""
     return run["status"] + (f" ({run['status_note']})" if run.get("status_note") else "")
@@ -64,6 +77,7 @@ def render_run(report: dict) -> str:
         out += ["", "== Progress ==", f"  {report['progress']['sentence']}"]
     for section in report["sections"]:
         out += ["", f"== {section['title']} =="] + [f"  {line}" for line in section["lines"]]
+        out += table_lines(section.get("table"), "    ")
     out += ["", "== Diagnosis & Recommendations =="]
     out += cause_lines(report.get("cause"))
     if not report["findings"]:

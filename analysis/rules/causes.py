@@ -442,6 +442,22 @@ def _data_candidates(run: Run, fired: dict) -> list[Candidate]:
     return out
 
 
+def _label_noise_candidate(run: Run, fired: dict) -> Candidate:
+    """Wrong labels: the model contradicts them epoch after epoch while it learns the rest (rules/labels.py)."""
+    c = Candidate("label_noise", "a share of the training labels is wrong",
+                  explains=("label_noise_suspected", "val_above_train", "loss_plateau_early", "loss_oscillating",
+                            "overfitting", "overtraining"))
+    f = fired.get("label_noise_suspected")
+    if f is not None:
+        lo, hi = f.evidence["interval"]
+        c.support(3, f"{f.evidence['share']:.0%} of the labels (95 % interval {lo:.0%} to {hi:.0%}) contradicted by "
+                     "the model epoch after epoch before memorization")
+        if "overfitting" in fired or "overtraining" in fired:
+            c.support(1, "held-out results worsened as the training labels were memorized")
+        c.recommendations.extend(f.recommendations)
+    return c
+
+
 def _model_candidates(run: Run, fired: dict) -> list[Candidate]:
     dead = Candidate("dead_relu", "dead ReLUs pass no gradient", explains=("dead_relu", "vanishing_gradients",
                                                                           "accuracy_at_chance", "loss_plateau_early"))
@@ -616,7 +632,8 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
 def candidates(run: Run, findings: list[Finding]) -> list[Candidate]:
     fired = _fired(findings)
     cands = [*_lr_candidates(run, fired), _weight_decay_candidate(run, fired), *_clip_candidates(run, fired),
-             _schedule_candidate(run, fired), *_data_candidates(run, fired), *_model_candidates(run, fired),
+             _schedule_candidate(run, fired), *_data_candidates(run, fired), _label_noise_candidate(run, fired),
+             *_model_candidates(run, fired),
              *_regularization_candidates(run, fired), *_generalization_candidates(run, fired),
              *_progress_candidates(run, fired)]
     order = {c.id: i for i, c in enumerate(cands)}
@@ -645,7 +662,8 @@ EVIDENCE_RULES = ("nonfinite_loss", "loss_diverging", "loss_oscillating", "explo
                   "lr_decayed_to_nothing", "lr_reduced_early", "lr_cut_premature", "label_out_of_range",
                   "train_val_overlap", "transforms_not_separated", "input_not_normalized", "class_imbalance",
                   *NEGLECTED_CLASSES,
-                  "over_regularization", "overfitting", "overtraining", "val_far_below_train")
+                  "over_regularization", "overfitting", "overtraining", "val_far_below_train",
+                  "label_noise_suspected")
 
 
 def primary(run: Run, findings: Optional[list[Finding]] = None) -> Optional[Candidate]:
