@@ -50,7 +50,7 @@ def test_noisy_labels_flips_that_share_each_to_another_class_seeded(noisy_run, d
 
 def test_bad_fraction_is_refused_in_one_line(tmp_path):
     proc = run_module("trainer", [f"hydra.run.dir={tmp_path}", "fault=noisy_labels", "fault.fraction=1.5"])
-    assert proc.returncode == 2 and "fault.fraction must lie in (0, 1), got 1.5" in proc.stderr
+    assert proc.returncode == 2 and "fault.fraction must lie in" in proc.stderr and "got 1.5" in proc.stderr
 
 
 def load_epoch(diag: Path, epoch: int) -> dict:
@@ -196,7 +196,7 @@ def test_reports_show_the_top_loss_images_with_labels_escaped(noisy_run, tmp_pat
 
     loaded = load_run(run)
     report = run_report.build(loaded)
-    page = html.render_run(report, loaded)
+    page = html.render_run(report, run_report.curves(loaded))
     assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 32  # PNG signature, base64
     assert "&lt;b&gt;c" in page and "<b>c" not in page
     md = markdown.render_run(report)
