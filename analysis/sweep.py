@@ -140,6 +140,7 @@ class Job:
     curves: dict = field(default_factory=dict)  # epochs and values for the HTML plots
     warnings: list[str] = field(default_factory=list)
     stale: Optional[str] = None  # status running, but no update for long: rundir.read.stale_note
+    facts: dict = field(default_factory=dict)  # run_facts.sweep_facts() and the primary cause's id
 
     @property
     def name(self) -> str:
@@ -186,6 +187,8 @@ def analyze_job(path: Path | Run, imports: Any = None) -> Job:
     already read; never raises on a broken directory."""
     from .importers import load_job
     from .rules import diagnose
+    from .rules.causes import primary
+    from .run_facts import sweep_facts
     from .run_report import summary
 
     if isinstance(path, Run):
@@ -204,9 +207,12 @@ def analyze_job(path: Path | Run, imports: Any = None) -> Job:
     curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
               "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
     findings = diagnose(run)
+    facts = sweep_facts(run)
+    cause = primary(run, findings) if any(f.severity != "info" for f in findings) else None
+    facts["primary_cause"] = cause.id if cause is not None else None
     warnings = list(run.warnings)
     return Job(num, path, coords, _job_state(run), _job_error(run, path, warnings), summary(run), findings, curves,
-               warnings, stale_note(run))
+               warnings, stale_note(run), facts)
 
 
 POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
