@@ -200,26 +200,36 @@ def _epochs_text(cut_epochs: dict) -> str:
 
 
 def _shared_facts(lv: dict, others: list[dict]) -> list[str]:
-    """Phrases true of every run at this value and of no run at the other values (the data decides)."""
+    """Phrases true of every run at this value and not of every run at the other values (the data decides;
+    the other values' counts are given)."""
     n = lv["n_runs"]
     if not n or not others or not all(o["n_runs"] for o in others):
         return []
+    m = sum(o["n_runs"] for o in others)
+
+    def elsewhere(k: int) -> str:
+        return f"{k}/{m} runs at the other values"
+
     facts = []
-    if lv["runs_with_cuts"] == 0 and all(o["runs_with_cuts"] == o["n_runs"] for o in others):
-        facts.append(f"never cut the LR within {lv['max_epochs']} epochs"
+    cut_elsewhere = sum(o["runs_with_cuts"] for o in others)
+    if lv["runs_with_cuts"] == 0 and cut_elsewhere:
+        facts.append(f"never cut the LR within {lv['max_epochs']} epochs ({elsewhere(cut_elsewhere)} did)"
                      + ("; those runs trained at a constant LR" if lv["constant_lr"] == n else ""))
-    elif lv["runs_with_cuts"] == n and all(o["runs_with_cuts"] == 0 for o in others):
-        facts.append(f"cut the LR in all {n} runs (at epochs {_epochs_text(lv['cut_epochs'])})")
+    elif lv["runs_with_cuts"] == n and cut_elsewhere < m:
+        facts.append(f"cut the LR in all {n} runs (at epochs {_epochs_text(lv['cut_epochs'])}; "
+                     f"{elsewhere(cut_elsewhere)} did)")
     if lv["min_drawdown"] is not None and all(o["max_drawdown"] is not None for o in others) \
             and lv["min_drawdown"] > max(o["max_drawdown"] for o in others):
         facts.append(f"their validation accuracy fell up to {lv['max_drawdown']:.2f} below its running best "
                      f"(at most {max(o['max_drawdown'] for o in others):.2f} at the other values)")
     for fid, k in sorted(lv["findings"].items()):
-        if k == n and not any(o["findings"].get(fid) for o in others):
-            facts.append(f"{fid} in {k}/{n} runs" + ("" if fid != ENDED_BELOW else " (they ended below their best)"))
+        there = sum(o["findings"].get(fid, 0) for o in others)
+        if k == n and there < m:
+            facts.append(f"{fid} in {k}/{n} runs ({elsewhere(there)})")
     for verdict, k in lv["progress"].items():
-        if k == n and not any(o["progress"].get(verdict) for o in others):
-            facts.append(f"progress verdict '{verdict}' in all {n} runs")
+        there = sum(o["progress"].get(verdict, 0) for o in others)
+        if k == n and there < m:
+            facts.append(f"progress verdict '{verdict}' in all {n} runs ({elsewhere(there)})")
     return facts
 
 
@@ -335,7 +345,7 @@ def _headline(axis: dict, noise: Noise) -> str:
         parts.append("diagnostics differing beyond noise: " + "; ".join(axis["fields_differing"]))
     if len(parts) == sum(1 for p in parts if p.startswith("best val accuracy")) and not axis["fields_differing"]:
         parts.insert(0, f"the runs at each value of {key} share no LR-cut, finding or validation pattern the others lack")
-    return ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+    return ". ".join(parts) + "."
 
 
 # ── recommendations set against what the sweep ran ──
@@ -344,6 +354,19 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     return a == b
+
+
+def _nearest_toward(source: list[dict], values: list[Any], key: str, target: Any) -> Any:
+    """The swept value closest to `target` on its side of the recommending runs' value (None: no such value,
+    or not numbers)."""
+    def num(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    current = [r["overrides"].get(key) for r in source if num(r["overrides"].get(key))]
+    if not num(target) or not current:
+        return None
+    base = float(np.median(current))
+    side = [v for v in values if num(v) and (v - base) * (target - base) > 0]
+    return min(side, key=lambda v: abs(v - target)) if side else None
 
 
 def compare_recommendations(recs: list[dict], rows: list[dict], axes: dict[str, list[Any]], noise: Noise) -> list[dict]:
@@ -359,19 +382,26 @@ def compare_recommendations(recs: list[dict], rows: list[dict], axes: dict[str, 
             key, raw = split_override(ov)
             target = parse_value(raw.split(",")[0])
             if key not in axes or key == SEED_KEY:
-                checks.append({"override": f"{key}={raw.split(',')[0]}", "ran": False,
-                               "note": f"the sweep did not vary {key}"})
-                continue
+                continue  # the support verdict already says the key was not swept
             ran = [v for v in axes[key] if _same(v, target)]
             at = [r for r in _done(rows) if key in r["overrides"] and _same(r["overrides"][key], target)]
+            shown = target
             if not ran or not at:
-                checks.append({"override": f"{key}={raw.split(',')[0]}", "ran": False,
-                               "note": f"the sweep did not run {key}={fmt(target)} (it ran {values_text(axes[key])})"})
-                continue
+                nearest = _nearest_toward(source, axes[key], key, target)
+                at = [r for r in _done(rows) if key in r["overrides"] and _same(r["overrides"][key], nearest)]
+                if nearest is None or not at:
+                    checks.append({"override": f"{key}={raw.split(',')[0]}", "ran": False,
+                                   "note": f"the sweep did not run {key}={fmt(target)} (it ran {values_text(axes[key])})"})
+                    continue
+                shown = nearest
+            # At the recommending runs' other settings where the sweep has them, else over the whole sweep.
+            alike = {_config(r, (key,)) for r in source}
+            at = [r for r in at if _config(r, (key,)) in alike] or at
             a, b = observation_values(at), observation_values(_done(source))
             if not a or not b:
                 continue
-            t = {"override": f"{key}={raw.split(',')[0]}", "ran": True, "key": key, "value": target,
+            t = {"override": f"{key}={raw.split(',')[0]}", "ran": True, "key": key, "value": shown,
+                 "exact": shown is target,
                  "n_a": len(a), "n_b": len(b), "mean_at_value": float(np.mean(a)), "mean_recommending": float(np.mean(b)),
                  **difference(float(np.mean(a)), len(a), float(np.mean(b)), len(b), noise)}
             checks.append(t)
@@ -388,7 +418,9 @@ def compare_recommendations(recs: list[dict], rows: list[dict], axes: dict[str, 
             c["verdict"] = ("untested" if c.get("p") is None else
                             "contradicts the sweep's evidence" if c["claim"] and c["delta"] < 0 else
                             "supported by the sweep" if c["claim"] else "within noise")
-            c["note"] = (f"the sweep ran {c['key']}={fmt(c['value'])}: {c['delta']:+.3f}{se} against the recommending "
+            c["note"] = ((f"the sweep ran {c['key']}={fmt(c['value'])}" if c["exact"] else
+                          f"the sweep did not run {c['override']}; it ran {c['key']}={fmt(c['value'])}, further that "
+                          f"way") + f": {c['delta']:+.3f}{se} against the recommending "
                          f"runs (n={c['n_a']} vs {c['n_b']})" + ("" if c.get("p") is None else
                                                                f", Holm p={c['p_holm']:.2g}"))
         entry["contradicted"] = any(c["verdict"] == "contradicts the sweep's evidence" for c in entry["checks"])

@@ -158,11 +158,13 @@ def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[
     return effects
 
 
-def replicates(axes: dict[str, list[Any]], groups: list[dict]) -> Optional[dict]:
+def replicates(axes: dict[str, list[Any]], groups: list[dict], noise: Optional[Noise] = None) -> Optional[dict]:
     """The seeds swept, when they were: each configuration is reported as mean ± sd over its seeds."""
     if SEED_KEY not in axes:
         return None
-    return {"key": SEED_KEY, "values": axes[SEED_KEY], "noise_sd": noise_sd(groups),
+    sd = noise.replicate_sd if noise is not None else noise_sd(groups)
+    return {"key": SEED_KEY, "values": axes[SEED_KEY], "noise_sd": sd,
+            "noise_dof": noise.dof if noise is not None else None,
             "n": sorted({g["n"] for g in groups if g["n"]})}
 
 
@@ -490,7 +492,7 @@ def build(sweep: Sweep) -> dict:
                   "stale": [{"job": j.name, "note": j.stale} for j in sweep.jobs if j.stale]},
         "runs": rows,
         "axes": axis_effects(rows, sweep.axes, groups, noise),
-        "replicates": replicates(sweep.axes, groups),
+        "replicates": replicates(sweep.axes, groups, noise),
         "grid": grid(rows, sweep.axes),
         "configurations": groups,
         "findings_by_id": by_id,

@@ -66,4 +66,4 @@ def diagnose(run: Run, ids: Optional[list[str]] = None) -> list[Finding]:
 
 
 # Importing the modules registers their rules, in report order.
-from . import data, schedule, loss, gradients, generalization  # noqa: E402,F401
+from . import data, schedule, loss, gradients, generalization, ending  # noqa: E402,F401
