@@ -431,8 +431,14 @@ def compare_recommendations(recs: list[dict], rows: list[dict], axes: dict[str, 
 
 
 def recommendation_counts(recs: list[dict]) -> dict[str, int]:
-    """`text (overrides)` -> runs, for the comparison of two sweeps."""
-    return {f"{r['text']} ({' '.join(r.get('overrides') or []) or 'no override'})": r["count"] for r in recs}
+    """`text (the keys it sets)` -> runs, for the comparison of two sweeps (the values follow each run's own
+    config, so the keys name a recommendation across sweeps)."""
+    out: dict[str, int] = {}
+    for r in recs:
+        keys = ", ".join(split_override(o)[0] for o in r.get("overrides") or []) or "no override"
+        name = f"{r['text']} ({keys})"
+        out[name] = out.get(name, 0) + r["count"]
+    return out
 
 
 # ── pictures' data: validation curves per axis value, and every run across the axes ──
