@@ -122,6 +122,8 @@ def _by_config(rows: list[dict]) -> dict[tuple, list[dict]]:
 def sweep_noise(rows: list[dict]) -> Noise:
     """The noise of one run's best accuracy in this sweep: replicates (different seeds, different records)
     pooled over configurations, and the binomial noise at the median best accuracy and validation size."""
+    if any("observation" not in r for r in rows):
+        assign_observations(rows)
     done = _done(rows)
     sd, dof = _pooled([observation_values(m) for m in _by_config(done).values()])
     sizes = [r["val_size"] for r in done if isinstance(r.get("val_size"), int) and r["val_size"] > 0]

@@ -271,7 +271,8 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
     if not a["n"] or not b["n"]:
         missing = toward if not a["n"] else against
         return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
-    test = difference(a["mean"], a["n"], b["mean"], b["n"], as_noise(sd) or Noise(None, 0, None))
+    noise = as_noise(sd) if sd is not None else sweep_effects.sweep_noise(rows)  # the rows' own replicates
+    test = difference(a["mean"], a["n"], b["mean"], b["n"], noise)
     out = {"toward": toward, "against": against, "delta": test["delta"], "se": test["se"], "p": test["p"],
            "toward_mean": a["mean"], "toward_n": a["n"], "against_mean": b["mean"], "against_n": b["n"]}
     judge([out])  # one claim; recommendations() judges all of a sweep's together (Holm)
@@ -314,7 +315,8 @@ def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: di
     for g in groups.values():
         source = [by_job[j] for j in g["runs"]]
         overrides = [f"{k}={','.join(v)}" for k, v in g["values"].items()]
-        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes, sd)}
+        noise = as_noise(sd) if sd is not None else sweep_effects.sweep_noise(rows)
+        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes, noise)}
                    for k, v in g["values"].items()]
         out.append({"finding": g["finding"], "text": g["text"], "runs": g["runs"], "count": len(g["runs"]),
                     "overrides": overrides, "support": support})
