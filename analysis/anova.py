@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -152,14 +153,25 @@ def optuna_importance(rows: list[dict], keys: list[str]) -> dict:
     if not dists:
         return {"method": None, "note": "no swept key varies among the finished trials"}
     study = optuna.create_study(direction="maximize")
-    for p, r in zip(params, rows):
-        study.add_trial(optuna.trial.create_trial(params=p, distributions=dists, value=float(r[METRIC])))
-    try:
-        importance = optuna.importance.get_param_importances(study)
-    except (ImportError, RuntimeError, ValueError) as e:  # fANOVA needs scikit-learn in some Optuna releases
-        return {"method": None, "note": f"not a complete grid; Optuna's importance failed: {type(e).__name__}: {e}"}
-    return {"method": "optuna", "keys": list(importance), "terms": [{"term": [k], "share": float(v)}
-                                                                     for k, v in importance.items()],
-            "runs": len(rows), "note": f"not a complete grid: Optuna {optuna.__version__}'s parameter importance "
-                                       f"(fANOVA) over {len(rows)} trials; importances sum to 1 and carry no noise "
-                                       f"floor"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ExperimentalWarning on create_trial in Optuna 2.x
+        for p, r in zip(params, rows):
+            study.add_trial(optuna.trial.create_trial(params=p, distributions=dists, value=float(r[METRIC])))
+    failures = []
+    # fANOVA first (Optuna's default); Optuna 2.10's fails on NumPy 2 ("setting an array element with a
+    # sequence"), then the mean decrease in impurity of a random forest, Optuna's other evaluator.
+    for name, evaluator in (("fANOVA", optuna.importance.FanovaImportanceEvaluator),
+                            ("mean decrease in impurity", optuna.importance.MeanDecreaseImpurityImportanceEvaluator)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ExperimentalWarning on create_trial in Optuna 2.x
+                importance = optuna.importance.get_param_importances(study, evaluator=evaluator())
+        except (ImportError, RuntimeError, ValueError, TypeError) as e:
+            failures.append(f"{name}: {type(e).__name__}: {e}")
+            continue
+        return {"method": "optuna", "evaluator": name, "keys": list(importance),
+                "terms": [{"term": [k], "share": float(v)} for k, v in importance.items()], "runs": len(rows),
+                "note": f"not a complete grid: Optuna {optuna.__version__}'s parameter importance ({name}) over "
+                        f"{len(rows)} trials; importances sum to 1 and carry no noise floor"
+                        + (f" ({'; '.join(failures)})" if failures else "")}
+    return {"method": None, "note": "not a complete grid; Optuna's importance failed: " + "; ".join(failures)}
