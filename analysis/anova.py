@@ -39,14 +39,17 @@ def _cells(rows: list[dict], keys: list[str], levels: dict[str, list[str]]) -> O
     return {c: observation_values(members) for c, members in cells.items()}
 
 
-def variance_shares(rows: list[dict], axes: dict[str, list[Any]]) -> dict:
-    """Shares of the variance in best accuracy due to each axis and each pair of axes (see the module docstring)."""
+def variance_shares(rows: list[dict], axes: dict[str, list[Any]], idle: Optional[dict[str, str]] = None,
+                    search: bool = False) -> dict:
+    """Shares of the variance in best accuracy due to each axis and each pair of axes (see the module docstring).
+    search: the sweep sampled its values (an Optuna sweeper): Optuna's importance when it is no grid."""
     keys = [k for k in axes if k != SEED_KEY]
     done = [r for r in rows if isinstance(r.get(METRIC), (int, float)) and math.isfinite(r[METRIC])]
     if not keys or len(done) < 3:
         return {"method": None, "note": "fewer than 3 finished runs, or no swept key besides the seed: no shares"}
-    levels = {k: [repr(v) for v in axes[k] if any(repr(r["overrides"].get(k)) == repr(v) for r in done)] for k in keys}
-    idle = [k for k in keys if len(levels[k]) > 1 and not_exercised(done, k)]
+    present = {k: {repr(r["overrides"].get(k)) for r in done} for k in keys}
+    levels = {k: [repr(v) for v in axes[k] if repr(v) in present[k]] for k in keys}
+    idle = [k for k in keys if len(levels[k]) > 1 and (k in idle if idle is not None else not_exercised(done, k))]
     keys = [k for k in keys if len(levels[k]) > 1 and k not in idle]
     if not keys:
         return {"method": None, "note": "no swept key has two values with finished runs"
@@ -54,7 +57,10 @@ def variance_shares(rows: list[dict], axes: dict[str, list[Any]]) -> dict:
     shape = tuple(len(levels[k]) for k in keys)
     cells = _cells(done, keys, levels) if math.prod(shape) <= CELLS_MAX else None
     if cells is None or len(cells) < math.prod(shape) or any(not v for v in cells.values()):
-        return optuna_importance(done, keys)
+        if search:
+            return optuna_importance(done, keys)
+        return {"method": None, "note": "not a complete grid (some combinations of the swept values have no "
+                                        "finished run): no shares"}
     out = _anova(cells, keys, shape)
     if idle:
         out["not_exercised"] = idle

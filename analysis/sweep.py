@@ -159,6 +159,7 @@ class Sweep:
     jobs: list[Job] = field(default_factory=list)  # filled by analyze_jobs
     runs_given: bool = False  # single runs compared as one sweep (no sweep directory of their own)
     imports: Any = None  # importers.ImportOptions: how to read jobs another tool logged
+    sweeper: Optional[str] = None  # multirun.yaml's hydra.sweeper._target_ (an Optuna search names its plugin)
 
     @property
     def name(self) -> str:
@@ -335,7 +336,8 @@ def load_sweep(path: Path | str, imports: Any = None) -> Sweep:
         script = "python src/train.py" if get(multirun, "hydra.job.config_name") == "train.yaml" \
             else str(get(multirun, "hydra.job.name") or "?")
         command = f"{script} -m " + " ".join(task)
-    return Sweep(path, command, axes, fixed, job_dirs, expected, warnings, imports=imports)
+    return Sweep(path, command, axes, fixed, job_dirs, expected, warnings, imports=imports,
+                 sweeper=str(sweeper) if sweeper is not None else None)
 
 
 def _foreign_job(path: Path, imports: Any) -> bool:

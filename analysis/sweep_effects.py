@@ -38,12 +38,16 @@ PARALLEL_LINES_MAX = 400  # runs drawn in the parallel-coordinates plot (the bes
 ACTS_THROUGH_CUTS = frozenset(k for k, option in OPTION_OF.items() if option == "scheduler=plateau")
 
 
+_ABSENT = object()  # a row without the key: never equal to a value's repr
+
+
 def _done(rows: list[dict]) -> list[dict]:
     return [r for r in rows if isinstance(r.get(METRIC), (int, float)) and math.isfinite(r[METRIC])]
 
 
-def _config(r: dict, without: tuple = (SEED_KEY,)) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in r["overrides"].items() if k not in without))
+def _config(r: dict, without: tuple = (SEED_KEY,)) -> frozenset:
+    """The run's overrides but `without` these keys, hashable and independent of their order."""
+    return frozenset((k, repr(v)) for k, v in r["overrides"].items() if k not in without)
 
 
 # ── observations: identical records and same-seed reruns count once ──
@@ -78,68 +82,102 @@ def assign_observations(rows: list[dict]) -> list[list[str]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+
+
+def _obs_means(obs: list, values: list[float]) -> list[float]:
+    """The mean value of each observation (NaN values left out), in first-seen order: numpy's group-by."""
+    vals = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(vals)
+    if not keep.any():
+        return []
+    ids = np.asarray(obs, dtype=object)[keep] if not isinstance(obs, np.ndarray) else obs[keep]
+    _, first, inverse = np.unique(ids.astype(str) if ids.dtype == object else ids, return_index=True,
+                                  return_inverse=True)
+    means = np.bincount(inverse, weights=vals[keep]) / np.bincount(inverse)
+    return means[np.argsort(first)].tolist()
+
+
 def observation_values(rows: list[dict], metric: str = METRIC) -> list[float]:
     """One value per observation among these rows (the mean of its runs), in first-seen order."""
-    by: dict[Any, list[float]] = {}
-    for r in rows:
-        v = r.get(metric)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            by.setdefault(r.get("observation", id(r)), []).append(float(v))
-    return [math.fsum(vs) / len(vs) for vs in by.values()]
+    return _obs_means([r.get("observation", id(r)) for r in rows], [_number(r.get(metric)) for r in rows])
 
 
 def _field_values(rows: list[dict], name: str) -> list[float]:
-    flat = [{"observation": r.get("observation", id(r)), "v": (r.get("fields") or {}).get(name)} for r in rows]
-    return observation_values(flat, "v")
+    return _obs_means([r.get("observation", id(r)) for r in rows],
+                      [_number((r.get("fields") or {}).get(name)) for r in rows])
 
 
-def _pooled(groups: list[list[float]]) -> tuple[Optional[float], int]:
-    """Pooled within-group standard deviation and its degrees of freedom (groups of one add nothing)."""
-    ss, dof = 0.0, 0
-    for g in groups:
-        if len(g) > 1:
-            a = np.asarray(g, dtype=np.float64)
-            ss += float(((a - a.mean()) ** 2).sum())
-            dof += len(g) - 1
-    if not dof or not math.isfinite(ss):
-        return None, 0
-    return math.sqrt(ss / dof), dof
-
-
-def _by_config(rows: list[dict]) -> dict[tuple, list[dict]]:
-    """Rows by configuration (the seed aside); an observation shared by several configurations (identical
-    records across an axis that never acted) is kept in the first only, so it counts once."""
-    out: dict[tuple, list[dict]] = {}
-    home: dict[Any, tuple] = {}
-    for r in rows:
-        config = _config(r)
-        obs = r.get("observation", id(r))
-        if home.setdefault(obs, config) == config:
-            out.setdefault(config, []).append(r)
-    return out
-
-
-def sweep_noise(rows: list[dict]) -> Noise:
+def sweep_noise(rows: list[dict], cols: "Optional[_Columns]" = None) -> Noise:
     """The noise of one run's best accuracy in this sweep: replicates (different seeds, different records)
     pooled over configurations, and the binomial noise at the median best accuracy and validation size."""
     if any("observation" not in r for r in rows):
         assign_observations(rows)
     done = _done(rows)
-    sd, dof = _pooled([observation_values(m) for m in _by_config(done).values()])
+    cols = cols if cols is not None else _Columns(done, [])
+    sd, dof = _pooled_arrays(cols.config, cols.obs, cols.metric)
     sizes = [r["val_size"] for r in done if isinstance(r.get("val_size"), int) and r["val_size"] > 0]
     binom = binomial_sd(float(np.median([r[METRIC] for r in done])), int(np.median(sizes))) if done and sizes else None
     return Noise(sd, dof, binom)
 
 
-def _field_noise(rows: list[dict], name: str) -> Noise:
-    sd, dof = _pooled([_field_values(m, name) for m in _by_config(_done(rows)).values()])
-    return Noise(sd, dof, None)
+def _pooled_arrays(config: np.ndarray, obs: np.ndarray, values: np.ndarray) -> tuple[Optional[float], int]:
+    """_pooled over configurations given as arrays (one entry per run): each observation counts once, in the
+    configuration where it first appears, with the mean of its runs."""
+    keep = np.isfinite(values)
+    config, obs, values = config[keep], obs[keep], values[keep]
+    if not len(values):
+        return None, 0
+    _, first, inv = np.unique(obs, return_index=True, return_inverse=True)
+    home = config[first][inv] == config
+    config, obs, values = config[home], obs[home], values[home]
+    _, pair_first, pair = np.unique(obs, return_index=True, return_inverse=True)  # obs now live in one config each
+    means = np.bincount(pair, weights=values) / np.bincount(pair)
+    group = config[pair_first]
+    _, g = np.unique(group, return_inverse=True)
+    sizes = np.bincount(g)
+    gmean = np.bincount(g, weights=means) / sizes
+    ss = float(((means - gmean[g]) ** 2).sum())
+    dof = int((sizes - 1).sum())
+    if not dof or not math.isfinite(ss):
+        return None, 0
+    return math.sqrt(ss / dof), dof
+
+
+class _Columns:
+    """The finished rows as arrays, built once per report: observation, configuration, metric, fields."""
+
+    def __init__(self, rows: list[dict], field_names: list[str]):
+        self.rows = _done(rows)
+        self.obs = np.array([r.get("observation", i) for i, r in enumerate(self.rows)], dtype=np.int64)
+        codes: dict[frozenset, int] = {}
+        self.config = np.array([codes.setdefault(_config(r), len(codes)) for r in self.rows], dtype=np.int64)
+        self.metric = np.array([r[METRIC] for r in self.rows], dtype=np.float64)
+        self.fields = {n: np.array([_number((r.get("fields") or {}).get(n)) for r in self.rows], dtype=np.float64)
+                       for n in field_names}
+
+    def field_noise(self, name: str) -> Noise:
+        sd, dof = _pooled_arrays(self.config, self.obs, self.fields[name])
+        return Noise(sd, dof, None)
 
 
 # ── not exercised ──
 
 def _cuts(r: dict) -> list[int]:
     return list(r.get("lr_cut_epochs") or [])
+
+
+def idle_axes(rows: list[dict], axes: dict[str, list[Any]]) -> dict[str, str]:
+    """key -> why it never acted, for every swept key (the seed aside) that did not: computed once per report."""
+    done = _done(rows)
+    out = {}
+    for key in axes:
+        if key != SEED_KEY:
+            why = not_exercised(done, key)
+            if why:
+                out[key] = why
+    return out
 
 
 def not_exercised(rows: list[dict], key: str) -> Optional[str]:
@@ -172,10 +210,10 @@ def not_exercised(rows: list[dict], key: str) -> Optional[str]:
 
 # ── what the runs at one value share ──
 
-def _level(rows: list[dict], key: str, value: Any, field_names: list[str]) -> dict:
-    at = [r for r in rows if key in r["overrides"] and repr(r["overrides"][key]) == repr(value)]
-    done = _done(at)
-    vals = observation_values(done)
+def _level(at: list[dict], idx: np.ndarray, cols: "_Columns", value: Any, field_names: list[str]) -> dict:
+    done = [cols.rows[i] for i in idx]
+    field_values = {name: _obs_means(cols.obs[idx], cols.fields[name][idx]) for name in field_names}
+    vals = _obs_means(cols.obs[idx], cols.metric[idx])
     cut_epochs = Counter(e for r in done for e in _cuts(r))
     gaps = [r[METRIC] - r["final_val_accuracy"] for r in done if isinstance(r.get("final_val_accuracy"), (int, float))]
     drawdowns = [r["val_drawdown"] for r in done if isinstance(r.get("val_drawdown"), (int, float))]
@@ -192,8 +230,8 @@ def _level(rows: list[dict], key: str, value: Any, field_names: list[str]) -> di
         "max_drawdown": max(drawdowns) if drawdowns else None,
         "min_drawdown": min(drawdowns) if drawdowns else None,
         "findings": dict(Counter(f for r in done for f in set(r.get("findings") or []))),
-        "fields": {name: (float(np.mean(fv)) if (fv := _field_values(done, name)) else None) for name in field_names},
-        "field_n": {name: len(_field_values(done, name)) for name in field_names},
+        "fields": {name: (float(np.mean(fv)) if fv else None) for name, fv in field_values.items()},
+        "field_n": {name: len(fv) for name, fv in field_values.items()},
     }
 
 
@@ -255,19 +293,27 @@ def _cut_text(key: str, lv: dict) -> str:
     return (f"{key}={fmt(lv['value'])}: {total} cuts in {lv['runs_with_cuts']}/{lv['n_runs']} runs, at epochs {per}")
 
 
-def explain_axes(rows: list[dict], axes: dict[str, list[Any]], noise: Noise) -> list[dict]:
+def explain_axes(rows: list[dict], axes: dict[str, list[Any]], noise: Noise,
+                 idle: Optional[dict[str, str]] = None) -> list[dict]:
     """For each swept key (the seed aside): whether it acted, what the runs at each value share, the fields that
     differ beyond their noise, and its best-accuracy differences tested (Holm over every test of the sweep)."""
+    idle = idle_axes(rows, axes) if idle is None else idle
     field_names = [f for f in FIELD_LABELS if any(((r.get("fields") or {}).get(f) is not None) for r in rows)]
-    field_noise = {f: _field_noise(rows, f) for f in field_names}
+    cols = _Columns(rows, field_names)
+    field_noise = {f: cols.field_noise(f) for f in field_names}
     out, metric_tests, field_tests = [], [], []
     for key, values in axes.items():
         if key == SEED_KEY:
             continue
-        present = {repr(r["overrides"].get(key)) for r in rows if key in r["overrides"]}
-        levels = [_level(rows, key, v, field_names) for v in values if repr(v) in present]
+        by_value: dict[str, list[dict]] = {}
+        for r in rows:
+            if key in r["overrides"]:
+                by_value.setdefault(repr(r["overrides"][key]), []).append(r)
+        done_value = np.array([repr(r["overrides"].get(key, _ABSENT)) for r in cols.rows], dtype=object)
+        levels = [_level(by_value[repr(v)], np.flatnonzero(done_value == repr(v)), cols, v, field_names)
+                  for v in values if repr(v) in by_value]
         levels = [lv for lv in levels if lv["n_runs"]]
-        why = not_exercised(rows, key)
+        why = idle.get(key)
         shared = []
         for i, lv in enumerate(levels):
             facts = _shared_facts(lv, levels[:i] + levels[i + 1:])
@@ -451,13 +497,17 @@ def value_curves(rows: list[dict], curves: dict[str, dict], axes: dict[str, list
     jobs = [r["job"] for r in rows if curves.get(r["job"], {}).get("val_epochs")]
     if not jobs:
         return []
-    epochs = sorted({e for j in jobs for e in curves[j]["val_epochs"]})
-    col = {e: i for i, e in enumerate(epochs)}
-    m = np.full((len(jobs), len(epochs)), np.nan)
-    for i, j in enumerate(jobs):
-        c = curves[j]
-        idx = [col[e] for e in c["val_epochs"]]
-        m[i, idx] = np.asarray([v if v is not None else np.nan for v in c["val_accuracy"]], dtype=np.float64)
+    first = curves[jobs[0]]["val_epochs"]
+    if all(curves[j]["val_epochs"] == first for j in jobs):  # the usual sweep: every job validated the same epochs
+        epochs = list(first)
+        m = np.array([curves[j]["val_accuracy"] for j in jobs], dtype=np.float64)  # None -> NaN
+    else:
+        epochs = sorted({e for j in jobs for e in curves[j]["val_epochs"]})
+        col = {e: i for i, e in enumerate(epochs)}
+        m = np.full((len(jobs), len(epochs)), np.nan)
+        for i, j in enumerate(jobs):
+            c = curves[j]
+            m[i, [col[e] for e in c["val_epochs"]]] = np.array(c["val_accuracy"], dtype=np.float64)
     row_of = {r["job"]: r for r in rows}
     out = []
     for key, values in axes.items():
@@ -501,14 +551,14 @@ def parallel_coordinates(rows: list[dict], axes: dict[str, list[Any]]) -> Option
 
 
 def build(rows: list[dict], axes: dict[str, list[Any]], recs: list[dict], curves: dict[str, dict],
-          merged: list[list[str]], noise: Noise) -> dict:
+          merged: list[list[str]], noise: Noise, idle: Optional[dict[str, str]] = None) -> dict:
     """The `explained` section of a sweep report (assign_observations ran on the rows first)."""
     seeds = {r["overrides"].get(SEED_KEY) for r in rows}
     return {
         "noise": {**noise.as_dict(),
                   "statement": _noise_statement(noise, merged, len(seeds - {None}))},
         "merged_observations": merged,
-        "axes": explain_axes(rows, axes, noise),
+        "axes": explain_axes(rows, axes, noise, idle),
         "recommendations": compare_recommendations(recs, rows, axes, noise),
         "curves": value_curves(rows, curves, axes),
         "parallel": parallel_coordinates(rows, axes),

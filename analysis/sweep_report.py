@@ -135,7 +135,7 @@ def axis_effect(groups: list[dict], key: str, sd: "Optional[float] | Noise", com
 
 
 def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[list[dict]] = None,
-                 noise: Optional[Noise] = None) -> list[dict]:
+                 noise: Optional[Noise] = None, idle: Optional[dict[str, str]] = None) -> list[dict]:
     """For each swept key and value: best validation accuracy over the runs at that value (one value per
     observation), and whether the key made a difference, or never acted (not exercised). The seed is no axis
     here: its runs are replicates of one configuration."""
@@ -150,7 +150,7 @@ def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[
         for v in _with_runs(rows, key, values):
             at = [r for r in rows if key in r["overrides"] and r["overrides"][key] == v]
             levels.append({"value": v, **_stats(observation_values(at)), "runs": [r["job"] for r in at]})
-        why = not_exercised(rows, key)
+        why = idle.get(key) if idle is not None else not_exercised(rows, key)
         effect = axis_effect(groups, key, noise if noise is not None else sd, comparisons)
         if why:
             effect.update(effect="not exercised")
@@ -342,7 +342,7 @@ def _inward(best: dict, key: str, value: Any, numeric: list, groups: list[dict])
 
 
 def best_config(groups: list[dict], axes: dict[str, list[Any]], noise: Optional[Noise] = None,
-                rows: Optional[list[dict]] = None) -> Optional[dict]:
+                rows: Optional[list[dict]] = None, idle: Optional[dict[str, str]] = None) -> Optional[dict]:
     """The configuration with the highest mean (seeds averaged), with notes on its swept values: at the edge
     of a range that it pays to extend, or on an axis that made no difference (then any value will do)."""
     ranked = [g for g in groups if g["mean"] is not None]
@@ -359,7 +359,7 @@ def best_config(groups: list[dict], axes: dict[str, list[Any]], noise: Optional[
         v = best["overrides"][key]
         others = [g for sl in _slices(groups, key) for g in sl.values()
                   if any(h is best for h in sl.values()) and g is not best]
-        why = not_exercised(rows, key) if rows is not None else None
+        why = (idle.get(key) if idle is not None else not_exercised(rows, key)) if rows is not None else None
         if others and why:
             ties.append(f"{key} was not exercised ({why}): any of its values will do, and the sweep says nothing "
                         f"about it")
@@ -474,9 +474,10 @@ def build(sweep: Sweep) -> dict:
             by_id.setdefault(fid, []).append(r["job"])
     groups = replicate_groups(rows)
     noise = sweep_effects.sweep_noise(rows)
+    idle = sweep_effects.idle_axes(rows, sweep.axes)  # keys that never acted, and why
     flag_runs(rows, noise if noise.measured else None)
     recs = recommendations(rows, findings_by_job, sweep.axes, noise)
-    best = best_config(groups, sweep.axes, noise, rows)
+    best = best_config(groups, sweep.axes, noise, rows, idle)
     reconcile(recs, best)
     if best and not sweep.runs_given:
         from .verify import plain_overrides
@@ -493,15 +494,16 @@ def build(sweep: Sweep) -> dict:
                   "missing_jobs": missing, "failures": failures,
                   "stale": [{"job": j.name, "note": j.stale} for j in sweep.jobs if j.stale]},
         "runs": rows,
-        "axes": axis_effects(rows, sweep.axes, groups, noise),
+        "axes": axis_effects(rows, sweep.axes, groups, noise, idle),
         "replicates": replicates(sweep.axes, groups, noise),
         "grid": grid(rows, sweep.axes),
         "configurations": groups,
         "findings_by_id": by_id,
         "recommendations": recs,
         "best": best,
-        "explained": sweep_effects.build(rows, sweep.axes, recs, {j.name: j.curves for j in sweep.jobs}, merged, noise),
-        "variance": variance_shares(rows, sweep.axes),
+        "explained": sweep_effects.build(rows, sweep.axes, recs, {j.name: j.curves for j in sweep.jobs}, merged, noise,
+                                         idle),
+        "variance": variance_shares(rows, sweep.axes, idle, search="optuna" in (sweep.sweeper or "").lower()),
         "warnings": warnings,
     }
 

@@ -10,6 +10,7 @@ is judged with Holm's step-down correction, so a report of twenty comparisons do
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -73,6 +74,7 @@ def f_pvalue(f: float, dof1: float, dof2: float) -> float:
     return betainc(dof2 / 2, dof1 / 2, dof2 / (dof2 + dof1 * f))
 
 
+@functools.lru_cache(maxsize=1024)
 def t_critical(alpha: float, dof: float) -> float:
     """The |t| whose two-sided p-value is alpha (bisection on t_pvalue)."""
     lo, hi = 0.0, 1.0

@@ -111,8 +111,10 @@ def test_a_search_that_is_no_grid_gets_optunas_importance_or_says_why():
 
     rows = [{"job": str(i), "overrides": {"optimizer.lr": 0.01 * (1 + i), "regularization.label_smoothing": 0.01 * (i % 5)},
              "best_val_accuracy": 0.8 + 0.01 * (i % 5)} for i in range(12)]
-    v = variance_shares(rows, {"optimizer.lr": [r["overrides"]["optimizer.lr"] for r in rows],
-                               "regularization.label_smoothing": [0.0, 0.01, 0.02, 0.03, 0.04]})
+    axes = {"optimizer.lr": [r["overrides"]["optimizer.lr"] for r in rows],
+            "regularization.label_smoothing": [0.0, 0.01, 0.02, 0.03, 0.04]}
+    assert "not a complete grid" in variance_shares(rows, axes)["note"]  # a grid sweep with holes: no shares
+    v = variance_shares(rows, axes, search=True)  # an Optuna search
     try:
         import optuna  # noqa: F401
     except ImportError:
