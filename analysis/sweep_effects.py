@@ -133,6 +133,12 @@ def _pooled_arrays(config: np.ndarray, obs: np.ndarray, values: np.ndarray) -> t
     home = config[first][inv] == config
     config, obs, values = config[home], obs[home], values[home]
     _, pair_first, pair = np.unique(obs, return_index=True, return_inverse=True)  # obs now live in one config each
+    with np.errstate(all="ignore"):  # a hostile file's 1e308 accuracies: inf, then no noise estimate
+        return _pooled_means(config, pair, pair_first, values)
+
+
+def _pooled_means(config: np.ndarray, pair: np.ndarray, pair_first: np.ndarray,
+                  values: np.ndarray) -> tuple[Optional[float], int]:
     means = np.bincount(pair, weights=values) / np.bincount(pair)
     group = config[pair_first]
     _, g = np.unique(group, return_inverse=True)
@@ -400,7 +406,10 @@ def _headline(axis: dict, noise: Noise) -> str:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        try:
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        except OverflowError:  # an override of 400 digits (a hostile file): no float holds it
+            return a == b
     return a == b
 
 
@@ -408,7 +417,7 @@ def _nearest_toward(source: list[dict], values: list[Any], key: str, target: Any
     """The swept value closest to `target` on its side of the recommending runs' value (None: no such value,
     or not numbers)."""
     def num(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1.7e308 and math.isfinite(v)
     current = [r["overrides"].get(key) for r in source if num(r["overrides"].get(key))]
     if not num(target) or not current:
         return None

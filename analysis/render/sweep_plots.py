@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from .svg import PALETTE, _nice_ticks, _span
+from .svg import PALETTE, _nice_ticks, _plottable, _span
 
 NO_CAUSE = "#9a9a9a"  # runs without a primary cause (healthy, or no cause stood out)
 
@@ -30,7 +30,10 @@ def parallel_coordinates(data: dict, width: int = 1080, height: int = 380) -> st
     n_axes = len(cols) + 1
     pw, ph = width - left - right, height - top - bottom
     xs = [left + pw * i / max(n_axes - 1, 1) for i in range(n_axes)]
-    best = [line["best"] for line in data["lines"]]
+    lines = [ln for ln in data["lines"] if _plottable(ln["best"])]  # a hostile file's 1e308 is not drawn
+    if not lines:
+        return ""
+    best = [line["best"] for line in lines]
     b0, b1 = _span(min(best), max(best))
 
     def y_value(i: int, pos: int) -> float:
@@ -44,7 +47,7 @@ def parallel_coordinates(data: dict, width: int = 1080, height: int = 380) -> st
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart" role="img" '
            f'aria-label="{escape(title)}">',
            f'<text x="{width / 2}" y="16" text-anchor="middle" class="title">{escape(title)}</text>']
-    for line in sorted(data["lines"], key=lambda ln: ln["cause"] != "none"):  # causes drawn on top
+    for line in sorted(lines, key=lambda ln: ln["cause"] != "none"):  # causes drawn on top
         pts = [(xs[i], y_value(i, p)) for i, p in enumerate(line["positions"]) if p is not None]
         if len(pts) < len(cols):
             continue  # a run without a value on some axis: no line through it
@@ -88,8 +91,11 @@ def band_chart(axis: dict, width: int = 520, height: int = 300) -> str:
     height += legend_h
     pw, ph = width - left - right, height - top - bottom
     xs = [e for ln in lines for e in ln["epochs"]]
-    lows = [m - s for ln in lines for m, s in zip(ln["mean"], ln["sd"]) if math.isfinite(m) and math.isfinite(s)]
-    highs = [m + s for ln in lines for m, s in zip(ln["mean"], ln["sd"]) if math.isfinite(m) and math.isfinite(s)]
+    def ok(m, s) -> bool:
+        return m is not None and s is not None and _plottable(m) and _plottable(s)
+
+    lows = [m - s for ln in lines for m, s in zip(ln["mean"], ln["sd"]) if ok(m, s)]
+    highs = [m + s for ln in lines for m, s in zip(ln["mean"], ln["sd"]) if ok(m, s)]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart" role="img" '
            f'aria-label="{escape(title)}">',
            f'<text x="{width / 2}" y="16" text-anchor="middle" class="title">{escape(title)}</text>',
@@ -116,7 +122,7 @@ def band_chart(axis: dict, width: int = 520, height: int = 300) -> str:
     out.append(f'<text x="{left + pw / 2}" y="{top + ph + 28}" text-anchor="middle" class="tick">epoch</text>')
     for i, ln in enumerate(lines):
         color = PALETTE[i % len(PALETTE)]
-        pts = [(e, m, s) for e, m, s in zip(ln["epochs"], ln["mean"], ln["sd"]) if math.isfinite(m)]
+        pts = [(e, m, s) for e, m, s in zip(ln["epochs"], ln["mean"], ln["sd"]) if ok(m, s)]
         if not pts:
             continue
         upper = [f"{sx(e):.1f},{sy(m + s):.1f}" for e, m, s in pts]
