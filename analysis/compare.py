@@ -12,8 +12,10 @@ from typing import Any, Optional
 
 from .sweep import SEED_KEY
 from .stats import variance_of_mean
+from .sweep_effects import recommendation_counts
+from .sweep_stats import ALPHA, holm, t_pvalue
 
-NOISE_SE = 2  # a difference within this many standard errors of the noise is read as noise
+NOISE_SE = 2  # kept for old readers of comparison.json; the verdict is a t test (best_delta_p), Holm over comparisons
 
 
 def _finding_counts(report: dict) -> dict[str, int]:
@@ -28,10 +30,12 @@ def _summary(report: dict) -> dict[str, Any]:
             "fixed": s.get("fixed") or {},
             "seeds": rep["values"] if rep else None,
             "noise_sd": rep["noise_sd"] if rep else None,
+            "noise_dof": rep.get("noise_dof") if rep else None,
             "jobs": s["jobs"],
             "best": None if best is None else {"overrides": best["overrides_cli"], "values": best["overrides"],
                                                "mean": best["mean"], "std": best["std"], "n": best["n"]},
-            "findings": _finding_counts(report)}
+            "findings": _finding_counts(report),
+            "recommendations": recommendation_counts(report.get("recommendations") or [])}
 
 
 def _setting(sweep: dict, key: str) -> dict:
@@ -56,13 +60,38 @@ def difference_se(a: dict, b: dict, sd_a: Optional[float], sd_b: Optional[float]
     return se if math.isfinite(se) else None  # spreads near 1e308 (a hostile file): the noise is unknown
 
 
+def difference_dof(a: dict, b: dict, dof_a: Optional[int], dof_b: Optional[int], sd_a: Optional[float],
+                   sd_b: Optional[float]) -> Optional[float]:
+    """Welch-Satterthwaite degrees of freedom of the difference of two bests' means: each side's n - 1 when it
+    has replicates, else its sweep's pooled dof; None when a side has none (its noise was never measured)."""
+    parts = []
+    for best, pooled_sd, pooled_dof in ((a, sd_a, dof_a), (b, sd_b, dof_b)):
+        sd, dof = (best["std"], best["n"] - 1) if best["n"] > 1 else (pooled_sd, pooled_dof)
+        if sd is None or not dof:
+            return None
+        parts.append((variance_of_mean(sd, best["n"]), dof))
+    num = sum(v for v, _ in parts) ** 2
+    den = sum(v * v / d for v, d in parts)
+    return num / den if den > 0 and math.isfinite(num) else None
+
+
+def _findings_diff(fa: dict, fb: dict, prefix: str) -> dict:
+    return {f"{prefix}_appeared": sorted(k for k in fb if k not in fa),
+            f"{prefix}_disappeared": sorted(k for k in fa if k not in fb),
+            f"{prefix}_changed": {k: [fa[k], fb[k]] for k in sorted(set(fa) & set(fb)) if fa[k] != fb[k]}}
+
+
 def _compare(base: dict, other: dict) -> dict:
     a_axes, b_axes = set(base["axes"]), set(other["axes"])
     a_best, b_best = base["best"], other["best"]
-    delta = se = None
+    delta = se = dof = p = None
     if a_best and b_best:
         delta = b_best["mean"] - a_best["mean"]
         se = difference_se(a_best, b_best, base["noise_sd"], other["noise_sd"])
+        dof = difference_dof(a_best, b_best, base.get("noise_dof"), other.get("noise_dof"), base["noise_sd"],
+                             other["noise_sd"])
+        if se is not None and dof is not None:
+            p = t_pvalue(delta / se, dof) if se > 0 else (1.0 if delta == 0 else 0.0)
     keys = sorted(a_axes | b_axes | set(base["fixed"]) | set(other["fixed"]))
     changed = []
     for key in keys:
@@ -78,15 +107,19 @@ def _compare(base: dict, other: dict) -> dict:
         "settings_changed": changed,
         "best_delta": delta,
         "best_delta_se": se,  # None: no replicates on a side, so no noise to read the difference against
-        "best_delta_within_noise": None if delta is None or se is None else abs(delta) <= NOISE_SE * se,
+        "best_delta_dof": dof,  # Welch-Satterthwaite: two runs a side give about 2, and Student's t at 2 dof
+        "best_delta_p": p,  # two-sided; build() adds best_delta_p_holm and best_delta_within_noise
         "best_baseline": a_best, "best_other": b_best,
-        "findings_appeared": sorted(k for k in fb if k not in fa),
-        "findings_disappeared": sorted(k for k in fa if k not in fb),
-        "findings_changed": {k: [fa[k], fb[k]] for k in sorted(set(fa) & set(fb)) if fa[k] != fb[k]},
+        **_findings_diff(fa, fb, "findings"),
+        **_findings_diff(base.get("recommendations") or {}, other.get("recommendations") or {}, "recommendations"),
     }
 
 
 def build(reports: list[dict]) -> dict:
     """Sweep reports (sweep_report.build) -> {"sweeps": [...], "comparisons": [each other vs the first]}."""
     sweeps = [_summary(r) for r in reports]
-    return {"sweeps": sweeps, "noise_se": NOISE_SE, "comparisons": [_compare(sweeps[0], o) for o in sweeps[1:]]}
+    comparisons = [_compare(sweeps[0], o) for o in sweeps[1:]]
+    for c, adj in zip(comparisons, holm([c["best_delta_p"] for c in comparisons])):  # one claim per other sweep
+        c["best_delta_p_holm"] = adj
+        c["best_delta_within_noise"] = None if adj is None else adj > ALPHA
+    return {"sweeps": sweeps, "noise_se": NOISE_SE, "alpha": ALPHA, "comparisons": comparisons}

@@ -15,6 +15,8 @@ from rundir.read import Run, RunError, stale_note
 
 from .importers import load_job
 from .rules import diagnose
+from .rules.causes import primary
+from .run_facts import sweep_facts
 from .summary import summary
 from .sweep import Job, Sweep, axes_from_jobs, job_error, job_state, parse_value, split_override
 
@@ -38,9 +40,12 @@ def analyze_job(path: Path | Run, imports: Any = None) -> Job:
     curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
               "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
     findings = diagnose(run)
+    facts = sweep_facts(run)
+    cause = primary(run, findings) if any(f.severity != "info" for f in findings) else None
+    facts["primary_cause"] = cause.id if cause is not None else None
     warnings = list(run.warnings)
     return Job(num, path, coords, job_state(run), job_error(run, path, warnings), summary(run), findings, curves,
-               warnings, stale_note(run))
+               warnings, stale_note(run), facts)
 
 
 POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves

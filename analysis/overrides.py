@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional, Sequence
 
+from .sweep import split_override
 from rundir.read import Run
 from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, FAULT_NAME, OPTIMIZER_LR, OPTIMIZER_NAME,
@@ -159,7 +160,6 @@ def raise_min_lr(run: Run) -> list[str]:
 
 
 def _key(override_text: str) -> str:
-    from .sweep import split_override  # layer 1: the sweep loader's parser of override strings
 
     return split_override(override_text)[0]
 
@@ -167,7 +167,6 @@ def _key(override_text: str) -> str:
 def _switched_groups(run: Run, fix: Sequence[str]) -> set[str]:
     """The groups whose option the fix changes (scheduler=cosine on a step run; not augmentation=basic on a
     run that already uses basic). A top-level key of this config is always a group."""
-    from .sweep import split_override
 
     out = set()
     for o in fix:

@@ -143,6 +143,7 @@ class Job:
     curves: dict = field(default_factory=dict)  # epochs and values for the HTML plots
     warnings: list[str] = field(default_factory=list)
     stale: Optional[str] = None  # status running, but no update for long: rundir.read.stale_note
+    facts: dict = field(default_factory=dict)  # run_facts.sweep_facts() and the primary cause's id
 
     @property
     def name(self) -> str:
@@ -162,6 +163,7 @@ class Sweep:
     runs_given: bool = False  # single runs compared as one sweep (no sweep directory of their own)
     imports: Any = None  # importers.ImportOptions: how to read jobs another tool logged
     given: list = field(default_factory=list)  # runs_given: (Run, its coordinates as overrides), until analysed
+    sweeper: Optional[str] = None  # multirun.yaml's hydra.sweeper._target_ (an Optuna search names its plugin)
 
     @property
     def name(self) -> str:
@@ -283,7 +285,8 @@ def load_sweep(path: Path | str, imports: Any = None) -> Sweep:
         script = "python src/train.py" if get(multirun, "hydra.job.config_name") == "train.yaml" \
             else str(get(multirun, "hydra.job.name") or "?")
         command = f"{script} -m " + " ".join(task)
-    return Sweep(path, command, axes, fixed, job_dirs, expected, warnings, imports=imports)
+    return Sweep(path, command, axes, fixed, job_dirs, expected, warnings, imports=imports,
+                 sweeper=str(sweeper) if sweeper is not None else None)
 
 
 def _foreign_job(path: Path, imports: Any) -> bool:

@@ -13,7 +13,6 @@ support speaks only of values the sweep ran; advice that would contradict the be
 
 from __future__ import annotations
 
-import math
 import statistics
 from typing import Any, Optional
 
@@ -21,11 +20,15 @@ from rundir.config_keys import (
     AUGMENTATION_CROP_PADDING, AUGMENTATION_MAGNITUDE, DATA_NUM_WORKERS, DIAGNOSTICS_UPDATE_EVERY,
     OPTIMIZER_MOMENTUM, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, SCHEDULER_COOLDOWN,
     SCHEDULER_MIN_LR, SCHEDULER_PATIENCE)
+from . import sweep_effects
+from .anova import variance_shares
 from .overrides import fmt, values_text
-from .stats import describe, noise_sd, tie_tolerance, variance_of_mean
+from .stats import EXACT_TIE, describe, noise_sd
 from .jobs import analyze_jobs
 from .records import plain_overrides
 from .sweep import SEED_KEY, Sweep, parse_value, split_override
+from .sweep_effects import not_exercised, observation_values
+from .sweep_stats import Noise, difference, judge
 
 METRIC = "best_val_accuracy"  # what the sweep compares runs by
 # Hard bounds of swept keys: a best value sitting on one is no reason to extend the range past it.
@@ -55,10 +58,26 @@ def _run_row(job) -> dict:
         "still_falling": s.get("still_falling"),
         "findings": [f.id for f in findings],
         "warnings_or_worse": [f.id for f in findings if f.severity != "info"],
+        **{k: job.facts.get(k) for k in ("lr_cut_epochs", "lr_constant", "val_size", "val_drawdown", "fields",
+                                         "fingerprint", "primary_cause", "choices")},
     }
 
 
 SEEDS_TO_ADD = "0,1,2"  # the replicates a sweep without any is told to add before trusting a small difference
+
+
+def as_noise(sd: "Optional[float] | Noise") -> Optional[Noise]:
+    """A Noise from the sweep (sweep_effects.sweep_noise), or from a bare replicate sd (many degrees of freedom)."""
+    if sd is None or isinstance(sd, Noise):
+        return sd
+    return Noise(sd, 10**6, None)
+
+
+def tie_tolerance(na: int, nb: int, sd: "Optional[float] | Noise", comparisons: int = 1) -> float:
+    """Largest difference of two means (of na and nb runs) that is still noise: Student's t at the noise's
+    degrees of freedom, its level shared by `comparisons` claims; exact ties only when the noise is unmeasured."""
+    tol = as_noise(sd).tolerance(na, nb, comparisons) if sd is not None else None
+    return EXACT_TIE if tol is None else max(EXACT_TIE, tol)
 
 
 def _slices(groups: list[dict], key: str) -> list[dict[Any, dict]]:
@@ -72,7 +91,7 @@ def _slices(groups: list[dict], key: str) -> list[dict[Any, dict]]:
     return [sl for sl in slices.values() if len(sl) > 1]
 
 
-def axis_effect(groups: list[dict], key: str, sd: Optional[float]) -> dict:
+def axis_effect(groups: list[dict], key: str, sd: "Optional[float] | Noise", comparisons: int = 1) -> dict:
     """Does `key` change the result? Compared within configurations that differ only in it.
 
     none: in every such set the values tie (within 2 standard errors of the replicates' noise, or
@@ -87,16 +106,19 @@ def axis_effect(groups: list[dict], key: str, sd: Optional[float]) -> dict:
         lo = min(members, key=lambda g: g["mean"])
         diff = hi["mean"] - lo["mean"]
         largest = max(largest, diff)
-        if diff > tie_tolerance(hi["n"], lo["n"], sd):
+        if diff > tie_tolerance(hi["n"], lo["n"], sd, comparisons * len(slices)):
             effect = "some"
     return {"effect": effect, "compared": len(slices), "largest_difference": largest}
 
 
-def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[list[dict]] = None) -> list[dict]:
-    """For each swept key and value: best validation accuracy over the runs at that value, and whether the
-    key made a difference. The seed is no axis here: its runs are replicates of one configuration."""
+def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[list[dict]] = None,
+                 noise: Optional[Noise] = None, idle: Optional[dict[str, str]] = None) -> list[dict]:
+    """For each swept key and value: best validation accuracy over the runs at that value (one value per
+    observation), and whether the key made a difference, or never acted (not exercised). The seed is no axis
+    here: its runs are replicates of one configuration."""
     groups = replicate_groups(rows) if groups is None else groups
     sd = noise_sd(groups)
+    comparisons = max(1, sum(1 for k in axes if k != SEED_KEY))
     effects = []
     for key, values in axes.items():
         if key == SEED_KEY:
@@ -104,16 +126,22 @@ def axis_effects(rows: list[dict], axes: dict[str, list[Any]], groups: Optional[
         levels = []
         for v in _with_runs(rows, key, values):
             at = [r for r in rows if key in r["overrides"] and r["overrides"][key] == v]
-            levels.append({"value": v, **describe([r[METRIC] for r in at]), "runs": [r["job"] for r in at]})
-        effects.append({"key": key, "levels": levels, **axis_effect(groups, key, sd)})
+            levels.append({"value": v, **describe(observation_values(at)), "runs": [r["job"] for r in at]})
+        why = idle.get(key) if idle is not None else not_exercised(rows, key)
+        effect = axis_effect(groups, key, noise if noise is not None else sd, comparisons)
+        if why:
+            effect.update(effect="not exercised")
+        effects.append({"key": key, "levels": levels, **effect, "not_exercised_why": why})
     return effects
 
 
-def replicates(axes: dict[str, list[Any]], groups: list[dict]) -> Optional[dict]:
+def replicates(axes: dict[str, list[Any]], groups: list[dict], noise: Optional[Noise] = None) -> Optional[dict]:
     """The seeds swept, when they were: each configuration is reported as mean ± sd over its seeds."""
     if SEED_KEY not in axes:
         return None
-    return {"key": SEED_KEY, "values": axes[SEED_KEY], "noise_sd": noise_sd(groups),
+    sd = noise.replicate_sd if noise is not None else noise_sd(groups)
+    return {"key": SEED_KEY, "values": axes[SEED_KEY], "noise_sd": sd,
+            "noise_dof": noise.dof if noise is not None else None,
             "n": sorted({g["n"] for g in groups if g["n"]})}
 
 
@@ -128,7 +156,8 @@ def grid(rows: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
     for rv in row_values:
         mrow, nrow = [], []
         for cv in col_values:
-            st = describe([r[METRIC] for r in rows if r["overrides"].get(rk) == rv and r["overrides"].get(ck) == cv])
+            st = describe(observation_values([r for r in rows if r["overrides"].get(rk) == rv
+                                            and r["overrides"].get(ck) == cv]))
             mrow.append(st["mean"])
             nrow.append(st["n"])
         mean.append(mrow)
@@ -151,7 +180,8 @@ def _with_runs(rows: list[dict], key: str, values: list[Any]) -> list[Any]:
 
 
 def replicate_groups(rows: list[dict]) -> list[dict]:
-    """Configurations (overrides without the seed) with their runs: seeds are replicates."""
+    """Configurations (overrides without the seed) with their runs: seeds are replicates, counted once per
+    observation (sweep_effects.assign_observations: same-seed reruns and identical records are one)."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = tuple(sorted((k, repr(v)) for k, v in r["overrides"].items() if k != SEED_KEY))
@@ -159,7 +189,7 @@ def replicate_groups(rows: list[dict]) -> list[dict]:
     out = []
     for members in groups.values():
         overrides = {k: v for k, v in members[0]["overrides"].items() if k != SEED_KEY}
-        out.append({"overrides": overrides, **describe([m[METRIC] for m in members]),
+        out.append({"overrides": overrides, **describe(observation_values(members)),
                     "runs": [m["job"] for m in members]})
     return out
 
@@ -206,30 +236,29 @@ def _support(override: str, source_rows: list[dict], rows: list[dict], axes: dic
         better = [r for r in done if r["overrides"].get(key) == target]
         same = [r for r in done if key in r["overrides"] and r["overrides"].get(key) != target]
         toward, against = f"{key} = {fmt(target)}", f"{key} != {fmt(target)}"
-    a, b = describe([r[METRIC] for r in better]), describe([r[METRIC] for r in same])
+    a, b = describe(observation_values(better)), describe(observation_values(same))
     if not a["n"] or not b["n"]:
         missing = toward if not a["n"] else against
         return {"verdict": "not tested", "note": f"the sweep has no finished runs with {missing}"}
-    delta = a["mean"] - b["mean"]
-    # Welch-style standard error of the difference, and at least the seeds' noise for these n.
-    se = math.sqrt((variance_of_mean(a["std"], a["n"]) if a["n"] > 1 else 0)
-                   + (variance_of_mean(b["std"], b["n"]) if b["n"] > 1 else 0))
-    if sd is not None:
-        se = max(se, sd * math.sqrt(1 / a["n"] + 1 / b["n"]))
-    if se == 0:
-        verdict = "inconclusive"  # nothing measured any noise: a one-image difference would count otherwise
-    elif delta > 2 * se:
-        verdict = "supported"
-    elif delta < -2 * se:
-        verdict = "contradicted"
-    else:
-        verdict = "inconclusive"
-    unknown = (f"; one run per side and no replicates: the sweep cannot tell this from run-to-run noise "
-               f"(add {SEED_KEY}={SEEDS_TO_ADD})") if se == 0 else ""
-    return {"verdict": verdict, "toward": toward, "against": against, "delta": delta, "se": se,
-            "toward_mean": a["mean"], "toward_n": a["n"], "against_mean": b["mean"], "against_n": b["n"],
-            "note": f"{toward}: {a['mean']:.4f} (n={a['n']}) vs {against}: {b['mean']:.4f} (n={b['n']}), "
-                    f"{delta:+.4f}" + (f" +/- {se:.4f}" if se else "") + unknown}
+    noise = as_noise(sd) if sd is not None else sweep_effects.sweep_noise(rows)  # the rows' own replicates
+    test = difference(a["mean"], a["n"], b["mean"], b["n"], noise)
+    out = {"toward": toward, "against": against, "delta": test["delta"], "se": test["se"], "p": test["p"],
+           "toward_mean": a["mean"], "toward_n": a["n"], "against_mean": b["mean"], "against_n": b["n"]}
+    judge([out])  # one claim; recommendations() judges all of a sweep's together (Holm)
+    return _support_verdict(out)
+
+
+def _support_verdict(s: dict) -> dict:
+    """supported / contradicted when the test (Holm-adjusted over its family) claims the difference, else
+    inconclusive; without replicates the note says the noise was never measured."""
+    s["verdict"] = ("inconclusive" if not s.get("claim") else "supported" if s["delta"] > 0 else "contradicted")
+    unknown = (f"; no configuration was run with several seeds, so the sweep cannot tell this from run-to-run "
+               f"noise (add {SEED_KEY}={SEEDS_TO_ADD})") if s.get("p") is None else ""
+    s["note"] = (f"{s['toward']}: {s['toward_mean']:.4f} (n={s['toward_n']}) vs {s['against']}: "
+                 f"{s['against_mean']:.4f} (n={s['against_n']}), {s['delta']:+.4f}"
+                 + (f" +/- {s['se']:.4f}" if s.get("se") else "")
+                 + (f", Holm p={s['p_holm']:.2g}" if s.get("p_holm") is not None else "") + unknown)
+    return s
 
 
 def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: dict[str, list[Any]],
@@ -255,10 +284,15 @@ def recommendations(rows: list[dict], findings_by_job: dict[str, list], axes: di
     for g in groups.values():
         source = [by_job[j] for j in g["runs"]]
         overrides = [f"{k}={','.join(v)}" for k, v in g["values"].items()]
-        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes, sd)}
+        noise = as_noise(sd) if sd is not None else sweep_effects.sweep_noise(rows)
+        support = [{"override": f"{k}={v[0]}", **_support(f"{k}={v[0]}", source, rows, axes, noise)}
                    for k, v in g["values"].items()]
         out.append({"finding": g["finding"], "text": g["text"], "runs": g["runs"], "count": len(g["runs"]),
                     "overrides": overrides, "support": support})
+    tested = [sup for g in out for sup in g["support"] if "delta" in sup]
+    judge(tested)  # every support claim of the sweep is one family
+    for sup in tested:
+        _support_verdict(sup)
     out.sort(key=lambda g: -g["count"])
     return out
 
@@ -276,14 +310,17 @@ def _inward(best: dict, key: str, value: Any, numeric: list, groups: list[dict])
     return None
 
 
-def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict]:
+def best_config(groups: list[dict], axes: dict[str, list[Any]], noise: Optional[Noise] = None,
+                rows: Optional[list[dict]] = None, idle: Optional[dict[str, str]] = None) -> Optional[dict]:
     """The configuration with the highest mean (seeds averaged), with notes on its swept values: at the edge
     of a range that it pays to extend, or on an axis that made no difference (then any value will do)."""
     ranked = [g for g in groups if g["mean"] is not None]
     if not ranked:
         return None
     best = max(ranked, key=lambda g: g["mean"])
-    sd = noise_sd(groups)
+    sd = noise if noise is not None else noise_sd(groups)
+    measured = noise.measured if noise is not None else sd is not None
+    comparisons = max(1, sum(1 for k in axes if k != SEED_KEY))
     edges, ties = [], []
     for key, values in axes.items():
         if key == SEED_KEY or key not in best["overrides"]:
@@ -291,11 +328,17 @@ def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict
         v = best["overrides"][key]
         others = [g for sl in _slices(groups, key) for g in sl.values()
                   if any(h is best for h in sl.values()) and g is not best]
-        if others and all(best["mean"] - g["mean"] <= tie_tolerance(best["n"], g["n"], sd) for g in others):
+        why = (idle.get(key) if idle is not None else not_exercised(rows, key)) if rows is not None else None
+        if others and why:
+            ties.append(f"{key} was not exercised ({why}): any of its values will do, and the sweep says nothing "
+                        f"about it")
+            continue
+        if others and all(best["mean"] - g["mean"] <= tie_tolerance(best["n"], g["n"], sd, comparisons)
+                          for g in others):
             alts = ", ".join(fmt(g["overrides"][key]) for g in others)
-            ties.append(f"{key}: {fmt(v)} ties with {alts} here (" + ("exactly" if sd is None else
-                        "within 2 standard errors of the seeds' noise") + "): it made no difference, any of "
-                        "these will do")
+            ties.append(f"{key}: {fmt(v)} ties with {alts} here (" + ("exactly" if not measured else
+                        "within the seeds' noise, Student's t, Bonferroni over the swept keys")
+                        + "): it made no difference, any of these will do")
             continue
         numeric = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
         if len(numeric) < 2 or v not in numeric or isinstance(v, bool):
@@ -311,17 +354,18 @@ def best_config(groups: list[dict], axes: dict[str, list[Any]]) -> Optional[dict
         diff = best["mean"] - inward["mean"]
         against = (f"{fmt(v)}: {best['mean']:.4f} (n={best['n']}) vs {fmt(inward['overrides'][key])}: "
                    f"{inward['mean']:.4f} (n={inward['n']}), {diff:+.4f}")
-        if sd is None:
+        if not measured:
             edges.append({"key": key, "value": v, "direction": None,
                           "note": f"{key}={fmt(v)} is the {edge} value swept and beat its neighbour ({against}), but "
                                   f"no configuration was run more than once, so the sweep cannot tell this from "
                                   f"run-to-run noise: rerun with {SEED_KEY}={SEEDS_TO_ADD} before extending the range"})
             continue
-        if diff <= tie_tolerance(best["n"], inward["n"], sd):
+        if diff <= tie_tolerance(best["n"], inward["n"], sd, comparisons):
             continue  # no better than its neighbour beyond noise: no trend pointing past the edge
         edges.append({"key": key, "value": v, "direction": gap,
                       "note": f"{key}={fmt(v)} is the {edge} value swept: extend the range {gap} it (it beats its "
-                              f"neighbour beyond 2 standard errors of the run-to-run sd {sd:.4f}: {against})"})
+                              f"neighbour beyond the run-to-run noise {as_noise(sd).sd:.4f}, Student's t, "
+                              f"Bonferroni over {comparisons} keys: {against})"})
     return {**best, "overrides_cli": [f"{k}={fmt(v, exact=True)}" for k, v in best["overrides"].items()],
             "edges": edges, "edge_notes": [e["note"] for e in edges] + ties}
 
@@ -370,6 +414,9 @@ def flag_runs(rows: list[dict], sd: Optional[float]) -> None:
                 where = (f"; differs from it only in {knobs[0]}={fmt(r['overrides'].get(knobs[0]))}"
                          if len(knobs) == 1 else "")
                 r["flags"].append(f"far below the best run {best['job']} ({-gap:+.4f}){where}")
+        if sweep_effects.ENDED_BELOW in r["findings"] and r.get("final_val_accuracy") is not None:
+            r["flags"].append(f"ended {r[METRIC] - r['final_val_accuracy']:.4f} below its own best "
+                              f"({r[METRIC]:.4f} at epoch {r.get('best_epoch')}, final {r['final_val_accuracy']:.4f})")
         unstable = [f for f in r["findings"] if f in UNSTABLE]
         if unstable:
             neighbours = [o for o in rows if o is not r and len(_differs(o["overrides"], r["overrides"])) == 1
@@ -389,6 +436,7 @@ def build(sweep: Sweep) -> dict:
         analyze_jobs(sweep)
     findings_by_job = {job.name: job.findings for job in sweep.jobs}
     rows = [_run_row(job) for job in sweep.jobs]
+    merged = sweep_effects.assign_observations(rows)  # identical records, same-seed reruns: one observation
     counts = {state: sum(1 for r in rows if r["status"] == state)
               for state in ("completed", "failed", "running", "preempted", "no diagnostics", "unreadable")}
     missing_count, missing = sweep.missing()
@@ -399,10 +447,11 @@ def build(sweep: Sweep) -> dict:
         for fid in r["findings"]:
             by_id.setdefault(fid, []).append(r["job"])
     groups = replicate_groups(rows)
-    sd = noise_sd(groups)
-    flag_runs(rows, sd)
-    recs = recommendations(rows, findings_by_job, sweep.axes, sd)
-    best = best_config(groups, sweep.axes)
+    noise = sweep_effects.sweep_noise(rows)
+    idle = sweep_effects.idle_axes(rows, sweep.axes)  # keys that never acted, and why
+    flag_runs(rows, noise if noise.measured else None)
+    recs = recommendations(rows, findings_by_job, sweep.axes, noise)
+    best = best_config(groups, sweep.axes, noise, rows, idle)
     reconcile(recs, best)
     if best and not sweep.runs_given:
         best["overrides_cli"] = plain_overrides(sweep.path, best["overrides_cli"])  # a --verify sweep's fixN
@@ -417,13 +466,16 @@ def build(sweep: Sweep) -> dict:
                   "missing_jobs": missing, "failures": failures,
                   "stale": [{"job": j.name, "note": j.stale} for j in sweep.jobs if j.stale]},
         "runs": rows,
-        "axes": axis_effects(rows, sweep.axes, groups),
-        "replicates": replicates(sweep.axes, groups),
+        "axes": axis_effects(rows, sweep.axes, groups, noise, idle),
+        "replicates": replicates(sweep.axes, groups, noise),
         "grid": grid(rows, sweep.axes),
         "configurations": groups,
         "findings_by_id": by_id,
         "recommendations": recs,
         "best": best,
+        "explained": sweep_effects.build(rows, sweep.axes, recs, {j.name: j.curves for j in sweep.jobs}, merged, noise,
+                                         idle),
+        "variance": variance_shares(rows, sweep.axes, idle, search="optuna" in (sweep.sweeper or "").lower()),
         "warnings": warnings,
     }
 

@@ -1,10 +1,14 @@
 """Wall time of `python -m analysis` on synthetic runs and sweeps, as a user runs it (a fresh process).
 
-    python benchmarks/analysis_speed.py [--repeats 3] [--sweep-sizes 250 500 1000] [--epochs 100]
+    python benchmarks/analysis_speed.py [--repeats 3] [--sweep-sizes 250 500 1000 10000] [--epochs 100]
 
 1. One run of 200 epochs (target: <= 0.5 s on 2 cores).
-2. Sweeps of N runs x 100 epochs each, report files written (target: <= 5 s for 1,000 runs, growing
-   linearly with N: the per-run time is printed for each N side by side).
+2. Sweeps of N runs x 100 epochs each, report files written (targets on 2 cores: <= 2 s for 1,000 runs and
+   <= 10 s for 10,000, growing linearly with N: the per-run time is printed for each N side by side). The
+   10,000-run sweep takes about 2 GB of temporary files.
+3. The sweep report's statistics alone (sweep_report.build on jobs already analysed: observations, tests,
+   per-axis explanations, recommendation checks, variance shares, curves per value), for 1,000 and
+   10,000 runs side by side: they must stay linear in the runs.
 Records have the fields and size of a ResNet-18 run (21 layer gradient norms, 17 ReLU layers).
 """
 
@@ -88,6 +92,62 @@ def write_sweep(d: Path, runs: int, epochs: int) -> None:
                 n += 1
 
 
+def analysed_sweep(runs: int, epochs: int):
+    """A Sweep whose jobs are already analysed (synthetic rows as analyze_job makes them, no files): what
+    sweep_report.build adds on top of reading the jobs."""
+    from analysis.findings import Finding, Recommendation
+    from analysis.sweep import Job, Sweep
+
+    rng = np.random.default_rng(0)
+    patience, smoothing = [3, 5, 10, 20], [0.0, 0.05, 0.1, 0.2]
+    seeds = math.ceil(runs / 16)
+    jobs = []
+    epoch_list = list(range(1, epochs + 1))
+    for n in range(runs):
+        p, s, seed = patience[n // (4 * seeds) % 4], smoothing[n // seeds % 4], n % seeds
+        acc = np.clip(0.75 - 0.7 * np.exp(-np.arange(1, epochs + 1) / 20) + rng.normal(0, 0.01, epochs), 0, 1)
+        best = float(acc.max())
+        cut = [epochs // 2] if p < 10 else []
+        findings = [Finding("lr_reduced_early", "warning", "m", recommendations=[
+            Recommendation("raise patience", [f"scheduler.patience={p * 2}"])])] if p == 3 else []
+        jobs.append(Job(n, Path(str(n)), {"scheduler.patience": p, "regularization.label_smoothing": s,
+                                          "trainer.seed": seed}, "completed", None,
+                        {"best_val_accuracy": best, "final_val_accuracy": float(acc[-1]),
+                         "best_epoch": int(acc.argmax()) + 1, "epochs": epochs, "final_train_loss": 0.5,
+                         "lr_cuts": len(cut)}, findings,
+                        {"val_epochs": epoch_list, "val_accuracy": acc.tolist(), "train_epochs": epoch_list,
+                         "learning_rate": [0.1] * epochs},
+                        [], None, {"lr_cut_epochs": cut, "lr_constant": not cut, "val_size": 10000,
+                                   "val_drawdown": float(np.max(np.maximum.accumulate(acc) - acc)),
+                                   "fields": {"mean_grad_norm": float(rng.uniform(1, 2)),
+                                              "weight_update_ratio": 1e-3, "train_val_gap": 0.05},
+                                   "fingerprint": f"{n:024x}", "primary_cause": None,
+                                   "choices": {"scheduler": "plateau"}}))
+    axes = {"scheduler.patience": patience, "regularization.label_smoothing": smoothing,
+            "trainer.seed": list(range(seeds))}
+    return Sweep(Path("bench"), None, axes, {}, [], runs, jobs=jobs, runs_given=True)
+
+
+def statistics_cost(sizes: list[int], epochs: int, repeats: int) -> None:
+    from analysis import sweep_report
+
+    per_run = {}
+    for n in sizes:
+        sweep = analysed_sweep(n, epochs)
+        t = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            sweep_report.build(sweep)
+            t.append(time.perf_counter() - t0)
+        per_run[n] = min(t) / n
+        print(f"sweep report statistics, {n} runs x {epochs} epochs (jobs already analysed): {spread(t)} s, "
+              f"per run {1000 * per_run[n]:.3f} ms", flush=True)
+    if len(per_run) > 1:
+        base = per_run[min(per_run)]
+        print("statistics per-run time relative to the smallest (1.0 = linear): "
+              + ", ".join(f"{n}: {per_run[n] / base:.2f}" for n in sorted(per_run)))
+
+
 def timed(args: list[str], repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
@@ -100,9 +160,11 @@ def timed(args: list[str], repeats: int) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--sweep-sizes", type=int, nargs="*", default=[250, 500, 1000])
+    ap.add_argument("--sweep-sizes", type=int, nargs="*", default=[250, 500, 1000, 10000])
+    ap.add_argument("--statistics-sizes", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--epochs", type=int, default=100)
     args = ap.parse_args()
+    statistics_cost(args.statistics_sizes, args.epochs, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_run(tmp / "run200", 200, 0, [])

@@ -118,6 +118,30 @@ def sweep_2x2(tmp_path_factory) -> Path:
          "regularization.label_smoothing=0,0.1"]))
 
 
+# The README's sweep, made to exercise its axes in 6 epochs on digits: patience 0 cuts the LR in some runs and
+# patience 4 never can; seed 0 at smoothing 0.2 swings and ends far below its best (checked by the tests that
+# read it, from the runs' own records). About a minute on 2 cores: its tests are marked slow.
+SWEEP_3AXES = ["trainer.epochs=6", "scheduler=plateau", "scheduler.patience=0,4", "regularization.label_smoothing=0,0.2",
+               "trainer.seed=0,1"]
+# One job of it, alone: the run that ends below its best (seconds).
+RUN_ENDS_BELOW = ["trainer.epochs=6", "scheduler=plateau", "scheduler.patience=4", "regularization.label_smoothing=0.2",
+                  "trainer.seed=0"]
+
+
+@pytest.fixture(scope="session")
+def sweep_3axes(tmp_path_factory) -> Path:
+    """A real 2x2x2 multirun (patience x label smoothing x seed, 6 epochs on digits): SWEEP_3AXES."""
+    return made_once(tmp_path_factory, "sweep_3axes", lambda sweep: trained(
+        ["-m", f"hydra.sweep.dir={sweep}", *SWEEP_3AXES], timeout=900))
+
+
+@pytest.fixture(scope="session")
+def run_ends_below(tmp_path_factory) -> Path:
+    """A real 6-epoch run at a constant LR (plateau, patience 4: no cut) whose validation swings: RUN_ENDS_BELOW."""
+    return made_once(tmp_path_factory, "run_ends_below", lambda run_dir: trained(
+        [f"hydra.run.dir={run_dir}", *RUN_ENDS_BELOW]))
+
+
 @pytest.fixture(scope="session")
 def sweep_with_failure(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """A multirun whose second job fails on a bad value (optimizer.lr=-1), and the launch's outcome."""

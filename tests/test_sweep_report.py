@@ -122,12 +122,16 @@ def test_support_compares_runs_in_the_recommended_direction():
 
     rows = [{"job": str(i), "overrides": {"scheduler.patience": p}, "best_val_accuracy": a}
             for i, (p, a) in enumerate([(3, 0.60), (3, 0.62), (6, 0.70), (6, 0.71), (10, 0.72)])]
+    # two runs a side without seeds are no replicates: nothing measured the noise, so nothing is claimed
     sup = _support("scheduler.patience=6", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})
-    # only the values on the way to the recommended one (6), not the 10 beyond it
-    assert sup["verdict"] == "supported" and sup["toward_n"] == 2 and sup["against_n"] == 2
+    assert sup["verdict"] == "inconclusive" and "several seeds" in sup["note"]
+    sup = _support("scheduler.patience=6", rows[:2], rows, {"scheduler.patience": [3, 6, 10]}, sd=0.01)
+    # only the values on the way to the recommended one (6), not the 10 beyond it; the two runs at each value
+    # share one seed (none given): one observation each, their mean
+    assert sup["verdict"] == "supported" and sup["toward_n"] == 1 and sup["against_n"] == 1
     assert sup["delta"] == pytest.approx((0.70 + 0.71) / 2 - 0.61)
     sup = _support("scheduler.patience=10", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})
-    assert sup["toward_n"] == 3 and sup["toward"] == "scheduler.patience = 6, 10"
+    assert sup["toward_n"] == 2 and sup["toward"] == "scheduler.patience = 6, 10"
     assert _support("scheduler.patience=20", rows[:2], rows, {"scheduler.patience": [3, 6, 10]})["verdict"] \
         == "not tested"  # outside the swept range: never run
     # one run per side and no replicates: no noise measured, so a one-image difference supports nothing

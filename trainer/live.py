@@ -1,7 +1,8 @@
 """Live findings: the analysis rules run at the end of every epoch, inside the trainer.
 
 A finding is logged when it starts to hold ("epoch 4: lr_reduced_early: ...") and when it clears
-("epoch 6: accuracy_at_chance cleared (held at epochs 1-5)"). Every epoch the epoch ranges in which
+("epoch 6: accuracy_at_chance cleared (held at epochs 1-5)"), never on an epoch whose validation
+accuracy fell below the previous one's: that epoch made the run worse, so the finding still holds. Every epoch the epoch ranges in which
 each finding held are written to `<diagnostics dir>/live_findings.json` (analysis/records.py
 reads them), so the final report can name findings that cleared.
 
@@ -98,13 +99,25 @@ class LiveFindings:
                 held_for = f" (held since epoch {first})" if last > first else ""
                 stop = StopRun(f.id, f"epoch {epoch}: {f.message}{held_for}")
         ids = {f.id for f in held}
+        worse = self._worse()
         for entry in self.record.values():
+            if entry["active"] and entry["id"] not in ids and worse and entry["epochs"] \
+                    and entry["epochs"][-1][1] == self.last_epoch:
+                entry["epochs"][-1][1] = epoch  # an epoch that made the run worse clears nothing: still held
+                continue
             if entry["active"] and entry["id"] not in ids:
                 entry["active"] = False
                 log.info("epoch %d: %s cleared (held at %s)", epoch, entry["id"], epoch_ranges(entry["epochs"]))
         self.last_epoch = epoch
         self._write()
         return stop
+
+    def _worse(self) -> bool:
+        """This epoch's validation accuracy fell below the previous epoch's: a warning that stops holding on such
+        an epoch (loss_oscillating "clearing" as the accuracy falls furthest) has not cleared."""
+        accs = [r.get("accuracy") for r in self.val[-2:]]
+        return len(accs) == 2 and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in accs) \
+            and accs[1] < accs[0]
 
     def _write(self) -> None:
         if self.path is not None and self.record:  # no file until a finding has held: nothing to report

@@ -45,4 +45,10 @@ def render_html(data: dict) -> str:
         found += [[code(k), f"{a} runs", f"{b} runs"] for k, (a, b) in c["findings_changed"].items()]
         body.append("<h3>Findings</h3>" + (_table(["finding", escape(c["baseline"]), escape(c["other"])], found)
                                            if found else "<p>The same findings, in as many runs.</p>"))
+        recs = [[escape(k), "-", "given"] for k in c.get("recommendations_appeared", [])]
+        recs += [[escape(k), "given", "-"] for k in c.get("recommendations_disappeared", [])]
+        recs += [[escape(k), f"{a} runs", f"{b} runs"] for k, (a, b) in c.get("recommendations_changed", {}).items()]
+        body.append("<h3>Recommendations</h3>" + (
+            _table(["recommendation", escape(c["baseline"]), escape(c["other"])], recs) if recs
+            else "<p>The same recommendations, from as many runs.</p>"))
     return page("traindx sweep comparison", body)

@@ -18,13 +18,16 @@ def setting_text(s: dict) -> str:
     return s["kind"] + (" " + values_text(s["values"]) if s["values"] else "")
 
 
-def delta_text(c: dict, noise_se: int) -> str:
-    """`+0.0123 ± 0.0040 (1 se): more than noise`, or without replicates: `+0.0123 (noise unknown: ...)`."""
+def delta_text(c: dict, noise_se: int = 2) -> str:
+    """`+0.0123 ± 0.0040 (1 se, t=3.1 at 2.0 dof, p=0.09): within noise`, or without replicates:
+    `+0.0123 (noise unknown: ...)`."""
     d, se = c["best_delta"], c["best_delta_se"]
-    if se is None:
+    if se is None or c.get("best_delta_within_noise") is None:
         return f"{d:+.4f} (noise unknown: no seeds swept as replicates on one side)"
     verdict = "within noise" if c["best_delta_within_noise"] else "more than noise"
-    return f"{d:+.4f} ± {se:.4f} (1 standard error): {verdict} (the bar is {noise_se} standard errors)"
+    t = f"t={d / se:.2f}, " if se else ""
+    return (f"{d:+.4f} ± {se:.4f} (1 standard error; {t}{c['best_delta_dof']:.1f} degrees of freedom, "
+            f"Holm p={c['best_delta_p_holm']:.2g}): {verdict}")
 
 
 def sweep_line(s: dict) -> str:
@@ -50,7 +53,16 @@ def render_text(data: dict) -> str:
         out.append(f"  findings disappeared: {', '.join(c['findings_disappeared']) or 'none'}")
         for k, (a, b) in c["findings_changed"].items():
             out.append(f"  {k}: {a} -> {b} runs")
+        out += recommendation_change_lines(c, "  ")
     return "\n".join(out) + "\n"
+
+
+def recommendation_change_lines(c: dict, indent: str) -> list[str]:
+    """Recommendations that appeared, disappeared or changed count between two sweeps."""
+    out = [f"{indent}recommendation appeared: {k}" for k in c.get("recommendations_appeared", [])]
+    out += [f"{indent}recommendation disappeared: {k}" for k in c.get("recommendations_disappeared", [])]
+    out += [f"{indent}recommendation {k}: {a} -> {b} runs" for k, (a, b) in c.get("recommendations_changed", {}).items()]
+    return out
 
 
 def render_markdown(data: dict) -> str:
@@ -71,4 +83,6 @@ def render_markdown(data: dict) -> str:
                     f"{md_escape(setting_text(ch['other']))} |" for ch in c["settings_changed"]] + [""]
         out.append(f"- findings appeared: {', '.join(code(k) for k in c['findings_appeared']) or 'none'}")
         out.append(f"- findings disappeared: {', '.join(code(k) for k in c['findings_disappeared']) or 'none'}")
+        out += [f"- {code(k)}: {a} -> {b} runs" for k, (a, b) in c["findings_changed"].items()]
+        out += [f"- {md_escape(line)}" for line in recommendation_change_lines(c, "")]
     return "\n".join(out) + "\n"

@@ -7,7 +7,9 @@ from html import escape
 from ..overrides import fmt
 from .html import code, page
 from .svg import heatmap, line_chart
-from .sweep_text import _ms, provenance_lines, replicate_rows, replicates_line, run_table_rows
+from .sweep_plots import band_chart, parallel_coordinates
+from .sweep_text import (_ms, explained_lines, noise_line, provenance_lines, recommendation_checks, replicate_rows,
+                         replicates_line, run_table_rows, variance_lines)
 
 MAX_CURVES = 60  # beyond this, curves are thinned to the best and worst runs
 
@@ -46,6 +48,22 @@ def render_sweep_html(report: dict, curves: dict[str, dict]) -> str:
         body.append(heatmap(g["rows"], [fmt(v) for v in g["row_values"]], g["cols"], [fmt(v) for v in g["col_values"]],
                             g["mean"], "mean best validation accuracy", counts=g["n"]))
     body.append("</div>")
+    explained = explained_lines(report)
+    if explained:
+        body.append("<h2>What each axis did</h2>")
+        for head, details in explained:
+            body.append(f"<p><b>{escape(head)}</b></p><ul>" + "".join(f"<li>{escape(d)}</li>" for d in details)
+                        + "</ul>")
+        body.append(f'<p class="muted">{escape(noise_line(report))}</p>')
+        ex = report["explained"]
+        if ex.get("parallel"):
+            body.append('<div class="charts">' + parallel_coordinates(ex["parallel"]) + "</div>")
+        if ex.get("curves"):
+            body.append('<div class="charts">' + "".join(band_chart(c) for c in ex["curves"] if c["lines"]) + "</div>")
+    variance = variance_lines(report)
+    if variance:
+        body.append("<h2>Share of the variance in best validation accuracy</h2><ul>"
+                    + "".join(f"<li>{escape(v)}</li>" for v in variance) + "</ul>")
     headers, rows = run_table_rows(report)
     body.append("<h2>Runs</h2><table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
                 + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
@@ -60,7 +78,9 @@ def render_sweep_html(report: dict, curves: dict[str, dict]) -> str:
     if rep:
         body.append(f"<p>{escape(rep)}</p>")
     for axis in report["axes"]:
-        none = ' <span class="muted">(no effect: its values tie)</span>' if axis.get("effect") == "none" else ""
+        none = {"none": ' <span class="muted">(no effect: its values tie)</span>',
+                "not exercised": f' <span class="warning">(not exercised: {escape(axis.get("not_exercised_why") or "")})'
+                                 "</span>"}.get(axis.get("effect"), "")
         body.append(f"<h3>{escape(axis['key'])}{none}</h3><table><tr><th>value</th><th>best val accuracy: mean ± std (n)</th>"
                     "<th>runs</th></tr>" + "".join(
                         f"<tr><td>{escape(fmt(lv['value']))}</td><td>{escape(_ms(lv))}</td>"
@@ -70,11 +90,14 @@ def render_sweep_html(report: dict, curves: dict[str, dict]) -> str:
         body.append("<p>No warning or critical finding recommended a change.</p>")
     else:
         body.append("<ul>")
-        for r in report["recommendations"]:
+        checks = recommendation_checks(report)
+        for i, r in enumerate(report["recommendations"]):
             body.append(f"<li>{code(r['finding'])} ({r['count']} runs: {escape(', '.join(r['runs'][:30]))}): "
                         f"{escape(r['text'])}" + (": " + " ".join(code(o) for o in r["overrides"]) if r["overrides"] else "")
                         + "<ul>" + "".join(f"<li>{code(sup['override'])}: <b>{escape(sup['verdict'])}</b>: "
-                                           f"{escape(sup['note'])}</li>" for sup in r["support"]) + "</ul></li>")
+                                           f"{escape(sup['note'])}</li>" for sup in r["support"])
+                        + "".join(f'<li class="{"warning" if line.startswith("CONTRADICTED") else "info"}">ran: '
+                                  f"{escape(line)}</li>" for line in checks[i]) + "</ul></li>")
         body.append("</ul>")
     if report["warnings"]:
         body.append("<h2>Reading warnings</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report["warnings"][:200])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .catalog import CATALOG, Rule, rule, run_rules
 
 # Importing the modules registers their rules, in report order.
-from . import data, schedule, loss, gradients, generalization, convergence, per_class, labels  # noqa: E402,F401
+from . import data, schedule, loss, gradients, generalization, convergence, per_class, labels, ending  # noqa: E402,F401
 
 diagnose = run_rules  # every rule of the catalog on a run: the name the reports, the trainer and the tests use
 
