@@ -27,6 +27,8 @@ what it wrote with this table. Field names are public and stable: add fields, ne
 
 from __future__ import annotations
 
+from .config_keys import DATA_DOWNLOAD, DATA_LOADER, DATA_NUM_WORKERS, DATA_ROOT, OPTIMIZER_LR
+
 from dataclasses import dataclass
 
 # ───────────────────────────── file names ─────────────────────────────
@@ -265,7 +267,7 @@ LR_FIND_FIELDS = {
 # What makes an LR range test's setup the same as a run's: these config groups, less the keys that do not change
 # what a given LR does (the LR itself; how data is loaded).
 LR_FIND_SETUP = ("data", "model", "optimizer", "regularization", "augmentation", "fault")
-LR_FIND_SETUP_IGNORED = ("optimizer.lr", "data.num_workers", "data.loader", "data.download", "data.root")
+LR_FIND_SETUP_IGNORED = (OPTIMIZER_LR, DATA_NUM_WORKERS, DATA_LOADER, DATA_DOWNLOAD, DATA_ROOT)
 
 
 def epoch_ranges(ranges: list) -> str:

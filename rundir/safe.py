@@ -140,11 +140,12 @@ def read_whole(path: Path, cap: int, warnings: list[str]) -> Optional[bytes]:
     return data
 
 
-def read_json(path: Path, warnings: list[str], cap: int = MAX_JSON_BYTES) -> Optional[dict]:
+def read_json(path: Path, warnings: list[str], cap: Optional[int] = None) -> Optional[dict]:
     """A JSON file holding an object (run_info.json, status.json, diagnostics_dir.json); None when absent,
-    and None with a warning when it is unreadable, larger than cap, or holds something else."""
+    and None with a warning when it is unreadable, larger than cap (default MAX_JSON_BYTES, read at the call so
+    a caller may lower it), or holds something else."""
     path = Path(path)
-    data = read_whole(path, cap, warnings)
+    data = read_whole(path, MAX_JSON_BYTES if cap is None else cap, warnings)
     if data is None:
         return None
     try:
