@@ -390,18 +390,19 @@ def test_an_axis_without_effect_gets_no_extend_advice_and_seeds_are_replicates(t
     report = json.loads(proc.stdout)
     effects = {a["key"]: a for a in report["axes"]}
     assert set(effects) == {"scheduler.patience", "optimizer.lr"}  # the seed is no axis
-    assert effects["scheduler.patience"]["effect"] == "none" and effects["optimizer.lr"]["effect"] == "some"
+    # no run cut its LR, so patience never acted: "not exercised" (issue 20), never counted as an effect
+    assert effects["scheduler.patience"]["effect"] == "not exercised" and effects["optimizer.lr"]["effect"] == "some"
+    assert effects["scheduler.patience"]["not_exercised_why"]
     best = report["best"]
     assert best["n"] == 2 and best["mean"] == pytest.approx(0.80) and best["std"] == pytest.approx(0.00707, abs=1e-4)
     assert "trainer.seed" not in best["overrides"]
     assert not any(n.startswith("scheduler.patience=") for n in best["edge_notes"])
-    assert any(n.startswith("scheduler.patience: 1 ties with 3") for n in best["edge_notes"])
     assert any(n.startswith("optimizer.lr=0.1 is the largest value swept: extend the range above it (")
                for n in best["edge_notes"])
     assert report["replicates"]["values"] == [0, 1] and report["replicates"]["n"] == [2]
     text = analyze(sweep).stdout
     assert "effect of trainer.seed" not in text
-    assert "effect of scheduler.patience on best val accuracy (none: its values tie" in text
+    assert "scheduler.patience was not exercised: no run cut the LR" in text
     assert "seeds (trainer.seed = 0, 1) are replicates, not an axis" in text
     assert "extend the range below" not in text
 
