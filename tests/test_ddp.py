@@ -53,7 +53,9 @@ def test_two_ranks_write_one_run_that_matches_one_process(tmp_path, one_thread):
     runs = list((cwd / "outputs").glob("*/*"))
     assert len(runs) == 1, runs  # one directory for the whole run
     run = runs[0]
-    assert sorted(p.name for p in run.iterdir()) == [".hydra", "checkpoints", "diagnostics", "train.log"]
+    from rundir.format import HYDRA_ACCEPTED, LOCK
+    assert sorted(p.name for p in run.iterdir()) == sorted([".hydra", HYDRA_ACCEPTED, LOCK, "checkpoints", "diagnostics",
+                                                            "train.log"])
     diag = run / "diagnostics"
     written = sorted(p.name for p in diag.iterdir() if p.name != "live_findings.json")  # rank 0's, if any fired
     assert written == ["per_sample", "run_info.json", "status.json", "train_diagnostics.jsonl", "val_diagnostics.jsonl"]

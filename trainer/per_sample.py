@@ -79,9 +79,10 @@ class SampleRecorder:
         rows = distributed.all_reduce_sum_(self.rows)
         host = rows.cpu().numpy()
         seen = host[PREDICTED] > 0
-        return {"loss": np.where(seen, host[LOSS], np.nan).astype(np.float16),
-                "margin": np.where(seen, host[MARGIN], np.nan).astype(np.float16),
-                "predicted": (host[PREDICTED] - 1).astype(np.int16)}
+        with np.errstate(over="ignore"):  # a diverged run's losses beyond float16's 65504 are stored as inf
+            return {"loss": np.where(seen, host[LOSS], np.nan).astype(np.float16),
+                    "margin": np.where(seen, host[MARGIN], np.nan).astype(np.float16),
+                    "predicted": (host[PREDICTED] - 1).astype(np.int16)}
 
 
 def sample_dir(diag_dir: Path) -> Path:

@@ -104,7 +104,12 @@ def band_chart(axis: dict, width: int = 520, height: int = 300) -> str:
     if not xs or not lows:
         return "".join(out) + f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg>'
     x0, x1 = _span(min(xs), max(xs))
-    y0, y1 = _span(max(0.0, min(lows)), min(1.0, max(highs)))
+    lo, hi = max(0.0, min(lows)), min(1.0, max(highs))  # accuracies: clipped to [0, 1] where that leaves a range
+    if not hi > lo:  # a hostile file's values all outside [0, 1]: their own range
+        lo, hi = min(lows), max(highs)
+    y0, y1 = _span(lo, hi)
+    if not (x1 - x0 > 0 and y1 - y0 > 0):  # spans beyond the float range or resolution: nothing to place
+        return "".join(out) + f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no data</text></svg>'
 
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * pw

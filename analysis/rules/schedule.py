@@ -7,6 +7,7 @@ from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, raise_lr
 from rundir.read import Run
 from ..facts import ended_near_best
+from ..progress import UNDERTRAINED_REMAINING, progress
 from ..stats import trend
 from ..schedule import CUT_RATIO, DECAYED_SHARE, decayed_to_nothing, early_limit, find_cuts, relax_cuts
 from .catalog import rule
@@ -43,13 +44,15 @@ def lr_reduced_early(run: Run):
 @rule("lr_cut_premature", section="Learning Rate", title="a cut came while the val loss was still falling",
       source="ours: scheduler-event attribution (val-loss slope vs its own noise, Student t at 95%)",
       thresholds={"still falling": "slope significantly < 0 (Student t, 95%) and predicted fall over the window > val-loss noise",
-                  "cost": "not when the val loss fell after the cut and the run ended within noise of its best "
-                          "(the best-vs-last window test)"})
+                  "cost": "not when the val loss fell after the cut, the run ended within noise of its best "
+                          "(the best-vs-last window test) and the loss got within 25% of the way to its floor"})
 def lr_cut_premature(run: Run):
     # A planned (step) cut is not premature by design; it counts only when the val loss measurably worsened.
     premature = [c for c in find_cuts(run) if c.verdict == "still improving" and (not c.planned or c.hurt)]
-    # A cut that cost nothing is no fault: the val loss kept falling after it and the run ended within noise of its best.
-    if ended_near_best(run):
+    # A cut that cost nothing is no fault: the val loss kept falling after it, the run ended within noise of its best,
+    # and the loss still got (nearly) all the way to its floor. A run left far from its floor after its LR was cut
+    # while improving paid for the cut, even when it ends at its best (it was still creeping up at a tiny LR).
+    if ended_near_best(run) and _got_most_of_the_way(run):
         premature = [c for c in premature if not (c.bought_loss is not None and c.bought_loss < 0)]
     if not premature:
         return None
@@ -61,6 +64,12 @@ def lr_cut_premature(run: Run):
         f"the LR cut at epoch {c.epoch} came while the val loss was still falling "
         f"({c.val_slope:+.3g}/epoch, t={c.val_slope_t:.1f}, noise {c.val_noise:.2g})",
         evidence={"premature_cuts": [p.as_dict() for p in premature]}, recommendations=recs, epoch=c.epoch)
+
+
+def _got_most_of_the_way(run: Run) -> bool:
+    """The training loss ended within UNDERTRAINED_REMAINING of the way to its floor (progress.py's verdict)."""
+    done = progress(run).get("loss_progress")
+    return done is not None and 1 - done <= UNDERTRAINED_REMAINING
 
 
 @rule("lr_out_of_range", section="Learning Rate", title="initial LR outside the usual band for the optimizer",
