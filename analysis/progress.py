@@ -207,9 +207,11 @@ def _progress(run: Run) -> dict:
     elif (steep and far_left) or val_rising:
         verdict = "still improving"
     elif math.isfinite(remaining) and remaining > FAR_SHARE:
-        verdict = "stalled"  # crawling or flat, more than half the way left
+        verdict = "stalled"  # crawling or flat, more than half the way left (far_from_converged warns)
     elif still_falling and far_left:
         verdict = "still improving"  # slowly: no warning (undertrained needs a steep fall)
+    elif math.isfinite(remaining) and remaining > UNDERTRAINED_REMAINING:
+        verdict = "stalled"  # flat with over a quarter of the way left (e.g. the LR was cut away): not converged
     elif math.isfinite(remaining):
         verdict = "converged"
     else:

@@ -77,7 +77,7 @@ def undertrained(run: Run):
                   "and": "neither not learning nor still falling steeply"})
 def far_from_converged(run: Run):
     p = progress(run)
-    if p["verdict"] != "stalled" or not _ended(run):
+    if p["verdict"] != "stalled" or not (p.get("remaining") or 0) > FAR_SHARE or not _ended(run):
         return None
     return Finding("far_from_converged", "warning",
                    f"far from converged: the training loss ended at {p['end']:.4g}, {p['remaining']:.0%} of the way "
