@@ -361,6 +361,39 @@ def _worker(chunk: tuple[int, int]) -> tuple[int, list[str]]:
         return run_cases(range(*chunk))
 
 
+def run_chunks(worker, seed: int, cases: int, workers: int, time_limit: float = 0.0, chunk: int = 250) -> int:
+    """Cases seed .. seed + cases in chunks of `chunk`, through worker(chunk) -> (count, failure lines), in a pool of
+    `workers` forked processes (1: in this one); failures printed as they come, then the totals. Exit status 1
+    on any failure. time_limit (s, 0: none) stops starting chunks. Both fuzzers (this one, fuzz_images.py) use it."""
+    start = time.perf_counter()
+    chunks = [(s, min(s + chunk, seed + cases)) for s in range(seed, seed + cases, chunk)]
+    done, failures = 0, []
+
+    def take(n: int, f: list[str]) -> bool:
+        nonlocal done, failures
+        done, failures = done + n, failures + f
+        for line in f:
+            print(line, flush=True)
+        return bool(time_limit) and time.perf_counter() - start > time_limit
+
+    if workers > 1:
+        import multiprocessing as mp  # only a pooled run forks
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            for n, f in pool.imap_unordered(worker, chunks):
+                if take(n, f):
+                    pool.terminate()
+                    break
+    else:
+        for c in chunks:
+            if take(*worker(c)):
+                break
+    elapsed = time.perf_counter() - start
+    print(f"cases: {done}  failures: {len(failures)}  time: {elapsed:.0f} s  ({1000 * elapsed / max(done, 1):.1f} ms "
+          f"per case, {workers} workers, {os.cpu_count()} CPUs)")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=1000)
@@ -376,34 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         with memory_limit():
             print(run_case(a.replay, templates()) or "passed")
         return 0
-    start = time.perf_counter()
-    chunk = 250
-    chunks = [(s, min(s + chunk, a.seed + a.cases)) for s in range(a.seed, a.seed + a.cases, chunk)]
-    done, failures = 0, []
-    if a.workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(a.workers) as pool:
-            for n, f in pool.imap_unordered(_worker, chunks):
-                done += n
-                failures += f
-                for line in f:
-                    print(line, flush=True)
-                if a.time_limit and time.perf_counter() - start > a.time_limit:
-                    pool.terminate()
-                    break
-    else:
-        for c in chunks:
-            n, f = _worker(c)
-            done, failures = done + n, failures + f
-            for line in f:
-                print(line, flush=True)
-            if a.time_limit and time.perf_counter() - start > a.time_limit:
-                break
-    elapsed = time.perf_counter() - start
-    print(f"cases: {done}  failures: {len(failures)}  time: {elapsed:.0f} s  ({1000 * elapsed / max(done, 1):.1f} ms "
-          f"per case, {a.workers} workers, {os.cpu_count()} CPUs)")
-    return 1 if failures else 0
+    return run_chunks(_worker, a.seed, a.cases, a.workers, a.time_limit)
 
 
 if __name__ == "__main__":

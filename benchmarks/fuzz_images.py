@@ -23,7 +23,6 @@ import signal
 import struct
 import sys
 import tempfile
-import time
 import zlib
 from pathlib import Path
 
@@ -32,7 +31,7 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from fuzz_analysis import memory_limit  # noqa: E402 - the same per-process memory cap
+from fuzz_analysis import memory_limit, run_chunks  # noqa: E402 - the same memory cap and chunked runner
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SIZE = 16  # data.image_size of every case: small, so a case costs milliseconds
@@ -403,29 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         with memory_limit():
             print(load_case(tmp, settings) or "passed")
         return 0
-    start = time.perf_counter()
-    chunk = 250
-    chunks = [(s, min(s + chunk, a.seed + a.cases)) for s in range(a.seed, a.seed + a.cases, chunk)]
-    done, failures = 0, []
-    if a.workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(a.workers) as pool:
-            results = pool.imap_unordered(_worker, chunks)
-            for n, f in results:
-                done, failures = done + n, failures + f
-                for line in f:
-                    print(line, flush=True)
-    else:
-        for c in chunks:
-            n, f = _worker(c)
-            done, failures = done + n, failures + f
-            for line in f:
-                print(line, flush=True)
-    elapsed = time.perf_counter() - start
-    print(f"cases: {done}  failures: {len(failures)}  time: {elapsed:.0f} s  ({1000 * elapsed / max(done, 1):.1f} ms "
-          f"per case, {a.workers} workers, {os.cpu_count()} CPUs)")
-    return 1 if failures else 0
+    return run_chunks(_worker, a.seed, a.cases, a.workers)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -74,3 +76,18 @@ def read_jsonl_strict(path: Path) -> tuple[list[dict], bytes]:
     body, _, tail = data.rpartition(b"\n")  # no newline at all: body empty, tail the whole file
     lines = body.decode("utf-8").splitlines() if body else []
     return [strict_json(line) for line in lines], tail
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int):
+    """A block that takes longer than seconds fails: a hang (a FIFO read, a link loop, an endless run) fails its test, never the suite (SIGALRM interrupts a blocking read too)."""
+    def expire(_signum, _frame):
+        raise TimeoutError(f"no answer within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -15,13 +15,11 @@ where the command line itself is the point: Hydra's own errors, an environment v
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import io
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ import torch
 
 from rundir.errorline import INTERNAL_ERROR
 from conftest import ROOT, compose, run_trainer
-from reliability_helpers import HYDRA_APPENDS, TINY_ARGS, TINY_ENV, copy_run, digest, snapshot
+from reliability_helpers import HYDRA_APPENDS, TINY_ARGS, TINY_ENV, copy_run, digest, no_hang, snapshot
 from rundir.lock import DirectoryLock
 from trainer import checkpoint
 from trainer.job import Job
@@ -554,21 +552,6 @@ def invoke(case: Case, run_dir: Path, fill: Callable[[str], str], capsys) -> tup
 
 
 CASE_TIMEOUT_S = 120  # a hang (a FIFO read, an endless run) fails its row instead of the suite
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int):
-    """An in-process row that takes longer than seconds fails (SIGALRM interrupts a blocking read too)."""
-    def expire(_signum, _frame):
-        raise TimeoutError(f"no answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=pytest.mark.slow if c.slow else ()) for c in CASES])

@@ -3,38 +3,22 @@ links followed once, FIFOs never opened, and a real run on a folder with both.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 
 import numpy as np
 import pytest
 
 from conftest import ROOT, compose
+from reliability_helpers import no_hang
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import fuzz_images as fi  # noqa: E402 - the fuzzer's builders of real and hostile files
 
 from trainer.errors import DataError  # noqa: E402
 from trainer.image_folder import scan  # noqa: E402
-
-
-@contextlib.contextmanager
-def within(seconds: int):
-    """A hang (a FIFO read, a walk through a link loop) fails the test instead of stalling the suite."""
-    def expire(_signum, _frame):
-        raise TimeoutError(f"no answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def learnable_folder(root, per_class: int = 20, size: int = 16):
@@ -73,7 +57,7 @@ def hostile_files(folder) -> dict[str, str]:
 def test_each_hostile_file_is_named_with_its_reason_and_refused_in_one_line(tmp_path):
     root = learnable_folder(tmp_path / "f", per_class=3)
     expected = hostile_files(root / "a")
-    with within(30), pytest.raises(DataError) as refused:
+    with no_hang(30), pytest.raises(DataError) as refused:
         scan(str(root))
     line = str(refused.value)
     assert "\n" not in line and line.startswith(f"data.root={root}: 9 of 15 images cannot be used: ")
@@ -81,7 +65,7 @@ def test_each_hostile_file_is_named_with_its_reason_and_refused_in_one_line(tmp_
     assert all(f"a/{name} ({expected[name]}" in line for name in first), line
     assert line.endswith("; and 4 more; fix or remove them, or set data.skip_bad_images=true to train without them")
 
-    with within(30):
+    with no_hang(30):
         found = scan(str(root), skip_bad=True)
     reasons = {os.path.basename(b.path): b.reason for b in found.bad}
     assert set(reasons) == set(expected)
@@ -98,7 +82,7 @@ def test_links_are_followed_once_and_never_loop(tmp_path):
     (root / "b" / "deeper").mkdir()
     (root / "b" / "deeper" / "back").symlink_to("../..")
     (root / "a" / "again.png").symlink_to("1.png")  # the same file under a second name
-    with within(30):
+    with no_hang(30):
         found = scan(str(root))
     paths = [p for p, _ in found.samples]
     assert len(paths) == 8 and len({os.stat(p).st_ino for p in paths}) == 8  # each image once, not 40 times
@@ -154,7 +138,7 @@ def test_a_run_on_a_folder_with_links_and_bad_images_trains_on_each_good_image_o
                             "data.batch_size=8", "data.skip_bad_images=true", "data.val_fraction=0.25",
                             "model.width=4", "trainer.epochs=3", "trainer.device=cpu", "optimizer.lr=0.05",
                             "scheduler=constant"], diag_dir=run / "diagnostics"))
-    with within(240), caplog.at_level(logging.WARNING, logger="trainer"):
+    with no_hang(240), caplog.at_level(logging.WARNING, logger="trainer"):
         best = train(cfg, run)
     info = json.loads((run / "diagnostics" / "run_info.json").read_text())
     assert info["train_size"] + info["val_size"] == 40 and info["val_size"] == 10

@@ -20,6 +20,7 @@ from torch import nn
 
 from .config import FAULTS, FaultConf
 from .data import Data, FolderDataset, SourceDataset
+from .errors import ConfigError
 
 # ───────────────────────────── data ─────────────────────────────
 
@@ -78,8 +79,6 @@ def duplicate_images(d: Data, seed: int, fraction: float) -> None:
     """A share of the validation images replaced by copies of random training images (with their labels),
     appended to the source under new indices: the same pictures saved again under new names, which the
     index check cannot see. Tensor datasets only (an image folder would need new files)."""
-    from .errors import ConfigError
-
     if not isinstance(d.val, SourceDataset) or not isinstance(d.train, SourceDataset):
         raise ConfigError("fault=duplicated_images needs a tensor dataset (data=digits, cifar10, cifar100 or fake)")
     rng = np.random.default_rng(seed + 13)

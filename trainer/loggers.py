@@ -28,10 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from rundir.files import RunFileError
 from rundir.format import HYDRA_DIR, HYDRA_OVERRIDES, HYDRA_RUNTIME, LOGGER_NESTED_TAG, LOGGER_TAG
 
 from .config import LoggerConf
 from .errors import ConfigError
+from .preflight import check_writable_dir
 from .signals import Preempted
 
 BEST_METRIC = "hparam/best_val_accuracy"  # the HParams tab's metric
@@ -164,10 +166,6 @@ class TensorBoardLogger:
 def check_writable(directory: Path, setting: str) -> None:
     """ConfigError naming the setting (`key=value`) unless directory can be written or created
     (trainer/preflight.py's check of the run's own directories): found before the first step, not after an epoch."""
-    from rundir.files import RunFileError
-
-    from .preflight import check_writable_dir
-
     try:
         check_writable_dir(directory)
     except RunFileError as e:
