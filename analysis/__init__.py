@@ -19,7 +19,7 @@ LAYERS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     3: ("rules", "the rule catalog and the differential diagnosis: Run -> findings and a cause",
         ("analysis.rules",)),
     4: ("reports", "run, sweep, comparison and verification reports as plain data",
-        ("analysis.run_report", "analysis.jobs", "analysis.sweep_report", "analysis.compare",
+        ("analysis.run_report", "analysis.jobs", "analysis.job_cache", "analysis.sweep_report", "analysis.compare",
          "analysis.verification", "analysis.label_noise_report")),
     5: ("render", "plain report data -> text, Markdown, HTML, JSON, CSV, PNG",
         ("analysis.render",)),

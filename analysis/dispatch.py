@@ -26,6 +26,8 @@ from rundir.read import RunError, check_path, load_run, stale_note
 from . import compare, run_report, sweep_report
 from .findings import severity_rank
 from .importers import load_runs
+from .job_cache import CACHE_FILE, JobCache
+from .jobs import analyze_jobs
 from .render.formats import COMPARISON, RUN, SWEEP, file_name, render as render_format, report_files
 from .sweep import is_sweep_dir, load_sweep, sweep_from_runs
 
@@ -105,15 +107,18 @@ def report_paths(paths: list[Path], fmt: str, out: Optional[Path], fail_on: Opti
         raise
 
 
-def write_report(kind: str, report: dict, curves, out: Optional[Path], implicit: Optional[Path]) -> list[Path]:
-    """The kind's report files into --out (a failure is an error) or else the implicit place (a failure is a
-    warning: a sweep someone else owns); [] when neither is given."""
+def write_report(kind: str, report: dict, curves, out: Optional[Path], implicit: Optional[Path],
+                 extra: Optional[dict[str, str]] = None) -> list[Path]:
+    """The kind's report files (and the extra files, such as a sweep's job cache) into --out (a failure is an
+    error) or else the implicit place (a failure is a warning: a sweep someone else owns); [] when neither is
+    given."""
+    files = {**report_files(kind, report, curves), **(extra or {})}
     if out is not None:
-        return write_files(out, report_files(kind, report, curves))
+        return write_files(out, files)
     if implicit is None:
         return []
     try:  # a folder chosen here is written only as what it is: a link there is not followed
-        return write_files(implicit, report_files(kind, report, curves), follow_link=False)
+        return write_files(implicit, files, follow_link=False)
     except OutputError as e:
         print(f"warning: {e}; use --out DIR", file=sys.stderr)
         return []
@@ -127,10 +132,14 @@ def report_sweep(path, fmt: str, out: Optional[Path], imports=None) -> int:
     """One sweep directory (or a list of run directories or Runs): files into <sweep>/analysis/ or --out; runs
     given one by one write files only with --out."""
     sweep = load_sweep(path, imports) if isinstance(path, Path) else sweep_from_runs(path, imports)
-    report = sweep_report.build(sweep)
     implicit = sweep.path / "analysis" if isinstance(path, Path) else None
+    folder = out if out is not None else implicit  # the report's directory keeps the analysed jobs
+    cache = JobCache(folder, sweep.path, len(sweep.job_dirs), imports) if folder is not None and implicit else None
+    analyze_jobs(sweep, cache=cache)
+    report = sweep_report.build(sweep)
     plots = sweep_report.curves(sweep)
-    html_path = _named(write_report(SWEEP, report, plots, out, implicit), "html", SWEEP)
+    kept = {CACHE_FILE: cache.text()} if cache is not None and cache.changed else {}
+    html_path = _named(write_report(SWEEP, report, plots, out, implicit, kept), "html", SWEEP)
     sys.stdout.write(render_format(fmt, SWEEP, report, plots)
                      + (f"\nHTML report: {html_path}\n" if fmt == "text" and html_path else ""))
     for w in report["warnings"][:50]:

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from rundir.read import Run, RunError, stale_note
 
 from .importers import load_job
+from .job_cache import JobCache, signature
 from .rules import diagnose
 from .rules.causes import primary
 from .run_facts import sweep_facts
@@ -51,8 +52,9 @@ def analyze_job(path: Path | Run, imports: Any = None) -> Job:
 POOL_MIN_JOBS = 200  # below this, worker start-up costs more than it saves
 
 
-def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
-    """Analyse every job, in worker processes for large sweeps (one per core), in order."""
+def analyze_jobs(sweep: Sweep, workers: Optional[int] = None, cache: Optional[JobCache] = None) -> None:
+    """Analyse every job, in worker processes for large sweeps (one per core), in order; with a cache, only
+    the jobs whose files changed since it was written (the cache is updated, for the caller to write)."""
     if sweep.given:  # runs compared one by one: read already, with their coordinates
         sweep.jobs = [analyze_job(run) for run, _ in sweep.given]
         axes_from_jobs(sweep)
@@ -65,14 +67,20 @@ def analyze_jobs(sweep: Sweep, workers: Optional[int] = None) -> None:
             sweep.warnings.append("several runs share a directory name; see their paths")
         return
     dirs = sweep.job_dirs
+    sigs = [signature(d) for d in dirs] if cache is not None else [None] * len(dirs)
+    jobs = [cache.get(d, s) if cache is not None else None for d, s in zip(dirs, sigs)]
+    todo = [d for d, job in zip(dirs, jobs) if job is None]
     analyze = partial(analyze_job, imports=sweep.imports)
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if len(dirs) >= POOL_MIN_JOBS and workers > 1:
+    if len(todo) >= POOL_MIN_JOBS and workers > 1:
         # concurrent.futures brings multiprocessing (20 ms): imported only by a sweep large enough to use it
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            sweep.jobs = list(pool.map(analyze, dirs, chunksize=max(1, len(dirs) // (workers * 8))))
+            fresh = iter(pool.map(analyze, todo, chunksize=max(1, len(todo) // (workers * 8))))
+            sweep.jobs = [job if job is not None else next(fresh) for job in jobs]
     else:
-        sweep.jobs = [analyze(d) for d in dirs]
+        sweep.jobs = [job if job is not None else analyze(d) for d, job in zip(dirs, jobs)]
+    if cache is not None:
+        cache.update(sweep.jobs, sigs)
     axes_from_jobs(sweep)

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+try:
+    import orjson as _orjson
+
+    _ORJSON_OPTIONS = _orjson.OPT_INDENT_2 | _orjson.OPT_NON_STR_KEYS | _orjson.OPT_SERIALIZE_NUMPY
+except ImportError:  # pragma: no cover - orjson is a dependency, but a report must not need it
+    _orjson = None
+
 from . import comparison_html, comparison_text, csv_out, html, markdown, sweep_html, sweep_text, text
 
 RUN, SWEEP, COMPARISON = "run", "sweep", "comparison"
@@ -48,6 +55,11 @@ def json_safe(value: Any) -> Any:
 
 
 def _json(report: dict, _source: Any, _siblings: frozenset) -> str:
+    if _orjson is not None:  # 10x faster on a large sweep; it writes NaN and infinities as null itself
+        try:
+            return _orjson.dumps(report, default=str, option=_ORJSON_OPTIONS).decode() + "\n"
+        except (_orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits: Python's json has no limit
+            pass
     return json.dumps(json_safe(report), indent=2, allow_nan=False, default=str) + "\n"
 
 
