@@ -164,3 +164,26 @@ def test_digits_read_from_the_shipped_file_equal_scikit_learns_loader():
     source = load_digits(16)
     assert source.images.shape == (1797, 3, 16, 16) and source.images.dtype == torch.uint8
     assert sorted(set(source.labels.tolist())) == list(range(10))
+
+
+def test_input_statistics_are_measured_without_augmentation():
+    """Normalization is judged on the data (the validation pipeline), not on augmented images: on digits a random
+    crop's black padding and TrivialAugment shift the training images' mean by about a quarter of a std, which
+    read as "inputs not normalized" on every augmented run."""
+    from analysis.rules import diagnose
+    from rundir.read import run_from_records
+    from trainer.data import batch_stats
+
+    cfg = typed(["augmentation=trivialaugment", "data.image_size=16"])
+    d = build_datasets(cfg.data, cfg.augmentation, seed=0)
+    augmented, plain = batch_stats(d.train, 256, 0), batch_stats(d.val, 256, 0)
+    assert augmented["input_mean"][0] < -0.15  # what the augmentation does to the statistics
+    assert abs(plain["input_mean"][0]) < 0.15 and 0.8 < plain["input_std"][0] < 1.2
+
+    def flagged(stats):
+        run = run_from_records([], [], name="stats", info={**d.facts, **stats})
+        return "input_not_normalized" in [f.id for f in diagnose(run)]
+
+    assert not flagged(plain)
+    unnormalized = break_data(FaultConf(name="unnormalized_input"), d, 0)
+    assert flagged(batch_stats(unnormalized.val, 256, 0))  # a missing Normalize is still found

@@ -48,7 +48,7 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
     typed = validate(cfg)
     seed = typed.trainer.seed
     data = break_data(typed.fault, build_datasets(typed.data, typed.augmentation, seed), seed)
-    info = {**data.facts, **batch_stats(data.train, 256, seed), DUPLICATE_IMAGES: duplicates.check(data, seed)}
+    info = {**data.facts, **batch_stats(data.val, 256, seed), DUPLICATE_IMAGES: duplicates.check(data, seed)}
     run = run_from_records([], [], name="check_data", info=info, config=plain(typed))
     data_rules = [r.id for r in CATALOG.values() if r.section == "Data"]
     findings = [f.to_dict() for f in diagnose(run, ids=data_rules)]
@@ -63,7 +63,7 @@ def check(cfg: DictConfig, out_dir: Path) -> int:
         print(f"  {line}")
     counts = info["class_counts"]
     print(f"  class counts (train): min {min(counts)}, max {max(counts)}")
-    print(f"  transformed batch: mean {[round(m, 3) for m in info['input_mean']]}, "
+    print(f"  un-augmented batch (the validation pipeline): mean {[round(m, 3) for m in info['input_mean']]}, "
           f"std {[round(s, 3) for s in info['input_std']]}")
     for f in findings:
         print("\n".join(finding_lines(f, "  ")))

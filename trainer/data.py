@@ -470,7 +470,10 @@ def check_labels(facts: dict, num_classes: int) -> None:
 
 
 def batch_stats(ds: Dataset, n: int, seed: int) -> dict:
-    """Per-channel mean and std of n transformed images, without disturbing the global RNG."""
+    """Per-channel mean and std of n transformed images, without disturbing the global RNG. Given the
+    validation set (its pipeline never augments, but normalizes as training does): whether the inputs are
+    normalized is a fact of the data and of data.mean/std, and a random crop's black padding or a
+    TrivialAugment draw would shift the statistics of augmented training images by a quarter of a std."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         x = torch.stack([ds[i][0] for i in range(min(n, len(ds)))]).float()

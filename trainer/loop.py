@@ -146,7 +146,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
         checkpoint.set_rng_state(saved["rng"])
         if saved.get("collector") is not None:
             collector.load_state_dict(saved["collector"], device, counts=main)  # DDP: rank 0 carries the sums
-    input_stats = batch_stats(data.train, 256, t.seed) if main else {}
+    input_stats = batch_stats(data.val, 256, t.seed) if main else {}  # un-augmented: batch_stats says why
     preflight.check_inputs(input_stats, cfg.data)
     run_info = {
         RUN_ID: (saved or {}).get("run_id") or uuid.uuid4().hex,

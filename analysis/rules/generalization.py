@@ -250,7 +250,8 @@ def val_above_train(run: Run):
     suspicious = aug == "none"
     gap = float(np.nanmean(v - t))
     why = (" (expected with training augmentation)" if augmented
-           else ": with no augmentation this suggests leakage or a preprocessing mismatch" if suspicious
+           else ": with no augmentation this suggests leakage, a preprocessing mismatch, or wrong labels in the "
+                "training set only (a model cannot fit labels that validation does not share)" if suspicious
            else " (augmentation not recorded: expected if the training data is augmented or regularized)")
     return Finding("val_above_train", "warning" if suspicious else "info",
                    f"validation accuracy exceeds training accuracy by {gap:.3f} on average from epoch {VAL_ABOVE_FROM}"
@@ -258,8 +259,8 @@ def val_above_train(run: Run):
                    evidence={"mean_gap": gap, "epochs": [int(x) for x in common[above]][:20],
                              "augmentation": run.cfg(AUGMENTATION_NAME)},
                    recommendations=[] if not suspicious else [Recommendation(
-                       "check train/val overlap and that both splits get the same preprocessing "
-                       "(python -m trainer.check_data <same overrides>)", [])],
+                       "check train/val overlap, that both splits get the same preprocessing, and the training "
+                       "labels (python -m trainer.check_data <same overrides>)", [])],
                    epoch=int(common[above][0]) if above.any() else None)
 
 
