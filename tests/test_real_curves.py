@@ -4,6 +4,7 @@ no warning, broken ones are caught with the right cause, and every report is val
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -16,7 +17,9 @@ from conftest import ROOT, run_module
 
 CURVES = ROOT / "tests" / "data" / "real_curves"
 HEALTHY = ["voc20_resnet18", "mnist_keras_plateau", "cifar10_bnn_resnet18_step", "hf_vit_irrigation",
-           "bloodgroup_keras_plateau", "mnist_keras_dense", "betel_qtl_step", "cifar10_cnn_adam_printed"]
+           "bloodgroup_keras_plateau", "mnist_keras_dense", "betel_qtl_step", "cifar10_cnn_adam_printed",
+           "garbage_convnext_lightning", "cifar10_customresnet_lightning", "cifar10_tf_original",
+           "voc20_resnet18_50ep_printed"]
 # run -> (finding that must fire, primary cause id or None when none is asserted)
 FAULTY = {"signdigits_resnet18_step7": ("lr_decayed_to_nothing", "lr_schedule"),
           "cifar10_resnet50_finetune_lowlr": ("overfitting", "overfitting"),
@@ -24,11 +27,16 @@ FAULTY = {"signdigits_resnet18_step7": ("lr_decayed_to_nothing", "lr_schedule"),
           "signdigits_resnet18_const": ("loss_plateau_early", None),
           "deepfake_keras_overfit": ("overfitting", "overfitting"),
           "lung_keras_unstable_val": ("loss_oscillating", None),
-          "drowsiness_keras_not_learning": ("not_learning", "lr_too_low")}
+          "drowsiness_keras_not_learning": ("not_learning", "lr_too_low"),
+          "cifar10_customresnet_lightning_overfit": ("overfitting", "overfitting"),
+          "cifar10_tf_all_train_eval_mismatch": ("val_far_below_train", "train_eval_mismatch"),
+          "cifar10_tf_batchnorm_overfit": ("overfitting", "overfitting"),
+          "cifar10_tf_aug_dropout_oscillating": ("loss_oscillating", None),
+          "cifar10_tf_all_nobn_undertrained": ("undertrained", None)}
 # Judged mildly overfit by eye (best single epoch vs the tail), but the rise or decline is within the curve's own
 # noise by the calibrated best-vs-last window test: no alarm but the generalization ones, no other cause.
 BORDERLINE = ["tomato_keras_earlystop", "car_keras_gap", "fer_resnet50_keras", "plant_keras_short",
-              "braintumor_resnet50_finetune"]
+              "braintumor_resnet50_finetune", "cifar10_tf_densenet_overfit_onset"]
 GENERALIZATION = {"overfitting", "overtraining"}
 # fixture folder -> its original Keras CSVLogger file in raw/ (the fixture must hold exactly its numbers)
 KERAS_RAW = {"deepfake_keras_overfit": "deepfake_keras_training_log.csv",
@@ -111,6 +119,65 @@ def test_keras_fixtures_hold_exactly_the_numbers_of_their_published_file(name):
         assert list(a.epochs) == list(b.epochs)
         for field in ("loss", "accuracy"):
             np.testing.assert_allclose(a[field], b[field], rtol=1e-12)
+
+
+# fixture folder -> its published Lightning CSVLogger metrics.csv in raw/
+LIGHTNING_RAW = {"garbage_convnext_lightning": "garbage_convnext_lightning_metrics.csv",
+                 "cifar10_customresnet_lightning": "cifar10_customresnet_lightning_metrics.csv",
+                 "cifar10_customresnet_lightning_overfit": "cifar10_customresnet_lightning_metrics_first_run.csv"}
+# fixture folder -> its run in raw/cifar10_tf_hw06/ (TensorBoard event files: train/ with tags loss, accuracy and
+# test/ with v_loss, v_accuracy, the test set evaluated every epoch: read with --map as the validation stage)
+TB_RAW = {"cifar10_tf_all_train_eval_mismatch": "all", "cifar10_tf_batchnorm_overfit": "Normalisation",
+          "cifar10_tf_aug_dropout_oscillating": "Aug_Dropout0.5", "cifar10_tf_all_nobn_undertrained": "all_noBatchNorm",
+          "cifar10_tf_original": "Original", "cifar10_tf_densenet_overfit_onset": "DenseMode"}
+TB_VAL_MAP = ["v_loss=val.loss", "v_accuracy=val.accuracy"]
+
+
+def same_numbers(a, b, fields=("loss", "accuracy")):
+    assert list(a.epochs) == list(b.epochs)
+    for field in fields:
+        np.testing.assert_allclose(a[field], b[field], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(LIGHTNING_RAW))
+def test_lightning_fixtures_hold_exactly_the_numbers_of_their_published_file(name):
+    """Per-step train losses averaged per epoch by the Lightning importer, the validation rows as logged."""
+    from analysis.importers import load_runs
+
+    (raw,) = load_runs(CURVES / "raw" / LIGHTNING_RAW[name])
+    ours = load_run(CURVES / name)
+    same_numbers(raw.train, ours.train, ("loss", "accuracy", "learning_rate"))
+    same_numbers(raw.val, ours.val)
+
+
+@pytest.mark.parametrize("name", sorted(TB_RAW))
+def test_tensorboard_fixtures_hold_exactly_the_numbers_of_their_event_files(name):
+    from analysis.importers import load_runs, options
+
+    (run_dir,) = list((CURVES / "raw" / "cifar10_tf_hw06" / TB_RAW[name]).iterdir())
+    (train,) = load_runs(run_dir / "train")
+    (val,) = load_runs(run_dir / "test", options(maps=TB_VAL_MAP))
+    ours = load_run(CURVES / name)
+    same_numbers(train.train, ours.train)
+    same_numbers(val.val, ours.val)
+    assert len(ours.val) == 15
+
+
+PRINTED_EPOCH = re.compile(r"resnet-18 - Epoch (\d+)/49\n-+\ntrain Loss: ([\d.]+) Top-1 Acc: ([\d.]+) Top-5 Acc: ([\d.]+)\n"
+                           r"test Loss: ([\d.]+) Top-1 Acc: ([\d.]+) Top-5 Acc: ([\d.]+)")
+
+
+def test_printed_fixture_holds_exactly_the_numbers_of_its_published_log():
+    """The resnet-18 run of the 50-epoch log: `Epoch k/49` (0-based), percentages, train then test lines."""
+    text = (CURVES / "raw" / "voc20_resnet_50epoch_printed_log.md").read_text()
+    rows = [[float(g) for g in m.groups()] for m in PRINTED_EPOCH.finditer(text)]
+    ours = load_run(CURVES / "voc20_resnet18_50ep_printed")
+    assert len(rows) == 50 and [int(r[0]) + 1 for r in rows] == list(ours.train.epochs) == list(ours.val.epochs)
+    for split, (loss, acc, top5) in (("train", (1, 2, 3)), ("val", (4, 5, 6))):
+        cols = getattr(ours, split)
+        np.testing.assert_allclose(cols["loss"], [r[loss] for r in rows], rtol=1e-12)
+        np.testing.assert_allclose(cols["accuracy"], [r[acc] / 100 for r in rows], rtol=1e-12)
+        np.testing.assert_allclose(cols["top5_accuracy"], [r[top5] / 100 for r in rows], rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", HEALTHY + sorted(FAULTY) + BORDERLINE)
