@@ -176,7 +176,10 @@ def loss_plateau_early(run: Run):
         return None
     plateau_epoch = int(e[start])
     level = float(np.mean(y[start:start + width]))
-    gap0 = float(y[0]) - floor
+    # The way to the floor starts where the progress verdict starts it (ln C, an untrained model's loss, when the
+    # first epoch's mean is already below it): a fine-tune that covered most of the way in its first epoch is
+    # judged on the whole way, not on the last stretch of it.
+    gap0 = float(progress(run).get("start") or y[0]) - floor
     if plateau_epoch > PLATEAU_EARLY_SHARE * planned or gap0 <= 0 or (level - floor) < PLATEAU_GAP_SHARE * gap0:
         return None
     # A plateau holds: the loss at the end is not far below the plateau level (a dip that the loss later
