@@ -256,3 +256,51 @@ def test_overtraining_warns_on_a_real_decline_only():
     assert CATALOG["overtraining"].fn(overtrained_run(0.08)).severity == "warning"
     quiet = CATALOG["overtraining"].fn(overtrained_run(0.0))
     assert quiet is None or quiet.severity == "info"
+
+
+# ── what the new formats' fixtures must and must not be told (tests/data/real_curves/README.md, issue 18 §4) ──
+
+def ids(rep: dict) -> dict[str, str]:
+    return {f["id"]: f["severity"] for f in rep["findings"]}
+
+
+def test_a_fine_tune_that_reached_most_of_the_way_in_its_first_epoch_is_converged_not_a_plateau():
+    """ConvNeXt fine-tune: train loss 0.86 after one epoch (ln 12 = 2.48), then flat 0.66-0.75, floor 0.526."""
+    rep = report("garbage_convnext_lightning")
+    assert "loss_plateau_early" not in ids(rep)
+    assert rep["progress"]["verdict"] == "converged" and rep["progress"]["start_source"].startswith("ln 12")
+    assert "validation set: 1545 images, inferred" in " ".join(rep["sections"][2]["lines"])
+
+
+def test_evaluation_that_does_not_follow_training_is_a_mismatch_never_chance():
+    """Train accuracy 0.37 -> 0.64, val accuracy 0.18-0.25 (chance 0.10): twice chance is never 'at chance'."""
+    rep = report("cifar10_tf_all_train_eval_mismatch")
+    assert "accuracy_at_chance" not in ids(rep) and ids(rep)["val_far_below_train"] == "warning"
+    assert "not_learning" not in ids(rep)  # the train loss fell 56% of the way: it learns, evaluation disagrees
+
+
+def test_a_val_accuracy_swinging_every_epoch_is_oscillation_judged_on_the_inferred_size():
+    rep = report("cifar10_tf_aug_dropout_oscillating")
+    f = next(f for f in rep["findings"] if f["id"] == "loss_oscillating")
+    assert "10000" in f["evidence"]["noise_source"] and "inferred" in f["evidence"]["noise_source"]
+    assert rep["progress"]["verdict"] != "converged"
+    assert {"far_from_converged", "undertrained"} & set(alarms(rep))  # 54% of the way to the floor left
+    far = next(f for f in rep["findings"] if f["id"] == "far_from_converged")
+    assert "weights move normally" not in far["message"]  # no update ratios in a TensorBoard log: not claimed
+
+
+def test_single_epoch_val_crashes_that_recover_are_no_decline_nor_oscillation():
+    """VOC ResNet-18, 50 printed epochs: drops of 4-10 points at epochs 27, 31, 37, each recovered the next epoch."""
+    rep = report("voc20_resnet18_50ep_printed")
+    assert not set(ids(rep)) & {"loss_oscillating", "ended_below_best", "loss_plateau_early", "far_from_converged"}
+    assert ids(rep).get("overtraining", "info") == "info"
+    assert rep["progress"]["verdict"] == "still improving"
+
+
+def test_overfitting_outranks_an_lr_whose_only_symptom_is_an_info():
+    """ERA-S12's first run: Adam's OneCycle peak 0.0159 is above the usual range (info), the val loss rose after
+    epoch 10 (warning): the primary cause is the one that explains the warning."""
+    rep = report("cifar10_customresnet_lightning_overfit")
+    assert rep["cause"]["primary"]["id"] == "overfitting"
+    assert "lr_too_high" in [a["id"] for a in rep["cause"]["alternatives"]]
+    assert ids(report("cifar10_customresnet_lightning")).get("lr_out_of_range") == "info"

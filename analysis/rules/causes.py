@@ -731,7 +731,13 @@ def cause(run: Run) -> str:
 
 def cause_text(run: Run) -> str:
     best = primary(run)
-    return best.text if best is not None else "the weights move normally, so the labels or the data cannot be learned"
+    if best is not None:
+        return best.text
+    # No cause scores: say what the run shows, never a fact it did not record (an imported log has no update ratios).
+    hi_r = update_ratio_range(run)[1]
+    if np.isfinite(hi_r) and UPDATE_RATIO_TINY <= hi_r <= UPDATE_RATIO_HUGE:
+        return "the weights move normally, so the labels or the data cannot be learned"
+    return "none stands out in what the run recorded (no weight updates to tell the LR from the data or the model)"
 
 
 def dead_relu_fix(run: Run) -> Recommendation:
