@@ -304,3 +304,14 @@ def test_overfitting_outranks_an_lr_whose_only_symptom_is_an_info():
     assert rep["cause"]["primary"]["id"] == "overfitting"
     assert "lr_too_high" in [a["id"] for a in rep["cause"]["alternatives"]]
     assert ids(report("cifar10_customresnet_lightning")).get("lr_out_of_range") == "info"
+
+
+def test_an_imported_log_without_its_smoothing_has_an_unknown_floor_in_the_loss_section():
+    """The garbage run's own metrics.csv (no config beside it): its smoothing 0.1 is not in the log."""
+    from analysis.importers import load_runs
+
+    (run,) = load_runs(CURVES / "raw" / "garbage_convnext_lightning_metrics.csv")
+    loss = next(s for s in run_report.build(run)["sections"] if "floor" in s["data"])
+    assert loss["data"]["floor"] is None and "loss floor unknown" in " ".join(loss["lines"])
+    assert "loss floor 0.5262 (label smoothing 0.1 over 12 classes)" in " ".join(
+        s for sec in report("garbage_convnext_lightning")["sections"] for s in sec["lines"])
