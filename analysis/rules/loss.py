@@ -155,8 +155,9 @@ def accuracy_at_chance(run: Run):
       source="recipe ('loss improves for 3-6 epochs then stops'); noise-aware window (ours); floor from label smoothing",
       thresholds={"flat window": "slope not significantly < 0 and fall < 1% of the gap to the floor",
                   "early": f"starts in the first {PLATEAU_EARLY_SHARE:.0%} of the run",
-                  "far": f"> {PLATEAU_GAP_SHARE:.0%} of the initial gap to the floor remains (floor unknown: the floor "
-                         "at label smoothing 0.1, the recipe's)",
+                  "far": f"> {PLATEAU_GAP_SHARE:.0%} of the way to the floor remains, the way as the progress verdict "
+                         "measures it (from ln C when the first epoch's loss is already below it; floor unknown: the "
+                         "floor at label smoothing 0.1, the recipe's)",
                   "held": f"after the flat stretch the loss fell < {PLATEAU_PERSIST_SHARE:.0%} of its fall before it or of "
                           "the way left to the floor, whichever is larger"})
 def loss_plateau_early(run: Run):
