@@ -12,8 +12,8 @@ from typing import Any, Optional
 import numpy as np
 
 from rundir.config_keys import (
-    REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
-from .facts import chance_accuracy, chance_loss, finite, loss_floor, val_size_info
+    REGULARIZATION_GRAD_CLIP, SCHEDULER_NAME, SCHEDULER_PATIENCE)
+from .facts import chance_accuracy, chance_loss, finite, known_loss_floor, val_size_info
 from .findings import Finding
 from .records import read_live
 from rundir.format import epoch_ranges
@@ -73,7 +73,7 @@ def lr_section(run: Run) -> dict:
 def loss_section(run: Run) -> dict:
     tr, va = run.train, run.val
     y, e = tr.finite("loss")
-    floor = loss_floor(run)
+    floor, floor_source = known_loss_floor(run)  # unknown smoothing: an unknown floor, never 0
     lines, data = [], {"floor": floor, "chance_loss": chance_loss(run)}
     if len(y):
         best = int(np.argmin(y))
@@ -88,8 +88,7 @@ def loss_section(run: Run) -> dict:
     if np.isfinite(vl).any():
         best = int(np.nanargmin(vl))
         lines.append(f"val loss: final {_f(vl[-1])}, best {_f(vl[best])} at epoch {int(va.epochs[best])}")
-    floor_note = f"loss floor {floor:.4g}" + (f" (label smoothing {run.cfg(REGULARIZATION_LABEL_SMOOTHING)})"
-                                               if floor > 0 else "")
+    floor_note = f"loss floor {floor:.4g} ({floor_source})" if floor is not None else f"loss floor {floor_source}"
     if chance_loss(run) is not None:
         floor_note += f"; chance level ln {run.num_classes} = {chance_loss(run):.4g}"
     lines.append(floor_note)

@@ -222,6 +222,36 @@ def test_keras_append_true_file_is_split_into_runs(tmp_path):
     assert report["sweep"]["jobs"]["running"] == 0
 
 
+REAL_RAW = ROOT / "tests" / "data" / "real_curves" / "raw"
+
+
+def test_keras_history_dump_without_an_epoch_column_is_numbered_by_its_rows(tmp_path):
+    """pd.DataFrame(history.history).to_csv(...): drowsiness-detection-ai's published training_log.csv (index=False),
+    and the same numbers with pandas's unnamed index column; epochs are the rows, 1-based."""
+    published = REAL_RAW / "drowsiness_keras_training_log.csv"
+    rows = csv_rows(published)
+    run = one(published)
+    assert run.last_epoch == len(rows) == 39 and list(run.val.epochs) == list(range(1, 40))
+    assert column(run, "val", "accuracy") == pytest.approx({i: float(r["val_accuracy"]) for i, r in enumerate(rows, 1)})
+    assert column(run, "train", "loss") == pytest.approx({i: float(r["loss"]) for i, r in enumerate(rows, 1)})
+    assert any("no epoch column" in n for n in run.notes)
+    lines = published.read_text().splitlines()
+    indexed = tmp_path / "history.csv"  # found by name in its directory, the index column no metric
+    indexed.write_text("\n".join(["," + lines[0]] + [f"{i},{line}" for i, line in enumerate(lines[1:])]) + "\n")
+    again = one(tmp_path)
+    assert again.imported["fields"] == run.imported["fields"] and "" not in again.imported.get("skipped", {})
+    assert column(again, "val", "loss") == pytest.approx(column(run, "val", "loss"))
+    assert analyze_json(published)["summary"]["epochs"] == 39  # the command line detects it too
+
+
+def test_a_csv_that_is_no_keras_log_is_refused_in_one_line(tmp_path):
+    log = tmp_path / "training.log"
+    log.write_text("accuracy,val_accuracy\n0.5,0.4\n")  # no loss column: no Keras history
+    proc = analyze(log, "--from", "keras")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "history.history" in proc.stderr
+
+
 # ───────────── Hugging Face trainer_state.json ─────────────
 
 

@@ -66,7 +66,7 @@ def detect(path: Path, source: Optional[str] = None) -> Optional[tuple[str, list
 
 
 _WHAT = {"lightning": "Lightning metrics.csv", "tensorboard": "TensorBoard event files",
-         "keras": "Keras CSVLogger file", "hf": "Hugging Face trainer_state.json", "timm": "timm summary.csv"}
+         "keras": "Keras CSVLogger file or history.history dump", "hf": "Hugging Face trainer_state.json", "timm": "timm summary.csv"}
 
 
 def _find(kind: str, path: Path) -> list[Path]:

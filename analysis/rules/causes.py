@@ -637,7 +637,17 @@ def candidates(run: Run, findings: list[Finding]) -> list[Candidate]:
              *_regularization_candidates(run, fired), *_generalization_candidates(run, fired),
              *_progress_candidates(run, fired)]
     order = {c.id: i for i, c in enumerate(cands)}
-    return sorted(cands, key=lambda c: (-c.score, order[c.id]))
+    # Equal evidence: the cause of the gravest finding comes first (one that explains only an info finding does not
+    # outrank one that explains a warning), then the fixed order.
+    return sorted(cands, key=lambda c: (-c.score, -_gravest(c, fired), order[c.id]))
+
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _gravest(c: Candidate, fired: dict[str, Finding]) -> int:
+    """The rank of the gravest fired finding the cause explains; -1 when it explains none."""
+    return max((_SEVERITY_RANK.get(fired[i].severity, 0) for i in c.explains if i in fired), default=-1)
 
 
 def differential(run: Run, findings: list[Finding]) -> Optional[dict]:
@@ -721,7 +731,13 @@ def cause(run: Run) -> str:
 
 def cause_text(run: Run) -> str:
     best = primary(run)
-    return best.text if best is not None else "the weights move normally, so the labels or the data cannot be learned"
+    if best is not None:
+        return best.text
+    # No cause scores: say what the run shows, never a fact it did not record (an imported log has no update ratios).
+    hi_r = update_ratio_range(run)[1]
+    if np.isfinite(hi_r) and UPDATE_RATIO_TINY <= hi_r <= UPDATE_RATIO_HUGE:
+        return "the weights move normally, so the labels or the data cannot be learned"
+    return "none stands out in what the run recorded (no weight updates to tell the LR from the data or the model)"
 
 
 def dead_relu_fix(run: Run) -> Recommendation:

@@ -155,8 +155,9 @@ def accuracy_at_chance(run: Run):
       source="recipe ('loss improves for 3-6 epochs then stops'); noise-aware window (ours); floor from label smoothing",
       thresholds={"flat window": "slope not significantly < 0 and fall < 1% of the gap to the floor",
                   "early": f"starts in the first {PLATEAU_EARLY_SHARE:.0%} of the run",
-                  "far": f"> {PLATEAU_GAP_SHARE:.0%} of the initial gap to the floor remains (floor unknown: the floor "
-                         "at label smoothing 0.1, the recipe's)",
+                  "far": f"> {PLATEAU_GAP_SHARE:.0%} of the way to the floor remains, the way as the progress verdict "
+                         "measures it (from ln C when the first epoch's loss is already below it; floor unknown: the "
+                         "floor at label smoothing 0.1, the recipe's)",
                   "held": f"after the flat stretch the loss fell < {PLATEAU_PERSIST_SHARE:.0%} of its fall before it or of "
                           "the way left to the floor, whichever is larger"})
 def loss_plateau_early(run: Run):
@@ -176,7 +177,10 @@ def loss_plateau_early(run: Run):
         return None
     plateau_epoch = int(e[start])
     level = float(np.mean(y[start:start + width]))
-    gap0 = float(y[0]) - floor
+    # The way to the floor starts where the progress verdict starts it (ln C, an untrained model's loss, when the
+    # first epoch's mean is already below it): a fine-tune that covered most of the way in its first epoch is
+    # judged on the whole way, not on the last stretch of it.
+    gap0 = float(progress(run).get("start") or y[0]) - floor
     if plateau_epoch > PLATEAU_EARLY_SHARE * planned or gap0 <= 0 or (level - floor) < PLATEAU_GAP_SHARE * gap0:
         return None
     # A plateau holds: the loss at the end is not far below the plateau level (a dip that the loss later
