@@ -99,6 +99,8 @@ def lower_augmentation(run: Run) -> list[str]:
         return [override(AUGMENTATION_MAGNITUDE, int(max(0, m - 2)))] if m is not None else []
     if name == "trivialaugment":
         return ["augmentation=basic"]
+    if name == "basic":  # crops and flips: the mildest there is; a flip changes what a digit or a letter is
+        return ["augmentation=none"]
     return []
 
 

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from rundir.read import Run
-from .facts import chance_loss, finite, judged_loss_floor, known_loss_floor
+from .facts import accuracy_se, chance_loss, finite, judged_loss_floor, known_loss_floor
 from .stats import noise, t_critical, trend, window_size
 
 # The loss fell by under a tenth of its way to the floor: it barely moved (the differential diagnosis's "stuck").
@@ -43,6 +43,11 @@ VAL_RISING_PER_EPOCH = 0.01
 # the run's training time (its epochs doubled, the schedule stretched), no further (an extrapolation).
 PROJECTION_MIN_POINTS = 3
 PROJECTION_FACTOR = 2.0
+# More epochs pay: twice the training is projected to raise the val accuracy by >= 5 points even at the low end
+# of the projection's 95% interval (the smallest damage the dose-response matrix calls broken). Under a decaying
+# schedule the loss's last slope per epoch is small because the LR is, not because the run is done: the
+# projection, fitted against training time, sees it.
+PROJECTED_GAIN = 0.05
 
 
 def _r(x: Optional[float], digits: int = 4) -> Optional[float]:
@@ -108,8 +113,11 @@ def _projection(run: Run, loss: np.ndarray, loss_epochs: np.ndarray, floor: Opti
         afit = _log_time_fit(acc, ta)
         if afit is not None and afit["significant"] and afit["per_doubling"] > 0:
             gain = afit["per_doubling"] * math.log2(PROJECTION_FACTOR)
+            t = t_critical(afit["points"] - 2) if afit["points"] >= 3 else math.inf
+            low = (afit["per_doubling"] - t * afit["se"]) * math.log2(PROJECTION_FACTOR)
             out["val_accuracy"] = {"per_doubling": _r(afit["per_doubling"]), "se": _r(afit["se"]),
-                                   "projected": _r(min(float(acc[-1]) + gain, 1.0))}
+                                   "projected": _r(min(float(acc[-1]) + gain, 1.0)),
+                                   "gain_lower95": _r(min(low, 1.0 - float(acc[-1])))}
         elif afit is not None:
             statements.append("the val accuracy's tail is flat against training time")
     out["statement"] = "; ".join(statements) if statements else None
@@ -231,6 +239,8 @@ def _progress(run: Run) -> dict:
         "epochs": len(y),
     }
     out["projection"] = _projection(run, y, e, judged)
+    low = (out["projection"].get("val_accuracy") or {}).get("gain_lower95")
+    out["more_epochs_pay"] = bool(low is not None and low >= PROJECTED_GAIN)
     out["sentence"] = _sentence(out)
     return out
 
@@ -275,3 +285,27 @@ def summary_fields(p: dict) -> dict:
     """The progress columns a sweep table and runs.csv carry."""
     return {"progress_verdict": p.get("verdict"), "loss_progress": p.get("loss_progress"),
             "still_falling": p.get("still_falling")}
+
+
+# The training task fits worse than the held-out one: at the end of a run no longer improving, the training accuracy
+# (measured on augmented, regularized batches) below the validation accuracy by over 2 points and 2 SE (binomial at
+# the val size), with the loss over a tenth of its way above the floor. A model fits its own training images better
+# than unseen ones; when it fits them worse, what the training adds (augmentation, smoothing, dropout) limits it.
+FIT_LIMIT_GAP = 0.02
+
+
+def fit_limit(run: Run) -> Optional[dict]:
+    """Evidence that the training task, as augmented and regularized, is what stopped the run (None when not)."""
+    p = progress(run)
+    remaining = p.get("remaining")
+    if p["verdict"] not in ("converged", "stalled") or remaining is None or remaining <= CONVERGED_REMAINING:
+        return None
+    train, val = finite(run.train["accuracy"]), finite(run.val["accuracy"])
+    if len(train) < 3 or len(val) < 3:
+        return None
+    gap = float(val[-1] - train[-1])
+    se, source = accuracy_se(run, float(val[-1]))
+    if gap <= max(FIT_LIMIT_GAP, 2 * se):
+        return None
+    return {"train_accuracy": _r(float(train[-1])), "val_accuracy": _r(float(val[-1])), "gap": _r(gap),
+            "se": _r(se), "se_source": source, "remaining": remaining}

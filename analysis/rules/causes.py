@@ -24,10 +24,10 @@ import numpy as np
 from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_loss, dead_relu_share,
                      finite, update_ratio_range, updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
-from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
+from ..overrides import MAX_LR, USUAL_LR, fmt, lower_augmentation, lower_lr, override, raise_lr, undo_fault
 from rundir.lr_find import lr_find_for, lr_for_scheduler
 from rundir.read import Run
-from ..progress import NOT_LEARNING_SHARE, progress, training_time
+from ..progress import NOT_LEARNING_SHARE, fit_limit, progress, training_time
 from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, AUGMENTATION_NUM_OPS, DATA_BATCH_SIZE, MODEL_NAME, MODEL_WIDTH,
     TRAINER_EPOCHS, OPTIMIZER_LR,
@@ -235,9 +235,16 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
             high.oppose(2 if decade else 1, f"effective LR {eff:.3g} is small")
         else:
             high.oppose(1, f"effective LR {eff:.3g} inside the usual range (up to {most:.3g})")
-    done = progress(run).get("loss_progress")
-    if done is not None and progress(run).get("epochs", 0) >= 3:
-        if done > LOSS_FELL:
+    p = progress(run)
+    done = p.get("loss_progress")
+    # A low LR slows the fall; it does not stop it: a run still paying for more epochs at a step a decade or more
+    # below the usual one was held back by its LR, however far it got.
+    paced = p.get("verdict") == "still improving" and (p.get("more_epochs_pay") or p.get("steep"))
+    if paced and eff is not None and usual is not None and (eff <= 0 or round(usual / eff, 6) >= 10):
+        low.support(1, f"still improving at the end with a step {usual / max(eff, 1e-300):.0f}x below the usual: "
+                       "the LR set the pace")
+    if done is not None and p.get("epochs", 0) >= 3:
+        if done > LOSS_FELL and not paced:
             low.oppose(2, f"the train loss fell {done:.0%} of the way to its floor")
         elif done < LOSS_STUCK and not (np.nansum(run.train["nonfinite_steps"]) > 0):
             low.support(1, f"the train loss fell only {max(done, 0):.0%} of the way to its floor")
@@ -501,8 +508,14 @@ def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
         if len(tr) and len(va) and tr[-1] < va[-1]:
             aug.support(1, "training accuracy below validation accuracy: the training images are harder")
         aug.recommendations.append(Recommendation("use milder augmentation", ["augmentation=basic"]))
+    limit = fit_limit(run)
+    if limit is not None and run.cfg(AUGMENTATION_NAME) not in (None, "none"):
+        aug.support(2, f"the augmented training batches fit worse than validation at the end (train accuracy "
+                       f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f})")
+        if not aug.recommendations and lower_augmentation(run):
+            aug.recommendations.append(Recommendation("weaker augmentation", lower_augmentation(run)))
     out.append(aug)
-    if "over_regularization" in fired:
+    if "over_regularization" in fired and "measured" not in fired["over_regularization"].evidence:
         combo = Candidate("over_regularization", "several strong regularizers together", explains=("over_regularization",
                                                                                                    "loss_plateau_early"))
         combo.support(2, "over_regularization fired")

@@ -8,7 +8,8 @@ from rundir.config_keys import TRAINER_EPOCHS
 from rundir.read import Run
 from ..findings import Finding, Recommendation
 from ..overrides import override
-from ..progress import FAR_SHARE, NOT_LEARNING_SHARE, STEEP_SHARE_PER_EPOCH, UNDERTRAINED_REMAINING, progress
+from ..progress import (FAR_SHARE, NOT_LEARNING_SHARE, PROJECTED_GAIN, STEEP_SHARE_PER_EPOCH, UNDERTRAINED_REMAINING,
+                        progress)
 from . import causes
 from .catalog import rule
 
@@ -21,7 +22,8 @@ def _ended(run: Run) -> bool:
 
 def _evidence(p: dict) -> dict:
     keys = ("loss_progress", "loss_progress_lower_bound", "remaining", "start", "start_source", "end", "floor",
-            "floor_source", "judged_floor", "judged_floor_source", "still_falling", "slope", "val", "projection")
+            "floor_source", "judged_floor", "judged_floor_source", "still_falling", "slope", "val", "projection",
+            "more_epochs_pay")
     return {k: p.get(k) for k in keys}
 
 
@@ -40,7 +42,7 @@ def not_learning(run: Run):
     if p["verdict"] != "not learning" or not _ended(run):
         return None
     return Finding("not_learning", "warning",
-                   f"not learning: the training loss went {p['loss_progress']:.0%} of the way from {p['start']:.4g} to "
+                   f"the training loss went {p['loss_progress']:.0%} of the way from {p['start']:.4g} to "
                    f"its floor {p['judged_floor']:.3g} (ended at {p['end']:.4g}); likely cause: {causes.cause_text(run)}",
                    evidence=_evidence(p), recommendations=_fixes(run), epoch=run.last_epoch)
 
@@ -50,12 +52,18 @@ def not_learning(run: Run):
       thresholds={"falling": f"significantly (Student t, 95%) or by the last epoch alone, at >= "
                              f"{STEEP_SHARE_PER_EPOCH:.0%} of the way to the floor per epoch; or val accuracy still "
                              "rising >= 1 point/epoch (significant)",
-                  "far": f"> {UNDERTRAINED_REMAINING:.0%} of the way to the floor still ahead"})
+                  "far": f"> {UNDERTRAINED_REMAINING:.0%} of the way to the floor still ahead",
+                  "or more epochs pay": f"twice the training projected to raise val accuracy by >= "
+                                        f"{PROJECTED_GAIN:.0%} at the low end of its 95% interval (the tail fitted "
+                                        "against training time: a decayed LR's small last slope is no sign of "
+                                        "convergence)"})
 def undertrained(run: Run):
     p = progress(run)
     remaining = p.get("remaining")
-    if (p["verdict"] != "still improving" or not (p.get("steep") or p.get("val_rising")) or remaining is None
-            or remaining <= UNDERTRAINED_REMAINING or not _ended(run)):
+    falling_far = (bool(p.get("steep") or p.get("val_rising")) and remaining is not None
+                   and remaining > UNDERTRAINED_REMAINING)
+    pays = bool(p.get("more_epochs_pay"))
+    if p["verdict"] != "still improving" or not (falling_far or pays) or not _ended(run):
         return None
     recs = _fixes(run)
     epochs = run.cfg(TRAINER_EPOCHS)
@@ -64,10 +72,15 @@ def undertrained(run: Run):
         recs.append(Recommendation("train longer: the loss was still falling at the end",
                                    [override(TRAINER_EPOCHS, 2 * epochs)]))
     s = p["slope"]
+    way = (f" with {remaining:.0%} of the way to its floor {p['judged_floor']:.3g} ahead"
+           if remaining is not None and p.get("judged_floor") is not None else "")
+    va = (p.get("projection") or {}).get("val_accuracy") or {}
+    buys = (f"; twice the training would raise val accuracy by {va['gain_lower95']:.0%} or more (projected "
+            f"to ~{va['projected']:.3f})" if pays else "")
     return Finding("undertrained", "warning",
-                   f"undertrained: the training loss was still falling at the end ({(s['slope_per_epoch'] or 0):+.3g}"
-                   f"/epoch, {(s['share_of_way_per_epoch'] or 0):.0%} of the way per epoch) with {remaining:.0%} of the way to "
-                   f"its floor {p['judged_floor']:.3g} ahead; likely cause: {causes.cause_text(run)}",
+                   f"the training loss was still falling at the end ({(s['slope_per_epoch'] or 0):+.3g}"
+                   f"/epoch, {(s['share_of_way_per_epoch'] or 0):.0%} of the way per epoch){way}{buys}; likely cause: "
+                   f"{causes.cause_text(run)}",
                    evidence=_evidence(p), recommendations=recs, epoch=run.last_epoch)
 
 
@@ -80,7 +93,7 @@ def far_from_converged(run: Run):
     if p["verdict"] != "stalled" or not (p.get("remaining") or 0) > FAR_SHARE or not _ended(run):
         return None
     return Finding("far_from_converged", "warning",
-                   f"far from converged: the training loss ended at {p['end']:.4g}, {p['remaining']:.0%} of the way "
+                   f"the training loss ended at {p['end']:.4g}, {p['remaining']:.0%} of the way "
                    f"from {p['start']:.4g} to its floor {p['judged_floor']:.3g} still ahead, and it no longer fell "
                    f"steeply; likely cause: {causes.cause_text(run)}",
                    evidence=_evidence(p), recommendations=_fixes(run), epoch=run.last_epoch)

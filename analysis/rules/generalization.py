@@ -9,6 +9,7 @@ import numpy as np
 from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, TRAINER_EPOCHS)
 from ..facts import at_chance, finite, loss_floor, val_size
+from ..progress import CONVERGED_REMAINING, FIT_LIMIT_GAP, fit_limit
 from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, undo_fault
 from rundir.read import Run
@@ -197,12 +198,15 @@ def _far_regularizers(run: Run) -> dict:
       thresholds={"strong": "label_smoothing > 0.1, weight_decay > 5e-4, RandAugment magnitude > 10 or "
                             "TrivialAugment; at least 2 of them, or one far past its usual range (label_smoothing >= 0.3, "
                             "weight_decay >= 1e-2 (AdamW: >= 1.0), RandAugment magnitude >= 20)",
-                  "underfitting": "train accuracy <= val accuracy + 0.02 and train loss > floor + 50% of its start"})
+                  "underfitting": "train accuracy <= val accuracy + 0.02 and train loss > floor + 50% of its start",
+                  "or measured": f"any augmentation or label smoothing, and at the end of a run no longer improving "
+                                 f"the train accuracy below val by > {FIT_LIMIT_GAP:.0%} and 2 SE with over "
+                                 f"{CONVERGED_REMAINING:.0%} of the loss's way left (analysis/progress.py fit_limit)"})
 def over_regularization(run: Run):
     strong = _strong_regularizers(run)
     far = _far_regularizers(run)
     if len(strong) < 2 and not far:
-        return None
+        return _fit_limited(run)
     train_acc, val_acc = finite(run.train["accuracy"]), finite(run.val["accuracy"])
     loss = finite(run.train["loss"])
     if len(train_acc) < 3 or not len(val_acc) or len(loss) < 3:
@@ -226,6 +230,30 @@ def over_regularization(run: Run):
                    evidence={"strong": strong, "far_past_usual": far, "train_accuracy": float(train_acc[-1]), "val_accuracy": float(val_acc[-1]),
                              "train_loss": float(loss[-1]), "loss_floor": floor},
                    recommendations=recs, epoch=int(run.train.epochs[-1]))
+
+
+def _fit_limited(run: Run):
+    """over_regularization measured rather than read from the config: the training batches, as augmented and
+    smoothed, fit worse than validation at the end of a run that no longer improved."""
+    active = {k: v for k, v in ((AUGMENTATION_NAME, run.cfg(AUGMENTATION_NAME)),
+                                (REGULARIZATION_LABEL_SMOOTHING, run.cfg(REGULARIZATION_LABEL_SMOOTHING)))
+              if v not in (None, "none", 0, 0.0, False)}
+    limit = fit_limit(run) if active else None
+    if limit is None:
+        return None
+    recs = [Recommendation(text, ov) for text, ov in (
+        ("weaker augmentation", lower_augmentation(run)), ("less label smoothing", lower_label_smoothing(run))) if ov]
+    if not recs:
+        return None
+    adds = ", ".join(f"{k.removesuffix('.name')}={v}" for k, v in active.items())
+    return Finding("over_regularization", "warning",
+                   f"the training batches fit worse than validation at the end (train accuracy "
+                   f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f}: {limit['gap']:.3f} apart, SE "
+                   f"{limit['se']:.3f}) while the loss stopped {limit['remaining']:.0%} of the way above its floor: "
+                   f"what training adds ({adds}) "
+                   "limits the fit",
+                   evidence={"measured": limit, "active": active}, recommendations=recs,
+                   epoch=int(run.train.epochs[-1]))
 
 
 @rule("val_above_train", section="Generalization", title="validation accuracy above training accuracy",
