@@ -13,7 +13,7 @@ import numpy as np
 
 from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
-from .facts import chance_accuracy, chance_loss, finite, loss_floor, val_size_info
+from .facts import chance_accuracy, chance_loss, finite, loss_floor, skipped_images, val_size_info
 from .findings import Finding
 from .records import read_live
 from rundir.format import epoch_ranges
@@ -170,7 +170,14 @@ def data_section(run: Run) -> Optional[dict]:
                      f"std {[round(s, 3) for s in std if isinstance(s, (int, float))]}")
     lines.append(f"train pipeline: {_oneline(info.get('train_transform'))}")
     lines.append(f"val pipeline: {_oneline(info.get('val_transform'))}")
-    return {"title": "Data", "lines": lines, "data": {}}
+    skipped = skipped_images(run)
+    if skipped is not None and skipped["count"]:
+        count, examples = skipped["count"], skipped["examples"]
+        named = "; ".join(f"{e['path']} ({e['reason']})" for e in examples)
+        more = f"; and {count - len(examples)} more" if count > len(examples) else ""
+        of = f" of {skipped['of']}" if skipped["of"] else ""
+        lines.append(f"skipped {count}{of} image files that cannot be used (data.skip_bad_images=true): {named}{more}")
+    return {"title": "Data", "lines": lines, "data": {"skipped_images": skipped} if skipped is not None else {}}
 
 
 def _oneline(text: Any) -> str:

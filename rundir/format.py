@@ -50,6 +50,9 @@ CONFUSION_FIELD, CONFUSION_JSONL, CONFUSION_INLINE_MAX = "confusion_matrix", "va
 # run_info.json's record of images found in both splits by content (trainer/duplicates.py): counts of exact
 # and near pairs, val images with a copy in train, the calibrated Hamming threshold, examples
 DUPLICATE_IMAGES = "duplicate_images"
+# run_info.json's record of the image files an image folder's scan left out (data.skip_bad_images=true,
+# trainer/image_folder.py); RUN_INFO_FIELDS says what it holds
+SKIPPED_IMAGES = "skipped_images"
 # In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
 # Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.
 DIAGNOSTICS_POINTER = "diagnostics_dir.json"
@@ -240,6 +243,18 @@ STATUS_FIELDS = {
     "started_at": "UTC time the run first started (ISO 8601); a resume keeps it",
     "resumed_at": "UTC time the run last resumed from a checkpoint (ISO 8601), or null",
     "updated_at": "UTC time of the last update (ISO 8601)",
+}
+
+
+# The structured facts of run_info.json that the analysis cites (the rest: sizes, class counts, pipelines, config).
+RUN_INFO_FIELDS = {
+    DUPLICATE_IMAGES: "images found in both splits by content (trainer/duplicates.py): counts of exact and near "
+                      "pairs, validation images with a copy in train, the calibrated Hamming threshold, examples; "
+                      "when diagnostics.duplicates=true",
+    SKIPPED_IMAGES: "data=imagefolder only: the image files the start-up scan found unusable and left out "
+                    "(data.skip_bad_images=true; otherwise the run refuses to start): `count`, `of` (image files "
+                    "found, the bad ones included) and `examples`, the first few sorted by path as "
+                    "{`path` (relative to data.root), `reason`}",
 }
 
 

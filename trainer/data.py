@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, get_worker_info
 
+from rundir.format import SKIPPED_IMAGES
+
 from .config import AugmentationConf, DataConf
 from .errors import DataError
 from .ranks import Ranks
@@ -444,6 +446,8 @@ def describe(train_ds, val_ds, data: DataConf, same_source: bool) -> dict:
     overlap = int(np.intersect1d(train_ds.indices.numpy(), val_ds.indices.numpy()).size) if same_source else 0
     lo = int(min(train_labels.min(), val_labels.min()))
     hi = int(max(train_labels.max(), val_labels.max()))
+    folder = getattr(train_ds, "folder", None)  # an image folder: what its scan left out
+    skipped = {SKIPPED_IMAGES: folder.skipped} if getattr(folder, "skipped", None) is not None else {}
     return {
         "dataset": data.name,
         "num_classes": c,
@@ -458,6 +462,7 @@ def describe(train_ds, val_ds, data: DataConf, same_source: bool) -> dict:
         "transforms_shared": train_ds.transform is val_ds.transform,
         "val_transform_deterministic": is_deterministic(val_ds.transform),
         "train_transform_random": not is_deterministic(train_ds.transform),
+        **skipped,
     }
 
 
