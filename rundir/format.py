@@ -17,6 +17,7 @@ what it wrote with this table. Field names are public and stable: add fields, ne
           labels.npz                         the training labels as trained (once, at start)
           epoch_0001.npz ...                 one per epoch (PER_SAMPLE_FIELDS)
           top_losses.npz                     thumbnails of the highest-loss training images (at the end)
+          val_predictions.npz                VAL_PREDICTIONS: the best epoch's predicted probabilities per val image
       diagnostics_dir.json                   only when the diagnostics went elsewhere: {"diagnostics_dir": ABS}
       checkpoints/                           last.pt, best.pt (trainer/checkpoint.py)
       .traindx.lock                          LOCK: held (flock) by the one process writing the run
@@ -86,6 +87,13 @@ PER_SAMPLE_DIR = "per_sample"
 PER_SAMPLE_LABELS = "labels.npz"  # "labels" (int32, N): each training image's label as trained (faults included)
 PER_SAMPLE_EPOCH = "epoch_{epoch:04d}.npz"  # .format(epoch=...): one epoch's arrays, PER_SAMPLE_FIELDS
 TOP_LOSSES = "top_losses.npz"  # TOP_LOSS_FIELDS, written once training ends
+# The validation pass of the best epoch so far, per validation image by its position in the validation set
+# (VAL_PREDICTION_FIELDS; trainer/val_predictions.py): replaced whenever the validation accuracy improves, so at
+# most once an epoch. Confident learning (Northcutt et al. 2021, analysis/label_noise.py) reads it.
+VAL_PREDICTIONS = "val_predictions.npz"
+# The most probable classes kept per image: the confident joint is exact for up to this many classes, and for
+# more misses only a class outside an image's top K whose threshold is below 1 / (K + 1).
+VAL_PREDICTION_TOP_K = 16
 MAX_PER_SAMPLE_BYTES = 256 * 2**20  # a reader refuses larger files: 21 M images at 12 bytes each
 
 # status.json's "status" values.
@@ -196,6 +204,18 @@ TOP_LOSS_FIELDS = (
     ("predicted", "int32", "class", "the class the model predicted for it in its last epoch's step"),
     ("loss", "float32", "nats", "its loss in that step"),
     ("class_names", "str", "", "the class names, by class index (empty: the classes have no names)"),
+)
+
+
+# The arrays of VAL_PREDICTIONS; N = val_size, K = min(VAL_PREDICTION_TOP_K, C). Written when
+# diagnostics.enabled=true; probabilities are the softmax of the logits (without label smoothing's effect on
+# the labels, with its effect on the model).
+VAL_PREDICTION_FIELDS = (
+    ("epoch", "int32", "", "(1,): the epoch of the validation pass: the best validation accuracy so far"),
+    ("label", "int32", "class", "(N,): each validation image's label as validated (-1: not validated)"),
+    ("label_probability", "float16", "probability", "(N,): the predicted probability of that label"),
+    ("classes", "int16", "class", "(N, K): the K most probable classes, most probable first"),
+    ("probabilities", "float16", "probability", "(N, K): their predicted probabilities"),
 )
 
 

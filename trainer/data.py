@@ -505,6 +505,15 @@ def epoch_indices(loader) -> torch.Tensor:
     return loader.order  # the device loader's, already on the device
 
 
+def val_indices(loader) -> torch.Tensor:
+    """This rank's validation indices in the order its batches take them: every image once, in order (under DDP
+    rank r takes r, r + world_size, ...: ShardSampler, or the device loader's order)."""
+    if isinstance(loader, DataLoader):
+        s = loader.sampler
+        return torch.as_tensor(s.indices) if isinstance(s, ShardSampler) else torch.arange(len(loader.dataset))
+    return loader.order
+
+
 def build_loaders(d: Data, data: DataConf, *, seed: int, pin_memory: bool, ranks: Ranks = Ranks()):
     """The DataLoader path: (train, val) loaders over this rank's shares, each batch this rank's share
     of data.batch_size (the global batch). seed: trainer.seed; pin_memory: true for CUDA."""
