@@ -249,6 +249,7 @@ def confident_learning(run: Run) -> Optional[dict]:
         "interval": [round(lo, 4), round(hi, 4)],
         "share_calibrated": round(calibrated, 4),
         "images": counted,  # counted in the confident joint (some class at or above its threshold)
+        "validated": int(((labels >= 0) & (labels < c)).sum()),  # of the validation images with a valid label
         "epoch": epoch,  # the best validation pass's
         "val_error": round(v, 4),  # at that epoch: the floor's scale on right labels
         # every class's threshold reachable within the top K kept (always, for C <= K)

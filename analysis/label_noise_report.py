@@ -78,9 +78,9 @@ def confident_learning_lines(run: Run, data: dict) -> list[str]:
     lo, hi = cl["interval"]
     lines = [f"validation labels that look wrong by confident learning (Northcutt et al. 2021, on the best "
              f"validation pass, epoch {cl['epoch']}): {cl['share']:.1%} (95 % interval {lo:.1%} to {hi:.1%}) of "
-             f"{cl['images']} validation images counted; calibrated {cl['share_calibrated']:.1%}. Its floor on right "
-             f"labels is the model's confident mistakes, at most about the validation error ({cl['val_error']:.1%} "
-             f"at that epoch)"]
+             f"the {cl['images']} validation images counted (of {cl['validated']}: those with some class at or "
+             f"above its threshold); calibrated {cl['share_calibrated']:.1%}. Its floor on right labels is the "
+             f"model's confident mistakes, at most about the validation error ({cl['val_error']:.1%} at that epoch)"]
     if cl["flips"]:
         lines.append("most frequent validation label -> looks like: " + ", ".join(
             f"{f['label']} -> {f['looks_like']} ({f['images']})" for f in cl["flips"]))
