@@ -88,9 +88,17 @@ def test_both_loaders_record_by_dataset_index_however_often_the_buffer_is_reduce
 
     if buffered_steps:  # reduced every 2 steps (and the odd step at the end), as large data is
         monkeypatch.setattr(SampleRecorder, "BUFFER_ELEMENTS", buffered_steps * 256 * 10)
-    _, train, _ = train_here(tmp_path, [f"data.loader={loader}", "trainer.epochs=1", "data.batch_size=256"])
+    _, train, val = train_here(tmp_path, [f"data.loader={loader}", "trainer.epochs=1", "data.batch_size=256"])
     assert train[0]["num_batches"] == 5
     check_against_records(tmp_path / "diagnostics", train)
+    # The validation pass too, by index: each image's label where the split put it, top-1 as the record counts.
+    from rundir.format import VAL_PREDICTIONS
+
+    with np.load(tmp_path / "diagnostics" / PER_SAMPLE_DIR / VAL_PREDICTIONS, allow_pickle=False) as f:
+        labels, top1 = f["label"], f["classes"][:, 0]
+    info = json.loads((tmp_path / "diagnostics" / "run_info.json").read_text())
+    assert np.bincount(labels, minlength=10).tolist() == info["val_class_counts"]
+    assert (top1 == labels).sum() == round(val[0]["accuracy"] * val[0]["num_samples"])
 
 
 def test_resume_keeps_the_epochs_it_has_and_a_fresh_start_drops_the_rest(tmp_path, one_thread):
