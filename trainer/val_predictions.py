@@ -11,7 +11,7 @@ into a (2K + 2, N) device tensor, by position in the validation set (each rank's
 DataLoader's ShardSampler, or the device loader's order, `data.val_indices`). Only when the validation accuracy
 improved, so at most once an epoch, `gather` takes one SUM all-reduce under DDP (each image was validated by
 exactly one rank; classes are stored + 1, 0 meaning not validated) and one transfer; rank 0 writes one small
-file (CIFAR-10's 10,000 images: about 260 KB).
+file (46 bytes an image for 10 classes, 70 from 16 on: CIFAR-10's 10,000 images take 460 KB).
 """
 
 from __future__ import annotations
