@@ -13,7 +13,7 @@ import numpy as np
 
 from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING, SCHEDULER_NAME, SCHEDULER_PATIENCE)
-from .facts import chance_accuracy, chance_loss, finite, loss_floor, skipped_images, val_size_info
+from .facts import chance_accuracy, chance_loss, finite, loss_floor, val_size_info
 from .findings import Finding
 from .records import read_live
 from rundir.format import epoch_ranges
@@ -22,6 +22,7 @@ from .overrides import mark_replacements, report_recommendations
 from .per_class import per_class, per_class_section
 from rundir.read import Run
 from .label_noise_report import label_noise_section
+from .facts import skipped_images
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise, lr_rises
 from .stats import json_safe, trend, window_size
