@@ -9,6 +9,7 @@ import numpy as np
 
 from rundir.read import Run
 from rundir.config_keys import REGULARIZATION_LABEL_SMOOTHING
+from rundir.format import SKIPPED_IMAGES
 from .stats import binomial_se, decline_from_best, noise, window_size
 
 
@@ -242,3 +243,19 @@ def ended_near_best(run: Run) -> Optional[bool]:
     se, _ = accuracy_se(run, float(np.median(acc)))
     decline = decline_from_best(acc, w, max(se, noise(acc)))
     return decline is None or not decline.significant
+
+
+def skipped_images(run: Run) -> Optional[dict]:
+    """run_info.json's record of the image files an image folder's scan left out (data.skip_bad_images=true):
+    {"count", "of", "examples": [{"path", "reason"}]} with only well-formed entries; None when not recorded."""
+    record = (run.info or {}).get(SKIPPED_IMAGES)
+    if not isinstance(record, dict):
+        return None
+    count, of = record.get("count"), record.get("of")
+    if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
+        return None
+    examples = [e for e in record.get("examples") or [] if isinstance(e, dict)
+                and isinstance(e.get("path"), str) and isinstance(e.get("reason"), str)] \
+        if isinstance(record.get("examples"), list) else []
+    return {"count": count, "of": of if isinstance(of, int) and not isinstance(of, bool) else None,
+            "examples": [{"path": e["path"], "reason": e["reason"]} for e in examples]}

@@ -33,7 +33,7 @@ from typing import Optional
 
 import numpy as np
 
-from rundir.per_sample import PerSample, read_per_sample
+from rundir.per_sample import PerSample, read_per_sample, read_val_predictions
 from rundir.read import Run, get
 from .stats import wilson_interval
 
@@ -100,12 +100,7 @@ def estimate(run: Run) -> Optional[dict]:
     candidate, count, seen = contradiction(predicted, labels)
     judged = seen >= math.ceil(len(rows) / 2)  # trained on in at least half the window's epochs
     n = int(judged.sum())
-    c = run.num_classes
-    if n == 0 or c is None:
-        return None
-    best_val = float(np.nanmax(run.val["accuracy"])) if run.val.has("accuracy") and \
-        np.isfinite(run.val["accuracy"]).any() else None
-    if best_val is None or best_val < (1 + 1 / c) / 2:  # predictions too unreliable to judge labels by
+    if n == 0 or not predictions_reliable(run):  # predictions too unreliable to judge labels by
         return None
     fitted = float(((predicted == labels) & judged).sum() / max((predicted[:, judged] >= 0).sum(), 1))
     always = judged & (count == seen) & (seen > 0)
@@ -154,3 +149,139 @@ def val_error(run: Run, epoch: int) -> tuple[float, float]:
 
 def _median(x: np.ndarray) -> Optional[float]:
     return round(float(np.median(x)), 3) if len(x) else None
+
+
+def predictions_reliable(run: Run) -> bool:
+    """The model's predictions can judge labels: its best validation accuracy is at least halfway from chance
+    to 1 (below it, it gets held-out images wrong about as often as right)."""
+    c = run.num_classes
+    if c is None or not run.val.has("accuracy") or not np.isfinite(run.val["accuracy"]).any():
+        return False
+    return float(np.nanmax(run.val["accuracy"])) >= (1 + 1 / c) / 2
+
+
+# ───────────────────────── confident learning on the validation predictions ─────────────────────────
+#
+# The second signal (Northcutt et al. 2021): out-of-sample predicted probabilities judge the labels they were
+# not trained on. Per class j the threshold t_j is the mean predicted probability of j over the images labelled
+# j (the model's own confidence in that class); an image labelled i is counted in row i of the confident joint,
+# in the column of the most probable class at or above its threshold, and looks mislabelled when that column is
+# another class. The validation pass is the trainer's best (rundir/format.py VAL_PREDICTIONS), so what this
+# estimates is the share of VALIDATION labels that look wrong. Its floor is the model's own confident mistakes,
+# about the validation error or less on right labels, so it is not zero on clean labels; where the training
+# labels alone are wrong (fault=noisy_labels flips training labels only) it stays near that floor while the
+# training-dynamics estimate above rises: their disagreement is the evidence that the noise is in the training
+# set. Where both splits share the noise, both rise.
+
+
+def val_predictions(run: Run) -> Optional[dict]:
+    """The run's best validation pass's predictions (rundir/per_sample.py), read once; None when it has none or
+    they are of an epoch its validation records do not have (a stale file)."""
+    if "val_predictions" not in run.memo:
+        vp = None
+        if run.diagnostics_dir is not None:
+            size = get(run.info, "val_size")
+            vp = read_val_predictions(run.diagnostics_dir, size if isinstance(size, int) and
+                                      not isinstance(size, bool) else None, run.warnings)
+        if vp is not None and int(vp["epoch"][0]) not in {int(e) for e in run.val.epochs}:
+            run.warnings.append(f"validation predictions of epoch {int(vp['epoch'][0])}, which the validation "
+                                f"records lack: ignored")
+            vp = None
+        run.memo["val_predictions"] = vp
+    return run.memo["val_predictions"]
+
+
+def confident_joint(labels: np.ndarray, label_probability: np.ndarray, classes: np.ndarray,
+                    probabilities: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the C x C confident joint, per image the class it is counted under (-1: not counted), the thresholds).
+
+    classes / probabilities: each image's K most probable classes, most probable first. With K < C a class
+    outside an image's top K is at most 1 / (K + 1) probable, so it is missed only where its threshold is that
+    low (rundir/format.py VAL_PREDICTION_TOP_K); the label's own probability is always known."""
+    c = num_classes
+    valid = (labels >= 0) & (labels < c)
+    y = np.where(valid, labels, 0)
+    p_label = label_probability.astype(np.float64)
+    counts = np.bincount(y[valid], minlength=c)
+    sums = np.bincount(y[valid], weights=p_label[valid], minlength=c)
+    thresholds = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)  # a class nobody has: never above
+    in_range = (classes >= 0) & (classes < c)
+    above = in_range & (probabilities.astype(np.float64) >= thresholds[np.where(in_range, classes, 0)])
+    first = above.argmax(axis=1)
+    looks_like = np.where(above.any(axis=1), classes[np.arange(len(classes)), first], -1).astype(np.int64)
+    # The label at or above its threshold but outside the top K: it is the only candidate left.
+    looks_like = np.where((looks_like < 0) & (p_label >= thresholds[y]), y, looks_like)
+    looks_like = np.where(valid, looks_like, -1)
+    counted = looks_like >= 0
+    joint = np.zeros((c, c), dtype=np.int64)
+    np.add.at(joint, (y[counted], looks_like[counted]), 1)
+    return joint, looks_like, thresholds
+
+
+def confident_learning(run: Run) -> Optional[dict]:
+    """The share of validation labels that look wrong by confident learning, with its Wilson 95 % interval;
+    None without validation predictions, or when the model learned too little to judge labels by."""
+    vp = val_predictions(run)
+    c = run.num_classes
+    if vp is None or c is None or not predictions_reliable(run):
+        return None
+    labels = vp["label"].astype(np.int64)
+    joint, looks_like, thresholds = confident_joint(labels, vp["label_probability"], vp["classes"].astype(np.int64),
+                                                    vp["probabilities"], c)
+    counted = int(joint.sum())
+    if counted == 0:
+        return None
+    off = counted - int(np.trace(joint))
+    lo, hi = wilson_interval(off, counted)
+    # Northcutt et al.'s calibration: each row rescaled to its class's share of the labels.
+    rows, given = joint.sum(axis=1), np.bincount(labels[(labels >= 0) & (labels < c)], minlength=c)
+    with np.errstate(all="ignore"):
+        calibrated = float(np.nansum(np.where(rows > 0, (rows - np.diag(joint)) / rows, 0) * given) / given.sum())
+    epoch, k = int(vp["epoch"][0]), vp["classes"].shape[1]
+    v, _ = val_error(run, epoch)
+    wrong = np.flatnonzero((looks_like >= 0) & (looks_like != labels))
+    p_label = vp["label_probability"].astype(np.float64)
+    wrong = wrong[np.argsort(p_label[wrong], kind="stable")]  # the least probable labels first
+    pairs = [(int(i), int(j), int(joint[i, j])) for i in range(c) for j in range(c) if i != j and joint[i, j]]
+    pairs.sort(key=lambda t: -t[2])
+    return {
+        "share": round(off / counted, 4),
+        "interval": [round(lo, 4), round(hi, 4)],
+        "share_calibrated": round(calibrated, 4),
+        "images": counted,  # counted in the confident joint (some class at or above its threshold)
+        "validated": int(((labels >= 0) & (labels < c)).sum()),  # of the validation images with a valid label
+        "epoch": epoch,  # the best validation pass's
+        "val_error": round(v, 4),  # at that epoch: the floor's scale on right labels
+        # every class's threshold reachable within the top K kept (always, for C <= K)
+        "exact": bool(k >= c or (thresholds[np.isfinite(thresholds)] > 1 / (k + 1)).all()),
+        "flips": [{"label": i, "looks_like": j, "images": k} for i, j, k in pairs[:MAX_FLIPS]],
+        "suspects": [{"index": int(i), "label": int(labels[i]), "looks_like": int(looks_like[i]),
+                      "label_probability": round(float(p_label[i]), 3)} for i in wrong[:MAX_SUSPECTS]],
+    }
+
+
+def signals(run: Run) -> Optional[dict]:
+    """Both estimates side by side (training dynamics on the training labels, confident learning on the
+    validation labels) and how they compare, by their 95 % intervals; None when either is missing.
+
+    "train_higher": more training labels look wrong than validation labels (the noise is in the training set);
+    "val_higher": the reverse; "same": the intervals overlap (the same share in both splits, or none in either)."""
+    train, val = estimate(run), confident_learning(run)
+    if train is None or val is None:
+        return None
+    (t_lo, t_hi), (v_lo, v_hi) = train["interval"], val["interval"]
+    comparison = "train_higher" if t_lo > v_hi else "val_higher" if v_lo > t_hi else "same"
+    return {"comparison": comparison, "says": COMPARISON_SAYS[comparison],
+            "train": {k: train[k] for k in ("share", "interval")},
+            "val": {k: val[k] for k in ("share", "interval", "val_error", "epoch")}}
+
+
+COMPARISON_SAYS = {
+    "train_higher": "more training labels look wrong than validation labels: the wrong labels are in the training "
+                    "set, and the validation accuracy is measured against labels that look right",
+    "val_higher": "more validation labels look wrong than training labels: the validation labels (or the images "
+                  "the split put there) are the noisier",
+    "same": "the two estimates agree within their intervals: about as many labels look wrong in the validation "
+            "set as in the training set (none in either, or noise both splits share, which the validation "
+            "accuracy then carries too)",
+}

@@ -22,6 +22,7 @@ from .overrides import mark_replacements, report_recommendations
 from .per_class import per_class, per_class_section
 from rundir.read import Run
 from .label_noise_report import label_noise_section
+from .facts import skipped_images
 from .rules import causes, diagnose
 from .schedule import find_cuts, is_piecewise, lr_rises
 from .stats import json_safe, trend, window_size
@@ -169,7 +170,14 @@ def data_section(run: Run) -> Optional[dict]:
                      f"std {[round(s, 3) for s in std if isinstance(s, (int, float))]}")
     lines.append(f"train pipeline: {_oneline(info.get('train_transform'))}")
     lines.append(f"val pipeline: {_oneline(info.get('val_transform'))}")
-    return {"title": "Data", "lines": lines, "data": {}}
+    skipped = skipped_images(run)
+    if skipped is not None and skipped["count"]:
+        count, examples = skipped["count"], skipped["examples"]
+        named = "; ".join(f"{e['path']} ({e['reason']})" for e in examples)
+        more = f"; and {count - len(examples)} more" if count > len(examples) else ""
+        of = f" of {skipped['of']}" if skipped["of"] else ""
+        lines.append(f"skipped {count}{of} image files that cannot be used (data.skip_bad_images=true): {named}{more}")
+    return {"title": "Data", "lines": lines, "data": {"skipped_images": skipped} if skipped is not None else {}}
 
 
 def _oneline(text: Any) -> str:

@@ -20,7 +20,8 @@
    synchronizations around each call, which measures the kernels but perturbs overlap: there
    part 1 is the figure that counts.
 
-3. Validation, which the epoch time leaves out: `evaluate()` with its confusion matrix on and off, in
+3. Validation, which the epoch time leaves out: `evaluate()` with its confusion matrix and the per-image
+   predicted probabilities (trainer/val_predictions.py, for confident learning) on and off, in
    alternating passes over the run's validation set (a fresh model; the cost does not depend on the
    weights), as a ratio of pass times and as a share of a training epoch's time.
 
@@ -137,7 +138,8 @@ def one_run(overrides: list[str], cuda: bool) -> list[dict]:
 
 
 def validation_cost(overrides: list[str], passes: int) -> tuple[list[float], float]:
-    """Ratios (confusion on / off) of alternating validation passes, and the mean pass time with it off (s)."""
+    """Ratios (confusion matrix and predictions on / off) of alternating validation passes, and the mean pass
+    time with them off (s)."""
     import contextlib
 
     import torch
@@ -148,16 +150,18 @@ def validation_cost(overrides: list[str], passes: int) -> tuple[list[float], flo
 
     from common import compose
     from trainer.config import validate
-    from trainer.data import build_datasets, build_loaders
+    from trainer.data import build_datasets, build_loaders, val_indices
     from trainer.diagnostics import evaluate
     from trainer.models import build_model
+    from trainer.val_predictions import ValPredictions
 
     cfg = validate(compose(overrides, Path(tempfile.gettempdir()) / "unused"))
     data = build_datasets(cfg.data, cfg.augmentation, cfg.trainer.seed)
     _, val_loader = build_loaders(data, cfg.data, seed=cfg.trainer.seed, pin_memory=False)
     model, cpu = build_model(cfg.model), torch.device("cpu")
-    run = lambda confusion: evaluate(model, val_loader, cpu, nn.CrossEntropyLoss(), contextlib.nullcontext,  # noqa: E731
-                                     cfg.data.num_classes, confusion=confusion)
+    predictions = ValPredictions(val_indices(val_loader), len(data.val), cfg.data.num_classes, cpu)
+    run = lambda on: evaluate(model, val_loader, cpu, nn.CrossEntropyLoss(), contextlib.nullcontext,  # noqa: E731
+                              cfg.data.num_classes, confusion=on, predictions=predictions if on else None)
     run(True)  # warm-up
     times: dict[bool, list[float]] = {True: [], False: []}
     for k in range(2 * passes):
@@ -230,7 +234,8 @@ def main() -> None:
         val_ratios, val_off = validation_cost(base, 4 * args.pairs)
         epoch_cpu = statistics.median(e["cpu"] for e in off)
         m = statistics.geometric_mean(val_ratios)
-        print(f"\n3. validation: evaluate() with the confusion matrix on / off, alternating passes (CPU time)")
+        print(f"\n3. validation: evaluate() with the confusion matrix and the per-image probabilities on / off, "
+              f"alternating passes (CPU time)")
         print(f"   pass with it off {val_off * 1e3:.2f} ms; ratio {ratio_summary(val_ratios)}")
         print(f"   its cost: {(m - 1) * val_off * 1e3:+.3f} ms a pass = {100 * (m - 1) * val_off / epoch_cpu:+.3f}% "
               f"of a training epoch ({epoch_cpu:.3f} s)")

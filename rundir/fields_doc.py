@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from .format import (LR_FIND_FIELDS, LR_FIND_JSON, LR_FIND_SETUP, LR_FIND_SETUP_IGNORED, PER_SAMPLE_DIR,
-                     PER_SAMPLE_EPOCH, PER_SAMPLE_FIELDS, PER_SAMPLE_LABELS, RUN_INFO, STATUS, STATUS_FIELDS,
-                     TOP_LOSS_FIELDS, TOP_LOSSES, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL, WHEN, fields)
+                     PER_SAMPLE_EPOCH, PER_SAMPLE_FIELDS, PER_SAMPLE_LABELS, RUN_INFO, RUN_INFO_FIELDS, STATUS,
+                     STATUS_FIELDS, TOP_LOSS_FIELDS, TOP_LOSSES, TRAIN, TRAIN_JSONL, VAL, VAL_JSONL,
+                     VAL_PREDICTION_FIELDS, VAL_PREDICTION_TOP_K, VAL_PREDICTIONS, WHEN, fields)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "diagnostics-fields.md"
 KINDS = {"integer": "integer", "number": "number or null", "mapping": "{name: number or null}",
@@ -49,8 +50,16 @@ def fields_markdown() -> str:
     out += ["", f"`{TOP_LOSSES}`, written when training completes: the highest-loss training images of the last "
                 "epoch, highest first.", "", "| array | dtype | unit | meaning |", "|---|---|---|---|"]
     out += [f"| `{n}` | {d} | {u or '-'} | {_cell(m)} |" for n, d, u, m in TOP_LOSS_FIELDS]
+    out += ["", f"`{VAL_PREDICTIONS}`, when {_cell(WHEN['diagnostics'])}: the validation pass of the best epoch so "
+                "far (replaced whenever the validation accuracy improves, so at most once an epoch), indexed by each "
+                "image's position in the validation set; N validation images, K = min("
+                f"{VAL_PREDICTION_TOP_K}, classes) most probable classes each. The analysis runs confident learning "
+                "(Northcutt et al. 2021) on it.", "", "| array | dtype | unit | meaning |", "|---|---|---|---|"]
+    out += [f"| `{n}` | {d} | {u or '-'} | {_cell(m)} |" for n, d, u, m in VAL_PREDICTION_FIELDS]
     out += ["", f"`{RUN_INFO}` (written at start) holds facts about the data, the model and the machine, "
-                "and the resolved config.", ""]
+                "and the resolved config. Among them:", "", "| field | meaning |", "|---|---|"]
+    out += [f"| `{k}` | {_cell(v)} |" for k, v in RUN_INFO_FIELDS.items()]
+    out.append("")
     out += [f"## `{LR_FIND_JSON}`", "", "Written once by `python -m trainer.lr_find` (the LR range test) into its own run "
             "directory. The analysis of a run cites the newest one whose `setup` equals the run's config groups "
             f"{', '.join(LR_FIND_SETUP)} (less {', '.join(LR_FIND_SETUP_IGNORED)}).", "",

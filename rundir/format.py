@@ -17,6 +17,7 @@ what it wrote with this table. Field names are public and stable: add fields, ne
           labels.npz                         the training labels as trained (once, at start)
           epoch_0001.npz ...                 one per epoch (PER_SAMPLE_FIELDS)
           top_losses.npz                     thumbnails of the highest-loss training images (at the end)
+          val_predictions.npz                VAL_PREDICTIONS: the best epoch's predicted probabilities per val image
       diagnostics_dir.json                   only when the diagnostics went elsewhere: {"diagnostics_dir": ABS}
       checkpoints/                           last.pt, best.pt (trainer/checkpoint.py)
       .traindx.lock                          LOCK: held (flock) by the one process writing the run
@@ -50,6 +51,9 @@ CONFUSION_FIELD, CONFUSION_JSONL, CONFUSION_INLINE_MAX = "confusion_matrix", "va
 # run_info.json's record of images found in both splits by content (trainer/duplicates.py): counts of exact
 # and near pairs, val images with a copy in train, the calibrated Hamming threshold, examples
 DUPLICATE_IMAGES = "duplicate_images"
+# run_info.json's record of the image files an image folder's scan left out (data.skip_bad_images=true,
+# trainer/image_folder.py); RUN_INFO_FIELDS says what it holds
+SKIPPED_IMAGES = "skipped_images"
 # In a run directory whose diagnostics went elsewhere (DIAGNOSTICS_DIR, diagnostics.dir): where they went.
 # Hydra records `${oc.env:DIAGNOSTICS_DIR,...}`, not its value, so the trainer writes this file itself.
 DIAGNOSTICS_POINTER = "diagnostics_dir.json"
@@ -83,6 +87,13 @@ PER_SAMPLE_DIR = "per_sample"
 PER_SAMPLE_LABELS = "labels.npz"  # "labels" (int32, N): each training image's label as trained (faults included)
 PER_SAMPLE_EPOCH = "epoch_{epoch:04d}.npz"  # .format(epoch=...): one epoch's arrays, PER_SAMPLE_FIELDS
 TOP_LOSSES = "top_losses.npz"  # TOP_LOSS_FIELDS, written once training ends
+# The validation pass of the best epoch so far, per validation image by its position in the validation set
+# (VAL_PREDICTION_FIELDS; trainer/val_predictions.py): replaced whenever the validation accuracy improves, so at
+# most once an epoch. Confident learning (Northcutt et al. 2021, analysis/label_noise.py) reads it.
+VAL_PREDICTIONS = "val_predictions.npz"
+# The most probable classes kept per image: the confident joint is exact for up to this many classes, and for
+# more misses only a class outside an image's top K whose threshold is below 1 / (K + 1).
+VAL_PREDICTION_TOP_K = 16
 MAX_PER_SAMPLE_BYTES = 256 * 2**20  # a reader refuses larger files: 21 M images at 12 bytes each
 
 # status.json's "status" values.
@@ -196,6 +207,18 @@ TOP_LOSS_FIELDS = (
 )
 
 
+# The arrays of VAL_PREDICTIONS; N = val_size, K = min(VAL_PREDICTION_TOP_K, C). Written when
+# diagnostics.enabled=true; probabilities are the softmax of the logits (without label smoothing's effect on
+# the labels, with its effect on the model).
+VAL_PREDICTION_FIELDS = (
+    ("epoch", "int32", "", "(1,): the epoch of the validation pass: the best validation accuracy so far"),
+    ("label", "int32", "class", "(N,): each validation image's label as validated (-1: not validated)"),
+    ("label_probability", "float16", "probability", "(N,): the predicted probability of that label"),
+    ("classes", "int16", "class", "(N, K): the K most probable classes, most probable first"),
+    ("probabilities", "float16", "probability", "(N, K): their predicted probabilities"),
+)
+
+
 def fields(file: str) -> list[Field]:
     """The fields of one file (TRAIN or VAL), in the order of the table."""
     return [f for f in FIELDS if f.file == file]
@@ -240,6 +263,18 @@ STATUS_FIELDS = {
     "started_at": "UTC time the run first started (ISO 8601); a resume keeps it",
     "resumed_at": "UTC time the run last resumed from a checkpoint (ISO 8601), or null",
     "updated_at": "UTC time of the last update (ISO 8601)",
+}
+
+
+# The structured facts of run_info.json that the analysis cites (the rest: sizes, class counts, pipelines, config).
+RUN_INFO_FIELDS = {
+    DUPLICATE_IMAGES: "images found in both splits by content (trainer/duplicates.py): counts of exact and near "
+                      "pairs, validation images with a copy in train, the calibrated Hamming threshold, examples; "
+                      "when diagnostics.duplicates=true",
+    SKIPPED_IMAGES: "data=imagefolder only: the image files the start-up scan found unusable and left out "
+                    "(data.skip_bad_images=true; otherwise the run refuses to start): `count`, `of` (image files "
+                    "found, the bad ones included) and `examples`, the first few sorted by path as "
+                    "{`path` (relative to data.root), `reason`}",
 }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import safe
 from .format import (MAX_PER_SAMPLE_BYTES, PER_SAMPLE_DIR, PER_SAMPLE_EPOCH, PER_SAMPLE_FIELDS, PER_SAMPLE_LABELS,
-                     TOP_LOSS_FIELDS, TOP_LOSSES)
+                     TOP_LOSS_FIELDS, TOP_LOSSES, VAL_PREDICTION_FIELDS, VAL_PREDICTION_TOP_K, VAL_PREDICTIONS)
 
 
 @dataclass
@@ -102,4 +102,32 @@ def read_top_losses(diag_dir: Path, warnings: list[str]) -> Optional[dict[str, n
     names = arrays.get("class_names")
     checked["class_names"] = names if isinstance(names, np.ndarray) and names.dtype.kind == "U" and names.ndim == 1 \
         else np.array([], dtype=str)
+    return checked
+
+
+def read_val_predictions(diag_dir: Path, val_size: Optional[int], warnings: list[str]) -> Optional[dict[str, np.ndarray]]:
+    """VAL_PREDICTIONS's arrays (rundir/format.py VAL_PREDICTION_FIELDS), or None: absent silently; damaged, of
+    the wrong shapes (N images, K <= VAL_PREDICTION_TOP_K columns; N = val_size when given) with a warning. Classes
+    are not checked against the run's class count here: the analysis does."""
+    path = Path(diag_dir) / PER_SAMPLE_DIR / VAL_PREDICTIONS
+    arrays = read_arrays(path, warnings)
+    if arrays is None:
+        return None
+    epoch = arrays.get("epoch")
+    if not (isinstance(epoch, np.ndarray) and epoch.shape == (1,) and epoch.dtype.kind == "i"):
+        warnings.append(f"{path}: array 'epoch' missing or not int32[1], ignored")
+        return None
+    label = arrays.get("label")
+    n = val_size if val_size is not None else (len(label) if isinstance(label, np.ndarray) and label.ndim == 1
+                                               else None)
+    checked = _checked(arrays, VAL_PREDICTION_FIELDS[1:], n, path, warnings)
+    if checked is None:
+        return None
+    classes, probabilities = checked["classes"], checked["probabilities"]
+    k = classes.shape[1] if classes.ndim == 2 else 0
+    if (checked["label"].ndim != 1 or checked["label_probability"].ndim != 1 or probabilities.shape != classes.shape
+            or not 1 <= k <= VAL_PREDICTION_TOP_K):
+        warnings.append(f"{path}: arrays of shapes label {checked['label'].shape}, classes {classes.shape}, "
+                        f"probabilities {probabilities.shape}: not (N,) and (N, K <= {VAL_PREDICTION_TOP_K}), ignored")
+        return None
     return checked

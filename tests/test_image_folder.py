@@ -19,6 +19,7 @@ import fuzz_images as fi  # noqa: E402 - the fuzzer's builders of real and hosti
 
 from trainer.errors import DataError  # noqa: E402
 from trainer.image_folder import scan  # noqa: E402
+from rundir.format import SKIPPED_IMAGES  # noqa: E402
 
 
 def learnable_folder(root, per_class: int = 20, size: int = 16):
@@ -145,3 +146,19 @@ def test_a_run_on_a_folder_with_links_and_bad_images_trains_on_each_good_image_o
     assert info["train_val_overlap"] == 0 and sum(info["class_counts"]) + sum(info["val_class_counts"]) == 40
     assert any("skipped 9 of 49 images that cannot be used" in r.getMessage() for r in caplog.records)
     assert best >= 0.9  # dark against bright: learnt in three epochs
+    # run_info.json keeps the count and the first few, sorted by path, each with its reason.
+    (tmp_path / "reasons").mkdir()
+    expected = hostile_files(tmp_path / "reasons")
+    skipped = info[SKIPPED_IMAGES]
+    first = sorted(expected)[:5]
+    assert skipped["count"] == 9 and skipped["of"] == 49
+    assert [e["path"] for e in skipped["examples"]] == [f"a/{name}" for name in first]
+    assert all(expected[name] in e["reason"] for name, e in zip(first, skipped["examples"]))
+    # ... and the run report's Data section says so.
+    from analysis import run_report
+    from rundir.read import load_run
+
+    [data] = [s for s in run_report.build(load_run(run))["sections"] if s["title"] == "Data"]
+    [line] = [x for x in data["lines"] if x.startswith("skipped ")]
+    assert line.startswith("skipped 9 of 49 image files that cannot be used (data.skip_bad_images=true): a/bomb.png")
+    assert line.endswith("; and 4 more") and data["data"]["skipped_images"] == skipped

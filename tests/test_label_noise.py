@@ -88,9 +88,17 @@ def test_both_loaders_record_by_dataset_index_however_often_the_buffer_is_reduce
 
     if buffered_steps:  # reduced every 2 steps (and the odd step at the end), as large data is
         monkeypatch.setattr(SampleRecorder, "BUFFER_ELEMENTS", buffered_steps * 256 * 10)
-    _, train, _ = train_here(tmp_path, [f"data.loader={loader}", "trainer.epochs=1", "data.batch_size=256"])
+    _, train, val = train_here(tmp_path, [f"data.loader={loader}", "trainer.epochs=1", "data.batch_size=256"])
     assert train[0]["num_batches"] == 5
     check_against_records(tmp_path / "diagnostics", train)
+    # The validation pass too, by index: each image's label where the split put it, top-1 as the record counts.
+    from rundir.format import VAL_PREDICTIONS
+
+    with np.load(tmp_path / "diagnostics" / PER_SAMPLE_DIR / VAL_PREDICTIONS, allow_pickle=False) as f:
+        labels, top1 = f["label"], f["classes"][:, 0]
+    info = json.loads((tmp_path / "diagnostics" / "run_info.json").read_text())
+    assert np.bincount(labels, minlength=10).tolist() == info["val_class_counts"]
+    assert (top1 == labels).sum() == round(val[0]["accuracy"] * val[0]["num_samples"])
 
 
 def test_resume_keeps_the_epochs_it_has_and_a_fresh_start_drops_the_rest(tmp_path, one_thread):
@@ -104,7 +112,9 @@ def test_resume_keeps_the_epochs_it_has_and_a_fresh_start_drops_the_rest(tmp_pat
     (directory / "epoch_0002.npz.keep").write_bytes(b"not ours")
     train_here(tmp_path, ["trainer.epochs=1", *small, "trainer.resume=false"])  # starts over: epoch 2 goes
     assert sorted(p.name for p in directory.iterdir()) == ["epoch_0001.npz", "epoch_0002.npz.keep", "labels.npz",
-                                                           "top_losses.npz"]
+                                                           "top_losses.npz", "val_predictions.npz"]
+    with np.load(directory / "val_predictions.npz", allow_pickle=False) as f:
+        assert f["epoch"].tolist() == [1]  # the new run's pass, not the earlier run's epoch 2
 
 
 def synthetic_run(tmp_path: Path, best_val_accuracy: float = 0.9):
@@ -242,7 +252,7 @@ def test_reader_refuses_pickles_and_damaged_files(tmp_path):
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.2, 0.4])
 def test_estimate_lands_within_its_interval_at_several_rates(fraction, tmp_path):
     from analysis import run_report
-    from analysis.label_noise import estimate
+    from analysis.label_noise import confident_learning, estimate, signals
     from rundir.read import load_run
 
     trained([f"hydra.run.dir={tmp_path}", *NOISY, f"fault.fraction={fraction}"] if fraction else
@@ -254,6 +264,141 @@ def test_estimate_lands_within_its_interval_at_several_rates(fraction, tmp_path)
     assert abs(e["share"] - fraction) <= max((hi - lo) / 2, 0.03)
     ids = [f["id"] for f in run_report.build(run)["findings"]]
     assert ("label_noise_suspected" in ids) == (fraction > 0)
+    # The second signal: the validation labels stay clean at every rate (the fault flips training labels only),
+    # so confident learning stays at its floor and disagrees with the training estimate exactly when it is up.
+    cl = confident_learning(run)
+    assert cl["share"] <= cl["val_error"], cl
+    assert signals(run)["comparison"] == ("train_higher" if fraction > 0 else "same")
     if fraction:
         assert run_report.build(load_run(tmp_path))["cause"]["primary"]["id"] == "label_noise"
     json.dumps(e)  # plain data
+
+
+# ───────────────────── confident learning on the validation predictions (the second signal) ─────────────────────
+
+
+def test_confident_joint_counts_each_image_under_its_most_probable_class_above_threshold():
+    from analysis.label_noise import confident_joint
+
+    # Thresholds: class 0 mean(0.9, 0.7) = 0.8, class 1 mean(0.8, 0.2) = 0.5.
+    labels = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.8, 0.2]])
+    classes = np.argsort(-p, axis=1, kind="stable")
+    probs = np.take_along_axis(p, classes, axis=1)
+    joint, looks_like, t = confident_joint(labels, p[np.arange(4), labels], classes, probs, 2)
+    assert np.allclose(t, [0.8, 0.5])
+    assert looks_like.tolist() == [0, -1, 1, 0]  # image 1: nothing at or above its threshold, not counted
+    assert joint.tolist() == [[1, 0], [1, 1]]  # image 3, labelled 1, confidently looks like 0
+    # Only the top K kept: a label outside them but above its threshold still counts on the diagonal.
+    joint, looks_like, _ = confident_joint(np.array([2, 2]), np.array([0.1, 0.5]), np.array([[0, 1], [2, 0]]),
+                                           np.array([[0.5, 0.4], [0.5, 0.3]]), 3)
+    assert looks_like.tolist() == [-1, 2] and joint[2, 2] == 1  # threshold of 2: 0.3; classes 0, 1: none
+
+
+def test_confident_learning_estimates_a_known_share_of_wrong_validation_labels(tmp_path):
+    """Synthetic predictions of a good model (the true class at about 0.8) on 2,000 images of which 20 % carry
+    another label: the estimate's interval covers 0.2; with the labels right it is near 0."""
+    from analysis.label_noise import confident_learning
+    from rundir.format import PER_SAMPLE_DIR, VAL_PREDICTIONS
+    from rundir.read import run_from_records
+
+    rng = np.random.default_rng(0)
+    n, c = 2000, 20  # more classes than the 16 kept: the top-K path
+    true = rng.integers(0, c, n)
+    logits = rng.normal(0, 1, (n, c))
+    logits[np.arange(n), true] += 5
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    classes = np.argsort(-p, axis=1)[:, :16]
+
+    def share(wrong: float) -> dict:
+        labels = true.copy()
+        flip = rng.choice(n, int(wrong * n), replace=False)
+        labels[flip] = (labels[flip] + rng.integers(1, c, len(flip))) % c
+        directory = tmp_path / str(wrong) / "diagnostics"
+        (directory / PER_SAMPLE_DIR).mkdir(parents=True)
+        with open(directory / PER_SAMPLE_DIR / VAL_PREDICTIONS, "wb") as f:
+            np.savez(f, epoch=np.array([2], np.int32), label=labels.astype(np.int32),
+                     label_probability=p[np.arange(n), labels].astype(np.float16), classes=classes.astype(np.int16),
+                     probabilities=np.take_along_axis(p, classes, axis=1).astype(np.float16))
+        val = [{"epoch": e, "loss": 1.0, "accuracy": (true == labels).mean()} for e in (1, 2)]
+        run = run_from_records([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}], val,
+                               info={"val_size": n, "num_classes": c}, config={"data": {"num_classes": c}})
+        run.diagnostics_dir = directory
+        return confident_learning(run)
+
+    noisy, clean = share(0.2), share(0.0)
+    lo, hi = noisy["interval"]
+    assert lo <= 0.2 <= hi and hi - lo < 0.1, noisy
+    assert noisy["flips"] and noisy["suspects"][0]["label_probability"] < 0.1
+    assert clean["interval"][1] < 0.02 and clean["share"] <= clean["val_error"] + 0.01
+    assert noisy["exact"] is True  # every threshold far above 1 / 17
+
+
+def test_the_best_validation_pass_is_recorded_by_index_and_judges_the_validation_labels(noisy_run):
+    """Trained with 20 % of the TRAINING labels flipped (validation keeps its true labels): the recorded pass is
+    the best epoch's, its top-1 is that epoch's accuracy, and confident learning finds the validation labels
+    cleaner than the training ones, so the finding says the noise is in the training set."""
+    from analysis import run_report
+    from analysis.label_noise import confident_learning, signals
+    from rundir.format import VAL_PREDICTIONS
+    from rundir.read import load_run
+
+    diag = noisy_run / "diagnostics"
+    with np.load(diag / PER_SAMPLE_DIR / VAL_PREDICTIONS, allow_pickle=False) as f:
+        a = {k: f[k] for k in f.files}
+    status = json.loads((diag / "status.json").read_text())
+    info = json.loads((diag / "run_info.json").read_text())
+    assert int(a["epoch"][0]) == status["best_epoch"]
+    assert (a["label_probability"].dtype, a["probabilities"].dtype, a["classes"].shape) == (
+        np.float16, np.float16, (info["val_size"], 10))
+    assert np.bincount(a["label"], minlength=10).tolist() == info["val_class_counts"]  # every image, its label
+    assert (a["classes"][:, 0] == a["label"]).sum() == round(status["best_val_accuracy"] * info["val_size"])
+    assert np.allclose(a["probabilities"].astype(float).sum(axis=1), 1, atol=0.02)  # all 10 classes kept
+
+    run = load_run(noisy_run)
+    cl, both = confident_learning(run), signals(run)
+    assert cl["share"] <= cl["val_error"] and both["comparison"] == "train_higher", both
+    [finding] = [f for f in run_report.build(run)["findings"] if f["id"] == "label_noise_suspected"]
+    assert finding["evidence"]["signals_compared"] == "train_higher"
+    assert finding["evidence"]["val_confident_learning"]["interval"] == cl["interval"]
+    assert "the wrong labels are in the training set" in finding["message"]
+    [section] = [s for s in run_report.build(run)["sections"] if s["title"] == "Label Noise"]
+    assert section["data"]["signals"]["comparison"] == "train_higher"
+    assert any(line.startswith("validation labels that look wrong by confident learning") for line in section["lines"])
+
+
+def test_on_clean_validation_labels_confident_learning_stays_at_the_models_own_mistakes(digits_run):
+    """A 2-epoch clean run (labels right, the model still learning): what confident learning counts are the
+    model's confident mistakes, never more than the images it gets wrong."""
+    from analysis.label_noise import confident_learning
+    from rundir.read import load_run
+
+    run = load_run(digits_run)
+    cl = confident_learning(run)
+    best = int(np.nanargmax(run.val["accuracy"]))
+    assert cl["epoch"] == int(run.val.epochs[best]) and cl["val_error"] == round(1 - run.val["accuracy"][best], 4)
+    assert cl["share"] <= cl["val_error"], cl
+
+
+def test_validation_predictions_refused_when_damaged_and_dropped_when_stale(tmp_path):
+    from rundir.format import VAL_PREDICTIONS
+    from rundir.per_sample import read_val_predictions
+    from trainer.val_predictions import discard_after, write
+
+    ok = {"label": np.zeros(3, np.int32), "label_probability": np.ones(3, np.float16),
+          "classes": np.zeros((3, 2), np.int16), "probabilities": np.ones((3, 2), np.float16)}
+    write(tmp_path, 4, ok)
+    assert int(read_val_predictions(tmp_path, 3, [])["epoch"][0]) == 4
+    warnings: list[str] = []
+    assert read_val_predictions(tmp_path, 5, warnings) is None and "'label'" in warnings[0]  # not the val set's size
+    discard_after(tmp_path, 4)
+    assert (tmp_path / PER_SAMPLE_DIR / VAL_PREDICTIONS).exists()
+    discard_after(tmp_path, 3)  # a pass of an epoch the checkpoint does not cover: trained again, so dropped
+    assert not (tmp_path / PER_SAMPLE_DIR / VAL_PREDICTIONS).exists()
+    write(tmp_path, 1, {**ok, "probabilities": np.ones((3, 3), np.float16)})
+    warnings = []
+    assert read_val_predictions(tmp_path, 3, warnings) is None and "not (N,) and (N, K" in warnings[0]
+    with open(tmp_path / PER_SAMPLE_DIR / VAL_PREDICTIONS, "wb") as f:
+        np.savez(f, **ok, epoch=np.array([{"x": 1}], dtype=object))  # a pickle inside: never loaded
+    warnings = []
+    assert read_val_predictions(tmp_path, 3, warnings) is None and "not a readable" in warnings[0]

@@ -75,3 +75,27 @@ def test_the_guard_catches_a_host_read():
     finally:
         allow()
     assert x.sum().item() == 2.0 and bool(x.all()) and float(x[0]) == 1.0  # put back afterwards
+
+
+def test_recording_validation_predictions_reads_no_tensor_on_the_host():
+    """What each validation batch adds (trainer/val_predictions.py) is device work only; the host read comes
+    once, in gather(), and puts every image's row at its index (here rank 1 of 2: indices 1, 3, 5, ...)."""
+    from trainer.val_predictions import ValPredictions
+
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(10, 20, generator=g), torch.randint(0, 20, (10,), generator=g)
+    recorder = ValPredictions(torch.arange(1, 20, 2), 20, 20, torch.device("cpu"))
+    recorder.start()
+    forbid()
+    try:
+        for batch in (slice(0, 4), slice(4, 10)):
+            recorder.record(logits[batch], y[batch])
+    finally:
+        allow()
+    a = recorder.gather()
+    p = logits.softmax(dim=1)
+    assert (a["label"][1::2] == y.numpy()).all() and (a["label"][0::2] == -1).all()  # the other rank's: unseen
+    assert torch.allclose(torch.from_numpy(a["label_probability"][1::2]).float(), p[torch.arange(10), y], atol=1e-3)
+    top = p.topk(16, dim=1)
+    assert (a["classes"][1::2] == top.indices.numpy()).all() and a["classes"].shape == (20, 16)
+    assert torch.allclose(torch.from_numpy(a["probabilities"][1::2]).float(), top.values, atol=1e-3)

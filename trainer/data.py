@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, get_worker_info
 
+from rundir.format import SKIPPED_IMAGES
+
 from .config import AugmentationConf, DataConf
 from .errors import DataError
 from .ranks import Ranks
@@ -444,6 +446,8 @@ def describe(train_ds, val_ds, data: DataConf, same_source: bool) -> dict:
     overlap = int(np.intersect1d(train_ds.indices.numpy(), val_ds.indices.numpy()).size) if same_source else 0
     lo = int(min(train_labels.min(), val_labels.min()))
     hi = int(max(train_labels.max(), val_labels.max()))
+    folder = getattr(train_ds, "folder", None)  # an image folder: what its scan left out
+    skipped = {SKIPPED_IMAGES: folder.skipped} if getattr(folder, "skipped", None) is not None else {}
     return {
         "dataset": data.name,
         "num_classes": c,
@@ -458,6 +462,7 @@ def describe(train_ds, val_ds, data: DataConf, same_source: bool) -> dict:
         "transforms_shared": train_ds.transform is val_ds.transform,
         "val_transform_deterministic": is_deterministic(val_ds.transform),
         "train_transform_random": not is_deterministic(train_ds.transform),
+        **skipped,
     }
 
 
@@ -501,6 +506,15 @@ def epoch_indices(loader) -> torch.Tensor:
         s = loader.batch_sampler.sampler
         return rank_share(epoch_order(s.n, s.seed, s.epoch), s.rank, s.world_size)
     return loader.order  # the device loader's, already on the device
+
+
+def val_indices(loader) -> torch.Tensor:
+    """This rank's validation indices in the order its batches take them: every image once, in order (under DDP
+    rank r takes r, r + world_size, ...: ShardSampler, or the device loader's order)."""
+    if isinstance(loader, DataLoader):
+        s = loader.sampler
+        return torch.as_tensor(s.indices) if isinstance(s, ShardSampler) else torch.arange(len(loader.dataset))
+    return loader.order
 
 
 def build_loaders(d: Data, data: DataConf, *, seed: int, pin_memory: bool, ranks: Ranks = Ranks()):

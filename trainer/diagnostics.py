@@ -27,6 +27,7 @@ from torch import nn
 
 from . import distributed
 from .per_sample import SampleRecorder
+from .val_predictions import ValPredictions
 
 # Slots of the per-epoch accumulator.
 LOSS_SUM, FINITE_SAMPLES, CORRECT, SAMPLES, NONFINITE_LOSS, NONFINITE_GRAD, CLIPPED, UPDATES, UPDATE_SUM, \
@@ -349,10 +350,13 @@ class Collector:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, criterion: nn.Module, autocast, num_classes: int,
-             channels_last: bool = False, confusion: bool = True) -> dict:
+             channels_last: bool = False, confusion: bool = True, predictions: Optional[ValPredictions] = None) -> dict:
     """Validation loss (training criterion), plain NLL, top-1 and top-5 accuracy, and (confusion=True)
-    the C x C confusion matrix; one host read."""
+    the C x C confusion matrix; one host read. predictions: given, it keeps each image's predicted
+    probabilities on the device (val_predictions.py; read only when the loop writes them)."""
     model.eval()
+    if predictions is not None:
+        predictions.start()
     dtype = torch.float64 if device.type != "mps" else torch.float32
     acc = torch.zeros(5, device=device, dtype=dtype)
     k = min(5, num_classes)
@@ -377,6 +381,8 @@ def evaluate(model: nn.Module, loader, device: torch.device, criterion: nn.Modul
         acc[2] += (predicted == y).sum()
         acc[3] += (logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()
         acc[4] += n
+        if predictions is not None:
+            predictions.record(logits, y)
         if confusion:
             truth = (y[:, None] == classes).to(torch.float32)
             guess = (predicted[:, None] == classes).to(torch.float32)

@@ -56,6 +56,12 @@ class FolderScan:
     bad: list[BadImage] = field(default_factory=list)
     repeated: int = 0  # folders and files reached a second time through a link: counted once
 
+    def skipped(self) -> dict:
+        """run_info.json's record of the bad images left out (rundir/format.py SKIPPED_IMAGES)."""
+        return {"count": len(self.bad), "of": len(self.samples) + len(self.bad),
+                "examples": [{"path": os.path.relpath(b.path, self.root), "reason": b.reason}
+                             for b in self.bad[:SHOWN_BAD]]}
+
 
 class BadImageError(Exception):
     """An image file that cannot be used; the message is the reason."""
@@ -279,6 +285,7 @@ class ScannedFolder:
         self.samples = found.samples
         self.targets = [label for _, label in found.samples]
         self.transform = transform
+        self.skipped = found.skipped()  # the bad images the scan left out (data.skip_bad_images=true)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -28,9 +28,10 @@ from rundir.format import (CHECKPOINTS, CONFUSION_FIELD, CONFUSION_INLINE_MAX, C
 from rundir.read import read_jsonl
 from rundir.safe import read_json
 
-from . import checkpoint, distributed, duplicates, faults, per_sample, preflight
+from . import checkpoint, distributed, duplicates, faults, per_sample, preflight, val_predictions
 from .config import TrainConfig, plain
-from .data import batch_stats, build_datasets, build_loaders, check_labels, epoch_indices, set_epoch
+from .data import (batch_stats, build_datasets, build_loaders, check_labels, epoch_indices, set_epoch,
+                   val_indices)
 from .device_data import build_device_loaders, use_device_loader
 from .diagnostics import Collector, evaluate
 from .job import Job
@@ -127,6 +128,9 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
                           enabled=cfg.diagnostics.enabled,
                           probe_activations=not t.compile,  # hooks would force recompiles
                           labels=data.train.labels)
+    # Each validation image's predicted probabilities, kept on the device, written when val accuracy improves.
+    predictions = (val_predictions.ValPredictions(val_indices(val_loader), len(data.val), cfg.data.num_classes, device)
+                   if cfg.diagnostics.enabled else None)
     params = [p for p in model.parameters() if p.requires_grad]
     logger = build_logger(cfg.logger, run_dir) if main else NOWHERE  # a viewer of the JSONL records (docs/logging.md)
 
@@ -182,6 +186,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
             truncate_jsonl(diag_dir / name, start_epoch - 1)
     if main:
         per_sample.discard_after(diag_dir, start_epoch - 1)
+        val_predictions.discard_after(diag_dir, start_epoch - 1)
     # Temporary files of atomic writes that a killed run left behind (a checkpoint's can be large).
     if main:  # rank 0 owns the run directory
         for directory in (ckpt_dir, diag_dir):
@@ -301,7 +306,7 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
             t1 = time.perf_counter()
             distributed.average_buffers_(model)  # DDP: one set of BatchNorm statistics for every rank
             val_record = evaluate(eval_forward, val_loader, device, criterion, autocast, cfg.data.num_classes,
-                                  channels_last, confusion=cfg.diagnostics.enabled)
+                                  channels_last, confusion=cfg.diagnostics.enabled, predictions=predictions)
             val_time = time.perf_counter() - t1
             lr_end = current_lr(optimizer)
             schedule.after_epoch(val_record["loss"] if val_record["loss"] is not None else math.inf)
@@ -325,9 +330,13 @@ def train(cfg: TrainConfig, run_dir: Path, ranks: Optional[Ranks] = None, job: O
             train_log.sync()
             val_log.sync()
 
-            improved = val_record["accuracy"] > best_acc
+            improved = val_record["accuracy"] > best_acc  # the same on every rank: the accuracy is all-reduced
             if improved:
                 best_acc, best_epoch = val_record["accuracy"], epoch
+                if predictions is not None:  # the best pass's probabilities: a collective, then rank 0 writes
+                    arrays = predictions.gather()
+                    if main:
+                        val_predictions.write(diag_dir, epoch, arrays)
             log.info(epoch_summary(epoch, t.epochs, train_record, val_record))
 
             # ── live findings ──

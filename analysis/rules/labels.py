@@ -1,11 +1,13 @@
-"""The rule on the training labels themselves, from each image's dynamics (analysis/label_noise.py)."""
+"""The rule on the training labels themselves, from each image's dynamics (analysis/label_noise.py), with the
+second signal beside it: confident learning on the validation predictions, which says whether the validation
+labels share the noise."""
 
 from __future__ import annotations
 
 from rundir.config_keys import REGULARIZATION_LABEL_SMOOTHING, TRAINER_EPOCHS
 from rundir.read import Run
 from ..findings import Finding, Recommendation
-from ..label_noise import estimate
+from ..label_noise import confident_learning, estimate, signals
 from ..overrides import override, undo_fault
 from .catalog import rule
 
@@ -16,10 +18,13 @@ SMOOTHING_MIN, SMOOTHING_MAX = 0.1, 0.3  # label smoothing of about the noise sh
 
 
 @rule("label_noise_suspected", section="Data", title="a share of the training labels looks wrong",
-      source="Pleiss et al. 2020 (area under the margin); Northcutt et al. 2021 (confident learning; the floor)",
+      source="Pleiss et al. 2020 (area under the margin); Northcutt et al. 2021 (confident learning on the "
+             "validation predictions, the second signal; the floor)",
       thresholds={"labels contradicted by the model before memorization": f"the interval's lower end > {NOISE_MIN:.0%}",
                   "and above the validation error": "more training labels contradicted than validation images "
-                                                    "missed (95 % bounds)"})
+                                                    "missed (95 % bounds)",
+                  "validation labels (confident learning)": "reported beside it, compared by 95 % intervals: "
+                                                            "lower says the noise is in the training set only"})
 def label_noise_suspected(run: Run):
     e = estimate(run)
     # Right labels of hard images are contradicted at most as often as held-out images are missed (excess <= 0).
@@ -28,13 +33,23 @@ def label_noise_suspected(run: Run):
     lo, hi = e["interval"]
     first, last = e["window_epochs"]
     flips = ", ".join(f"{f['label']} -> {f['looks_like']} ({f['images']})" for f in e["flips"][:3])
+    cl, both = confident_learning(run), signals(run)
+    second = ""
+    if both is not None:
+        v_lo, v_hi = cl["interval"]
+        second = (f". Confident learning on the validation predictions (epoch {cl['epoch']}): {cl['share']:.0%} of "
+                  f"the validation labels look wrong ({v_lo:.0%} to {v_hi:.0%}); {both['says']}")
     return Finding(
         "label_noise_suspected", "warning",
         f"about {e['share']:.0%} of the training labels look wrong (95 % interval {lo:.0%} to {hi:.0%}): in epochs "
         f"{first}-{last} the model predicted one other class for them epoch after epoch while it learned the rest"
-        + (f"; most often label -> predicted: {flips}" if flips else ""),
+        + (f"; most often label -> predicted: {flips}" if flips else "") + second,
         evidence={**{k: v for k, v in e.items() if k != "suspects"}, "threshold": NOISE_MIN,
-                  "suspects": e["suspects"][:8]},
+                  "suspects": e["suspects"][:8],
+                  "val_confident_learning": None if cl is None else {**{k: v for k, v in cl.items()
+                                                                         if k != "suspects"},
+                                                                      "suspects": cl["suspects"][:8]},
+                  "signals_compared": None if both is None else both["comparison"]},
         recommendations=fixes(run, e))
 
 
