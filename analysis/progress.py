@@ -175,6 +175,14 @@ def _progress(run: Run) -> dict:
     end = float(y[-1])
     way = start - judged if judged is not None else math.nan
     done = (start - end) / way if way > 0 else math.nan
+    if l0 is not None and judged is not None and l0 > judged and math.isfinite(done):
+        # Measured from an untrained model's loss too, and the lesser share kept: a first epoch that diverged (a mean
+        # of 5e14) would otherwise make a run that ended at 10, far above ln C, look all the way there.
+        from_chance = (l0 - end) / (l0 - judged)
+        if from_chance < done:
+            done, way = from_chance, l0 - judged
+            start, start_source = l0, (f"ln {run.num_classes}, an untrained model's loss (the first epoch's mean, "
+                                       f"{float(y[0]):.4g}, is higher: the loss rose within it)")
     # With the floor unknown, the share of the way is at least the fall relative to the start (floor >= 0).
     lower = (start - end) / start if start > 0 else math.nan
     remaining = 1 - done if math.isfinite(done) else math.nan
@@ -253,7 +261,9 @@ def _sentence(p: dict) -> str:
     floor = (f"floor {p['floor']:.3g} ({p['floor_source']})" if p["floor"] is not None else
              f"floor unknown ({p['floor_source']}; judged against {p['judged_floor']:.3g})"
              if p["judged_floor"] is not None else f"floor unknown ({p['floor_source']})")
-    way = (f"the training loss went {_pct(p['loss_progress'])} of the way from {p['start']:.4g} to its {floor}"
+    way = (f"the training loss ended at {p['end']:.4g}, above where it started ({p['start']:.4g}): none of the way "
+           f"to its {floor}" if p["loss_progress"] is not None and p["loss_progress"] < 0 else
+           f"the training loss went {_pct(p['loss_progress'])} of the way from {p['start']:.4g} to its {floor}"
            if p["loss_progress"] is not None else
            f"the training loss fell {_pct(p['loss_progress_lower_bound'])} of its start {p['start']:.4g}; {floor}")
     s = p["slope"]

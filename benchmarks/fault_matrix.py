@@ -16,7 +16,8 @@ The healthy reference of each setup is trained with SEEDS; its final val accurac
 its run-to-run noise (NOISE below) the tolerance. A case's damage is the reference minus its final val accuracy.
 It is broken when the damage exceeds the noise and MIN_DAMAGE (5 points), healthy when it is within the noise,
 and "mild" in between (counted apart). Faults that leave the accuracy intact but make it untrustworthy (leakage,
-unnormalized input, shared transforms, clipping before unscaling) must be flagged whatever their damage.
+unnormalized input, shared transforms, clipping before unscaling) or break the data itself (noisy labels,
+validation images duplicated from training ones) must be flagged whatever their damage (SILENT_FAULTS).
 
 For each broken case:
 - flagged: a warning or critical finding;
@@ -124,7 +125,10 @@ def options(*choices: tuple[str, list[str]]):
 # The faults of conf/fault/ and what each needs to show (clipping before unscaling needs fp16 and a clip).
 FAULT_NEEDS = {"clip_before_unscale": ["trainer.amp=fp16", "trainer.device=cpu", "regularization.grad_clip=1.0"],
                "shared_transforms": ["augmentation=basic"]}
-SILENT_FAULTS = ("clip_before_unscale", "shared_transforms", "train_val_overlap", "unnormalized_input")
+# Faults to flag whatever their damage: what they break is trust in the numbers (leakage, a pipeline bug), or the
+# data itself (wrong labels, validation images that are copies of training ones), not (only) the accuracy.
+SILENT_FAULTS = ("clip_before_unscale", "shared_transforms", "train_val_overlap", "unnormalized_input",
+                 "noisy_labels", "duplicated_images")
 # The data faults given at several doses (each its own line); a case whose command the config does not know is
 # skipped, and the script says so.
 DOSED_FAULTS = (

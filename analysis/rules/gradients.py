@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 
-from rundir.config_keys import REGULARIZATION_GRAD_CLIP
+from rundir.config_keys import OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP
 from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
+from ..progress import progress
 from rundir.read import Run
 from ..schedule import find_cuts, relax_cuts
 from . import causes
@@ -27,6 +28,16 @@ CLIP_SATURATED = 0.9  # ours: clipped on >= 90% of steps ...
 CLIP_EPOCH_SHARE = 0.8  # ... in >= 80% of epochs
 AMP_NORM_OVER_SCALE = 1e-3  # ours: pre-clip norm / loss scale above this means scaled gradients
 AMP_MIN_SCALE = 1024.0
+
+
+# A symptom that cost nothing is information, not a warning: the run's training loss reached its floor anyway.
+CONVERGED_NOTE = "; the run converged all the same (analysis/progress.py), so it cost nothing here"
+# Adam-type optimizers divide the step by the gradient's running RMS: clipping scales the gradient, hardly the step.
+ADAPTIVE = ("adam", "adamw")
+
+
+def _converged(run: Run) -> bool:
+    return progress(run)["verdict"] == "converged"
 
 
 def _epochs_after_first(run: Run) -> np.ndarray:
@@ -146,7 +157,7 @@ def exploding_gradients(run: Run):
 
 @rule("weights_not_updating", section="Weight Updates", title="update/weight ratio near zero",
       source="SageMaker Debugger WeightUpdateRatio (< 1e-8); seed 'weight changes confirm learning'",
-      thresholds={"weight_update_ratio": f"< {STILL_RATIO}"})
+      thresholds={"weight_update_ratio": f"< {STILL_RATIO}", "info": "when the run converged all the same"})
 def weights_not_updating(run: Run):
     ratio = run.train["weight_update_ratio"]
     ok = np.isfinite(ratio)
@@ -157,11 +168,12 @@ def weights_not_updating(run: Run):
         return None
     epochs = [int(e) for e in run.train.epochs[still]]
     cuts = [c for c in find_cuts(run) if c.epoch <= epochs[0]]  # scheduler cuts before the weights froze
-    return Finding("weights_not_updating", "critical",
+    converged = _converged(run)
+    return Finding("weights_not_updating", "info" if converged else "critical",
                    f"the weights barely move: update/weight ratio {float(np.nanmin(ratio)):.2g} "
                    f"(< {STILL_RATIO:g}) in {len(epochs)} epoch(s)"
                    + (f", after {len(cuts)} scheduler cut(s) took the LR from {cuts[0].lr_before:.3g} to "
-                      f"{cuts[-1].lr_after:.3g}" if cuts else ""),
+                      f"{cuts[-1].lr_after:.3g}" if cuts else "") + (CONVERGED_NOTE if converged else ""),
                    evidence={"epochs": epochs[:20], "min_ratio": float(np.nanmin(ratio)), "threshold": STILL_RATIO,
                              "lr_cuts_before": len(cuts), "lr_after_cuts": cuts[-1].lr_after if cuts else None},
                    recommendations=_still_fixes(run, bool(cuts)) + [
@@ -181,7 +193,8 @@ def _still_fixes(run: Run, after_cuts: bool) -> list[Recommendation]:
 
 @rule("clipping_saturated", section="Gradients", title="gradient clipping active on nearly every step",
       source="ours (what clipped gradients look like; the seed's grad clip 1.0)",
-      thresholds={"clipped_fraction": f">= {CLIP_SATURATED}", "epochs": f">= {CLIP_EPOCH_SHARE:.0%} of them"})
+      thresholds={"clipped_fraction": f">= {CLIP_SATURATED}", "epochs": f">= {CLIP_EPOCH_SHARE:.0%} of them",
+                  "info": "with Adam or AdamW (the step is divided by the gradient's RMS), or when the run converged"})
 def clipping_saturated(run: Run):
     frac = run.train["clipped_fraction"]
     clip = run.cfg(REGULARIZATION_GRAD_CLIP)
@@ -202,11 +215,16 @@ def clipping_saturated(run: Run):
         recs.append(Recommendation("raise the clip threshold to the typical norm, so it only cuts spikes",
                                    [override(REGULARIZATION_GRAD_CLIP, float(f"{2 * median_norm:.2g}"))]))
         recs.append(Recommendation("or turn clipping off", ["regularization.grad_clip=null"]))
-    return Finding("clipping_saturated", "warning",
-                   f"clipping scaled the gradients on {float(np.nanmean(frac[ok])):.0%} of steps "
-                   f"(threshold {clip}, median pre-clip norm {median_norm:.3g}): the effective LR is lowered"
-                   if median_norm is not None else
-                   f"clipping scaled the gradients on {float(np.nanmean(frac[ok])):.0%} of steps",
+    adaptive = run.cfg(OPTIMIZER_NAME) in ADAPTIVE
+    harmless = adaptive or _converged(run)
+    note = ("; Adam-type steps are divided by the gradient's running RMS, so clipping every step scales the "
+            "gradient, hardly the step" if adaptive else CONVERGED_NOTE if harmless else "")
+    return Finding("clipping_saturated", "info" if harmless else "warning",
+                   (f"clipping scaled the gradients on {float(np.nanmean(frac[ok])):.0%} of steps "
+                    f"(threshold {clip}, median pre-clip norm {median_norm:.3g})"
+                    + (": the effective LR is lowered" if not adaptive else "")
+                    if median_norm is not None else
+                    f"clipping scaled the gradients on {float(np.nanmean(frac[ok])):.0%} of steps") + note,
                    evidence={"clipped_fraction_mean": float(np.nanmean(frac[ok])), "grad_clip": clip,
                              "median_pre_clip_norm": median_norm, "epochs_saturated": int(saturated.sum())},
                    recommendations=recs, epoch=int(run.train.epochs[np.argmax(saturated)]))
@@ -245,7 +263,8 @@ def amp_scaled_gradients(run: Run):
 
 @rule("dead_relu", section="Activations", title="most ReLU units of a layer never fire",
       source="SageMaker Debugger DeadRelu (unit active < 1% of the time; > 50% of a layer)",
-      thresholds={"unit inactive": "< 1% positive outputs on the sampled batch", "layer": f"> {DEAD_SHARE:.0%} of units"})
+      thresholds={"unit inactive": "< 1% positive outputs on the sampled batch", "layer": f"> {DEAD_SHARE:.0%} of units",
+                  "info": "when the run converged all the same"})
 def dead_relu(run: Run):
     frac = run.train["dead_relu_fraction"]
     ok = np.isfinite(frac)
@@ -256,8 +275,10 @@ def dead_relu(run: Run):
         return None
     layers = run.train.records[last].get("dead_relu_layers") or {}
     worst = {k: v for k, v in layers.items() if isinstance(v, (int, float)) and v > DEAD_SHARE}
-    return Finding("dead_relu", "warning",
-                   f"dead ReLUs: up to {frac[last]:.0%} of a layer's units never fire (epoch {int(run.train.epochs[last])})",
+    converged = _converged(run)
+    return Finding("dead_relu", "info" if converged else "warning",
+                   f"dead ReLUs: up to {frac[last]:.0%} of a layer's units never fire (epoch {int(run.train.epochs[last])})"
+                   + (CONVERGED_NOTE + ": the live units carry the task" if converged else ""),
                    evidence={"dead_relu_fraction": float(frac[last]), "layers_over_threshold": worst,
                              "threshold": DEAD_SHARE},
                    # Large updates kill ReLUs; without them, the units were dead from the start.
