@@ -1,9 +1,9 @@
 """Other tools' logs as users have them (issue 21 §4): what each importer reads of whole logs it once misread
 (the trainer's own TensorBoard files, Keras's TensorBoard layout, nested hparams, class counts, epochs from
 1), and what it makes of damaged ones (inf and 400-digit numbers, duplicated columns, an unterminated quote,
-NUL bytes, a bad CRC, an accuracy of 250 %, a BOM, a 21 MB trainer_state.json). Values are checked against
+NUL bytes, a bad CRC, an accuracy of 250 %, a BOM). Values are checked against
 what the builders (tests/damaged_logs.py) wrote. The one-line messages and unchanged files: the analysis rows
-of tests/test_bad_input_catalog.py."""
+of tests/test_bad_input_catalog.py (which also holds the 21 MB trainer_state.json)."""
 
 from __future__ import annotations
 
@@ -93,14 +93,6 @@ def test_a_keras_csv_with_a_byte_order_mark_is_read(tmp_path):
     run = one(dl.keras(tmp_path, [dl.KERAS_HEADER, *dl.keras_rows()], prefix="\ufeff"))
     assert len(run.train) == 5 and column(run.val, "accuracy")[5] == pytest.approx(0.65)
     assert not run.warnings
-
-
-def test_a_21_mb_trainer_state_json_is_accepted(tmp_path):
-    path = dl.hf_big(tmp_path, megabytes=21)
-    assert (path / "trainer_state.json").stat().st_size > 21e6
-    run = one(path)
-    assert list(run.train.epochs) == [1, 2, 3] and not run.warnings
-    assert column(run.train, "loss")[1] > column(run.train, "loss")[3]
 
 
 def test_lightning_hparams_nested_under_a_key_are_read(tmp_path):
