@@ -11,6 +11,10 @@ refused launch puts them back (trainer/job.py), so they must be unchanged too.
 Most rows call `trainer.app.run` in this process (what `python -m trainer` calls after Hydra composed the
 config: same messages, same exit codes, no 1.5 s start-up each); rows marked "cli" run the real command
 where the command line itself is the point: Hydra's own errors, an environment variable, the security case.
+
+The analysis rows (LOG_CASES, at the end) aim `python -m analysis` at other tools' logs, whole and damaged,
+and at bad arguments: each is refused in one line, or read with the damage named in a warning, and the logs
+it read and the working directory it ran in are unchanged.
 """
 
 from __future__ import annotations
