@@ -129,6 +129,29 @@ def test_a_class_count_that_cannot_be_inferred_is_said(tmp_path):
     assert "accuracy_at_chance" not in finding_ids(run)
 
 
+def test_a_run_at_chance_with_no_finding_does_not_read_as_healthy(tmp_path):
+    """Stuck at chance (noise around 0.1 and ln 10), its class count unknown, and no other rule fires: the report
+    says which checks did not run, in every format, instead of a bare "no findings"."""
+    import random
+
+    from analysis.render.formats import RUN, render
+
+    rng = random.Random(1)
+    rows = [f"{e},{10 * e + 9},{2.3026 + rng.uniform(-3e-3, 3e-3):.4f},{2.3026 + rng.uniform(-3e-3, 3e-3):.4f},"
+            f"{0.1 + rng.uniform(-0.01, 0.01):.4f}" for e in range(10)]
+    run = one(dl.lightning(tmp_path, "lr: 0.1\n", rows=rows))
+    report = run_report.build(run)
+    assert report["not_checked"] and "class count is unknown" in report["not_checked"][0]
+    text = render("text", RUN, report, run_report.curves(run))
+    if not report["findings"]:
+        assert "no findings: nothing in this run crossed a threshold among the checks that could run" in text
+    assert "not checked: the chance-level checks (accuracy at 1/C, loss at ln C) did not run" in text
+    for fmt in ("markdown", "html"):
+        assert "ot checked: the chance-level checks" in render(fmt, RUN, report, run_report.curves(run))
+    known = one(dl.lightning(tmp_path / "known", "lr: 0.1\nnum_classes: 10\n", rows=rows))
+    assert run_report.build(known)["not_checked"] == []
+
+
 def test_a_count_that_is_not_constant_or_a_gap_in_the_indices_is_no_count(tmp_path):
     changing = one(dl.at_chance(tmp_path / "a", None, {"num_classes": lambda e: 10 + e}))
     gap = one(dl.at_chance(tmp_path / "b", None, {f"val_acc_{i}": (lambda e: 0.1) for i in (0, 1, 3)}))
