@@ -16,7 +16,7 @@ A case passes when main() returns 0, 1 or 2, stderr has no `error: internal erro
 last line of defence: reaching it is a bug), an exit 2 printed exactly one `error:` line, and nothing was
 written into the working directory. An exception, a hang past CASE_TIMEOUT_S or more than
 fuzz_analysis.MEMORY_LIMIT_BYTES fails, printed with its seed: `--replay SEED` reproduces it.
-tests/test_fuzz_logs.py runs a few hundred cases in the default suite and 100,000 as a slow test
+tests/test_fuzz_logs.py runs 150 cases in the default suite and 100,000 as a slow test
 (docs/reliability.md has the figure).
 """
 
