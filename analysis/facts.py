@@ -24,6 +24,17 @@ def chance_loss(run: Run) -> Optional[float]:
     return math.log(c) if c else None
 
 
+def not_checked(run: Run) -> list[str]:
+    """The checks that could not run for a fact the run does not state, each as a sentence: a report that
+    lists no finding must not read as a clean bill of health when the check that would have fired is silent
+    (an imported run stuck at chance, its class count unknown)."""
+    out = []
+    if run.num_classes is None:
+        out.append("the chance-level checks (accuracy at 1/C, loss at ln C) did not run: the class count is unknown "
+                   "(give it in the tool's config: num_classes or the model's output size)")
+    return out
+
+
 def label_smoothing(run: Run) -> float:
     e = run.cfg(REGULARIZATION_LABEL_SMOOTHING, 0.0)
     return float(e) if isinstance(e, (int, float)) and not isinstance(e, bool) and 0 <= e < 1 else 0.0

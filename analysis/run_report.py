@@ -13,7 +13,7 @@ import numpy as np
 
 from rundir.config_keys import (
     REGULARIZATION_GRAD_CLIP, SCHEDULER_NAME, SCHEDULER_PATIENCE)
-from .facts import chance_accuracy, chance_loss, finite, known_loss_floor, val_size_info
+from .facts import chance_accuracy, chance_loss, finite, known_loss_floor, not_checked, val_size_info
 from .findings import Finding
 from .records import read_live
 from rundir.format import epoch_ranges
@@ -266,6 +266,7 @@ def build(run: Run, findings: Optional[list[Finding]] = None) -> dict:
         "sections": sections,
         "cause": cause,
         "findings": [f.to_dict() for f in findings],
+        "not_checked": not_checked(run),  # checks silent for an unknown fact: said, so "no findings" is not health
         "per_class": per_class(run),  # None without a recorded confusion matrix (analysis/per_class.py)
         "warnings": list(run.warnings),
     }

@@ -414,7 +414,7 @@ def flag_runs(rows: list[dict], sd: Optional[float]) -> None:
                 where = (f"; differs from it only in {knobs[0]}={fmt(r['overrides'].get(knobs[0]))}"
                          if len(knobs) == 1 else "")
                 r["flags"].append(f"far below the best run {best['job']} ({-gap:+.4f}){where}")
-        if sweep_effects.ENDED_BELOW in r["findings"] and r.get("final_val_accuracy") is not None:
+        if sweep_effects.ENDED_BELOW in r["findings"] and None not in (r[METRIC], r.get("final_val_accuracy")):
             r["flags"].append(f"ended {r[METRIC] - r['final_val_accuracy']:.4f} below its own best "
                               f"({r[METRIC]:.4f} at epoch {r.get('best_epoch')}, final {r['final_val_accuracy']:.4f})")
         unstable = [f for f in r["findings"] if f in UNSTABLE]

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, run_module
 
-REPORT_KEYS = {"cause", "run", "summary", "progress", "per_class", "sections", "findings", "warnings"}
+REPORT_KEYS = {"cause", "run", "summary", "progress", "per_class", "sections", "findings", "not_checked", "warnings"}
 FINDING_KEYS = {"id", "severity", "message", "evidence", "recommendations", "epoch"}
 SECTIONS = ["Learning Rate Analysis", "Loss Analysis", "Accuracy Analysis", "Gradient Norm Analysis",
             "Weight Update Analysis"]

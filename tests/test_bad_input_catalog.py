@@ -11,6 +11,10 @@ refused launch puts them back (trainer/job.py), so they must be unchanged too.
 Most rows call `trainer.app.run` in this process (what `python -m trainer` calls after Hydra composed the
 config: same messages, same exit codes, no 1.5 s start-up each); rows marked "cli" run the real command
 where the command line itself is the point: Hydra's own errors, an environment variable, the security case.
+
+The analysis rows (LOG_CASES, at the end) aim `python -m analysis` at other tools' logs, whole and damaged,
+and at bad arguments: each is refused in one line, or read with the damage named in a warning, and the logs
+it read and the working directory it ran in are unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import pytest
 import torch
 
 from rundir.errorline import INTERNAL_ERROR
+import damaged_logs as dl
 from conftest import ROOT, compose, run_trainer
 from reliability_helpers import HYDRA_APPENDS, TINY_ARGS, TINY_ENV, copy_run, digest, no_hang, snapshot
 from rundir.lock import DirectoryLock
@@ -590,6 +595,170 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(case, tiny_run, tm
     assert not (tmp_path / "pwned").exists()  # the pickled command never ran
 
 
+# ── other tools' logs and the analysis command line (issue 21 §4) ──
+# Each row writes a log under {tmp}/logs (tests/damaged_logs.py), runs `python -m analysis`'s main() on it in
+# this process from an empty working directory, and checks: the exit code, the one `error:` line (exit 2) or
+# the line that names what was read or skipped, no internal error, the logs unchanged, nothing written into
+# the working directory (no --out: nowhere).
+
+
+@dataclass
+class LogCase:
+    id: str
+    build: Callable[[Path], list]  # (the logs directory) -> the command's arguments
+    message: str  # exit 2: in the one error line; else in a `warning:` line (stderr) or in stdout
+    code: int = 0
+    stream: str = "stderr"  # where the message is, when the log is read: "stderr" (a warning) or "stdout"
+    quiet: bool = False  # nothing at all on stderr (a legitimate log read without a word)
+
+
+def _paths(*builders: Callable[[Path], Path]) -> Callable[[Path], list]:
+    return lambda logs: [str(b(logs / str(i))) for i, b in enumerate(builders)]
+
+
+def _with_args(builder: Callable[[Path], Path], *args: str) -> Callable[[Path], list]:
+    return lambda logs: [str(builder(logs)), *args]
+
+
+def _keras_tensorboard(tmp: Path) -> Path:
+    from importer_logs import keras_tensorboard
+
+    epochs = 27
+    keras_tensorboard(tmp, [1 / (e + 1) for e in range(epochs)], [1.2 / (e + 1) for e in range(epochs)],
+                      [0.4 + 0.02 * e for e in range(epochs)], train_acc=[0.5 + 0.015 * e for e in range(epochs)])
+    return tmp
+
+
+def _bad_header_crc(tmp: Path) -> Path:
+    d = dl.traindx_events_dir(tmp)
+    f = next(d.iterdir())
+    data = bytearray(f.read_bytes())
+    data[dl.record_offsets(bytes(data))[10][0] + 8] ^= 0xFF  # the 11th record's length CRC
+    f.write_bytes(bytes(data))
+    return d
+
+
+def _cut_events(tmp: Path) -> Path:
+    d = dl.traindx_events_dir(tmp)
+    f = next(d.iterdir())
+    f.write_bytes(f.read_bytes()[:-7])
+    return d
+
+
+HUGE = "9" * 400
+_KERAS_ROWS = dl.keras_rows()
+LOG_CASES = [
+    # ── whole logs once misread ──
+    LogCase("the trainer's own TensorBoard file of 5 epochs", _paths(dl.traindx_events_dir), "status unknown, 5 epochs",
+            stream="stdout", quiet=True),
+    LogCase("gradient norms from TensorBoard", _paths(dl.traindx_events_dir),
+            "train.mean_grad_norm <- train/mean_grad_norm", stream="stdout", quiet=True),
+    LogCase("SGD momentum a log does not state", _paths(lambda t: dl.lightning(t, "optimizer: sgd\nlr: 0.1\n")),
+            "val_size, optimizer.momentum", stream="stdout", quiet=True),
+    LogCase("a Lightning run at chance, its class count nested under cfg:",
+            _paths(lambda t: dl.at_chance(t, "cfg:\n  num_classes: 10\n")), "[CRITICAL] accuracy_at_chance",
+            stream="stdout", quiet=True),
+    LogCase("a Lightning run at chance, the model's output size", _paths(lambda t: dl.at_chance(t, "net:\n  output_size: 10\n")),
+            "class count: 10, from net.output_size in the tool's config", stream="stdout", quiet=True),
+    LogCase("a Lightning run at chance, num_classes logged",
+            _paths(lambda t: dl.at_chance(t, None, {"num_classes": lambda e: 10})), "class count: 10, from the logged num_classes",
+            stream="stdout", quiet=True),
+    LogCase("a Lightning run at chance, per-class accuracies",
+            _paths(lambda t: dl.at_chance(t, None, {f"val_acc_{i}": (lambda e: 0.1) for i in range(10)})),
+            "class count: 10, from 10 per-class accuracies logged", stream="stdout", quiet=True),
+    LogCase("a Lightning run at chance whose class count is unknown", _paths(lambda t: dl.at_chance(t, "lr: 0.1\n")),
+            "not checked: the chance-level checks (accuracy at 1/C, loss at ln C) did not run: the class count is unknown",
+            stream="stdout", quiet=True),
+    LogCase("Keras's TensorBoard layout (train/ and validation/)", _paths(_keras_tensorboard), "status unknown, 27 epochs",
+            stream="stdout", quiet=True),
+    LogCase("Keras's TensorBoard validation/ folder alone", lambda logs: [str(_keras_tensorboard(logs) / "validation")],
+            "status unknown, 27 epochs", stream="stdout", quiet=True),
+    LogCase("a custom CSV numbered from epoch 1", _paths(lambda t: dl.keras(t, [dl.KERAS_HEADER, *dl.keras_rows(1)])),
+            "status unknown, 5 epochs", stream="stdout", quiet=True),
+    LogCase("logs of two tools compared without --out", _paths(dl.traindx_events_dir, lambda t: dl.keras(t, [
+        dl.KERAS_HEADER, *_KERAS_ROWS])), "2 runs", stream="stdout", quiet=True),
+    LogCase("a Keras CSV with a byte-order mark", _paths(lambda t: dl.keras(t, [dl.KERAS_HEADER, *_KERAS_ROWS], prefix="\ufeff")),
+            "status unknown, 5 epochs", stream="stdout", quiet=True),
+    LogCase("a legitimate 21 MB trainer_state.json", _paths(dl.hf_big), "status completed, 3 epochs", stream="stdout",
+            quiet=True),
+    # ── numbers no float holds: named by the one number reader (rundir/numbers.py) ──
+    LogCase("inf in a Keras log", _paths(lambda t: dl.keras_with(t, 2, "2,inf,0.3,0.6,0.4")),
+            "accuracy 'inf' at epoch 3: read as non-finite"),
+    LogCase("400 digits in a Keras log", _paths(lambda t: dl.keras_with(t, 2, f"2,0.6,{HUGE},0.6,0.4")),
+            "loss '999999999999...(400 characters)' at epoch 3: beyond the float range, read as non-finite"),
+    LogCase("inf in a Lightning log", _paths(lambda t: dl.lightning(t, rows=["0,9,2.0,inf,0.5", "1,19,1.0,0.9,0.6"])),
+            "val_loss 'inf' at epoch 1: read as non-finite"),
+    LogCase("400 digits in a Lightning log", _paths(lambda t: dl.lightning(t, rows=["0,9,2.0,1.0,0.5", f"1,19,{HUGE},0.9,0.6"])),
+            "train_loss '999999999999...(400 characters)' at epoch 2: beyond the float range"),
+    LogCase("inf in a timm summary.csv", _paths(lambda t: dl.timm(t, ["0,2.0,1.9,30,60,0.1", "1,inf,1.5,40,70,0.1"])),
+            "train_loss 'inf' at epoch 2: read as non-finite"),
+    LogCase("400 digits in a timm summary.csv", _paths(lambda t: dl.timm(t, ["0,2.0,1.9,30,60,0.1", f"1,1.0,1.5,{HUGE},70,0.1"])),
+            "eval_top1 '999999999999...(400 characters)' at epoch 2: beyond the float range"),
+    LogCase("Infinity in a trainer_state.json", _paths(lambda t: dl.hf(t, dl.hf_rows("Infinity"))),
+            "loss 'inf' at epoch 1: read as non-finite"),
+    LogCase("400 digits in a trainer_state.json", _paths(lambda t: dl.hf(t, dl.hf_rows(loss2=HUGE))),
+            "loss '999999999999...(400 characters)' at epoch 2: beyond the float range"),
+    LogCase("an epoch of 400 digits in a Keras log", _paths(lambda t: dl.keras_with(t, 2, f"{HUGE},0.6,0.3,0.6,0.4")),
+            "1 row(s) without an epoch number (from line 4): skipped"),
+    LogCase("an epoch of 400 digits in a trainer_state.json",
+            _paths(lambda t: dl.hf(t, '[{"epoch": ' + HUGE + ', "loss": 1.0}, {"epoch": 1.0, "loss": 0.5, "step": 1}]')),
+            "1 log_history row(s) whose epoch is no epoch number: skipped"),
+    # ── damage that was read silently, and wrongly ──
+    LogCase("a duplicated column name", _paths(lambda t: dl.keras(t, ["epoch,accuracy,loss,accuracy,val_loss", *_KERAS_ROWS])),
+            "column 'accuracy' appears 2 times (columns 2, 4): the last one is read"),
+    LogCase("an unterminated quote", _paths(lambda t: dl.keras_with(t, 2, '2,"0.6,0.3,0.6,0.4')),
+            "not a CSV file (unexpected end of data, an unterminated quote?)", code=2),
+    LogCase("NUL bytes in a CSV log", _paths(lambda t: dl.keras_with(t, 2, "2,0.6\0\0\0\0,0.3,0.6,0.4")),
+            "NUL bytes in line 4 (a file cut by a crash, or not text): skipped"),
+    LogCase("a TensorBoard record with a bad CRC", _paths(dl.bad_crc),
+            "1 record(s) with a bad checksum (a damaged file): skipped"),
+    LogCase("a TensorBoard record header with a bad CRC", _paths(_bad_header_crc), "bad checksum in the record header at byte"),
+    LogCase("a TensorBoard file cut mid-record", _paths(_cut_events), "its last record is cut off at byte"),
+    LogCase("an accuracy of 2.5 among fractions", _paths(lambda t: dl.keras(t, [dl.KERAS_HEADER, *_KERAS_ROWS[:2],
+                                                                             "2,0.6,0.3,2.5,0.4", *_KERAS_ROWS[3:]])),
+            "val_accuracy 2.5 at epoch 3: not an accuracy (a fraction in [0, 1] or a percentage up to 100), read as missing"),
+    LogCase("an accuracy of 250 %", _paths(lambda t: dl.keras(t, [dl.KERAS_HEADER, "0,50,1.0,40,1.1", "1,60,0.5,250,0.6",
+                                                                 "2,70,0.3,60,0.4"])),
+            "val_accuracy 250 (read as a percentage) at epoch 2: not an accuracy"),
+    # ── the command line ──
+    LogCase("an empty path", lambda logs: [""], "argument paths: an empty path (Path('') is the current directory)", code=2),
+    LogCase("an unknown option", _with_args(lambda t: dl.keras(t, [dl.KERAS_HEADER, *_KERAS_ROWS]), "--formt", "json"),
+            "unknown option --formt; did you mean --format?", code=2),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in LOG_CASES])
+def test_other_tools_logs_are_read_named_or_refused_in_one_line_and_change_nothing(case, tmp_path, capsys, monkeypatch):
+    from analysis.__main__ import main
+
+    logs, cwd = tmp_path / "logs", tmp_path / "cwd"
+    logs.mkdir()
+    cwd.mkdir()
+    args = case.build(logs)
+    before = snapshot(logs)
+    monkeypatch.chdir(cwd)
+    with no_hang(CASE_TIMEOUT_S):
+        try:
+            code = main(args)
+        except SystemExit as e:  # argparse's own exit
+            code = e.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and INTERNAL_ERROR not in err, err
+    assert code == case.code, err
+    if code == 2:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and case.message in lines[0], err
+    elif case.stream == "stderr":
+        assert any(line.startswith("warning: ") and case.message in line for line in err.splitlines()), err
+    else:
+        assert case.message in out, out[:2000]
+    assert not case.quiet or err == "", err
+    assert digest(snapshot(logs)) == digest(before)
+    assert list(cwd.iterdir()) == [], "written into the working directory without --out"
+
+
 def test_catalog_is_at_least_25_cases_and_documented_with_its_count():
     assert len(CASES) >= 25 and len({c.id for c in CASES}) == len(CASES)
-    assert f"`tests/test_bad_input_catalog.py`: {len(CASES)} bad inputs" in (ROOT / "docs" / "reliability.md").read_text()
+    assert len({c.id for c in LOG_CASES}) == len(LOG_CASES)
+    count = len(CASES) + len(LOG_CASES)
+    assert f"`tests/test_bad_input_catalog.py`: {count} bad inputs" in (ROOT / "docs" / "reliability.md").read_text()

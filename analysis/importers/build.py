@@ -114,12 +114,14 @@ def _resolve(src: Source, user_map: Optional[dict]) -> tuple[dict[Target, str], 
 
 
 def _percent_scale(src: Source, name: str, values: dict[int, list[float]]) -> float:
-    """1/100 for accuracies logged in percent (timm; Keras users who multiply by 100), else 1."""
+    """1/100 for accuracies logged in percent (timm; Keras users who multiply by 100), else 1. A log has one
+    unit: percent when most of its values lie above 1 (up to 100), so that one stray 2.5 among fractions is
+    named as no accuracy (_fractions) instead of turning every other epoch into a hundredth of itself."""
     if name in src.percent:
         return 0.01
-    finite = [v for vs in values.values() for v in vs if math.isfinite(v) and v <= 100.0]  # 250: no accuracy at all
-    if finite and max(finite) > 1.5:
-        src.notes.append(f"{name} read as a percentage (values up to {max(finite):g}) and divided by 100")
+    finite = sorted(v for vs in values.values() for v in vs if math.isfinite(v) and v <= 100.0)  # 250: none at all
+    if finite and finite[len(finite) // 2] > 1 + 1e-9:
+        src.notes.append(f"{name} read as a percentage (values up to {finite[-1]:g}) and divided by 100")
         return 0.01
     return 1.0
 

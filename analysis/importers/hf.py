@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rundir.numbers import MAX_EPOCH, as_number
 from rundir.read import RunError
 from rundir.safe import MAX_JSON_LOG_BYTES, read_json
 
@@ -53,16 +54,20 @@ def read(path: Path) -> Source:
     run_dir = path.parent
     src = Source("Hugging Face Trainer trainer_state.json", "hf", [path], run_dir.name, run_dir)
     src.warnings += warnings
+    bad = 0
     for row in state["log_history"]:
         if not isinstance(row, dict) or any(k in row for k in _SUMMARY_KEYS):
             continue
-        epoch = row.get("epoch")
-        if not isinstance(epoch, (int, float)) or isinstance(epoch, bool) or not math.isfinite(epoch):
+        epoch, _ = as_number(row.get("epoch")) if not isinstance(row.get("epoch"), str) else (math.nan, None)
+        if not math.isfinite(epoch) or not 0 <= epoch < MAX_EPOCH:  # inf, 400 digits, a word: no epoch
+            bad += "epoch" in row
             continue
         bucket = max(1, math.ceil(epoch - 1e-9))
         for key, value in row.items():
             if key not in _SKIP:
                 src.add(key, bucket, value)
+    if bad:
+        src.warnings.append(f"{path}: {bad} log_history row(s) whose epoch is no epoch number: skipped")
     args, where = _training_args(run_dir)
     if where is not None:
         src.files.append(where)

@@ -123,6 +123,7 @@ def render_run(report: dict, curves: dict) -> str:
     body.append("<h2>Diagnosis &amp; Recommendations</h2>")
     body += cause_html(report.get("cause"))
     body += findings_html(report["findings"])
+    body += [f"<p>Not checked: {escape(line)}</p>" for line in report.get("not_checked") or []]
     body += per_class_html(report.get("per_class"))
     for section in report["sections"]:
         body.append(f"<h2>{escape(section['title'])}</h2><ul>"

@@ -85,7 +85,9 @@ def render_run(report: dict, plots: Optional[list[str]] = None) -> str:
     out += ["", "## Diagnosis & Recommendations", ""]
     out += cause_md(report.get("cause"))
     if not report["findings"]:
-        out.append("No findings: nothing in this run crossed a threshold.")
+        out.append("No findings: nothing in this run crossed a threshold"
+                   + (" among the checks that could run." if report.get("not_checked") else "."))
+    out += [f"- not checked: {md_escape(line)}" for line in report.get("not_checked") or []]
     for f in report["findings"]:
         out += finding_md(f)
     for p in plots or []:

@@ -81,7 +81,9 @@ def render_run(report: dict) -> str:
     out += ["", "== Diagnosis & Recommendations =="]
     out += cause_lines(report.get("cause"))
     if not report["findings"]:
-        out.append("  no findings: nothing in this run crossed a threshold")
+        out.append("  no findings: nothing in this run crossed a threshold"
+                   + (" among the checks that could run" if report.get("not_checked") else ""))
+    out += [f"  not checked: {line}" for line in report.get("not_checked") or []]
     for f in report["findings"]:
         out += finding_lines(f, "  ")
     if report.get("warnings"):
