@@ -121,7 +121,7 @@ def _anova(cells: dict[tuple, list[float]], keys: list[str], shape: tuple) -> di
                      "noise floor, so no share is tested, and the residual mixes interactions of three or more "
                      "axes with run-to-run noise")
     else:
-        notes.append(f"the floor is the replicates' spread within each configuration: "
+        notes.append("the floor is the replicates' spread within each configuration: "
                      + (f"{out['noise_share']:.1%}" if out["noise_share"] is not None else "unknown (a zero or "
                         "non-finite total)") + f" of the variance ({dof_within} degrees of freedom); each share is an F test against it, "
                      f"Holm-corrected")

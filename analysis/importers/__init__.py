@@ -20,7 +20,7 @@ from rundir.safe import read_yaml_list, read_yaml_mapping
 from . import hf, keras, lightning, tensorboard, timm
 from .build import Source, is_imported, to_run
 from .config_map import map_config
-from .names import Target, parse_map
+from .names import parse_map
 
 FORMATS = ("lightning", "tensorboard", "keras", "hf", "timm", "jsonl")
 
