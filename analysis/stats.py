@@ -218,18 +218,36 @@ def best_vs_last_quantile(epochs: int, width: int, quantile: float = 0.95) -> fl
     width = max(1, min(width, epochs))
     key = (epochs, width, quantile)
     if key not in _SIM_CACHE:
-        rng = np.random.default_rng(12345)
         stat = np.empty(_SIM_REPS)
-        rows = max(1, _SIM_NUMBERS // epochs)  # draws simulated at once: memory bounded whatever the epoch count
-        for first in range(0, _SIM_REPS, rows):  # row by row the generator yields one (reps, epochs) draw's values
-            y = rng.standard_normal((min(rows, _SIM_REPS - first), epochs))
-            c = np.cumsum(np.pad(y, ((0, 0), (1, 0))), axis=1)
-            del y
+        for first, c in _sim_cumsums(epochs):
             means = (c[:, width:] - c[:, :-width]) / width  # every window's mean, by start index
-            del c
             stat[first:first + len(means)] = means[:, :max(1, means.shape[1] - 1)].max(axis=1) - means[:, -1]
+            del means
         _SIM_CACHE[key] = float(np.quantile(stat, quantile))
     return _SIM_CACHE[key]
+
+
+_CUMSUM_CACHE: dict[int, np.ndarray] = {}  # epochs -> the draws' running sums (the last count, when one block)
+
+
+def _sim_cumsums(epochs: int):
+    """(first draw, running sums of a block of draws) over the _SIM_REPS draws of `epochs` values: the same
+    draws (a fixed seed) for every window width, kept once computed when they fit in one block (a run asks for
+    two or three widths of the same epoch count), else made block by block so memory stays bounded."""
+    if epochs in _CUMSUM_CACHE:
+        yield 0, _CUMSUM_CACHE[epochs]
+        return
+    rng = np.random.default_rng(12345)
+    rows = max(1, _SIM_NUMBERS // epochs)  # draws simulated at once: memory bounded whatever the epoch count
+    for first in range(0, _SIM_REPS, rows):  # row by row the generator yields one (reps, epochs) draw's values
+        y = rng.standard_normal((min(rows, _SIM_REPS - first), epochs))
+        c = np.cumsum(np.pad(y, ((0, 0), (1, 0))), axis=1)
+        del y
+        if rows >= _SIM_REPS:  # one epoch count kept (a sweep's runs share theirs): at most 32 MB
+            _CUMSUM_CACHE.clear()
+            _CUMSUM_CACHE[epochs] = c
+        yield first, c
+        del c
 
 
 @dataclass(frozen=True)

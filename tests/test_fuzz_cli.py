@@ -185,7 +185,7 @@ def test_seed_that_once_failed_passes(seed):
 
 
 # About 20 ms of CPU a case (PNG drawn in 5 % of them), in chunks that xdist spreads over its workers.
-DEFAULT_CASES = int(os.environ.get("FUZZ_CLI_CASES", 1_750))
+DEFAULT_CASES = int(os.environ.get("FUZZ_CLI_CASES", 1_000))
 CHUNK = 250
 
 
