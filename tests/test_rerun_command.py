@@ -56,3 +56,19 @@ def test_every_recommendation_of_a_real_step_run_runs_on_its_command_line(tmp_pa
     assert cosine["replaces"] == ["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=0.01"]
     for fix in fixes:
         assert runs(rerun(run, fix)), fix
+
+
+def test_every_recommendation_of_a_run_with_an_injected_amp_fault_runs_on_its_command_line(tmp_path, one_thread):
+    """fault=clip_before_unscale exists only under fp16: its bf16 alternative must take the fault off too (the fault
+    matrix found `trainer.amp=bf16` alone refused by the fault's own check)."""
+    own = ["trainer.device=cpu", "model.width=4", "data.image_size=16", "trainer.epochs=2", "trainer.amp=fp16",
+           "regularization.grad_clip=1.0", "fault=clip_before_unscale"]
+    train_here(tmp_path, own)
+    run = load_run(tmp_path)
+    run.overrides = own
+    report = run_report.build(run)
+    assert "amp_scaled_gradients" in [f["id"] for f in report["findings"]]
+    fixes = [r["overrides"] for r in report_recommendations(report) if r.get("overrides")]
+    assert ["fault=none", "trainer.amp=bf16"] in fixes, fixes
+    for fix in fixes:
+        assert runs(rerun(run, fix)), fix

@@ -257,7 +257,10 @@ def amp_scaled_gradients(run: Run):
                    recommendations=[Recommendation("call scaler.unscale_(optimizer) before clip_grad_norm_ "
                                                    "(the order of PyTorch's AMP examples)",
                                                    undo_fault(run)),
-                                    Recommendation("or use bf16, which needs no loss scaling", ["trainer.amp=bf16"])],
+                                    # A fault injected on purpose (fault=clip_before_unscale) only exists under
+                                    # fp16: leaving fp16 must turn it off too, or the rerun is refused.
+                                    Recommendation("or use bf16, which needs no loss scaling",
+                                                   [*undo_fault(run), "trainer.amp=bf16"])],
                    epoch=int(run.train.epochs[np.argmax(ok)]))
 
 

@@ -9,7 +9,8 @@ import numpy as np
 from rundir.config_keys import DATA_BATCH_SIZE, REGULARIZATION_GRAD_CLIP, TRAINER_AMP
 from ..facts import CHANCE_LOSS_SHARE, CHANCE_MIN_EPOCHS, accuracy_se, at_chance, finite
 from ..findings import Finding, Recommendation
-from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, uses)
+from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, undo_fault,
+                         uses)
 from rundir.read import Run
 from ..schedule import find_cuts, is_piecewise, relax_cuts
 from ..stats import first_flat_window, oscillations, trend, window_size
@@ -55,7 +56,7 @@ def nonfinite_loss(run: Run):
     total = int(np.nansum(steps)) if recorded else None  # not recorded: unknown, never 0
     recs = [Recommendation("lower the learning rate", lower_lr(run, 10))] + _clip_rec(run)
     if run.cfg(TRAINER_AMP) == "fp16":
-        recs.append(Recommendation("bf16 has fp32's range: no overflow", ["trainer.amp=bf16"]))
+        recs.append(Recommendation("bf16 has fp32's range: no overflow", [*undo_fault(run), "trainer.amp=bf16"]))
     return Finding("nonfinite_loss", "critical",
                    f"non-finite loss or gradients from epoch {first} ("
                    + (f"{total} steps with a non-finite loss)" if total is not None
