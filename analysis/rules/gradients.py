@@ -267,7 +267,8 @@ def amp_scaled_gradients(run: Run):
 @rule("dead_relu", section="Activations", title="most ReLU units of a layer never fire",
       source="SageMaker Debugger DeadRelu (unit active < 1% of the time; > 50% of a layer)",
       thresholds={"unit inactive": "< 1% positive outputs on the sampled batch", "layer": f"> {DEAD_SHARE:.0%} of units",
-                  "info": "when the run converged all the same"})
+                  "info": "when the run converged all the same with a normal step (not above the optimizer's usual "
+                          "maximum)"})
 def dead_relu(run: Run):
     frac = run.train["dead_relu_fraction"]
     ok = np.isfinite(frac)
@@ -278,7 +279,12 @@ def dead_relu(run: Run):
         return None
     layers = run.train.records[last].get("dead_relu_layers") or {}
     worst = {k: v for k, v in layers.items() if isinstance(v, (int, float)) and v > DEAD_SHARE}
-    converged = _converged(run)
+    # Harmless only when the step was normal too: under a step above the usual maximum a converged end is the
+    # schedule's rescue (an LR of 5 sat at chance for 8 of 10 epochs, then cosine brought it to 0.94), and the
+    # dead units are the trace of the damage that names the LR.
+    eff, (_usual, most) = causes.effective_lr(run), causes.usual_effective_lr(run)
+    huge_step = updates_huge(run) or (eff is not None and most is not None and eff > most)
+    converged = _converged(run) and not huge_step
     return Finding("dead_relu", "info" if converged else "warning",
                    f"dead ReLUs: up to {frac[last]:.0%} of a layer's units never fire (epoch {int(run.train.epochs[last])})"
                    + (CONVERGED_NOTE + ": the live units carry the task" if converged else ""),
