@@ -247,6 +247,9 @@ def _progress(run: Run) -> dict:
         "epochs": len(y),
     }
     out["projection"] = _projection(run, y, e, judged)
+    if math.isfinite(done) and done < 0:  # ended above where it started (diverged): its tail is no trend to extend
+        out["projection"] = {"factor": PROJECTION_FACTOR, "statement": "the loss ended above where it started: "
+                             "nothing to project"}
     low = (out["projection"].get("val_accuracy") or {}).get("gain_lower95")
     out["more_epochs_pay"] = bool(low is not None and low >= PROJECTED_GAIN)
     out["sentence"] = _sentence(out)

@@ -138,6 +138,17 @@ def curve_run(loss, acc=None, config=None, val=None, n_classes=10):
     return run_from_records(train, val, config=cfg, status={"status": "completed"})
 
 
+def test_a_first_epoch_that_diverged_does_not_make_a_run_above_ln_c_look_converged():
+    """SGD at LR x1000 on digits: the first epoch's mean loss was 5e14, the last 10.8, far above ln 10. Measured from
+    the first epoch the loss went "100% of the way"; measured from an untrained model's loss it went none of it."""
+    loss = [5.0e14, 7.0e15, 3.3e19, 4.3e22, 6.1e23, 1.1e25, 3.6e22, 2.1e21, 8.8e7, 10.78]
+    p = progress(curve_run(loss, acc=[0.1] * 10, config={"regularization": {"label_smoothing": 0.0}}))
+    assert p["verdict"] == "not learning" and p["loss_progress"] < 0
+    assert p["start"] == pytest.approx(math.log(10), rel=1e-3) and "rose within it" in p["start_source"]
+    assert "above where it started" in p["sentence"] and "nothing to project" in p["sentence"]
+    assert "train_loss" not in p["projection"]
+
+
 def test_an_unknown_label_smoothing_leaves_the_floor_unknown_not_zero():
     run = curve_run(np.linspace(2.3, 0.7, 12))  # no regularization in the config
     p = progress(run)
