@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 
 from analysis import run_report
 from analysis.overrides import mark_replacements, replaced, report_recommendations, rerun
@@ -58,14 +59,18 @@ def test_every_recommendation_of_a_real_step_run_runs_on_its_command_line(tmp_pa
         assert runs(rerun(run, fix)), fix
 
 
-def test_every_recommendation_of_a_run_with_an_injected_amp_fault_runs_on_its_command_line(tmp_path, one_thread):
+def test_every_recommendation_of_a_run_with_an_injected_amp_fault_runs_on_its_command_line():
     """fault=clip_before_unscale exists only under fp16: its bf16 alternative must take the fault off too (the fault
-    matrix found `trainer.amp=bf16` alone refused by the fault's own check)."""
-    own = ["trainer.device=cpu", "model.width=4", "data.image_size=16", "trainer.epochs=2", "trainer.amp=fp16",
+    matrix found `trainer.amp=bf16` alone refused by the fault's own check). The records are those of such a run:
+    gradient norms read before unscaling track the loss scale."""
+    own = ["trainer.device=cpu", "model.width=4", "data.image_size=16", "trainer.epochs=4", "trainer.amp=fp16",
            "regularization.grad_clip=1.0", "fault=clip_before_unscale"]
-    train_here(tmp_path, own)
-    run = load_run(tmp_path)
-    run.overrides = own
+    config = validate(compose(own))
+    plain = OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
+    train = [{"epoch": e, "loss": 2.3 - 0.1 * e, "accuracy": 0.1 + 0.05 * e, "mean_grad_norm": 3000.0 + e,
+              "amp_scale": 65536.0, "clipped_fraction": 1.0, "learning_rate": 0.05} for e in range(1, 5)]
+    val = [{"epoch": e, "loss": 2.3 - 0.1 * e, "accuracy": 0.1 + 0.05 * e} for e in range(1, 5)]
+    run = run_from_records(train, val, config=plain, overrides=own, status={"status": "completed"})
     report = run_report.build(run)
     assert "amp_scaled_gradients" in [f["id"] for f in report["findings"]]
     fixes = [r["overrides"] for r in report_recommendations(report) if r.get("overrides")]
