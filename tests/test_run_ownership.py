@@ -53,6 +53,8 @@ def test_a_held_lock_refuses_a_second_holder_naming_the_first_and_letting_go_emp
     DirectoryLock(tmp_path, "").acquire().release()
 
 
+@pytest.mark.slow  # two trainers at once hold both cores for ~6 s (the default suite's budget); the lock's own
+# tests above stay in the default suite
 def test_two_trainers_started_together_on_one_directory_exactly_one_is_refused(tmp_path):
     """Both start at once; one trains, the other is refused in one line naming the holder, and the run
     records every epoch once (the analysis reads it without a warning about repeated epochs). The lock is
