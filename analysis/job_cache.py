@@ -25,6 +25,7 @@ from rundir.format import LR_FIND_DIR
 from rundir.lr_find import ANCESTORS
 
 from .findings import Finding, Recommendation
+from .importers import ImportOptions
 from .sweep import Job
 
 CACHE_FILE = "jobs_cache.jsonl"  # in the sweep report's directory
@@ -79,7 +80,8 @@ def outside_key(sweep_path: Path, imports: Any) -> str:
                 tests += [[str(p), p.stat().st_mtime_ns] for p in sorted(folder.glob("*/*/*"))]
             except OSError:
                 tests.append([str(folder), None])
-    return hashlib.sha1(json.dumps([code_version(), repr(imports), tests]).encode()).hexdigest()
+    given = None if imports is None or imports == ImportOptions() else imports  # none given: the callback's None
+    return hashlib.sha1(json.dumps([code_version(), repr(given), tests]).encode()).hexdigest()
 
 
 def _plain(obj: Any) -> Any:

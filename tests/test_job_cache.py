@@ -115,3 +115,13 @@ def test_runs_compared_one_by_one_write_no_cache(sweep, capsys, tmp_path):
     capsys.readouterr()
     assert not (out / CACHE_FILE).exists()
     assert not (sweep / "analysis").exists()
+
+
+def test_the_end_of_sweep_report_leaves_the_cache_the_users_analysis_reads(sweep_2x2, analysed, capsys, tmp_path):
+    """Hydra's end-of-sweep callback writes <sweep>/analysis/ with the job cache: the user's own
+    `python -m analysis <sweep>` after the sweep analyses no job again."""
+    assert (sweep_2x2 / "analysis" / CACHE_FILE).is_file()
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_2x2, copy)  # copy2 keeps the modification times the signatures hold
+    analyse(copy, capsys)
+    assert analysed == []
