@@ -133,8 +133,8 @@ def report_sweep(path, fmt: str, out: Optional[Path], imports=None) -> int:
     given one by one write files only with --out."""
     sweep = load_sweep(path, imports) if isinstance(path, Path) else sweep_from_runs(path, imports)
     implicit = sweep.path / "analysis" if isinstance(path, Path) else None
-    folder = out if out is not None else implicit  # the report's directory keeps the analysed jobs
-    cache = JobCache(folder, sweep.path, len(sweep.job_dirs), imports) if folder is not None and implicit else None
+    folder = out if out is not None else implicit  # a sweep directory's report directory keeps its analysed jobs
+    cache = JobCache(folder, sweep.path, len(sweep.job_dirs), imports) if implicit is not None else None
     analyze_jobs(sweep, cache=cache)
     report = sweep_report.build(sweep)
     plots = sweep_report.curves(sweep)

@@ -252,8 +252,36 @@ class CaseTimeout(BaseException):
     pass
 
 
-def _expire(_signum, _frame):
-    raise CaseTimeout(f"no result after {CASE_TIMEOUT_S} s")
+def call_main(seed: int, args: list[str], timeout_s: int = CASE_TIMEOUT_S) -> tuple[str | None, object, str]:
+    """`python -m analysis args` in this process, its output captured, under a timeout: (failure, exit code,
+    stderr). failure is the seed's one line when main raised, hung, printed the internal-error line or exited
+    with a status the command never uses; None otherwise (the caller may judge more)."""
+    from analysis.__main__ import main
+
+    def expire(_signum, _frame):
+        raise CaseTimeout(f"no result after {timeout_s} s")
+
+    out, err = _Stream(), _Stream()
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(timeout_s)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(args)
+            except SystemExit as e:
+                code = e.code
+    except BaseException as e:  # noqa: BLE001 - an exception escaping main() is the failure we look for
+        return f"seed {seed}: raised {type(e).__name__}: {str(e)[:200]}", None, err.text()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    stderr = err.text()
+    if INTERNAL_ERROR in stderr:
+        line = next(l for l in stderr.splitlines() if INTERNAL_ERROR in l)
+        return f"seed {seed}: {line[:300]}", code, stderr
+    if code not in (0, 1, 2, None):
+        return f"seed {seed}: exit status {code!r}", code, stderr
+    return None, code, stderr
 
 
 PNG_SHARE = 0.05  # cases whose --out draws the PNG for real: matplotlib takes ~2 s a plot, 10x a whole case
@@ -286,33 +314,11 @@ def _working_directory(path: str):
 
 def run_case(seed: int, templates: dict[str, dict[str, bytes]]) -> str | None:
     """None when the case passed, else a one-line failure naming the seed and what happened."""
-    from analysis.__main__ import main
-
     draw = random.Random(-seed - 1).random() < PNG_SHARE
     with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp, png_drawn(draw), _working_directory(tmp):
         # in the case's directory: runs or sweeps compared write their report into the current directory
-        args = case_args(seed, Path(tmp), templates)
-        out, err = _Stream(), _Stream()
-        old = signal.signal(signal.SIGALRM, _expire)
-        signal.alarm(CASE_TIMEOUT_S)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    code = main(args)
-                except SystemExit as e:
-                    code = e.code
-        except BaseException as e:  # noqa: BLE001 - an exception escaping main() is the failure we look for
-            return f"seed {seed}: raised {type(e).__name__}: {str(e)[:200]}"
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old)
-        stderr = err.text()
-        if INTERNAL_ERROR in stderr:
-            line = next(l for l in stderr.splitlines() if INTERNAL_ERROR in l)
-            return f"seed {seed}: {line[:300]}"
-        if code not in (0, 1, 2, None):
-            return f"seed {seed}: exit status {code!r}"
-    return None
+        failure, _code, _stderr = call_main(seed, case_args(seed, Path(tmp), templates))
+    return failure
 
 
 def templates() -> dict[str, dict[str, bytes]]:

@@ -23,10 +23,8 @@ tests/test_fuzz_logs.py runs 150 cases in the default suite and 100,000 as a slo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import random
 import re
-import signal
 import struct
 import sys
 import tempfile
@@ -38,8 +36,7 @@ for p in (ROOT, ROOT / "benchmarks"):
         sys.path.insert(0, str(p))
 
 # the same streams, working directory, PNG switch, memory cap and chunked runner as the analysis fuzzer
-from fuzz_analysis import FORMATS, _Stream, _working_directory, memory_limit, png_drawn, run_chunks  # noqa: E402
-from rundir.errorline import INTERNAL_ERROR  # noqa: E402
+from fuzz_analysis import FORMATS, _working_directory, call_main, memory_limit, png_drawn, run_chunks  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 CASE_TIMEOUT_S = 30  # a case that hangs fails instead of stalling the run
@@ -316,42 +313,16 @@ def case_args(seed: int, workdir: Path, t: list) -> list[str]:
     return args
 
 
-class CaseTimeout(BaseException):
-    pass
-
-
-def _expire(_signum, _frame):
-    raise CaseTimeout(f"no result after {CASE_TIMEOUT_S} s")
-
-
 def run_case(seed: int, t: list) -> str | None:
     """None when the case passed, else a one-line failure naming the seed and what happened."""
-    from analysis.__main__ import main
-
     with tempfile.TemporaryDirectory(prefix="fuzz-logs-") as tmp, png_drawn(False):
         args = case_args(seed, Path(tmp), t)
         cwd = Path(tmp) / "cwd"
         cwd.mkdir()
-        out, err = _Stream(), _Stream()
-        old = signal.signal(signal.SIGALRM, _expire)
-        signal.alarm(CASE_TIMEOUT_S)
-        try:
-            with _working_directory(str(cwd)), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    code = main(args)
-                except SystemExit as e:
-                    code = e.code
-        except BaseException as e:  # noqa: BLE001 - an exception escaping main() is the failure we look for
-            return f"seed {seed}: raised {type(e).__name__}: {str(e)[:200]}"
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old)
-        stderr = err.text()
-        if INTERNAL_ERROR in stderr:
-            line = next(l for l in stderr.splitlines() if INTERNAL_ERROR in l)
-            return f"seed {seed}: {line[:300]}"
-        if code not in (0, 1, 2, None):
-            return f"seed {seed}: exit status {code!r}"
+        with _working_directory(str(cwd)):
+            failure, code, stderr = call_main(seed, args, CASE_TIMEOUT_S)
+        if failure is not None:
+            return failure
         errors = [l for l in stderr.splitlines() if l.startswith("error:")]
         if code == 2 and len(errors) != 1:
             return f"seed {seed}: exit 2 with {len(errors)} error lines: {stderr[:200]!r}"
