@@ -307,6 +307,22 @@ def summary_fields(p: dict) -> dict:
 FIT_LIMIT_GAP = 0.02
 
 
+def settled(run: Run) -> bool:
+    """The run converged and held its level: the loss within CONVERGED_REMAINING of its way to the floor, and each
+    val accuracy of the last window within 2 SE (binomial at the val size) of the last one. A level reached early
+    and kept, not in the last epochs (a schedule's rescue of a run that sat at chance)."""
+    p = progress(run)
+    remaining = p.get("remaining")
+    if p["verdict"] != "converged" or remaining is None or remaining > CONVERGED_REMAINING:
+        return False
+    acc = finite(run.val["accuracy"])
+    w = window_size(len(acc))
+    if len(acc) <= w:
+        return False
+    se, _ = accuracy_se(run, float(acc[-1]))
+    return bool(np.all(np.abs(acc[-w:] - acc[-1]) <= 2 * se))
+
+
 def fit_limit(run: Run) -> Optional[dict]:
     """Evidence that the training task, as augmented and regularized, is what stopped the run (None when not)."""
     p = progress(run)

@@ -272,3 +272,14 @@ def test_the_healthy_default_run_is_converged_and_quiet(tmp_path, one_thread):
     best, _, _ = train_here(tmp_path, [])
     rep = report_of(tmp_path)
     assert best > 0.95 and rep["progress"]["verdict"] == "converged" and alarms(rep) == []
+
+
+@pytest.mark.slow
+def test_dead_units_of_a_huge_step_that_held_its_level_cost_nothing(tmp_path, one_thread):
+    """AdamW at LR 1 (the fault matrix's x1000 dose): a layer 73% dead, but the run fit its training set and held
+    the reference's accuracy over its last epochs: dead_relu is info, and no warning is left."""
+    best, _, _ = train_here(tmp_path, ["data.image_size=16", "trainer.epochs=10", "optimizer=adamw",
+                                       "optimizer.lr=1"])
+    rep = report_of(tmp_path)
+    dead = next(f for f in rep["findings"] if f["id"] == "dead_relu")
+    assert best > 0.95 and dead["severity"] == "info" and alarms(rep) == []

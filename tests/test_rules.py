@@ -220,6 +220,19 @@ def test_dead_relu():
     assert f.evidence["layers_over_threshold"] == {"stage1.relu": 0.8}
 
 
+def test_dead_relu_under_a_huge_step_is_info_only_when_the_run_held_its_level():
+    """Dead units under a step above the usual maximum cost nothing when the run converged and its val accuracy
+    held its level over the last window (AdamW at LR 1 in the fault matrix: 73% of a layer dead, 0.981 like the
+    reference); when the level came only in the last epochs (a schedule's rescue of a run that sat at chance)
+    they stay the warning that names the LR."""
+    n = 30
+    huge = dict(train_dead_relu_fraction=np.full(n, 0.8), train_weight_update_ratio=np.full(n, 0.3))
+    held = make(n, val_accuracy=np.concatenate([np.linspace(0.3, 0.9, 10), np.full(n - 10, 0.9)]), **huge)
+    rescued = make(n, val_accuracy=np.concatenate([np.full(n - 3, 0.1), [0.5, 0.8, 0.9]]), **huge)
+    assert finding(held, "dead_relu").severity == "info"
+    assert finding(rescued, "dead_relu").severity == "warning"
+
+
 # ── generalization ──
 
 def test_overfitting():

@@ -10,7 +10,7 @@ from rundir.config_keys import OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP
 from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
-from ..progress import progress
+from ..progress import progress, settled
 from rundir.read import Run
 from ..schedule import find_cuts, relax_cuts
 from . import causes
@@ -279,12 +279,13 @@ def dead_relu(run: Run):
         return None
     layers = run.train.records[last].get("dead_relu_layers") or {}
     worst = {k: v for k, v in layers.items() if isinstance(v, (int, float)) and v > DEAD_SHARE}
-    # Harmless only when the step was normal too: under a step above the usual maximum a converged end is the
-    # schedule's rescue (an LR of 5 sat at chance for 8 of 10 epochs, then cosine brought it to 0.94), and the
-    # dead units are the trace of the damage that names the LR.
+    # Harmless when the run converged with a normal step, or, under a step above the usual maximum, when it also
+    # held its level (progress.settled): otherwise a converged end is the schedule's rescue (an LR of 5 sat at
+    # chance for 8 of 10 epochs, then cosine brought it to 0.94), and the dead units are the trace of the damage
+    # that names the LR.
     eff, (_usual, most) = causes.effective_lr(run), causes.usual_effective_lr(run)
     huge_step = updates_huge(run) or (eff is not None and most is not None and eff > most)
-    converged = _converged(run) and not huge_step
+    converged = _converged(run) and (not huge_step or settled(run))
     return Finding("dead_relu", "info" if converged else "warning",
                    f"dead ReLUs: up to {frac[last]:.0%} of a layer's units never fire (epoch {int(run.train.epochs[last])})"
                    + (CONVERGED_NOTE + ": the live units carry the task" if converged else ""),
