@@ -82,6 +82,31 @@ def test_keras_tensorboard_layout_is_one_run_and_each_folder_its_own_stage(tmp_p
     assert len(val_only.val) == epochs and column(val_only.val, "loss") == pytest.approx(column(run.val, "loss"))
 
 
+def test_a_test_folder_evaluated_once_is_a_final_test_pass_left_out(tmp_path):
+    """train/ and test/ (TensorFlow's custom-loop layout, v_loss and v_accuracy in test/): a test/ evaluated at one
+    step only is the final test pass, no validation curve; at every epoch it is the validation stage (the published
+    fixtures: test_real_curves)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    epochs = 6
+    with SummaryWriter(str(tmp_path / "train")) as w:
+        for e in range(epochs):
+            w.add_scalar("loss", 1 / (e + 1), e)
+    with SummaryWriter(str(tmp_path / "test")) as w:
+        w.add_scalar("v_loss", 0.9, epochs - 1)
+        w.add_scalar("v_accuracy", 0.7, epochs - 1)
+    (run,) = load_runs(tmp_path)
+    assert len(run.train) == epochs and len(run.val) == 0
+    assert not any("test/ read as the validation stage" in n for n in run.notes)
+    with SummaryWriter(str(tmp_path / "test")) as w:
+        for e in range(epochs - 1):
+            w.add_scalar("v_loss", 1.2 / (e + 1), e)
+            w.add_scalar("v_accuracy", 0.5, e)
+    (run,) = load_runs(tmp_path)
+    assert list(run.val.epochs) == list(range(1, epochs + 1)) and run.val["accuracy"][-1] == pytest.approx(0.7)
+    assert any("test/ read as the validation stage" in n for n in run.notes)
+
+
 @pytest.mark.parametrize("first", [0, 1])
 def test_a_csv_numbered_from_0_or_from_1_keeps_its_epoch_count(tmp_path, first):
     run = one(dl.keras(tmp_path, [dl.KERAS_HEADER, *dl.keras_rows(first)]))

@@ -163,6 +163,20 @@ def test_tensorboard_fixtures_hold_exactly_the_numbers_of_their_event_files(name
     assert len(ours.val) == 15
 
 
+@pytest.mark.parametrize("name", sorted(TB_RAW))
+def test_a_tf_loops_train_and_test_folders_are_one_run_without_map(name):
+    """TensorFlow's custom-loop layout (train/ and test/, the test set evaluated every epoch as v_loss, v_accuracy)
+    read as it is published: one run, test/ its validation stage, said in a note."""
+    from analysis.importers import load_runs
+
+    (run_dir,) = list((CURVES / "raw" / "cifar10_tf_hw06" / TB_RAW[name]).iterdir())
+    (run,) = load_runs(run_dir)
+    ours = load_run(CURVES / name)
+    same_numbers(run.train, ours.train)
+    same_numbers(run.val, ours.val)
+    assert any("test/ read as the validation stage (test/v_accuracy as validation/accuracy" in n for n in run.notes)
+
+
 PRINTED_EPOCH = re.compile(r"resnet-18 - Epoch (\d+)/49\n-+\ntrain Loss: ([\d.]+) Top-1 Acc: ([\d.]+) Top-5 Acc: ([\d.]+)\n"
                            r"test Loss: ([\d.]+) Top-1 Acc: ([\d.]+) Top-5 Acc: ([\d.]+)")
 

@@ -21,7 +21,7 @@ IGNORE = "ignore"
 
 # Stage words, as prefixes (`val_acc`, `val/acc`, `eval_loss`) or suffixes (`acc_val`, `Loss/train`).
 _TRAIN_WORDS = ("train", "training", "tr")
-_VAL_WORDS = ("val", "valid", "validation", "eval", "evaluation", "dev")
+_VAL_WORDS = ("val", "valid", "validation", "eval", "evaluation", "dev", "v")  # v: v_loss, v_accuracy (TF loops)
 _TEST_WORDS = ("test", "testing")
 # Metric words -> record field. Anything else (`acc_best`, `precision`, `runtime`) is not imported.
 _METRICS = {
@@ -74,7 +74,7 @@ def parse_map(items: list[str]) -> dict[str, Optional[Target]]:
     return out
 
 
-def _split_stage(name: str) -> tuple[Optional[str], str]:
+def split_stage(name: str) -> tuple[Optional[str], str]:
     """('val', 'acc') for val_acc, val/acc, acc_val, Accuracy/val, eval_top1; (None, name) without a stage word."""
     low = name.strip().lower()
     for words, stage in ((_TRAIN_WORDS, "train"), (_VAL_WORDS, "val"), (_TEST_WORDS, "test")):
@@ -98,7 +98,7 @@ def target(name: str, user: Optional[dict[str, Optional[Target]]] = None, defaul
     low = name.strip().lower()
     if _LR_MONITOR.match(low) and not low.endswith("-momentum"):
         return Target("train", "learning_rate")
-    stage, metric = _split_stage(low)
+    stage, metric = split_stage(low)
     if stage == "test":
         return None  # a test set is no validation set: test_* rows are left out
     preferred = False
@@ -121,17 +121,17 @@ _KERAS_PREFIXES = (("epoch_", True), ("batch_", False))
 
 def has_stage(name: str) -> bool:
     """True when the name says its stage (val_loss, Loss/train, test/acc); False for loss, epoch_accuracy."""
-    return _split_stage(name)[0] is not None
+    return split_stage(name)[0] is not None
 
 
 def epoch_level(name: str) -> bool:
     """A Keras epoch-level tag (epoch_loss, validation/epoch_accuracy), whose step is the epoch."""
-    return _split_stage(name)[1].startswith(_KERAS_PREFIXES[0][0])
+    return split_stage(name)[1].startswith(_KERAS_PREFIXES[0][0])
 
 
 def score_fallback(name: str, default_stage: str = "train") -> Optional[Target]:
     """For a stage without accuracy: the score read as its accuracy column (eval_f1 -> val.accuracy)."""
-    stage, metric = _split_stage(name)
+    stage, metric = split_stage(name)
     if stage == "test" or metric not in SCORE_FALLBACKS:
         return None
     return Target(stage or default_stage, "accuracy")

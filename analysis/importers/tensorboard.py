@@ -26,7 +26,7 @@ from rundir.read import RunError
 from rundir.safe import in_mib, read_capped
 
 from .build import Source
-from .names import epoch_level, has_stage, target
+from .names import epoch_level, has_stage, split_stage, target
 from .textfile import MAX_LOG_BYTES
 
 PATTERN = "events.out.tfevents.*"
@@ -40,6 +40,10 @@ def looks_like(path: Path) -> bool:
 # Keras's TensorBoard callback writes one run as two folders, train/ and validation/, with the same tags
 # in both (epoch_loss, epoch_accuracy; step = the 0-based epoch): the folder names the stage.
 STAGE_FOLDERS = ("train", "validation")
+# TensorFlow's custom-loop tutorials write train/ and test/, the test set evaluated after every epoch: with no
+# validation/ folder, a test/ folder evaluated at several steps is the run's held-out curve, read as the
+# validation stage (said in a note); evaluated once, it is a final test pass, left out like test_* names.
+TEST_FOLDER = "test"
 
 
 def _has_events(path: Path) -> bool:
@@ -47,7 +51,31 @@ def _has_events(path: Path) -> bool:
 
 
 def _stage_folders(path: Path) -> list[Path]:
-    return [path / name for name in STAGE_FOLDERS if _has_events(path / name)]
+    found = [path / name for name in STAGE_FOLDERS if _has_events(path / name)]
+    if found and path / "validation" not in found and _has_events(path / TEST_FOLDER):
+        found.append(path / TEST_FOLDER)
+    return found
+
+
+def _test_folder_as_validation(scalars: dict, src: Source) -> None:
+    """The test/ folder's tags (test/<tag>, prefixed by their folder) renamed validation/<tag> when the test set
+    was evaluated at several steps: the held-out curve of a run that keeps no validation set."""
+    prefix = TEST_FOLDER + "/"
+    tags = [t for t in scalars if t.startswith(prefix)]
+    steps = {step for t in tags for step, _, _ in scalars[t]}
+    if len(steps) < 2:
+        return
+    renamed = []
+    for t in sorted(tags):
+        inner = t[len(prefix):]
+        stage, metric = split_stage(inner)  # v_loss, test_accuracy: the folder's stage, not the word's
+        new = "validation/" + (metric if stage is not None else inner)
+        scalars[new] = scalars.pop(t)
+        renamed.append(f"{t} as {new}")
+    shown = ", ".join(renamed[:4]) + (f" and {len(renamed) - 4} more" if len(renamed) > 4 else "")
+    src.notes.append(f"test/ read as the validation stage ({shown}): there is no validation/ folder, and the test "
+                     f"set was evaluated {len(steps)} times, after each epoch (a test set watched during training "
+                     f"is the run's validation set)")
 
 
 def find(path: Path) -> list[Path]:
@@ -103,7 +131,10 @@ def _scalars(files: list[Path], warnings: list[str], stages: Optional[dict] = No
                         continue
                 else:
                     continue
-                tag = v.tag if f not in stages or has_stage(v.tag) else f"{stages[f]}/{v.tag}"
+                # A test/ folder's tags all keep their folder (v_loss there is the test set's): whether it is the
+                # validation stage is decided once all of it is read (_test_folder_as_validation).
+                keep = f not in stages or (has_stage(v.tag) and stages[f] != TEST_FOLDER)
+                tag = v.tag if keep else f"{stages[f]}/{v.tag}"
                 out.setdefault(tag, []).append((int(ev.step), float(ev.wall_time), value))
     return out
 
@@ -165,6 +196,8 @@ def read(path: Path, steps_per_epoch: Optional[int] = None) -> Source:
     scalars = _scalars(files, src.warnings, stages)
     scalars = {t: sorted(v, key=lambda x: (x[1], x[0])) for t, v in scalars.items() if not t.startswith("_hparams_")
                and t != "hp_metric"}
+    if any(stage == TEST_FOLDER for stage in stages.values()):
+        _test_folder_as_validation(scalars, src)
     if not scalars:
         raise RunError(f"{path}: no scalar in its TensorBoard event files")
     if stages and any(epoch_level(t) for t in scalars):  # Keras: epoch_* tags step by epoch, batch_* by iteration
