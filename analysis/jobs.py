@@ -15,6 +15,7 @@ from rundir.read import Run, RunError, stale_note
 
 from .importers import load_job
 from .job_cache import JobCache, signature
+from .label_noise import leave_out_per_sample
 from .rules import diagnose
 from .rules.causes import primary
 from .run_facts import sweep_facts
@@ -22,9 +23,10 @@ from .summary import summary
 from .sweep import Job, Sweep, axes_from_jobs, job_error, job_state, parse_value, split_override
 
 
-def analyze_job(path: Path | Run, imports: Any = None) -> Job:
+def analyze_job(path: Path | Run, imports: Any = None, per_sample: bool = True) -> Job:
     """Load one job directory (ours, or another tool's: importers) and analyse it, or analyse a Run
-    already read; never raises on a broken directory."""
+    already read; never raises on a broken directory. per_sample=False: without the per-sample records
+    (label_noise.leave_out_per_sample), as a sweep's jobs are."""
     if isinstance(path, Run):
         run, path = path, path.path
         num = None
@@ -40,8 +42,10 @@ def analyze_job(path: Path | Run, imports: Any = None) -> Job:
         coords[k] = parse_value(v)
     curves = {"val_epochs": run.val.epochs.tolist(), "val_accuracy": run.val["accuracy"].tolist(),
               "train_epochs": run.train.epochs.tolist(), "learning_rate": run.train["learning_rate"].tolist()}
+    left_out = not per_sample and leave_out_per_sample(run)
     findings = diagnose(run)
     facts = sweep_facts(run)
+    facts["per_sample_left_out"] = left_out
     cause = primary(run, findings) if any(f.severity != "info" for f in findings) else None
     facts["primary_cause"] = cause.id if cause is not None else None
     warnings = list(run.warnings)
@@ -70,7 +74,7 @@ def analyze_jobs(sweep: Sweep, workers: Optional[int] = None, cache: Optional[Jo
     sigs = [signature(d) for d in dirs] if cache is not None else [None] * len(dirs)
     jobs = [cache.get(d, s) if cache is not None else None for d, s in zip(dirs, sigs)]
     todo = [d for d, job in zip(dirs, jobs) if job is None]
-    analyze = partial(analyze_job, imports=sweep.imports)
+    analyze = partial(analyze_job, imports=sweep.imports, per_sample=False)
     workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
     if len(todo) >= POOL_MIN_JOBS and workers > 1:
         # concurrent.futures brings multiprocessing (20 ms): imported only by a sweep large enough to use it

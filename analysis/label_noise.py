@@ -33,8 +33,10 @@ from typing import Optional
 
 import numpy as np
 
+from rundir.format import PER_SAMPLE_DIR
 from rundir.per_sample import PerSample, read_per_sample, read_val_predictions
 from rundir.read import Run, get
+from rundir.safe import is_dir
 from .stats import wilson_interval
 
 MIN_WINDOW = 3  # epochs: the later half of the epochs before memorization needs at least this many
@@ -52,6 +54,15 @@ def per_sample(run: Run) -> Optional[PerSample]:
                                  run.warnings)
         run.memo["per_sample"] = ps
     return run.memo["per_sample"]
+
+
+def leave_out_per_sample(run: Run) -> bool:
+    """Judge the run without its per-sample records (a sweep's job: each job's records are one file per epoch of
+    the training set's size, and the jobs of a sweep share their data, so a sweep reads none of them). True when
+    the run had records to leave out."""
+    had = run.diagnostics_dir is not None and is_dir(run.diagnostics_dir / PER_SAMPLE_DIR)
+    run.memo["per_sample"] = None
+    return had
 
 
 def memorization_epoch(run: Run) -> Optional[int]:

@@ -431,6 +431,16 @@ def curves(sweep: Sweep) -> dict[str, dict]:
     return {j.name: j.curves for j in sweep.jobs if j.curves}
 
 
+def scope_notes(sweep: Sweep) -> list[str]:
+    """What the jobs were judged without, said once for the sweep."""
+    left_out = [j.name for j in sweep.jobs if (j.facts or {}).get("per_sample_left_out")]
+    if not left_out:
+        return []
+    return [f"per-sample records not read for the {len(left_out)} job(s) that have them: each is a file per epoch "
+            f"of the training set's size, and a sweep's jobs share their data, so label_noise_suspected is judged per "
+            f"run: python -m analysis {sweep.path / left_out[0]}"]
+
+
 def build(sweep: Sweep) -> dict:
     if not sweep.jobs:
         analyze_jobs(sweep)
@@ -459,6 +469,7 @@ def build(sweep: Sweep) -> dict:
     for job in sweep.jobs:
         warnings += [f"job {job.name}: {w}" for w in job.warnings]
     return {
+        "notes": scope_notes(sweep),
         "sweep": {"path": str(sweep.path), "name": sweep.name, "command": sweep.command,
                   "kind": "runs" if sweep.runs_given else "sweep",
                   "axes": sweep.axes, "fixed": sweep.fixed,

@@ -28,9 +28,9 @@ def analysed(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = jobs.analyze_job
 
-    def counting(path, imports=None):
+    def counting(path, imports=None, per_sample=True):
         seen.append(Path(getattr(path, "path", path)).name)
-        return real(path, imports)
+        return real(path, imports, per_sample)
 
     monkeypatch.setattr(jobs, "analyze_job", counting)
     return seen

@@ -281,3 +281,23 @@ def test_run_table_flags_far_below_with_its_knob_and_lone_instability():
     assert rows[1]["flags"][0] == "far below the best run 0 (-0.8700); differs from it only in optimizer.lr=10.0"
     assert "unstable (nonfinite_loss) where runs one knob away are not (0, 3)" in rows[1]["flags"]
     assert rows[3]["flags"] == ["far below the best run 0 (-0.8500)"]  # two knobs away: no single knob named
+
+
+def test_a_sweeps_jobs_are_judged_without_their_per_sample_records(sweep_2x2, tmp_path, monkeypatch, capsys):
+    """Every job writes a per-sample file per epoch of the training set's size: a sweep reads none of them (its
+    jobs share their data) and says so once, naming a job to analyse alone; that job's own report reads them."""
+    from analysis import label_noise
+    from analysis.__main__ import main
+
+    read = []
+    real = label_noise.read_per_sample
+    monkeypatch.setattr(label_noise, "read_per_sample", lambda d, *a: read.append(d) or real(d, *a))
+    out = tmp_path / "report"
+    assert main([str(sweep_2x2), "--format", "json", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert read == [] and len(report["notes"]) == 1
+    assert f"label_noise_suspected is judged per run: python -m analysis {sweep_2x2 / '0'}" in report["notes"][0]
+    assert "## Notes" in (out / "report.md").read_text()
+    assert main([str(sweep_2x2 / "0"), "--format", "json"]) == 0
+    capsys.readouterr()
+    assert len(read) == 1

@@ -99,6 +99,8 @@ def render_sweep_html(report: dict, curves: dict[str, dict]) -> str:
                         + "".join(f'<li class="{"warning" if line.startswith("CONTRADICTED") else "info"}">ran: '
                                   f"{escape(line)}</li>" for line in checks[i]) + "</ul></li>")
         body.append("</ul>")
+    if report.get("notes"):
+        body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report["notes"]) + "</ul>")
     if report["warnings"]:
         body.append("<h2>Reading warnings</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report["warnings"][:200])
                     + "</ul>")

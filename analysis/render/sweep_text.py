@@ -214,6 +214,7 @@ def render_sweep_text(report: dict, html_path: str | None = None) -> str:
             for sup in r["support"]:
                 out.append(f"      {sup['override']}: {sup['verdict']}: {sup['note']}")
             out += [f"      ran: {line}" for line in checks[i]]
+    out += [f"note: {n}" for n in report.get("notes", [])]
     if html_path:
         out += ["", f"HTML report: {html_path}"]
     return "\n".join(out) + "\n"
@@ -285,6 +286,8 @@ def render_sweep_markdown(report: dict) -> str:
     if report["findings_by_id"]:
         out += ["", "## Findings by id", "", "| id | runs |", "|---|---|"]
         out += [f"| {code(k)} | {len(v)}: {md_escape(', '.join(v[:30]))} |" for k, v in report["findings_by_id"].items()]
+    if report.get("notes"):
+        out += ["", "## Notes", ""] + [f"- {md_escape(n)}" for n in report["notes"]]
     if report["warnings"]:
         out += ["", "## Reading warnings", ""] + [f"- {md_escape(w)}" for w in report["warnings"][:200]]
     return "\n".join(out) + "\n"
