@@ -66,8 +66,9 @@ def training_time(run: Run, epochs: np.ndarray) -> tuple[np.ndarray, str]:
     per_epoch = mean_lr * np.where(np.isfinite(steps) & (steps > 0), steps, 1.0)
     ends = np.cumsum(per_epoch)
     mids = ends - per_epoch / 2
-    by_epoch = dict(zip(tr.epochs.tolist(), mids.tolist()))
-    t = np.array([by_epoch.get(int(e), math.nan) for e in epochs])
+    # Each epoch's time by its row (the train epochs are sorted and unique); NaN for an epoch without a train row.
+    at = np.minimum(np.searchsorted(tr.epochs, epochs), len(mids) - 1)
+    t = np.where(tr.epochs[at] == epochs, mids[at], math.nan)
     return t, "cumulative learning rate x steps"
 
 

@@ -90,12 +90,10 @@ def _find_cuts(run: Run) -> list[Cut]:
     lr = run.train["learning_rate"]
     patience = run.cfg(SCHEDULER_PATIENCE)
     window = max(5, (patience + 1) if isinstance(patience, int) else 5)  # ReduceLROnPlateau's own window, >= 5
-    cuts = []
-    for i in range(1, len(lr)):
-        if not (np.isfinite(lr[i]) and np.isfinite(lr[i - 1])) or lr[i] >= CUT_RATIO * lr[i - 1]:
-            continue
-        cuts.append(_judge(run, int(epochs[i]), float(lr[i - 1]), float(lr[i]), window))
-    return cuts
+    before, after = lr[:-1], lr[1:]
+    with np.errstate(invalid="ignore"):
+        cut = np.isfinite(before) & np.isfinite(after) & (after < CUT_RATIO * before)
+    return [_judge(run, int(epochs[i]), float(lr[i - 1]), float(lr[i]), window) for i in np.flatnonzero(cut) + 1]
 
 
 def _mean(values: np.ndarray) -> Optional[float]:
