@@ -433,12 +433,12 @@ def curves(sweep: Sweep) -> dict[str, dict]:
 
 def scope_notes(sweep: Sweep) -> list[str]:
     """What the jobs were judged without, said once for the sweep."""
-    left_out = [j.name for j in sweep.jobs if (j.facts or {}).get("per_sample_left_out")]
+    left_out = [j for j in sweep.jobs if (j.facts or {}).get("per_sample_left_out")]
     if not left_out:
         return []
     return [f"per-sample records not read for the {len(left_out)} job(s) that have them: each is a file per epoch "
             f"of the training set's size, and a sweep's jobs share their data, so label_noise_suspected is judged per "
-            f"run: python -m analysis {sweep.path / left_out[0]}"]
+            f"run: python -m analysis {left_out[0].path}"]
 
 
 def build(sweep: Sweep) -> dict:

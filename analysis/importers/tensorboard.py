@@ -39,7 +39,8 @@ def looks_like(path: Path) -> bool:
 
 # Keras's TensorBoard callback writes one run as two folders, train/ and validation/, with the same tags
 # in both (epoch_loss, epoch_accuracy; step = the 0-based epoch): the folder names the stage.
-STAGE_FOLDERS = ("train", "validation")
+VALIDATION_FOLDER = "validation"
+STAGE_FOLDERS = ("train", VALIDATION_FOLDER)
 # TensorFlow's custom-loop tutorials write train/ and test/, the test set evaluated after every epoch: with no
 # validation/ folder, a test/ folder evaluated at several steps is the run's held-out curve, read as the
 # validation stage (said in a note); evaluated once, it is a final test pass, left out like test_* names.
@@ -52,7 +53,7 @@ def _has_events(path: Path) -> bool:
 
 def _stage_folders(path: Path) -> list[Path]:
     found = [path / name for name in STAGE_FOLDERS if _has_events(path / name)]
-    if found and path / "validation" not in found and _has_events(path / TEST_FOLDER):
+    if found and path / VALIDATION_FOLDER not in found and _has_events(path / TEST_FOLDER):
         found.append(path / TEST_FOLDER)
     return found
 
@@ -69,7 +70,7 @@ def _test_folder_as_validation(scalars: dict, src: Source) -> None:
     for t in sorted(tags):
         inner = t[len(prefix):]
         stage, metric = split_stage(inner)  # v_loss, test_accuracy: the folder's stage, not the word's
-        new = "validation/" + (metric if stage is not None else inner)
+        new = f"{VALIDATION_FOLDER}/" + (metric if stage is not None else inner)
         scalars[new] = scalars.pop(t)
         renamed.append(f"{t} as {new}")
     shown = ", ".join(renamed[:4]) + (f" and {len(renamed) - 4} more" if len(renamed) > 4 else "")
