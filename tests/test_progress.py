@@ -29,7 +29,13 @@ RAW = ROOT / "tests" / "data" / "real_curves" / "raw"
 BROKEN = {"lr_low": ["optimizer.lr=0.0005", "trainer.epochs=3"],  # LR 100x below
           "narrow": ["model.width=1", "trainer.epochs=4"],  # 1/16 of the width
           "short": ["trainer.epochs=2"],  # 2 of 10 epochs
-          "schedule": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4"]}  # LR x0.1 every epoch
+          "schedule": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4"],  # LR x0.1 every epoch
+          # Adam at a third of its usual LR (16 px: cheap), cut short (still falling) and a little longer (stalled
+          # under cosine, most of the way ahead): one grid step too low, not a decade.
+          "adam_third_short": ["optimizer=adam", "optimizer.lr=0.00033", "data.image_size=16", "trainer.epochs=4"],
+          "adam_third": ["optimizer=adam", "optimizer.lr=0.00033", "data.image_size=16", "trainer.epochs=6"],
+          # the LR x0.1 every epoch at 16 px: the loss goes faster, then sits flat with about a third of the way ahead
+          "schedule_16": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4", "data.image_size=16"]}
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +107,60 @@ def test_a_schedule_that_took_the_lr_away_is_blamed_on_the_schedule(broken_runs)
     assert any("schedule, not the model" in c["evidence_against"][0] for c in rep["cause"]["alternatives"]
                if c["id"] == "too_little_capacity" and c["evidence_against"]) or all(
         c["id"] != "too_little_capacity" for c in rep["cause"]["alternatives"])
+
+
+def test_a_run_flat_with_a_third_of_the_way_ahead_warns_and_names_the_schedule(broken_runs):
+    """Between converged and far: flat at the end with over a quarter of the way to a known floor ahead (0.93
+    on digits, where the setup reaches 0.99). The fix switches the scheduler and runs on the run's command line."""
+    from analysis.overrides import rerun
+    from conftest import compose
+
+    run = load_run(broken_runs / "schedule_16")
+    rep = run_report.build(run)
+    p = rep["progress"]
+    assert p["verdict"] == "stalled" and 0.25 < p["remaining"] < 0.5 and p["floor"] == 0
+    assert "far_from_converged" in alarms(rep)
+    assert primary(rep)["id"] == "lr_schedule" and first_fix(rep) == ["scheduler=cosine"]
+    cfg = compose(rerun(run, first_fix(rep)))
+    assert cfg.scheduler.name == "cosine" and "step_size" not in cfg.scheduler
+
+
+def test_the_same_flat_third_with_the_floor_unknown_is_no_warning():
+    """With the label smoothing unrecorded (an imported log) the way is measured against an assumed floor: a
+    flat end with a third of it ahead is not enough to warn; over half is."""
+    loss = np.concatenate([np.linspace(2.3, 1.0, 6), 1.0 + 0.002 * (np.arange(6) % 2)])  # then flat, +-0.002
+    acc = np.concatenate([np.linspace(0.3, 0.6, 6), np.full(6, 0.6)])
+    rep = run_report.build(curve_run(loss, acc=acc))
+    p = rep["progress"]
+    assert p["floor"] is None and p["verdict"] == "stalled" and 0.25 < p["remaining"] < 0.5, p
+    assert "far_from_converged" not in alarms(rep)
+    known = run_report.build(curve_run(loss, acc=acc, config={"regularization": {"label_smoothing": 0.0}}))
+    assert known["progress"]["floor"] == 0 and "far_from_converged" in alarms(known)
+
+
+@pytest.mark.parametrize("name,verdict,alarm", [("adam_third_short", "still improving", "undertrained"),
+                                                ("adam_third", "stalled", "far_from_converged")])
+def test_an_lr_one_grid_step_low_is_blamed_on_the_lr_and_never_on_the_labels(broken_runs, name, verdict, alarm):
+    """A step 3x below the usual that left the run still paying for epochs, or stalled under a decaying schedule
+    with most of the way ahead, set its pace: the LR is the cause, and a run that learned is not told to check
+    its labels or its loop."""
+    rep = report_of(broken_runs / name)
+    assert rep["progress"]["verdict"] == verdict and alarm in alarms(rep)
+    assert primary(rep)["id"] == "lr_too_low" and first_fix(rep) == ["optimizer.lr=0.003"]
+    assert any("3x below the usual" in e and "set the pace" in e for e in primary(rep)["evidence_for"])
+    texts = [r["text"] for f in rep["findings"] for r in f["recommendations"]] + [f["message"] for f in rep["findings"]]
+    assert not any("labels" in t or "check the loop" in t for t in texts), texts
+
+
+def test_a_run_still_improving_without_a_cause_is_not_sent_to_check_its_labels():
+    from analysis.rules.causes import STILL_IMPROVING
+
+    loss = 2.3 * np.exp(-0.08 * np.arange(1, 9))  # still falling steeply, far from 0; no config: no LR to blame
+    rep = run_report.build(curve_run(loss, acc=np.linspace(0.3, 0.7, 8)))
+    assert "undertrained" in alarms(rep) and rep["cause"]["primary"] is None
+    (finding,) = [f for f in rep["findings"] if f["id"] == "undertrained"]
+    assert finding["message"].endswith(STILL_IMPROVING)
+    assert [r["overrides"] for r in finding["recommendations"]] in ([], [["trainer.epochs=16"]])
 
 
 # ── the verdict in every report format and every sweep row ──

@@ -21,13 +21,13 @@ from typing import Optional
 
 import numpy as np
 
-from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_loss, dead_relu_share,
-                     finite, update_ratio_range, updates_huge, updates_tiny, val_size)
+from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_accuracy, chance_loss,
+                     dead_relu_share, finite, update_ratio_range, updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
-from ..overrides import MAX_LR, USUAL_LR, fmt, lower_augmentation, lower_lr, override, raise_lr, undo_fault
+from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
 from rundir.lr_find import lr_find_for, lr_for_scheduler
 from rundir.read import Run
-from ..progress import NOT_LEARNING_SHARE, fit_limit, progress, training_time
+from ..progress import FAR_SHARE, NOT_LEARNING_SHARE, fit_limit, progress, training_time
 from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, AUGMENTATION_NUM_OPS, DATA_BATCH_SIZE, MODEL_NAME, MODEL_WIDTH,
     TRAINER_EPOCHS, OPTIMIZER_LR,
@@ -237,12 +237,16 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
             high.oppose(1, f"effective LR {eff:.3g} inside the usual range (up to {most:.3g})")
     p = progress(run)
     done = p.get("loss_progress")
-    # A low LR slows the fall; it does not stop it: a run still paying for more epochs at a step a decade or more
-    # below the usual one was held back by its LR, however far it got.
+    # A low LR slows the fall; it does not stop it: a run still paying for more epochs at a step LR_LOW_FACTOR or
+    # more below the usual one was held back by its LR, however far it got (more epochs at that step would pay too,
+    # slowly: too_few_epochs weighs that).
     paced = p.get("verdict") == "still improving" and (p.get("more_epochs_pay") or p.get("steep"))
-    if paced and eff is not None and usual is not None and (eff <= 0 or round(usual / eff, 6) >= 10):
-        low.support(1, f"still improving at the end with a step {usual / max(eff, 1e-300):.0f}x below the usual: "
-                       "the LR set the pace")
+    # ... and a run that stalled with most of the way ahead at such a step (a decaying schedule stops it where the
+    # small step got it) went as far as its LR took it.
+    held = p.get("verdict") == "stalled" and (p.get("remaining") or 0) > FAR_SHARE
+    if (paced or held) and eff is not None and usual is not None and (eff <= 0 or round(usual / eff, 6) >= LR_LOW_FACTOR):
+        low.support(1, f"{'still improving' if paced else 'stalled far from its floor'} at the end with a step "
+                       f"{usual / max(eff, 1e-300):.0f}x below the usual: the LR set the pace")
     if done is not None and p.get("epochs", 0) >= 3:
         if done > LOSS_FELL and not paced:
             low.oppose(2, f"the train loss fell {done:.0%} of the way to its floor")
@@ -481,7 +485,7 @@ def _model_candidates(run: Run, fired: dict) -> list[Candidate]:
     if ev is not None:
         mism.support(2, "validation far below training from the first epochs" if ev["val_far_below_train"]
                      else "val loss above ln C while the train loss fell")
-        eff, (_usual, most) = effective_lr(run), usual_effective_lr(run)
+        eff, most = effective_lr(run), usual_effective_lr(run)[1]
         if eff is not None and most is not None and eff > most:
             mism.oppose(1, "the effective LR is high: large steps explain it better")
         mism.recommendations += [Recommendation(CHECK_EVAL, undo_fault(run))]
@@ -745,10 +749,25 @@ def cause(run: Run) -> str:
     return best.id if best is not None else "data"
 
 
+STILL_IMPROVING = "none stands out: the loss was still falling when the run ended (more epochs or a larger step)"
+STALLED = "none stands out in the run's own facts: it learned (val accuracy twice chance or more), then stalled"
+
+
+def _learned(run: Run) -> bool:
+    """Val accuracy reached twice chance at some epoch: the model learned something (never "at chance": facts)."""
+    p0, acc = chance_accuracy(run), finite(run.val["accuracy"])
+    return p0 is not None and len(acc) > 0 and float(acc.max()) >= 2 * p0
+
+
 def cause_text(run: Run) -> str:
     best = primary(run)
     if best is not None:
         return best.text
+    verdict = progress(run)["verdict"]
+    if verdict == "still improving":  # it learns: neither its labels nor its loop are in doubt
+        return STILL_IMPROVING
+    if verdict == "stalled" and _learned(run):
+        return STALLED  # "the labels cannot be learned" would be wrong
     # No cause scores: say what the run shows, never a fact it did not record (an imported log has no update ratios).
     hi_r = update_ratio_range(run)[1]
     if np.isfinite(hi_r) and UPDATE_RATIO_TINY <= hi_r <= UPDATE_RATIO_HUGE:
@@ -765,6 +784,9 @@ def dead_relu_fix(run: Run) -> Recommendation:
 def fixes(run: Run) -> list[Recommendation]:
     """The recommendations for a run that learned nothing, most likely fix first."""
     best = primary(run)
+    improving = progress(run)["verdict"] == "still improving"
+    if improving or (best is not None and _learned(run)):  # it learned: its loop (and, improving, its labels) are sound
+        return list(best.recommendations) if best is not None else []
     recs = list(best.recommendations) if best is not None else [Recommendation(CHECK_LABELS, undo_fault(run))]
     return recs + [Recommendation(CHECK_LOOP)]
 

@@ -86,11 +86,16 @@ def undertrained(run: Run):
 
 @rule("far_from_converged", section="Progress", title="the run ended far from its loss floor, no longer falling fast",
       source="ours: the progress verdict (analysis/progress.py)",
-      thresholds={"remaining": f"> {FAR_SHARE:.0%} of the way from the start to the floor",
+      thresholds={"remaining": f"> {FAR_SHARE:.0%} of the way from the start to the floor (crawling or flat), or "
+                               f"> {UNDERTRAINED_REMAINING:.0%} with the loss flat at the end and the floor known",
                   "and": "neither not learning nor still falling steeply"})
 def far_from_converged(run: Run):
+    # "stalled" is the verdict of a run crawling with over FAR_SHARE of the way ahead, or flat with over
+    # UNDERTRAINED_REMAINING ahead (a schedule that took the LR away leaves it there: on digits, 0.93 against 0.99).
+    # With the floor unknown the way is measured against an assumed one: only the wider margin warns.
     p = progress(run)
-    if p["verdict"] != "stalled" or not (p.get("remaining") or 0) > FAR_SHARE or not _ended(run):
+    limit = UNDERTRAINED_REMAINING if p.get("floor") is not None else FAR_SHARE
+    if p["verdict"] != "stalled" or not (p.get("remaining") or 0) > limit or not _ended(run):
         return None
     return Finding("far_from_converged", "warning",
                    f"the training loss ended at {p['end']:.4g}, {p['remaining']:.0%} of the way "
