@@ -35,7 +35,9 @@ BROKEN = {"lr_low": ["optimizer.lr=0.0005", "trainer.epochs=3"],  # LR 100x belo
           "adam_third_short": ["optimizer=adam", "optimizer.lr=0.00033", "data.image_size=16", "trainer.epochs=4"],
           "adam_third": ["optimizer=adam", "optimizer.lr=0.00033", "data.image_size=16", "trainer.epochs=6"],
           # the LR x0.1 every epoch at 16 px: the loss goes faster, then sits flat with about a third of the way ahead
-          "schedule_16": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4", "data.image_size=16"]}
+          "schedule_16": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4", "data.image_size=16"],
+          # SGD without momentum at the usual LR: a tenth of the usual effective step (0.80 against 0.99)
+          "no_momentum": ["optimizer.momentum=0", "optimizer.nesterov=false", "data.image_size=16", "trainer.epochs=3"]}
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +125,19 @@ def test_a_run_flat_with_a_third_of_the_way_ahead_warns_and_names_the_schedule(b
     assert primary(rep)["id"] == "lr_schedule" and first_fix(rep) == ["scheduler=cosine"]
     cfg = compose(rerun(run, first_fix(rep)))
     assert cfg.scheduler.name == "cosine" and "step_size" not in cfg.scheduler
+
+
+def test_sgd_without_momentum_is_told_to_restore_it_not_to_raise_a_usual_lr(broken_runs):
+    from analysis.overrides import rerun
+    from conftest import compose
+
+    run = load_run(broken_runs / "no_momentum")
+    rep = run_report.build(run)
+    assert "undertrained" in alarms(rep) and primary(rep)["id"] == "lr_too_low"
+    assert first_fix(rep) == ["optimizer.momentum=0.9"]  # the knob that differs from the usual recipe
+    assert any("10x below the usual" in e for e in primary(rep)["evidence_for"])
+    cfg = compose(rerun(run, first_fix(rep)))
+    assert cfg.optimizer.momentum == 0.9 and cfg.optimizer.lr == 0.05
 
 
 def test_the_same_flat_third_with_the_floor_unknown_is_no_warning():

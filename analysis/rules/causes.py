@@ -277,6 +277,12 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
         high.recommendations.append(Recommendation(
             f"lower the momentum: lr / (1 - momentum) = {eff:.3g} is {eff / usual:.0f}x the usual effective step",
             [override(OPTIMIZER_MOMENTUM, USUAL_MOMENTUM)]))
+    if (name == "sgd" and m is not None and m < USUAL_MOMENTUM and lr is not None and eff is not None and eff > 0
+            and lr >= USUAL_LR["sgd"] / LR_LOW_FACTOR and round(usual / eff, 6) >= LR_LOW_FACTOR):
+        # The LR is usual and the step small: the momentum is what differs from the usual recipe, so restore it.
+        low.recommendations.append(Recommendation(
+            f"restore the momentum: lr / (1 - momentum) = {eff:.3g} is {usual / eff:.0f}x below the usual effective "
+            f"step at an LR of {lr:g}", [override(OPTIMIZER_MOMENTUM, USUAL_MOMENTUM)]))
     for c, wrong_way in ((high, lambda x: x >= lr), (low, lambda x: x <= lr)):  # the range test's LR, where it agrees
         if probe is not None and lr is not None and not wrong_way(probe[1]):
             c.recommendations.append(Recommendation(f"the LR range test's suggestion ({probe[0]})",
