@@ -36,25 +36,37 @@ BROKEN = {"lr_low": ["optimizer.lr=0.0005", "trainer.epochs=3"],  # LR 100x belo
           "adam_third": ["optimizer=adam", "optimizer.lr=0.00033", "data.image_size=16", "trainer.epochs=6"],
           # the LR x0.1 every epoch at 16 px: the loss goes faster, then sits flat with about a third of the way ahead
           "schedule_16": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4", "data.image_size=16"],
+          # 5 of 10 epochs under cosine: the LR decays to ~0 within them and the loss flattens with 28% of the way ahead
+          "short_cosine": ["trainer.epochs=5"],
           # SGD without momentum at the usual LR: a tenth of the usual effective step (0.80 against 0.99)
           "no_momentum": ["optimizer.momentum=0", "optimizer.nesterov=false", "data.image_size=16", "trainer.epochs=3"]}
 
 
+class BrokenRuns:
+    """`broken_runs / name`: the BROKEN run `name`, trained in this process (no start-up per run) the first time
+    any worker asks for it (conftest.made_once), so two workers train two different runs at once rather than one
+    waiting for all of them."""
+
+    def __init__(self, tmp_path_factory):
+        self.factory = tmp_path_factory
+
+    def __truediv__(self, name: str):
+        def make(root):
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                (root / name).mkdir(parents=True)
+                train_here(root / name, BROKEN[name])
+            finally:
+                torch.set_num_threads(threads)
+        return made_once(self.factory, f"progress_{name}", make) / name  # a run directory named as in BROKEN
+
+
 @pytest.fixture(scope="session")
 def broken_runs(tmp_path_factory):
-    """The BROKEN runs, trained once in one process (no start-up per run)."""
-    def make(root):
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            for name, overrides in BROKEN.items():
-                (root / name).mkdir(parents=True)
-                train_here(root / name, overrides)
-        finally:
-            torch.set_num_threads(threads)
-    return made_once(tmp_path_factory, "progress_broken_runs", make)
+    return BrokenRuns(tmp_path_factory)
 
 
 def report_of(path) -> dict:
@@ -125,6 +137,17 @@ def test_a_run_flat_with_a_third_of_the_way_ahead_warns_and_names_the_schedule(b
     assert primary(rep)["id"] == "lr_schedule" and first_fix(rep) == ["scheduler=cosine"]
     cfg = compose(rerun(run, first_fix(rep)))
     assert cfg.scheduler.name == "cosine" and "step_size" not in cfg.scheduler
+
+
+def test_a_run_its_short_schedule_flattened_is_told_to_train_longer(broken_runs):
+    """Per epoch the loss went flat as the cosine LR reached ~0; against the training time it got (LR x steps) it
+    was still falling: too few epochs, not a run at its floor."""
+    rep = report_of(broken_runs / "short_cosine")
+    assert rep["progress"]["verdict"] == "stalled" and "far_from_converged" in alarms(rep)
+    assert primary(rep)["id"] == "too_few_epochs"
+    (fix,) = first_fix(rep)
+    assert fix.startswith("trainer.epochs=") and int(fix.split("=")[1]) >= 10
+    assert any("per doubling of the training time" in e for e in primary(rep)["evidence_for"])
 
 
 def test_sgd_without_momentum_is_told_to_restore_it_not_to_raise_a_usual_lr(broken_runs):

@@ -588,6 +588,14 @@ def _epochs_fix(run: Run, p: dict) -> list[Recommendation]:
                            [override(TRAINER_EPOCHS, target)])]
 
 
+def _falling_in_time(run: Run, p: dict) -> bool:
+    """The LR decayed (ended at or below half its peak) and the train loss's tail fell significantly against
+    training time (progress's projection fits it)."""
+    lr = finite(run.train["learning_rate"])
+    fit = (p.get("projection") or {}).get("train_loss") or {}
+    return bool(len(lr) >= 2 and lr.max() > 0 and lr[-1] <= 0.5 * lr.max() and fit.get("projected") is not None)
+
+
 def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
     """Causes of a run that ended far from converged with a normal step: it stopped too soon, or the model is too small."""
     p = progress(run)
@@ -606,6 +614,12 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
         short.support(2, "the loss was still falling steeply at the end" + (
             f" ({share:.0%} of the way per epoch, {left:.0%} of it ahead)" if share is not None and left is not None
             else ""))
+    elif verdict == "stalled" and _falling_in_time(run, p):
+        # A decaying schedule flattens the loss per epoch as it lowers the LR; against the training time it got
+        # (LR x steps) the loss still fell: the run ended with the schedule, not at its floor.
+        per = p["projection"]["train_loss"]["per_doubling"]
+        short.support(1, f"the loss still fell {-per:.3g} per doubling of the training time (LR x steps) as the "
+                         "decaying LR flattened it per epoch")
     elif verdict in ("stalled", "converged"):
         short.oppose(1, "the loss no longer fell steeply at the end")
     steps, per_epoch = total_steps(run), finite(run.train["num_batches"])
