@@ -31,6 +31,7 @@ SCHEDULER_PATIENCE = "scheduler.patience"
 SCHEDULER_THRESHOLD = "scheduler.threshold"
 SCHEDULER_COOLDOWN = "scheduler.cooldown"
 SCHEDULER_MIN_LR = "scheduler.min_lr"
+SCHEDULER_WARMUP = "scheduler.warmup_epochs"
 
 AUGMENTATION_NAME = "augmentation.name"
 AUGMENTATION_MAGNITUDE = "augmentation.magnitude"
@@ -60,6 +61,7 @@ OPTION_OF = {
     SCHEDULER_THRESHOLD: "scheduler=plateau",
     SCHEDULER_COOLDOWN: "scheduler=plateau",
     SCHEDULER_MIN_LR: "scheduler=plateau",  # cosine's too
+    SCHEDULER_WARMUP: "scheduler=cosine",
     AUGMENTATION_MAGNITUDE: "augmentation=randaugment",
     AUGMENTATION_NUM_OPS: "augmentation=randaugment",
     AUGMENTATION_CROP_PADDING: "augmentation=basic",

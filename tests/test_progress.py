@@ -26,16 +26,15 @@ from rundir.read import load_run, run_from_records
 RAW = ROOT / "tests" / "data" / "real_curves" / "raw"
 
 # name -> overrides: each breaks one knob by a moderate dose (the default: SGD 0.05, cosine, width 16, 10 epochs).
-BROKEN = {"lr_low": ["optimizer.lr=0.0005", "trainer.epochs=3"],  # LR 100x below
+BROKEN = {"lr_low": ["optimizer.lr=0.0005", "trainer.epochs=3", "data.image_size=16"],  # LR 100x below
           "narrow": ["model.width=1", "trainer.epochs=4"],  # 1/16 of the width
           "short": ["trainer.epochs=2"],  # 2 of 10 epochs
-          "schedule": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4"],  # LR x0.1 every epoch
           # Adam at a third of its usual LR (16 px: cheap), cut short (still falling) and a little longer (stalled
           # under cosine, most of the way ahead): one grid step too low, not a decade.
           "adam_third_short": ["optimizer=adam", "optimizer.lr=0.00033", "data.image_size=16", "trainer.epochs=4"],
           "adam_third": ["optimizer=adam", "optimizer.lr=0.00033", "data.image_size=16", "trainer.epochs=6"],
-          # the LR x0.1 every epoch at 16 px: the loss goes faster, then sits flat with about a third of the way ahead
-          "schedule_16": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4", "data.image_size=16"],
+          # the LR x0.1 every epoch (16 px): the loss falls fast, then sits flat with about a third of the way ahead
+          "schedule": ["scheduler=step", "scheduler.step_size=1", "trainer.epochs=4", "data.image_size=16"],
           # 5 of 10 epochs under cosine: the LR decays to ~0 within them and the loss flattens with 28% of the way ahead
           "short_cosine": ["trainer.epochs=5"],
           # SGD without momentum at the usual LR: a tenth of the usual effective step (0.80 against 0.99)
@@ -129,7 +128,7 @@ def test_a_run_flat_with_a_third_of_the_way_ahead_warns_and_names_the_schedule(b
     from analysis.overrides import rerun
     from conftest import compose
 
-    run = load_run(broken_runs / "schedule_16")
+    run = load_run(broken_runs / "schedule")
     rep = run_report.build(run)
     p = rep["progress"]
     assert p["verdict"] == "stalled" and 0.25 < p["remaining"] < 0.5 and p["floor"] == 0

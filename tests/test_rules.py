@@ -194,6 +194,26 @@ def test_exploding_gradients_and_clip_recommendation():
     assert any(o.startswith("regularization.grad_clip=") for r in f.recommendations for o in r.overrides)
 
 
+def test_a_first_epoch_gradient_spike_in_a_run_that_converged_is_a_transient():
+    """A real run (tests/data/own_runs: ResNet-18, digits at 16 px, 10 epochs, 0.983): its first epoch's steps
+    reached 106, 111x the later norms, as a ResNet's first steps at the usual LR do; it converged all the same."""
+    from pathlib import Path
+
+    from rundir.read import load_run
+
+    run = load_run(Path(__file__).parent / "data" / "own_runs" / "resnet18_first_epoch_spike")
+    f = finding(run, "exploding_gradients")
+    assert f.severity == "info" and "first epoch only" in f.message and f.evidence["spike_epochs"] == [1]
+    assert f.recommendations[0].overrides == ["scheduler.warmup_epochs=1"]
+    n = 30
+    late = np.full(n, 2.0)
+    late[20] = 500.0  # the same spike in a later epoch of a converged run: a warning
+    assert finding(make(n, train_max_grad_norm=late), "exploding_gradients").severity == "warning"
+    early = np.full(n, 2.0)
+    early[0] = 500.0  # in the first epoch: a transient
+    assert finding(make(n, train_max_grad_norm=early), "exploding_gradients").severity == "info"
+
+
 def test_weights_not_updating():
     assert "weights_not_updating" in ids(make(8, train_weight_update_ratio=np.full(8, 1e-10)))
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from rundir.config_keys import OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP
+from rundir.config_keys import OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, SCHEDULER_WARMUP
 from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
@@ -115,7 +115,8 @@ def _vanishing_fixes(run: Run) -> list[Recommendation]:
 @rule("exploding_gradients", section="Gradients", title="gradient norms growing or spiking",
       source="AUTOTRAINER (first/last layer > 70); growth and spike factors ours (wandb-primary kurtosis idea)",
       thresholds={"first/last layer": f"> {EXPLODE_RATIO}", "growth": f">= {EXPLODE_GROWTH}x earlier minimum",
-                  "spike": f"max step norm >= {EXPLODE_SPIKE}x median epoch mean"})
+                  "spike": f"max step norm >= {EXPLODE_SPIKE}x median epoch mean",
+                  "info": "spikes in the first epoch alone, in a run that converged all the same"})
 def exploding_gradients(run: Run):
     tr = run.train
     gmax = tr["max_grad_norm"]
@@ -144,12 +145,21 @@ def exploding_gradients(run: Run):
         first = first if first is not None else int(tr.epochs[j])
     if ratio_rule:
         parts.append(f"first/last layer norm ratio {ratio:.3g}")
+    # A first epoch's spike in a run that then converged is an initialization transient (a ResNet's first steps
+    # at the usual LR reach 100x the later norms), not a run the gradients damaged: said, without a warning.
+    transient = (not len(grew) and not ratio_rule and bool(len(spikes)) and bool(np.all(tr.epochs[spikes] == tr.epochs[0]))
+                 and len(tr.epochs) > 1 and _converged(run))
+    if transient:
+        parts[-1] += ", in the first epoch only: a transient the run recovered from (it converged)"
     recs = [Recommendation("lower the learning rate", lower_lr(run, 3))]
+    if transient and run.cfg(SCHEDULER_WARMUP) == 0:
+        recs = [Recommendation("a short warmup tames the first steps", [override(SCHEDULER_WARMUP, 1)])]
     clip = run.cfg(REGULARIZATION_GRAD_CLIP)
     if clip is None and run.config is not None:
         recs.append(Recommendation("clip the global gradient norm near its typical size",
                                    [override(REGULARIZATION_GRAD_CLIP, float(f"{2 * median:.2g}"))]))
-    return Finding("exploding_gradients", "warning", "exploding gradients: " + "; ".join(parts),
+    return Finding("exploding_gradients", "info" if transient else "warning",
+                   ("a gradient spike: " if transient else "exploding gradients: ") + "; ".join(parts),
                    evidence={"median_mean_grad_norm": median, "growth_max": float(growth.max()),
                              "spike_epochs": [int(tr.epochs[j]) for j in spikes][:10], "first_last_ratio": ratio},
                    recommendations=recs, epoch=first)
@@ -283,7 +293,7 @@ def dead_relu(run: Run):
     # held its level (progress.settled): otherwise a converged end is the schedule's rescue (an LR of 5 sat at
     # chance for 8 of 10 epochs, then cosine brought it to 0.94), and the dead units are the trace of the damage
     # that names the LR.
-    eff, (_usual, most) = causes.effective_lr(run), causes.usual_effective_lr(run)
+    eff, most = causes.effective_lr(run), causes.usual_effective_lr(run)[1]
     huge_step = updates_huge(run) or (eff is not None and most is not None and eff > most)
     converged = _converged(run) and (not huge_step or settled(run))
     return Finding("dead_relu", "info" if converged else "warning",
