@@ -214,6 +214,17 @@ def test_a_first_epoch_gradient_spike_in_a_run_that_converged_is_a_transient():
     assert finding(make(n, train_max_grad_norm=early), "exploding_gradients").severity == "info"
 
 
+def test_lr_never_cut_only_for_a_plateau_scheduler_that_had_the_chance():
+    n = 10
+    plateau = {"scheduler": {"name": "plateau", "patience": 3, "cooldown": 0}}
+    assert "lr_never_cut" in ids(make(n, config=plateau))
+    assert "lr_never_cut" not in ids(make(4, config=plateau))  # 4 epochs: patience 3 had no chance to act
+    assert "lr_never_cut" not in ids(make(n))  # cosine anneals without cuts
+    cut = np.full(n, 0.05)
+    cut[6:] = 0.005
+    assert "lr_never_cut" not in ids(make(n, config=plateau, train_learning_rate=cut))
+
+
 def test_weights_not_updating():
     assert "weights_not_updating" in ids(make(8, train_weight_update_ratio=np.full(8, 1e-10)))
 

@@ -154,6 +154,9 @@ def test_a_run_that_ends_far_below_its_best_gets_a_finding(run_ends_below):
     assert f["evidence"]["drop"] == pytest.approx(best - final) and f["evidence"]["drop"] > f["evidence"]["threshold"]
     assert f["evidence"]["noise_source"] == "binomial"
     assert any(r["overrides"] == ["scheduler.patience=2"] for r in f["recommendations"])  # cut sooner: it never cut
+    never = found["lr_never_cut"]  # what a sweep calls "not exercised", said in the run's own report
+    assert never["severity"] == "info" and never["evidence"]["patience"] == 4 and never["evidence"]["epochs"] == 6
+    assert "never cut the LR in 6 epochs" in never["message"]
     # the live record never says a finding cleared on an epoch whose accuracy fell
     live = run_ends_below / "diagnostics" / "live_findings.json"
     if live.exists():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rundir.config_keys import OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_NAME, SCHEDULER_PATIENCE
+from rundir.config_keys import OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_COOLDOWN, SCHEDULER_NAME, SCHEDULER_PATIENCE
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, raise_lr
 from rundir.read import Run
@@ -108,3 +108,26 @@ def lr_decayed_to_nothing(run: Run):
                    f"the LR decayed to {ev['final_lr']:.3g} (below {DECAYED_SHARE:g} x its peak {ev['peak_lr']:.3g}) from "
                    f"epoch {ev['tiny_from_epoch']}: the last {ev['epochs_at_tiny_lr']} epochs barely moved the weights",
                    evidence=ev, recommendations=recs, epoch=ev["tiny_from_epoch"])
+
+
+@rule("lr_never_cut", section="Learning Rate", title="a plateau scheduler that never cut: the run trained at a constant LR",
+      source="ours (torch.optim.lr_scheduler.ReduceLROnPlateau cuts after `patience` epochs without improvement)",
+      thresholds={"scheduler": "plateau", "cuts": f"none (LR < {CUT_RATIO} x the previous epoch's)",
+                  "epochs": "more than patience + cooldown + 1 (it had the chance)", "severity": "info"})
+def lr_never_cut(run: Run):
+    """What a sweep calls an axis "not exercised", in one run's report: the scheduler chosen to anneal the LR left it
+    where it started, so the run is a constant-LR run (its last epochs as noisy as its middle ones)."""
+    if run.cfg(SCHEDULER_NAME) != "plateau" or find_cuts(run):
+        return None
+    lr, _ = run.train.finite("learning_rate")
+    patience, cooldown = run.cfg(SCHEDULER_PATIENCE), run.cfg(SCHEDULER_COOLDOWN) or 0
+    if not len(lr) or not isinstance(patience, int) or not isinstance(cooldown, int) or \
+            run.last_epoch <= patience + cooldown + 1:
+        return None
+    return Finding("lr_never_cut", "info",
+                   f"scheduler=plateau (patience {patience}) never cut the LR in {run.last_epoch} epochs: the run "
+                   f"trained at a constant {float(lr[-1]):.3g}",
+                   evidence={"patience": patience, "cooldown": cooldown, "epochs": run.last_epoch,
+                             "learning_rate": float(lr[-1])},
+                   recommendations=[Recommendation("anneal the LR over the run", ["scheduler=cosine"])],
+                   epoch=run.last_epoch)
