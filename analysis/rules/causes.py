@@ -21,8 +21,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..facts import (DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_accuracy, chance_loss,
-                     dead_relu_share, finite, update_ratio_range, updates_huge, updates_tiny, val_size)
+from ..facts import (CHANCE_CEILING, DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_accuracy,
+                     chance_loss, dead_relu_share, finite, update_ratio_range, updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
 from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
 from rundir.lr_find import lr_find_for, lr_for_scheduler
@@ -588,12 +588,16 @@ def _epochs_fix(run: Run, p: dict) -> list[Recommendation]:
                            [override(TRAINER_EPOCHS, target)])]
 
 
+DECAYING_SHARE = 0.5  # an LR that ended at or below half its peak was decayed by the schedule
+
+
 def _falling_in_time(run: Run, p: dict) -> bool:
-    """The LR decayed (ended at or below half its peak) and the train loss's tail fell significantly against
-    training time (progress's projection fits it)."""
+    """The LR decayed (ended at or below DECAYING_SHARE x its peak) and the train loss's tail fell significantly
+    against training time (progress's projection fits it)."""
     lr = finite(run.train["learning_rate"])
     fit = (p.get("projection") or {}).get("train_loss") or {}
-    return bool(len(lr) >= 2 and lr.max() > 0 and lr[-1] <= 0.5 * lr.max() and fit.get("projected") is not None)
+    return bool(len(lr) >= 2 and lr.max() > 0 and lr[-1] <= DECAYING_SHARE * lr.max()
+                and fit.get("projected") is not None)
 
 
 def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
@@ -774,9 +778,10 @@ STALLED = "none stands out in the run's own facts: it learned (val accuracy twic
 
 
 def _learned(run: Run) -> bool:
-    """Val accuracy reached twice chance at some epoch: the model learned something (never "at chance": facts)."""
+    """Val accuracy reached CHANCE_CEILING x chance at some epoch: the model learned something (facts.at_chance's
+    bound: never "at chance")."""
     p0, acc = chance_accuracy(run), finite(run.val["accuracy"])
-    return p0 is not None and len(acc) > 0 and float(acc.max()) >= 2 * p0
+    return p0 is not None and len(acc) > 0 and float(acc.max()) >= CHANCE_CEILING * p0
 
 
 def cause_text(run: Run) -> str:
@@ -802,7 +807,8 @@ def dead_relu_fix(run: Run) -> Recommendation:
 
 
 def fixes(run: Run) -> list[Recommendation]:
-    """The recommendations for a run that learned nothing, most likely fix first."""
+    """The recommendations of the differential diagnosis, most likely fix first; the label and loop checks only
+    for a run that was not still improving and (with a cause) did not learn."""
     best = primary(run)
     improving = progress(run)["verdict"] == "still improving"
     if improving or (best is not None and _learned(run)):  # it learned: its loop (and, improving, its labels) are sound
