@@ -180,6 +180,13 @@ def accuracy_se(run: Run, p: float) -> tuple[float, str]:
     return binomial_se(p, ASSUMED_VAL_SIZE), f"binomial at an assumed {ASSUMED_VAL_SIZE} images (val size {source})"
 
 
+def val_pipeline(run: Run) -> tuple[bool, bool]:
+    """(train and val share one pipeline object, the val pipeline draws random numbers), from run_info: either
+    way the validation metrics are measured on augmented images."""
+    info = run.info or {}
+    return info.get("transforms_shared") is True, info.get("val_transform_deterministic") is False
+
+
 def finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
 

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from rundir.read import Run
-from .facts import accuracy_se, chance_loss, finite, judged_loss_floor, known_loss_floor
+from .facts import accuracy_se, chance_loss, finite, judged_loss_floor, known_loss_floor, val_pipeline
 from .stats import noise, t_critical, trend, window_size
 
 # The loss fell by under a tenth of its way to the floor: it barely moved (the differential diagnosis's "stuck").
@@ -301,11 +301,13 @@ def summary_fields(p: dict) -> dict:
             "still_falling": p.get("still_falling")}
 
 
-# The training task fits worse than the held-out one: at the end of a run no longer improving, the training accuracy
-# (measured on augmented, regularized batches) below the validation accuracy by over 2 points and 2 SE (binomial at
-# the val size), with the loss over a tenth of its way above the floor. A model fits its own training images better
-# than unseen ones; when it fits them worse, what the training adds (augmentation, smoothing, dropout) limits it.
-FIT_LIMIT_GAP = 0.02
+# The training task fits no better than the held-out one: at the end of a run no longer improving, the training
+# accuracy (measured on augmented, regularized batches) not above the validation accuracy (val - train >=
+# FIT_LIMIT_GAP), with the loss over a tenth of its way above the floor. A model fits its own training images better
+# than unseen ones (the digits reference: train 0.995, val 0.983); when it fits them no better while its loss is
+# still far from the floor, what the training adds (augmentation, smoothing, dropout) limits it. On digits at 32 px
+# crop + flip end at train 0.881, val 0.886, 24% of the way left (0.886 against 0.983 without them).
+FIT_LIMIT_GAP = 0.0
 
 
 def settled(run: Run) -> bool:
@@ -330,12 +332,14 @@ def fit_limit(run: Run) -> Optional[dict]:
     remaining = p.get("remaining")
     if p["verdict"] not in ("converged", "stalled") or remaining is None or remaining <= CONVERGED_REMAINING:
         return None
+    if any(val_pipeline(run)):  # validation augmented too: it is no clean measure to hold the training fit against
+        return None
     train, val = finite(run.train["accuracy"]), finite(run.val["accuracy"])
     if len(train) < 3 or len(val) < 3:
         return None
     gap = float(val[-1] - train[-1])
     se, source = accuracy_se(run, float(val[-1]))
-    if gap <= max(FIT_LIMIT_GAP, 2 * se):
+    if gap < FIT_LIMIT_GAP:
         return None
     return {"train_accuracy": _r(float(train[-1])), "val_accuracy": _r(float(val[-1])), "gap": _r(gap),
             "se": _r(se), "se_source": source, "remaining": remaining}

@@ -32,11 +32,14 @@ FAULTY = {"signdigits_resnet18_step7": ("lr_decayed_to_nothing", "lr_schedule"),
           "cifar10_tf_all_train_eval_mismatch": ("val_far_below_train", "train_eval_mismatch"),
           "cifar10_tf_batchnorm_overfit": ("overfitting", "overfitting"),
           "cifar10_tf_aug_dropout_oscillating": ("loss_oscillating", None),
-          "cifar10_tf_all_nobn_undertrained": ("undertrained", None)}
+          "cifar10_tf_all_nobn_undertrained": ("undertrained", None),
+          # Adam 1e-5 fine-tune: the loss still falling with 36% of the way to its floor left (a flat run that far
+          # out warns too), train accuracy 0.79 no higher than val's.
+          "braintumor_resnet50_finetune": ("undertrained", None)}
 # Judged mildly overfit by eye (best single epoch vs the tail), but the rise or decline is within the curve's own
 # noise by the calibrated best-vs-last window test: no alarm but the generalization ones, no other cause.
 BORDERLINE = ["tomato_keras_earlystop", "car_keras_gap", "fer_resnet50_keras", "plant_keras_short",
-              "braintumor_resnet50_finetune", "cifar10_tf_densenet_overfit_onset"]
+              "cifar10_tf_densenet_overfit_onset"]
 GENERALIZATION = {"overfitting", "overtraining"}
 # fixture folder -> its original Keras CSVLogger file in raw/ (the fixture must hold exactly its numbers)
 KERAS_RAW = {"deepfake_keras_overfit": "deepfake_keras_training_log.csv",

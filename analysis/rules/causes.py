@@ -520,7 +520,7 @@ def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
         aug.recommendations.append(Recommendation("use milder augmentation", ["augmentation=basic"]))
     limit = fit_limit(run)
     if limit is not None and run.cfg(AUGMENTATION_NAME) not in (None, "none"):
-        aug.support(2, f"the augmented training batches fit worse than validation at the end (train accuracy "
+        aug.support(2, f"the augmented training batches fit no better than validation at the end (train accuracy "
                        f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f})")
         # Measured, not read from the config: this data does not survive this augmentation, and a milder one may
         # not either (on digits a flip alone costs 6 points). Training once without it settles it in one rerun.

@@ -47,11 +47,11 @@ def not_learning(run: Run):
                    evidence=_evidence(p), recommendations=_fixes(run), epoch=run.last_epoch)
 
 
-@rule("undertrained", section="Progress", title="the loss was still falling steeply when the run ended",
+@rule("undertrained", section="Progress", title="the loss was still falling when the run ended, far from its floor",
       source="ours: the progress verdict (last-window slope with its 95% interval, or the last epoch's own fall)",
       thresholds={"falling": f"significantly (Student t, 95%) or by the last epoch alone, at >= "
-                             f"{STEEP_SHARE_PER_EPOCH:.0%} of the way to the floor per epoch; or val accuracy still "
-                             "rising >= 1 point/epoch (significant)",
+                             f"{STEEP_SHARE_PER_EPOCH:.0%} of the way to the floor per epoch (at any rate when the "
+                             "floor is known); or val accuracy still rising >= 1 point/epoch (significant)",
                   "far": f"> {UNDERTRAINED_REMAINING:.0%} of the way to the floor still ahead",
                   "or more epochs pay": f"twice the training projected to raise val accuracy by >= "
                                         f"{PROJECTED_GAIN:.0%} at the low end of its 95% interval (the tail fitted "
@@ -60,8 +60,10 @@ def not_learning(run: Run):
 def undertrained(run: Run):
     p = progress(run)
     remaining = p.get("remaining")
-    falling_far = (bool(p.get("steep") or p.get("val_rising")) and remaining is not None
-                   and remaining > UNDERTRAINED_REMAINING)
+    # Falling steeply with over a quarter of the way ahead; or, with the floor known, falling at any significant
+    # rate: a run flat at that distance is far_from_converged, so one still falling there is no more finished.
+    falling = bool(p.get("steep") or p.get("val_rising") or (p.get("still_falling") and p.get("floor") is not None))
+    falling_far = falling and remaining is not None and remaining > UNDERTRAINED_REMAINING
     pays = bool(p.get("more_epochs_pay"))
     if p["verdict"] != "still improving" or not (falling_far or pays) or not _ended(run):
         return None

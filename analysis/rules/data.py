@@ -9,6 +9,7 @@ from rundir.format import DUPLICATE_IMAGES
 from ..findings import Finding, Recommendation
 from ..overrides import fmt, override, undo_fault
 from ..per_class import per_class
+from ..facts import val_pipeline
 from rundir.read import Run
 from .catalog import rule
 
@@ -27,8 +28,7 @@ INPUT_STD_BAND = (0.5, 2.0)  # ours: normalized inputs have a per-channel std ne
       thresholds={"val pipeline": "must draw no random numbers", "instances": "one per split"})
 def transforms_not_separated(run: Run):
     info = run.info or {}
-    shared = info.get("transforms_shared") is True
-    val_random = info.get("val_transform_deterministic") is False
+    shared, val_random = val_pipeline(run)
     if not (shared or val_random):
         return None
     what = "validation is augmented at random" if val_random else "train and val share one pipeline object"

@@ -200,7 +200,7 @@ def _far_regularizers(run: Run) -> dict:
                             "weight_decay >= 1e-2 (AdamW: >= 1.0), RandAugment magnitude >= 20)",
                   "underfitting": "train accuracy <= val accuracy + 0.02 and train loss > floor + 50% of its start",
                   "or measured": f"any augmentation or label smoothing, and at the end of a run no longer improving "
-                                 f"the train accuracy below val by > {FIT_LIMIT_GAP:.0%} and 2 SE with over "
+                                 f"the train accuracy not above val (val - train >= {FIT_LIMIT_GAP:g}) with over "
                                  f"{CONVERGED_REMAINING:.0%} of the loss's way left (analysis/progress.py fit_limit)"})
 def over_regularization(run: Run):
     strong = _strong_regularizers(run)
@@ -234,7 +234,7 @@ def over_regularization(run: Run):
 
 def _fit_limited(run: Run):
     """over_regularization measured rather than read from the config: the training batches, as augmented and
-    smoothed, fit worse than validation at the end of a run that no longer improved."""
+    smoothed, fit no better than validation at the end of a run that no longer improved."""
     active = {k: v for k, v in ((AUGMENTATION_NAME, run.cfg(AUGMENTATION_NAME)),
                                 (REGULARIZATION_LABEL_SMOOTHING, run.cfg(REGULARIZATION_LABEL_SMOOTHING)))
               if v not in (None, "none", 0, 0.0, False)}
@@ -247,7 +247,7 @@ def _fit_limited(run: Run):
         return None
     adds = ", ".join(f"{k.removesuffix('.name')}={v}" for k, v in active.items())
     return Finding("over_regularization", "warning",
-                   f"the training batches fit worse than validation at the end (train accuracy "
+                   f"the training batches fit no better than validation at the end (train accuracy "
                    f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f}: {limit['gap']:.3f} apart, SE "
                    f"{limit['se']:.3f}) while the loss stopped {limit['remaining']:.0%} of the way above its floor: "
                    f"what training adds ({adds}) "
