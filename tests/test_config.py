@@ -67,6 +67,16 @@ def test_a_schema_default_is_what_users_run():
     assert validate(compose(["scheduler=plateau"])).scheduler.patience == PlateauConf.patience
 
 
+def test_the_analysis_usual_values_are_the_trainer_defaults():
+    """The analysis judges steps against each optimizer's usual LR and SGD's usual momentum, and tells users to
+    restore them: they are the schema defaults (trainer/config.py owns them; the analysis imports no trainer)."""
+    from analysis.overrides import USUAL_LR
+    from analysis.rules.causes import USUAL_MOMENTUM
+
+    assert USUAL_LR == {name: schema.lr for name, schema in SCHEMAS["optimizer"].items()}
+    assert USUAL_MOMENTUM == SGDConf.momentum
+
+
 def test_model_takes_classes_and_channels_from_data():
     typed = validate(compose(["data=cifar100", "model=resnet18"]))
     assert typed.model.num_classes == 100 and typed.model.in_channels == 3
