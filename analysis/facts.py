@@ -180,6 +180,10 @@ def accuracy_se(run: Run, p: float) -> tuple[float, str]:
     return binomial_se(p, ASSUMED_VAL_SIZE), f"binomial at an assumed {ASSUMED_VAL_SIZE} images (val size {source})"
 
 
+# Adam-type optimizers divide the step by the gradient's running RMS: clipping scales the gradient, hardly the step.
+ADAPTIVE = ("adam", "adamw")
+
+
 def val_pipeline(run: Run) -> tuple[bool, bool]:
     """(train and val share one pipeline object, the val pipeline draws random numbers), from run_info: either
     way the validation metrics are measured on augmented images."""

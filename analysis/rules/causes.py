@@ -21,13 +21,13 @@ from typing import Optional
 
 import numpy as np
 
-from ..facts import (CHANCE_CEILING, DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_accuracy,
+from ..facts import (ADAPTIVE, CHANCE_CEILING, DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_accuracy,
                      chance_loss, dead_relu_share, finite, update_ratio_range, updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
 from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
 from rundir.lr_find import lr_find_for, lr_for_scheduler
 from rundir.read import Run
-from ..progress import FAR_SHARE, NOT_LEARNING_SHARE, fit_limit, progress, training_time
+from ..progress import FAR_SHARE, NOT_LEARNING_SHARE, fit_limit, progress, training_time, unfinished
 from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, AUGMENTATION_NUM_OPS, DATA_BATCH_SIZE, MODEL_NAME, MODEL_WIDTH,
     TRAINER_EPOCHS, OPTIMIZER_LR,
@@ -54,6 +54,9 @@ STRONG_SMOOTHING = 0.3  # label smoothing above 0.3 (recipes use 0.1) flattens t
 USUAL_SMOOTHING = 0.1
 STRONG_MAGNITUDE = 20  # RandAugment magnitude on its 0..30 scale (default 9)
 FEW_STEPS = 60  # optimizer steps in the whole run: fewer cannot train a network from scratch
+# The augmented training batches fit 10 points or more worse than validation: a tenth of the images, no epoch's lag
+# or binomial noise (2 SE at 359 images is 4 points at most) explains it.
+FIT_GAP_WIDE = 0.1
 CLIP_FAR_BELOW = 10.0  # the median pre-clip norm over 10x the clip threshold: clipping sets the step size
 MISMATCH_GAP_Z = 4.0  # val accuracy below train accuracy by > 4 SE of the gap, from the first epochs
 MISMATCH_EPOCHS = 2  # judged on the first epochs after the first (BatchNorm statistics settle in one)
@@ -121,6 +124,18 @@ def effective_lr(run: Run) -> Optional[float]:
             return None
         return lr / max(1 - m, 1e-6)
     return lr
+
+
+def clipped_step_share(run: Run) -> float:
+    """The share of its step a plain-gradient optimizer kept under clipping that cut nearly every step (>= 90% of
+    them): threshold / median pre-clip norm, at most 1. 1 when clipping rarely acted, or for Adam-type steps (they
+    divide by the gradient's RMS: clipping scales the gradient, hardly the step)."""
+    clip, frac, g = _num(run, REGULARIZATION_GRAD_CLIP), finite(run.train["clipped_fraction"]), finite(run.train["mean_grad_norm"])
+    if not clip or clip <= 0 or not len(frac) or float(np.mean(frac)) < 0.9 or not len(g) or \
+            run.cfg(OPTIMIZER_NAME) in ADAPTIVE:
+        return 1.0
+    median = float(np.median(g))
+    return min(1.0, clip / median) if median > 0 else 1.0
 
 
 def usual_effective_lr(run: Run) -> tuple[Optional[float], Optional[float]]:
@@ -240,7 +255,7 @@ def _lr_candidates(run: Run, fired: dict) -> list[Candidate]:
     # A low LR slows the fall; it does not stop it: a run still paying for more epochs at a step LR_LOW_FACTOR or
     # more below the usual one was held back by its LR, however far it got (more epochs at that step would pay too,
     # slowly: too_few_epochs weighs that).
-    paced = p.get("verdict") == "still improving" and (p.get("more_epochs_pay") or p.get("steep"))
+    paced = unfinished(p) or (p.get("verdict") == "still improving" and bool(p.get("steep")))
     # ... and a run that stalled with most of the way ahead at such a step (a decaying schedule stops it where the
     # small step got it) went as far as its LR took it.
     held = p.get("verdict") == "stalled" and (p.get("remaining") or 0) > FAR_SHARE
@@ -368,9 +383,17 @@ def _clip_candidates(run: Run, fired: dict) -> list[Candidate]:
         amp.recommendations.extend(rec)
     if clip and len(frac) and float(np.mean(frac)) >= 0.9:
         median = float(np.median(g)) if len(g) else math.nan
+        share = clipped_step_share(run)
+        eff, (usual, _) = effective_lr(run), usual_effective_lr(run)
         if median > CLIP_FAR_BELOW * clip:
             tight.support(3, f"clipped on {np.mean(frac):.0%} of steps with the median norm {median:.3g} "
                              f"{median / clip:.0f}x the threshold {clip:g}")
+        elif eff is not None and usual is not None and eff * share > 0 and \
+                round(usual / (eff * share), 6) >= LR_LOW_FACTOR and usual / eff < LR_LOW_FACTOR:
+            # A usual LR whose steps the clip cut to a third or less of the usual step: the clip set the pace.
+            tight.support(3, f"clipped on {np.mean(frac):.0%} of steps at {share:.2g} of the median norm {median:.3g}: "
+                             f"the effective step {eff:.3g} became {eff * share:.2g}, {usual / (eff * share):.0f}x "
+                             f"below the usual {usual:.3g}")
         else:
             tight.support(1, f"clipped on {np.mean(frac):.0%} of steps")
         tight.recommendations.append(Recommendation("raise the clip threshold to the typical norm, so it only cuts spikes",
@@ -520,8 +543,9 @@ def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
         aug.recommendations.append(Recommendation("use milder augmentation", ["augmentation=basic"]))
     limit = fit_limit(run)
     if limit is not None and run.cfg(AUGMENTATION_NAME) not in (None, "none"):
-        aug.support(2, f"the augmented training batches fit no better than validation at the end (train accuracy "
-                       f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f})")
+        aug.support(3 if limit["gap"] >= FIT_GAP_WIDE else 2,
+                    f"the augmented training batches fit no better than validation at the end (train accuracy "
+                    f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f})")
         # Measured, not read from the config: this data does not survive this augmentation, and a milder one may
         # not either (on digits a flip alone costs 6 points). Training once without it settles it in one rerun.
         aug.recommendations.insert(0, Recommendation(
@@ -567,11 +591,12 @@ def _generalization_candidates(run: Run, fired: dict) -> list[Candidate]:
 
 
 def _normal_step(run: Run) -> Optional[bool]:
-    """The effective LR within the optimizer's usual range (1/LR_LOW_FACTOR of its usual LR up to its usual maximum);
-    None when the optimizer or LR is not known."""
+    """The effective LR (shortened by a clip that cut every step) within the optimizer's usual range (1/LR_LOW_FACTOR
+    of its usual LR up to its usual maximum); None when the optimizer or LR is not known."""
     eff, (usual, most) = effective_lr(run), usual_effective_lr(run)
     if eff is None or usual is None:
         return None
+    eff *= clipped_step_share(run)  # a clip that cut every step shortened it
     return usual / LR_LOW_FACTOR <= eff <= most
 
 
@@ -626,6 +651,10 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
                          "decaying LR flattened it per epoch")
     elif verdict in ("stalled", "converged"):
         short.oppose(1, "the loss no longer fell steeply at the end")
+    limit = fit_limit(run)
+    if limit is not None and run.cfg(AUGMENTATION_NAME) not in (None, "none"):
+        short.oppose(1, f"the augmented batches fit worse than validation (train accuracy {limit['train_accuracy']:.3f}, "
+                        f"val {limit['val_accuracy']:.3f}): the augmentation holds the loss up, not only the epochs")
     steps, per_epoch = total_steps(run), finite(run.train["num_batches"])
     if steps is not None and steps < FEW_STEPS and len(per_epoch) and np.median(per_epoch) >= STEPS_PER_EPOCH_SMALL_BATCH:
         short.support(2, f"only {steps} optimizer steps, {float(np.median(per_epoch)):.0f} an epoch: few epochs")

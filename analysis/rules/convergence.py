@@ -9,7 +9,7 @@ from rundir.read import Run
 from ..findings import Finding, Recommendation
 from ..overrides import override
 from ..progress import (FAR_SHARE, NOT_LEARNING_SHARE, PROJECTED_GAIN, STEEP_SHARE_PER_EPOCH, UNDERTRAINED_REMAINING,
-                        progress)
+                        progress, unfinished)
 from . import causes
 from .catalog import rule
 
@@ -60,12 +60,8 @@ def not_learning(run: Run):
 def undertrained(run: Run):
     p = progress(run)
     remaining = p.get("remaining")
-    # Falling steeply with over a quarter of the way ahead; or, with the floor known, falling at any significant
-    # rate: a run flat at that distance is far_from_converged, so one still falling there is no more finished.
-    falling = bool(p.get("steep") or p.get("val_rising") or (p.get("still_falling") and p.get("floor") is not None))
-    falling_far = falling and remaining is not None and remaining > UNDERTRAINED_REMAINING
     pays = bool(p.get("more_epochs_pay"))
-    if p["verdict"] != "still improving" or not (falling_far or pays) or not _ended(run):
+    if not unfinished(p) or not _ended(run):
         return None
     recs = _fixes(run)
     epochs = run.cfg(TRAINER_EPOCHS)

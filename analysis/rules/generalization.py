@@ -9,7 +9,7 @@ import numpy as np
 from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, TRAINER_EPOCHS)
 from ..facts import at_chance, finite, loss_floor, val_size
-from ..progress import CONVERGED_REMAINING, FIT_LIMIT_GAP, fit_limit
+from ..progress import CONVERGED_REMAINING, FIT_LIMIT_GAP, FIT_LIMIT_GAP_IMPROVING, UNDERTRAINED_REMAINING, fit_limit
 from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, undo_fault
 from rundir.read import Run
@@ -199,9 +199,11 @@ def _far_regularizers(run: Run) -> dict:
                             "TrivialAugment; at least 2 of them, or one far past its usual range (label_smoothing >= 0.3, "
                             "weight_decay >= 1e-2 (AdamW: >= 1.0), RandAugment magnitude >= 20)",
                   "underfitting": "train accuracy <= val accuracy + 0.02 and train loss > floor + 50% of its start",
-                  "or measured": f"any augmentation or label smoothing, and at the end of a run no longer improving "
-                                 f"the train accuracy not above val (val - train >= {FIT_LIMIT_GAP:g}) with over "
-                                 f"{CONVERGED_REMAINING:.0%} of the loss's way left (analysis/progress.py fit_limit)"})
+                  "or measured": f"any augmentation or label smoothing, over {CONVERGED_REMAINING:.0%} of the loss's "
+                                 f"way left, and at the end the train accuracy not above val (val - train >= "
+                                 f"{FIT_LIMIT_GAP:g}); in a run still improving, with over {UNDERTRAINED_REMAINING:.0%} of the way left, below val by > "
+                                 f"{FIT_LIMIT_GAP_IMPROVING:.0%}, 2 SE and the last epoch's rise in train accuracy "
+                                 "(an epoch's average lags) (analysis/progress.py fit_limit)"})
 def over_regularization(run: Run):
     strong = _strong_regularizers(run)
     far = _far_regularizers(run)
@@ -249,7 +251,7 @@ def _fit_limited(run: Run):
     return Finding("over_regularization", "warning",
                    f"the training batches fit no better than validation at the end (train accuracy "
                    f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f}: {limit['gap']:.3f} apart, SE "
-                   f"{limit['se']:.3f}) while the loss stopped {limit['remaining']:.0%} of the way above its floor: "
+                   f"{limit['se']:.3f}) with the loss {limit['remaining']:.0%} of the way above its floor: "
                    f"what training adds ({adds}) "
                    "limits the fit",
                    evidence={"measured": limit, "active": active}, recommendations=recs,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from rundir.config_keys import OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, SCHEDULER_WARMUP
-from ..facts import DEAD_SHARE, dead_relu_share, updates_huge
+from ..facts import ADAPTIVE, DEAD_SHARE, dead_relu_share, updates_huge
 from ..findings import Finding, Recommendation
 from ..overrides import lower_lr, override, raise_lr, undo_fault
 from ..progress import progress, settled
@@ -32,8 +32,6 @@ AMP_MIN_SCALE = 1024.0
 
 # A symptom that cost nothing is information, not a warning: the run's training loss reached its floor anyway.
 CONVERGED_NOTE = "; the run converged all the same (analysis/progress.py), so it cost nothing here"
-# Adam-type optimizers divide the step by the gradient's running RMS: clipping scales the gradient, hardly the step.
-ADAPTIVE = ("adam", "adamw")
 
 
 def _converged(run: Run) -> bool:
