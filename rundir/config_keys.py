@@ -32,6 +32,7 @@ SCHEDULER_THRESHOLD = "scheduler.threshold"
 SCHEDULER_COOLDOWN = "scheduler.cooldown"
 SCHEDULER_MIN_LR = "scheduler.min_lr"
 SCHEDULER_WARMUP = "scheduler.warmup_epochs"
+SCHEDULER_STEP_SIZE = "scheduler.step_size"
 
 AUGMENTATION_NAME = "augmentation.name"
 AUGMENTATION_MAGNITUDE = "augmentation.magnitude"
@@ -62,6 +63,7 @@ OPTION_OF = {
     SCHEDULER_COOLDOWN: "scheduler=plateau",
     SCHEDULER_MIN_LR: "scheduler=plateau",  # cosine's too
     SCHEDULER_WARMUP: "scheduler=cosine",
+    SCHEDULER_STEP_SIZE: "scheduler=step",
     AUGMENTATION_MAGNITUDE: "augmentation=randaugment",
     AUGMENTATION_NUM_OPS: "augmentation=randaugment",
     AUGMENTATION_CROP_PADDING: "augmentation=basic",

@@ -225,6 +225,21 @@ def test_lr_never_cut_only_for_a_plateau_scheduler_that_had_the_chance():
     assert "lr_never_cut" not in ids(make(n, config=plateau, train_learning_rate=cut))
 
 
+def test_lr_never_cut_for_a_step_scheduler_whose_step_is_past_the_run():
+    """scheduler=step at its default step_size (30) in a 10-epoch run can never cut: a constant-LR run, told a
+    step size that cuts within it (one that composes on its command line)."""
+    from analysis.rules.schedule import lr_never_cut
+    from conftest import compose
+
+    step = {"scheduler": {"name": "step", "step_size": 30, "gamma": 0.1}, "trainer": {"epochs": 10}}
+    f = lr_never_cut(make(10, config=step))
+    assert f.severity == "info" and "cannot cut within the run's 10 epochs" in f.message
+    assert f.recommendations[0].overrides == ["scheduler.step_size=3"]
+    assert compose(["scheduler=step", *f.recommendations[0].overrides]).scheduler.step_size == 3
+    short = {"scheduler": {"name": "step", "step_size": 3, "gamma": 0.1}, "trainer": {"epochs": 10}}
+    assert lr_never_cut(make(10, config=short)) is None  # it could cut within the run: not this finding
+
+
 def test_weights_not_updating():
     assert "weights_not_updating" in ids(make(8, train_weight_update_ratio=np.full(8, 1e-10)))
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rundir.config_keys import OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_COOLDOWN, SCHEDULER_NAME, SCHEDULER_PATIENCE
+from rundir.config_keys import (OPTIMIZER_LR, OPTIMIZER_NAME, SCHEDULER_COOLDOWN, SCHEDULER_NAME, SCHEDULER_PATIENCE,
+                                SCHEDULER_STEP_SIZE, TRAINER_EPOCHS)
 from ..findings import Finding, Recommendation
-from ..overrides import lower_lr, raise_lr
+from ..overrides import lower_lr, override, raise_lr
 from rundir.read import Run
 from ..facts import ended_near_best
 from ..progress import UNDERTRAINED_REMAINING, progress
@@ -110,24 +111,39 @@ def lr_decayed_to_nothing(run: Run):
                    evidence=ev, recommendations=recs, epoch=ev["tiny_from_epoch"])
 
 
-@rule("lr_never_cut", section="Learning Rate", title="a plateau scheduler that never cut: the run trained at a constant LR",
-      source="ours (torch.optim.lr_scheduler.ReduceLROnPlateau cuts after `patience` epochs without improvement)",
-      thresholds={"scheduler": "plateau", "cuts": f"none (LR < {CUT_RATIO} x the previous epoch's)",
-                  "epochs": "more than patience + cooldown + 1 (it had the chance)", "severity": "info"})
+@rule("lr_never_cut", section="Learning Rate", title="a scheduler that cuts the LR never did: the run trained at a constant LR",
+      source="ours (torch.optim.lr_scheduler.ReduceLROnPlateau cuts after `patience` epochs without improvement; "
+             "StepLR every `step_size` epochs)",
+      thresholds={"scheduler": "plateau or step", "cuts": f"none (LR < {CUT_RATIO} x the previous epoch's)",
+                  "plateau": "more than patience + cooldown + 1 epochs (it had the chance)",
+                  "step": "step_size >= the planned epochs (it could not cut)", "severity": "info"})
 def lr_never_cut(run: Run):
-    """What a sweep calls an axis "not exercised", in one run's report: the scheduler chosen to anneal the LR left it
+    """What a sweep calls an axis "not exercised", in one run's report: the scheduler chosen to cut the LR left it
     where it started, so the run is a constant-LR run (its last epochs as noisy as its middle ones)."""
-    if run.cfg(SCHEDULER_NAME) != "plateau" or find_cuts(run):
+    name = run.cfg(SCHEDULER_NAME)
+    if name not in ("plateau", "step") or find_cuts(run):
         return None
     lr, _ = run.train.finite("learning_rate")
+    if not len(lr):
+        return None
+    anneal = Recommendation("anneal the LR over the run", ["scheduler=cosine"])
+    if name == "step":
+        size, epochs = run.cfg(SCHEDULER_STEP_SIZE), run.cfg(TRAINER_EPOCHS)
+        if not isinstance(size, int) or not isinstance(epochs, int) or isinstance(epochs, bool) or size < epochs:
+            return None
+        return Finding("lr_never_cut", "info",
+                       f"scheduler=step (step_size {size}) cannot cut within the run's {epochs} epochs: the run "
+                       f"trained at a constant {float(lr[-1]):.3g}",
+                       evidence={"step_size": size, "epochs": epochs, "learning_rate": float(lr[-1])},
+                       recommendations=[Recommendation("cut at a third and two thirds of the run",
+                                                       [override(SCHEDULER_STEP_SIZE, max(1, epochs // 3))]), anneal],
+                       epoch=run.last_epoch)
     patience, cooldown = run.cfg(SCHEDULER_PATIENCE), run.cfg(SCHEDULER_COOLDOWN) or 0
-    if not len(lr) or not isinstance(patience, int) or not isinstance(cooldown, int) or \
-            run.last_epoch <= patience + cooldown + 1:
+    if not isinstance(patience, int) or not isinstance(cooldown, int) or run.last_epoch <= patience + cooldown + 1:
         return None
     return Finding("lr_never_cut", "info",
                    f"scheduler=plateau (patience {patience}) never cut the LR in {run.last_epoch} epochs: the run "
                    f"trained at a constant {float(lr[-1]):.3g}",
                    evidence={"patience": patience, "cooldown": cooldown, "epochs": run.last_epoch,
                              "learning_rate": float(lr[-1])},
-                   recommendations=[Recommendation("anneal the LR over the run", ["scheduler=cosine"])],
-                   epoch=run.last_epoch)
+                   recommendations=[anneal], epoch=run.last_epoch)
