@@ -322,7 +322,6 @@ def describe(values: list[Optional[float]]) -> dict:
             "std": std, "min": min(values), "max": max(values)}
 
 
-EXACT_TIE = 1e-9  # without replicates there is no noise estimate: only equal values tie
 
 
 def noise_sd(groups: list[dict]) -> Optional[float]:
@@ -337,13 +336,6 @@ def noise_sd(groups: list[dict]) -> Optional[float]:
     except OverflowError:
         return None
     return sd if math.isfinite(sd) else None
-
-
-def tie_tolerance(na: int, nb: int, sd: Optional[float]) -> float:
-    """Largest difference of two means (of na and nb runs) that is still noise: 2 standard errors."""
-    if sd is None:
-        return EXACT_TIE
-    return max(EXACT_TIE, 2 * sd * math.sqrt(1 / max(na, 1) + 1 / max(nb, 1)))
 
 
 def variance_of_mean(std: float, n: int) -> float:

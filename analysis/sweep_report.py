@@ -23,12 +23,12 @@ from rundir.config_keys import (
 from . import sweep_effects
 from .anova import variance_shares
 from .overrides import fmt, values_text
-from .stats import EXACT_TIE, describe, noise_sd
+from .stats import describe, noise_sd
 from .jobs import analyze_jobs
 from .records import plain_overrides
 from .sweep import SEED_KEY, Sweep, parse_value, split_override
 from .sweep_effects import not_exercised, observation_values
-from .sweep_stats import Noise, difference, judge
+from .sweep_stats import Noise, as_noise, difference, judge, tie_tolerance
 
 METRIC = "best_val_accuracy"  # what the sweep compares runs by
 # Hard bounds of swept keys: a best value sitting on one is no reason to extend the range past it.
@@ -64,20 +64,6 @@ def _run_row(job) -> dict:
 
 
 SEEDS_TO_ADD = "0,1,2"  # the replicates a sweep without any is told to add before trusting a small difference
-
-
-def as_noise(sd: "Optional[float] | Noise") -> Optional[Noise]:
-    """A Noise from the sweep (sweep_effects.sweep_noise), or from a bare replicate sd (many degrees of freedom)."""
-    if sd is None or isinstance(sd, Noise):
-        return sd
-    return Noise(sd, 10**6, None)
-
-
-def tie_tolerance(na: int, nb: int, sd: "Optional[float] | Noise", comparisons: int = 1) -> float:
-    """Largest difference of two means (of na and nb runs) that is still noise: Student's t at the noise's
-    degrees of freedom, its level shared by `comparisons` claims; exact ties only when the noise is unmeasured."""
-    tol = as_noise(sd).tolerance(na, nb, comparisons) if sd is not None else None
-    return EXACT_TIE if tol is None else max(EXACT_TIE, tol)
 
 
 def _slices(groups: list[dict], key: str) -> list[dict[Any, dict]]:

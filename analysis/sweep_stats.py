@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 ALPHA = 0.05  # family-wise error rate of the claims a report makes (Holm)
+EXACT_TIE = 1e-9  # without replicates there is no noise estimate: only equal values tie
 
 
 # ── Student's t and Fisher's F from the regularized incomplete beta function (no scipy in the analysis) ──
@@ -145,6 +146,20 @@ class Noise:
     def as_dict(self) -> dict:
         return {"replicate_sd": self.replicate_sd, "dof": self.dof, "binomial_sd": self.binomial_sd, "sd": self.sd,
                 "measured": self.measured}
+
+
+def as_noise(sd: "Optional[float] | Noise") -> Optional[Noise]:
+    """A Noise from a sweep's (sweep_effects.sweep_noise), or from a bare replicate sd (many degrees of freedom)."""
+    if sd is None or isinstance(sd, Noise):
+        return sd
+    return Noise(sd, 10**6, None)
+
+
+def tie_tolerance(na: int, nb: int, sd: "Optional[float] | Noise", comparisons: int = 1) -> float:
+    """Largest difference of two means (of na and nb runs) that is still noise: Student's t at the noise's
+    degrees of freedom, its level shared by `comparisons` claims; exact ties only when the noise is unmeasured."""
+    tol = as_noise(sd).tolerance(na, nb, comparisons) if sd is not None else None
+    return EXACT_TIE if tol is None else max(EXACT_TIE, tol)
 
 
 def difference(mean_a: float, n_a: int, mean_b: float, n_b: int, noise: Noise) -> dict:

@@ -14,7 +14,8 @@ from rundir.read import Run, RunError
 
 from .jobs import analyze_jobs
 from .records import CONTROL, FIX_GROUP, latest_verification, read_manifest
-from .stats import describe, noise_sd, tie_tolerance
+from .stats import describe, noise_sd
+from .sweep_stats import Noise, binomial_sd
 from .sweep import load_sweep
 
 SEEDS_FOR_NOISE = 3  # suggested --seeds when one seed per fix left the noise unmeasured
@@ -41,15 +42,23 @@ def result(sweep_dir: Path) -> Optional[dict]:
         st = describe([j.summary.get("best_val_accuracy") for j in jobs])
         groups[name] = {**st, "states": sorted({j.state for j in jobs}),
                         "findings": sorted({f.id for j in jobs for f in j.findings if f.severity != "info"})}
-    sd = noise_sd([g for g in groups.values() if g["n"]])
+    run_groups = [g for g in groups.values() if g["n"]]
+    sd = noise_sd(run_groups)
+    # The replicates' spread, or the validation set's own binomial noise where that is larger, at its degrees of
+    # freedom; every fix is a claim against the same control (the level is shared among them).
+    sizes = sorted(j.facts.get("val_size") for j in sweep.jobs if isinstance(j.facts.get("val_size"), int))
+    bests = sorted(g["mean"] for g in run_groups if g["mean"] is not None)
+    binomial = binomial_sd(bests[len(bests) // 2], sizes[len(sizes) // 2]) if sizes and bests else None
+    noise = Noise(sd, sum(g["n"] - 1 for g in run_groups if g["n"] > 1 and g["std"] is not None), binomial)
     control = groups.get(CONTROL)
+    comparisons = max(1, len(manifest.get("fixes", [])))
     fixes = []
     for fx in manifest.get("fixes", []):
         g = groups.get(fx.get("name"), {"n": 0, "mean": None, "std": None, "states": [], "findings": []})
         entry = {"name": fx.get("name"), "overrides": fx.get("overrides", []), "finding": fx.get("finding"),
                  "n": g["n"], "mean": g["mean"], "std": g["std"], "states": g["states"],
                  "finding_still_fires": fx.get("finding") in g["findings"] if g["n"] else None}
-        entry["verdict"] = _verdict(g, control, sd)
+        entry["verdict"] = _verdict(g, control, noise, comparisons)
         fixes.append(entry)
     fixes.sort(key=lambda e: -(e["mean"] if e["mean"] is not None else -1))
     return {"jobs": len(sweep.jobs), "expected": sweep.expected, "noise_sd": sd,
@@ -58,14 +67,14 @@ def result(sweep_dir: Path) -> Optional[dict]:
             "fixes": fixes, **plan_facts}
 
 
-def _verdict(g: dict, control: Optional[dict], sd: Optional[float]) -> str:
+def _verdict(g: dict, control: Optional[dict], noise: Noise, comparisons: int) -> str:
     if not g["n"] or control is None or not control["n"]:
         return "not run" if not g["n"] else "no control"
     delta = g["mean"] - control["mean"]
-    if sd is None:
+    tol = noise.tolerance(g["n"], control["n"], comparisons)
+    if tol is None:
         return ("better" if delta > 0 else "worse" if delta < 0 else "same") + \
             " (one seed each: run-to-run noise not measured)"
-    tol = tie_tolerance(g["n"], control["n"], sd)
     if delta > tol:
         return "better beyond noise"
     if delta < -tol:
