@@ -71,16 +71,17 @@ def trend(y: np.ndarray, x: np.ndarray | None = None) -> Trend:
     n = len(y)
     if n < 2:
         return Trend(0.0, math.inf, n, float(y.mean()) if n else math.nan)
+    y_mean = y.mean()  # once: a numpy reduction costs more than the arithmetic on a short window
     xc = x - x.mean()
     sxx = float((xc * xc).sum())
     if sxx == 0:
-        return Trend(0.0, math.inf, n, float(y.mean()))
-    slope = float((xc * (y - y.mean())).sum() / sxx)
+        return Trend(0.0, math.inf, n, float(y_mean))
+    slope = float((xc * (y - y_mean)).sum() / sxx)
     if n < 3:
-        return Trend(slope, math.inf, n, float(y.mean()))
-    resid = y - (y.mean() + slope * xc)
+        return Trend(slope, math.inf, n, float(y_mean))
+    resid = y - (y_mean + slope * xc)
     se = math.sqrt(float((resid * resid).sum()) / (n - 2) / sxx)
-    return Trend(slope, se, n, float(y.mean()))
+    return Trend(slope, se, n, float(y_mean))
 
 
 def median(y: np.ndarray) -> float:
