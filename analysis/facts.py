@@ -206,7 +206,13 @@ def at_chance(run: Run) -> Optional[dict]:
 
     Judged on the mean val accuracy of the last window, not the best epoch: a model that learned
     nothing swings around chance (predicting one class, then another), and the best of N noisy
-    epochs clears a 2 SE band by noise alone."""
+    epochs clears a 2 SE band by noise alone. Computed once per run (run.memo): five rules and the causes ask."""
+    if "at_chance" not in run.memo:
+        run.memo["at_chance"] = _at_chance(run)
+    return run.memo["at_chance"]
+
+
+def _at_chance(run: Run) -> Optional[dict]:
     p0, l0 = chance_accuracy(run), chance_loss(run)
     acc = finite(run.val["accuracy"])
     if p0 is None or len(acc) < CHANCE_MIN_EPOCHS:

@@ -62,7 +62,7 @@ def _compute_layer_means(run: Run) -> dict[str, float]:
     rows = np.where(np.isfinite(rows), rows, np.nan)
     with np.errstate(all="ignore"):
         means = np.nanmean(rows, axis=0) if len(rows) else np.full(len(names), np.nan)
-    return {n: float(m) for n, m in zip(names, means) if np.isfinite(m)}
+    return {n: m for n, m in zip(names, means.tolist()) if math.isfinite(m)}  # tolist: the same floats, at once
 
 
 @rule("vanishing_gradients", section="Gradients", title="gradients too small to move the weights",
