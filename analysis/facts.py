@@ -10,7 +10,7 @@ import numpy as np
 from rundir.read import Run
 from rundir.config_keys import REGULARIZATION_LABEL_SMOOTHING
 from rundir.format import SKIPPED_IMAGES
-from .stats import binomial_se, decline_from_best, noise, window_size
+from .stats import binomial_se, decline_from_best, median, noise, window_size
 
 
 def chance_accuracy(run: Run) -> Optional[float]:
@@ -195,6 +195,12 @@ def finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
+def common_epochs(run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The epochs with both a train and a val record, sorted, and their rows in run.train and run.val. The columns'
+    epochs are sorted and unique, so one intersect1d gives the rows (np.isin on each side costs 6x more)."""
+    return np.intersect1d(run.train.epochs, run.val.epochs, assume_unique=True, return_indices=True)
+
+
 # ── why a run learns nothing: facts shared by every rule that sees the symptom, so they agree ──
 
 CHANCE_MIN_EPOCHS = 3  # judge "at chance" only after this many epochs
@@ -211,7 +217,13 @@ def at_chance(run: Run) -> Optional[dict]:
 
     Judged on the mean val accuracy of the last window, not the best epoch: a model that learned
     nothing swings around chance (predicting one class, then another), and the best of N noisy
-    epochs clears a 2 SE band by noise alone."""
+    epochs clears a 2 SE band by noise alone. Computed once per run (run.memo): five rules and the causes ask."""
+    if "at_chance" not in run.memo:
+        run.memo["at_chance"] = _at_chance(run)
+    return run.memo["at_chance"]
+
+
+def _at_chance(run: Run) -> Optional[dict]:
     p0, l0 = chance_accuracy(run), chance_loss(run)
     acc = finite(run.val["accuracy"])
     if p0 is None or len(acc) < CHANCE_MIN_EPOCHS:
@@ -262,7 +274,7 @@ def ended_near_best(run: Run) -> Optional[bool]:
     if len(acc) < 2:
         return None
     w = min(window_size(len(acc)), max(len(acc) - 1, 1))
-    se, _ = accuracy_se(run, float(np.median(acc)))
+    se, _ = accuracy_se(run, median(acc))
     decline = decline_from_best(acc, w, max(se, noise(acc)))
     return decline is None or not decline.significant
 

@@ -147,6 +147,10 @@ class JobCache:
         except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             self.lines, self._data = {}, {}
 
+    def holds(self, job_dir: Path) -> bool:
+        """True when the cache has a line for job_dir (whether still valid, its signature says)."""
+        return job_dir.name in self.lines
+
     def get(self, job_dir: Path, sig: Optional[list]) -> Optional[Job]:
         """The cached job of job_dir when its files are unchanged, else None."""
         if sig is None or job_dir.name not in self.lines:

@@ -17,6 +17,7 @@ import numpy as np
 
 from rundir.format import CONFUSION_FIELD
 from rundir.read import Run
+from .stats import median
 
 WILSON_Z = 1.96  # two-sided 95 % interval
 MOST_CONFUSED = 10  # pairs listed in the report
@@ -207,7 +208,7 @@ def majority_classes(counts: Any) -> set[int]:
         return set()
     arr = np.array(counts, dtype=float)
     top = arr.max()
-    if top <= 0 or top < MAJORITY_FACTOR * np.median(arr):
+    if top <= 0 or top < MAJORITY_FACTOR * median(arr):
         return set()
     return {int(i) for i in np.flatnonzero(arr == top)}
 

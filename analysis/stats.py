@@ -71,16 +71,17 @@ def trend(y: np.ndarray, x: np.ndarray | None = None) -> Trend:
     n = len(y)
     if n < 2:
         return Trend(0.0, math.inf, n, float(y.mean()) if n else math.nan)
+    y_mean = y.mean()  # once: a numpy reduction costs more than the arithmetic on a short window
     xc = x - x.mean()
     sxx = float((xc * xc).sum())
     if sxx == 0:
-        return Trend(0.0, math.inf, n, float(y.mean()))
-    slope = float((xc * (y - y.mean())).sum() / sxx)
+        return Trend(0.0, math.inf, n, float(y_mean))
+    slope = float((xc * (y - y_mean)).sum() / sxx)
     if n < 3:
-        return Trend(slope, math.inf, n, float(y.mean()))
-    resid = y - (y.mean() + slope * xc)
+        return Trend(slope, math.inf, n, float(y_mean))
+    resid = y - (y_mean + slope * xc)
     se = math.sqrt(float((resid * resid).sum()) / (n - 2) / sxx)
-    return Trend(slope, se, n, float(y.mean()))
+    return Trend(slope, se, n, float(y_mean))
 
 
 def median(y: np.ndarray) -> float:
@@ -164,18 +165,18 @@ def first_flat_window(y: np.ndarray, width: int, floor: float = -math.inf, rel_t
     slope, se, mean = rolling_trends(y, width)
     sigma = noise(y)
     t_crit = t_critical(width - 2)
-    for start in range(len(slope)):
-        if not np.isfinite(mean[start]):
-            continue
-        level = float(mean[start])
-        gap = level - floor if math.isfinite(floor) else abs(level)
-        if gap <= max(2 * sigma, 1e-3 * max(abs(level), 1e-12)):
-            return None  # at the floor: converged, not a plateau
-        falling = se[start] > 0 and slope[start] / se[start] < -t_crit or (se[start] == 0 and slope[start] < 0)
-        predicted_fall = -slope[start] * (width - 1)
-        if not falling and predicted_fall < rel_tol * gap:
-            return start
-    return None
+    # Every window judged at once (a loop over the windows cost 0.2 ms a run); the first window that is either at
+    # the floor or flat decides, as a scan from the start would. Windows holding a NaN (mean NaN) are skipped.
+    ok = np.isfinite(mean)
+    gap = mean - floor if math.isfinite(floor) else np.abs(mean)
+    with np.errstate(all="ignore"):
+        at_floor = ok & (gap <= np.maximum(2 * sigma, 1e-3 * np.maximum(np.abs(mean), 1e-12)))
+        falling = ((se > 0) & (slope / se < -t_crit)) | ((se == 0) & (slope < 0))
+        flat = ok & ~falling & (-slope * (width - 1) < rel_tol * gap)
+    first = np.flatnonzero(at_floor | flat)
+    if not len(first) or at_floor[first[0]]:
+        return None  # no flat window; or the curve reached its floor first: converged, not a plateau
+    return int(first[0])
 
 
 def oscillations(y: np.ndarray, amplitude: float) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -57,8 +58,7 @@ class Columns:
             rows = [d if isinstance(d, dict) else {} for d in (r.get(name) for r in self.records)]
             first = list(rows[0]) if rows else []
             if rows and all(list(d) == first for d in rows):  # one writer, one key order: a single array
-                values = [list(d.values()) for d in rows]
-                table = self._column([v for row in values for v in row]).reshape(len(rows), len(first))
+                table = self._column(list(chain.from_iterable(map(dict.values, rows)))).reshape(len(rows), len(first))
                 keys = first
             else:
                 keys = list(dict.fromkeys(k for d in rows for k in d))

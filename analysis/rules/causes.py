@@ -21,8 +21,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..facts import (ADAPTIVE, CHANCE_CEILING, DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance, chance_accuracy,
-                     chance_loss, dead_relu_share, finite, update_ratio_range, updates_huge, updates_tiny, val_size)
+from ..facts import (ADAPTIVE, CHANCE_CEILING, DEAD_SHARE, UPDATE_RATIO_HUGE, UPDATE_RATIO_TINY, at_chance,
+                     chance_accuracy, chance_loss, common_epochs, dead_relu_share, finite, update_ratio_range,
+                     updates_huge, updates_tiny, val_size)
 from ..findings import Finding, Recommendation
 from ..overrides import MAX_LR, USUAL_LR, fmt, lower_lr, override, raise_lr, undo_fault
 from rundir.lr_find import lr_find_for, lr_for_scheduler
@@ -34,7 +35,7 @@ from rundir.config_keys import (
     OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_GRAD_CLIP, REGULARIZATION_LABEL_SMOOTHING,
     REGULARIZATION_WEIGHT_DECAY, SCHEDULER_NAME)
 from ..schedule import decayed_to_nothing, find_cuts
-from ..stats import binomial_se, noise
+from ..stats import binomial_se, median, noise
 from .catalog import run_rules
 
 CHECK_LABELS = ("check that labels match images and that train/val transforms are right "
@@ -166,13 +167,11 @@ def mismatch(run: Run) -> Optional[dict]:
     val loss above ln C at the end while the train loss fell below it: what the model does in training mode
     does not carry over to evaluation (BatchNorm running statistics wrecked by huge steps, an eval-mode bug,
     a transform mismatch)."""
-    ta, va = run.train["accuracy"], run.val["accuracy"]
-    te, ve = run.train.epochs, run.val.epochs
-    common = np.intersect1d(te, ve)
+    common, train_rows, val_rows = common_epochs(run)
     if len(common) < 3:
         return None
-    t = ta[np.isin(te, common)]
-    v = va[np.isin(ve, common)]
+    t = run.train["accuracy"][train_rows]
+    v = run.val["accuracy"][val_rows]
     ok = np.isfinite(t) & np.isfinite(v)
     if ok.sum() < 3:
         return None
@@ -181,12 +180,12 @@ def mismatch(run: Run) -> Optional[dict]:
     n = val_size(run)
     # Measurement noise: binomial when the val size is known (a swinging val curve is the symptom, not noise),
     # else the curve's own epoch-to-epoch noise.
-    se = max(binomial_se(float(np.median(v)), n) if n else noise(v), 1e-3)
+    se = max(binomial_se(median(v), n) if n else noise(v), 1e-3)
     early = gap[1:1 + MISMATCH_EPOCHS] if len(gap) > MISMATCH_EPOCHS else gap
     late_loss = finite(run.val["loss"])
     tr_loss = finite(run.train["loss"])
     l0 = chance_loss(run)
-    loss_mismatch = (l0 is not None and len(late_loss) >= 2 and len(tr_loss) >= 2 and float(np.median(late_loss[-3:])) > l0
+    loss_mismatch = (l0 is not None and len(late_loss) >= 2 and len(tr_loss) >= 2 and median(late_loss[-3:]) > l0
                      and tr_loss[-1] < 0.5 * l0)
     # "Far below": beyond the noise of the gap, and validation keeps less than half of training's progress above
     # chance (an overfitting model generalizes most of what it learns; a broken evaluation does not).

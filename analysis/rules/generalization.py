@@ -8,12 +8,12 @@ import numpy as np
 
 from rundir.config_keys import (
     AUGMENTATION_MAGNITUDE, AUGMENTATION_NAME, OPTIMIZER_MOMENTUM, OPTIMIZER_NAME, REGULARIZATION_LABEL_SMOOTHING, REGULARIZATION_WEIGHT_DECAY, TRAINER_EPOCHS)
-from ..facts import at_chance, finite, loss_floor, val_size
+from ..facts import at_chance, common_epochs, finite, loss_floor, val_size
 from ..progress import CONVERGED_REMAINING, FIT_LIMIT_GAP, FIT_LIMIT_GAP_IMPROVING, UNDERTRAINED_REMAINING, fit_limit
 from ..findings import Finding, Recommendation
 from ..overrides import lower_augmentation, lower_label_smoothing, lower_lr, lower_weight_decay, override, undo_fault
 from rundir.read import Run
-from ..stats import binomial_se, decline_from_best, noise, trend, window_size
+from ..stats import binomial_se, decline_from_best, median, noise, trend, window_size
 from .catalog import rule
 from .causes import CHECK_EVAL, HIGH_MOMENTUM, effective_lr, mismatch, usual_effective_lr
 
@@ -40,7 +40,7 @@ def accuracy_noise(run: Run, acc: np.ndarray) -> float:
     or the curve's own epoch-to-epoch noise when that is larger or the size is unknown (never inf)."""
     acc = acc[np.isfinite(acc)]
     n = val_size(run)
-    binom = binomial_se(float(np.median(acc)), n) if n and len(acc) else 0.0
+    binom = binomial_se(median(acc), n) if n and len(acc) else 0.0
     return max(binom, noise(acc))
 
 
@@ -263,12 +263,13 @@ def _fit_limited(run: Run):
       thresholds={"val - train accuracy": f"> {VAL_ABOVE_TRAIN} on average and in >= 75% of epochs",
                   "from epoch": VAL_ABOVE_FROM, "epochs": ">= 3"})
 def val_above_train(run: Run):
-    te, ve = run.train.epochs, run.val.epochs
-    common = np.intersect1d(te[te >= VAL_ABOVE_FROM], ve)
+    common, train_rows, val_rows = common_epochs(run)
+    late = common >= VAL_ABOVE_FROM
+    common, train_rows, val_rows = common[late], train_rows[late], val_rows[late]
     if len(common) < 3:
         return None
-    t = run.train["accuracy"][np.isin(te, common)]
-    v = run.val["accuracy"][np.isin(ve, common)]
+    t = run.train["accuracy"][train_rows]
+    v = run.val["accuracy"][val_rows]
     above = (v - t) > VAL_ABOVE_TRAIN
     # Train accuracy is a running mean over the epoch and lags a fast-learning model, so one epoch
     # above is no evidence: most epochs, and the mean gap, must exceed the threshold.

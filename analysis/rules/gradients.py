@@ -13,6 +13,7 @@ from ..overrides import lower_lr, override, raise_lr, undo_fault
 from ..progress import progress, settled
 from rundir.read import Run
 from ..schedule import find_cuts, relax_cuts
+from ..stats import median as finite_median
 from . import causes
 from .catalog import rule
 
@@ -59,7 +60,7 @@ def _compute_layer_means(run: Run) -> dict[str, float]:
     rows = np.where(np.isfinite(rows), rows, np.nan)
     with np.errstate(all="ignore"):
         means = np.nanmean(rows, axis=0) if len(rows) else np.full(len(names), np.nan)
-    return {n: float(m) for n, m in zip(names, means) if np.isfinite(m)}
+    return {n: m for n, m in zip(names, means.tolist()) if math.isfinite(m)}  # tolist: the same floats, at once
 
 
 @rule("vanishing_gradients", section="Gradients", title="gradients too small to move the weights",
@@ -124,7 +125,7 @@ def exploding_gradients(run: Run):
     running_min = np.minimum.accumulate(g_ok)
     growth = g_ok / np.maximum(running_min, 1e-30)
     grew = np.where(growth >= EXPLODE_GROWTH)[0]
-    median = float(np.median(g_ok))
+    median = finite_median(g_ok)
     spikes = np.where(np.isfinite(gmax) & (gmax >= EXPLODE_SPIKE * median))[0] if median > 0 else np.array([], int)
     layers = _layer_means(run)
     names = list(layers)

@@ -13,7 +13,7 @@ from ..overrides import (lower_augmentation, lower_label_smoothing, lower_lr, lo
                          uses)
 from rundir.read import Run
 from ..schedule import find_cuts, is_piecewise, relax_cuts
-from ..stats import first_flat_window, oscillations, trend, window_size
+from ..stats import first_flat_window, median, oscillations, trend, window_size
 from ..progress import progress
 from . import causes
 from .catalog import rule
@@ -102,7 +102,7 @@ def loss_oscillating(run: Run):
     # A swing between two epochs must beat the noise of two accuracies: the binomial SE at the recorded or inferred
     # val size, else at an assumed small val set (facts.accuracy_se), never the curve's own epoch-to-epoch noise,
     # which the oscillation itself inflates (it would set its own bar: two published oscillating runs were missed).
-    sigma, noise_source = accuracy_se(run, float(np.median(acc)))
+    sigma, noise_source = accuracy_se(run, median(acc))
     amplitude = max(OSC_AMPLITUDE, 2 * math.sqrt(2) * sigma)
     n = oscillations(acc, amplitude)
     late_start = len(acc) // 2
