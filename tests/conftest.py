@@ -105,17 +105,18 @@ def trained(args: list[str], **kw) -> None:
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory) -> Path:
-    """One real 2-epoch default run on digits, shared by the tests that only read its files."""
+    """One real 2-epoch default run on digits (16 px: a quarter of the pixels, the same files), shared by the tests
+    that only read its files."""
     return made_once(tmp_path_factory, "digits_run", lambda run_dir: trained(
-        [f"hydra.run.dir={run_dir}", "trainer.epochs=2", "scheduler=constant"]))
+        [f"hydra.run.dir={run_dir}", "trainer.epochs=2", "scheduler=constant", "data.image_size=16"]))
 
 
 @pytest.fixture(scope="session")
 def sweep_2x2(tmp_path_factory) -> Path:
-    """A real 2x2 multirun (scheduler.patience x regularization.label_smoothing, 2 epochs on digits)."""
+    """A real 2x2 multirun (scheduler.patience x regularization.label_smoothing, 2 epochs on digits at 16 px)."""
     return made_once(tmp_path_factory, "sweep_2x2", lambda sweep: trained(
         ["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=2", "scheduler=plateau", "scheduler.patience=1,3",
-         "regularization.label_smoothing=0,0.1"]))
+         "regularization.label_smoothing=0,0.1", "data.image_size=16"]))
 
 
 # The README's sweep, made to exercise its axes in 6 epochs on digits: patience 0 cuts the LR in some runs and
