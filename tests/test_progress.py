@@ -439,6 +439,7 @@ def test_the_reported_runs_far_below_healthy_get_a_warning_and_their_knob(tmp_pa
     (["regularization.grad_clip=0.2"], "clipping_too_tight"),  # 0.875; its fix reached 0.983
     (["augmentation=randaugment", "augmentation.magnitude=5"], "augmentation_too_strong"),  # 0.830
     (["optimizer.momentum=0.5"], "lr_too_low"),  # 0.877
+    (["regularization.label_smoothing=0.8"], "label_smoothing_too_strong"),  # 0.950, its targets nearly uniform
 ], ids=lambda v: v if isinstance(v, str) else "-".join(v))
 def test_runs_a_few_points_below_healthy_are_fixed_by_their_first_advice(tmp_path, one_thread, overrides, cause):
     """Trained again, as the own_runs fixtures were: the warning, the cause, and its first fix appended to the

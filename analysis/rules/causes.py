@@ -522,8 +522,10 @@ def _model_candidates(run: Run, fired: dict) -> list[Candidate]:
 
 def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
     out = []
+    # Flatter targets also make a weaker gradient between the classes: the loss falls slower (undertrained).
     smooth = Candidate("label_smoothing_too_strong", "label smoothing flattens the targets toward uniform",
-                       explains=("loss_plateau_early", "over_regularization", "accuracy_at_chance"))
+                       explains=("loss_plateau_early", "over_regularization", "accuracy_at_chance", "undertrained",
+                                 "far_from_converged"))
     e = _num(run, REGULARIZATION_LABEL_SMOOTHING)
     if e is not None and e > STRONG_SMOOTHING:
         smooth.support(2 if e >= 0.5 else 1, f"label_smoothing={e:g} (recipes use {USUAL_SMOOTHING:g})")
