@@ -346,7 +346,8 @@ def settled(run: Run) -> bool:
 
 
 def fit_limit(run: Run) -> Optional[dict]:
-    """Evidence that the training task, as augmented and regularized, is what stopped the run (None when not)."""
+    """Evidence that the training task, as augmented and regularized, is what stopped the run or holds back one
+    still improving far from its floor (None when not)."""
     p = progress(run)
     remaining = p.get("remaining")
     if p["verdict"] not in ("converged", "stalled", "still improving") or remaining is None or \
