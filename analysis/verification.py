@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from rundir.read import Run, RunError
 
 from .jobs import analyze_jobs
 from .records import CONTROL, FIX_GROUP, latest_verification, read_manifest
-from .stats import describe, noise_sd
+from .stats import describe, median, noise_sd
 from .sweep_stats import Noise, binomial_sd
 from .sweep import load_sweep
 
@@ -46,9 +48,9 @@ def result(sweep_dir: Path) -> Optional[dict]:
     sd = noise_sd(run_groups)
     # The replicates' spread, or the validation set's own binomial noise where that is larger, at its degrees of
     # freedom; every fix is a claim against the same control (the level is shared among them).
-    sizes = sorted(j.facts.get("val_size") for j in sweep.jobs if isinstance(j.facts.get("val_size"), int))
-    bests = sorted(g["mean"] for g in run_groups if g["mean"] is not None)
-    binomial = binomial_sd(bests[len(bests) // 2], sizes[len(sizes) // 2]) if sizes and bests else None
+    sizes = [j.facts.get("val_size") for j in sweep.jobs if isinstance(j.facts.get("val_size"), int)]
+    bests = [g["mean"] for g in run_groups if g["mean"] is not None]
+    binomial = binomial_sd(median(np.array(bests)), int(median(np.array(sizes, float)))) if sizes and bests else None
     noise = Noise(sd, sum(g["n"] - 1 for g in run_groups if g["n"] > 1 and g["std"] is not None), binomial)
     control = groups.get(CONTROL)
     comparisons = max(1, len(manifest.get("fixes", [])))

@@ -103,6 +103,21 @@ def analyze(*args):
     return run_module("analysis", [str(a) for a in args], timeout=120)
 
 
+def test_a_fix_is_better_beyond_noise_only_past_the_t_test_shared_among_the_fixes(tmp_path):
+    """fix1 is 0.04 above the control: 3 SE of the pooled sd (0.013, 3 degrees of freedom), which 2 SE would call
+    beyond noise; Student's t at 3 dof with the 5% level shared by the 2 fixes (t = 4.2) does not."""
+    from analysis.verification import result
+    from analysis.verify import VERIFY_DIR
+
+    run = prepared_verification(tmp_path, {"control": [0.90, 0.92], "fix1": [0.94, 0.96], "fix2": [0.91, 0.925]})
+    (sweep,) = (run / VERIFY_DIR).iterdir()
+    res = result(sweep)
+    fix1 = next(f for f in res["fixes"] if f["name"] == "fix1")
+    assert fix1["mean"] - res["control"]["mean"] == pytest.approx(0.04)
+    assert 2 * res["noise_sd"] < 0.04  # 2 SE of a difference of two means of 2 runs each: 2 sd
+    assert fix1["verdict"] == "within noise of the control"
+
+
 def test_verified_section_ranks_fixes_against_the_control_with_noise(tmp_path):
     run = prepared_verification(tmp_path, {"control": [0.90, 0.92], "fix1": [0.97, 0.98], "fix2": [0.91, 0.925]})
     proc = analyze(run)

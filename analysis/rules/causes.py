@@ -58,6 +58,7 @@ FEW_STEPS = 60  # optimizer steps in the whole run: fewer cannot train a network
 # The augmented training batches fit 10 points or more worse than validation: a tenth of the images, no epoch's lag
 # or binomial noise (2 SE at 359 images is 4 points at most) explains it.
 FIT_GAP_WIDE = 0.1
+CLIPPED_MOST = 0.9  # clipping that cut >= 90% of the steps on average sets their size (a rare clip cuts spikes)
 CLIP_FAR_BELOW = 10.0  # the median pre-clip norm over 10x the clip threshold: clipping sets the step size
 MISMATCH_GAP_Z = 4.0  # val accuracy below train accuracy by > 4 SE of the gap, from the first epochs
 MISMATCH_EPOCHS = 2  # judged on the first epochs after the first (BatchNorm statistics settle in one)
@@ -132,11 +133,11 @@ def clipped_step_share(run: Run) -> float:
     them): threshold / median pre-clip norm, at most 1. 1 when clipping rarely acted, or for Adam-type steps (they
     divide by the gradient's RMS: clipping scales the gradient, hardly the step)."""
     clip, frac, g = _num(run, REGULARIZATION_GRAD_CLIP), finite(run.train["clipped_fraction"]), finite(run.train["mean_grad_norm"])
-    if not clip or clip <= 0 or not len(frac) or float(np.mean(frac)) < 0.9 or not len(g) or \
+    if not clip or clip <= 0 or not len(frac) or float(np.mean(frac)) < CLIPPED_MOST or not len(g) or \
             run.cfg(OPTIMIZER_NAME) in ADAPTIVE:
         return 1.0
-    median = float(np.median(g))
-    return min(1.0, clip / median) if median > 0 else 1.0
+    norm = median(g)
+    return min(1.0, clip / norm) if norm > 0 else 1.0
 
 
 def usual_effective_lr(run: Run) -> tuple[Optional[float], Optional[float]]:
@@ -380,24 +381,24 @@ def _clip_candidates(run: Run, fired: dict) -> list[Candidate]:
         tight.oppose(3, "the norms are scaled by AMP: the clip was applied to scaled gradients")
         rec = fired["amp_scaled_gradients"].recommendations
         amp.recommendations.extend(rec)
-    if clip and len(frac) and float(np.mean(frac)) >= 0.9:
-        median = float(np.median(g)) if len(g) else math.nan
+    if clip and len(frac) and float(np.mean(frac)) >= CLIPPED_MOST:
+        norm = median(g)  # NaN without norms
         share = clipped_step_share(run)
         eff, (usual, _) = effective_lr(run), usual_effective_lr(run)
-        if median > CLIP_FAR_BELOW * clip:
-            tight.support(3, f"clipped on {np.mean(frac):.0%} of steps with the median norm {median:.3g} "
-                             f"{median / clip:.0f}x the threshold {clip:g}")
+        if norm > CLIP_FAR_BELOW * clip:
+            tight.support(3, f"clipped on {np.mean(frac):.0%} of steps with the median norm {norm:.3g} "
+                             f"{norm / clip:.0f}x the threshold {clip:g}")
         elif eff is not None and usual is not None and eff * share > 0 and \
                 round(usual / (eff * share), 6) >= LR_LOW_FACTOR and usual / eff < LR_LOW_FACTOR:
             # A usual LR whose steps the clip cut to a third or less of the usual step: the clip set the pace.
-            tight.support(3, f"clipped on {np.mean(frac):.0%} of steps at {share:.2g} of the median norm {median:.3g}: "
+            tight.support(3, f"clipped on {np.mean(frac):.0%} of steps at {share:.2g} of the median norm {norm:.3g}: "
                              f"the effective step {eff:.3g} became {eff * share:.2g}, {usual / (eff * share):.0f}x "
                              f"below the usual {usual:.3g}")
         else:
             tight.support(1, f"clipped on {np.mean(frac):.0%} of steps")
         tight.recommendations.append(Recommendation("raise the clip threshold to the typical norm, so it only cuts spikes",
-                                                    [override(REGULARIZATION_GRAD_CLIP, float(f"{2 * median:.2g}"))]
-                                                    if math.isfinite(median) else ["regularization.grad_clip=null"]))
+                                                    [override(REGULARIZATION_GRAD_CLIP, float(f"{2 * norm:.2g}"))]
+                                                    if math.isfinite(norm) else ["regularization.grad_clip=null"]))
         tight.recommendations.append(Recommendation("or turn clipping off", ["regularization.grad_clip=null"]))
     return [tight, amp]
 
@@ -520,6 +521,11 @@ def _model_candidates(run: Run, fired: dict) -> list[Candidate]:
     return [dead, mism]
 
 
+def _augmentation_fit_limit(run: Run) -> Optional[dict]:
+    """progress.fit_limit for a run that used augmentation: what the augmented batches' fit says, else None."""
+    return fit_limit(run) if run.cfg(AUGMENTATION_NAME) not in (None, "none") else None
+
+
 def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
     out = []
     # Flatter targets also make a weaker gradient between the classes: the loss falls slower (undertrained).
@@ -542,8 +548,8 @@ def _regularization_candidates(run: Run, fired: dict) -> list[Candidate]:
         if len(tr) and len(va) and tr[-1] < va[-1]:
             aug.support(1, "training accuracy below validation accuracy: the training images are harder")
         aug.recommendations.append(Recommendation("use milder augmentation", ["augmentation=basic"]))
-    limit = fit_limit(run)
-    if limit is not None and run.cfg(AUGMENTATION_NAME) not in (None, "none"):
+    limit = _augmentation_fit_limit(run)
+    if limit is not None:
         aug.support(3 if limit["gap"] >= FIT_GAP_WIDE else 2,
                     f"the augmented training batches fit no better than validation at the end (train accuracy "
                     f"{limit['train_accuracy']:.3f}, val {limit['val_accuracy']:.3f})")
@@ -652,9 +658,9 @@ def _progress_candidates(run: Run, fired: dict) -> list[Candidate]:
                          "decaying LR flattened it per epoch")
     elif verdict in ("stalled", "converged"):
         short.oppose(1, "the loss no longer fell steeply at the end")
-    limit = fit_limit(run)
-    if limit is not None and run.cfg(AUGMENTATION_NAME) not in (None, "none"):
-        short.oppose(1, f"the augmented batches fit worse than validation (train accuracy {limit['train_accuracy']:.3f}, "
+    limit = _augmentation_fit_limit(run)
+    if limit is not None:
+        short.oppose(1, f"the augmented batches fit no better than validation (train accuracy {limit['train_accuracy']:.3f}, "
                         f"val {limit['val_accuracy']:.3f}): the augmentation holds the loss up, not only the epochs")
     steps, per_epoch = total_steps(run), finite(run.train["num_batches"])
     if steps is not None and steps < FEW_STEPS and len(per_epoch) and np.median(per_epoch) >= STEPS_PER_EPOCH_SMALL_BATCH:

@@ -236,7 +236,8 @@ def over_regularization(run: Run):
 
 def _fit_limited(run: Run):
     """over_regularization measured rather than read from the config: the training batches, as augmented and
-    smoothed, fit no better than validation at the end of a run that no longer improved."""
+    smoothed, fit no better than validation (progress.fit_limit: a run no longer improving, or one still improving
+    far from its floor past an epoch's lag)."""
     active = {k: v for k, v in ((AUGMENTATION_NAME, run.cfg(AUGMENTATION_NAME)),
                                 (REGULARIZATION_LABEL_SMOOTHING, run.cfg(REGULARIZATION_LABEL_SMOOTHING)))
               if v not in (None, "none", 0, 0.0, False)}
